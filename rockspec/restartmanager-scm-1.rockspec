@@ -1,0 +1,57 @@
+rockspec_format = "3.0"
+package = "restartmanager"
+version = "scm-1"
+source = {
+  url = "git+file:///restartmanager",
+}
+description = {
+  summary = "Close the programs that hold the files an installer must replace, and restart them",
+  detailed = [[
+The Windows Restart Manager's session model for Lua: a primary installer
+starts a session and hands its key to secondary installers, every installer
+registers the files, processes and services it will touch, and the primary
+shuts down the applications that use them and restarts them after the update.
+On Windows a binding of rstrtmgr.dll; on Linux the same semantics natively,
+through /proc, signals and a per-user session store.
+]],
+  license = "MIT",
+  labels = { "installer", "windows", "linux", "processes" },
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["restartmanager"] = "lua/restartmanager/init.lua",
+  },
+  platforms = {
+    linux = {
+      modules = {
+        ["restartmanager.core"] = {
+          sources = {
+            "src/restartmanager.c",
+            "src/native_store.c",
+            "src/native_pending.c",
+          },
+        },
+      },
+    },
+    win32 = {
+      modules = {
+        ["restartmanager.core"] = {
+          sources = { "src/restartmanager.c", "src/backend_windows.c" },
+          libraries = { "rstrtmgr" },
+        },
+      },
+    },
+    mingw32 = {
+      modules = {
+        ["restartmanager.core"] = {
+          sources = { "src/restartmanager.c", "src/backend_windows.c" },
+          libraries = { "rstrtmgr" },
+        },
+      },
+    },
+  },
+}

@@ -1,0 +1,141 @@
+-- Helpers shared by the specs: child processes, the session store, users.
+-- Returned as a module; nothing is set globally.
+local H = {}
+
+H.LUA = os.getenv("RM_LUA") or "lua5.4"
+H.BUILD = os.getenv("RM_BUILD") or "build"
+H.ROOT = H.BUILD:gsub("/build$", "")
+
+-- Quotes s for the POSIX shell.
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns its standard output and exit code.
+function H.sh(cmd)
+  local f = assert(io.popen(cmd .. "; echo \"::rc=$?\"", "r"))
+  local out = f:read("a")
+  f:close()
+  local body, rc = out:match("^(.-)::rc=(%d+)%s*$")
+  return body, tonumber(rc)
+end
+
+function H.tmpdir()
+  local out = H.sh("mktemp -d")
+  return (out:gsub("%s+$", ""))
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.write(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- The Lua path a child needs to find the project's modules.
+function H.lua_env()
+  return "LUA_PATH=" .. H.q(H.ROOT .. "/lua/?.lua;" .. H.ROOT
+      .. "/lua/?/init.lua;;")
+    .. " LUA_CPATH=" .. H.q(H.BUILD .. "/?.so;;")
+end
+
+-- Runs Lua code in a child process to completion: stdout, exit code.
+-- opts.env: extra "NAME=value" words; opts.prefix: words before the
+-- interpreter (e.g. to change user).
+function H.lua(code, opts)
+  opts = opts or {}
+  return H.sh("env " .. H.lua_env() .. " " .. (opts.env or "") .. " "
+    .. (opts.prefix or "") .. " " .. H.LUA .. " -e " .. H.q(code)
+    .. " 2>&1")
+end
+
+-- Starts Lua code in a background child. Its stdout goes to a file; returns
+-- an object with :pid(), :wait_line(pattern), :kill(sig), :alive().
+function H.spawn(code, opts)
+  opts = opts or {}
+  local dir = H.tmpdir()
+  local out = dir .. "/out"
+  local cmd = "env " .. H.lua_env() .. " " .. (opts.env or "") .. " "
+    .. (opts.prefix or "") .. " " .. H.LUA .. " -e " .. H.q(code)
+  -- the shell execs into the child, so $! is the child's pid
+  local pid = H.sh("(" .. cmd .. " >" .. H.q(out) .. " 2>&1 </dev/null & echo $!)")
+  pid = assert(tonumber(pid:match("%d+")), "no pid")
+  local child = { dir = dir, out = out, pid = pid }
+  function child.output() return H.read(out) or "" end
+  function child.wait_line(pattern, timeout)
+    local deadline = os.time() + (timeout or 10)
+    repeat
+      local m = child.output():match(pattern)
+      if m then return m end
+      H.sh("sleep 0.02")
+    until os.time() > deadline
+    error("child did not print " .. pattern .. "; output: " .. child.output())
+  end
+  function child.alive()
+    local _, rc = H.sh("kill -0 " .. pid .. " 2>/dev/null")
+    return rc == 0
+  end
+  function child.kill(sig)
+    H.sh("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
+    for _ = 1, 500 do
+      if not child.alive() then break end
+      H.sh("sleep 0.01")
+    end
+  end
+  return child
+end
+
+-- The calling user's store directory, as the native backend computes it.
+function H.store()
+  local xdg = os.getenv("XDG_RUNTIME_DIR")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/restartmanager" end
+  local uid = H.sh("id -u"):gsub("%s+", "")
+  return "/tmp/restartmanager-" .. uid
+end
+
+-- The session keys present in the store.
+function H.store_keys(store)
+  local out = H.sh("ls -1 " .. H.q(store or H.store()) .. " 2>/dev/null")
+  local keys = {}
+  for k in out:gmatch("%x+") do
+    if #k == 32 then keys[k] = true end
+  end
+  return keys
+end
+
+function H.is_root()
+  return (H.sh("id -u"):gsub("%s+", "")) == "0"
+end
+
+-- Words that run a command as user nobody with a clean environment, or nil
+-- when that is not possible (not root).
+function H.as_nobody()
+  if not H.is_root() then return nil end
+  return "setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_RUNTIME_DIR"
+end
+
+-- A copy of the built module and Lua files that another user can read;
+-- returns the directory (use as the child's ROOT/BUILD).
+function H.world_readable_copy()
+  local dir = H.tmpdir()
+  H.sh("chmod 755 " .. H.q(dir) .. " && cp -r " .. H.q(H.ROOT .. "/lua") .. " "
+    .. H.q(dir .. "/lua") .. " && mkdir -p " .. H.q(dir .. "/build") .. " && cp -r "
+    .. H.q(H.BUILD .. "/restartmanager") .. " " .. H.q(dir .. "/build/")
+    .. " && chmod -R a+rX " .. H.q(dir))
+  return dir
+end
+
+-- Environment words that make a child use the copy at dir.
+function H.lua_env_at(dir)
+  return "LUA_PATH=" .. H.q(dir .. "/lua/?.lua;" .. dir .. "/lua/?/init.lua;;")
+    .. " LUA_CPATH=" .. H.q(dir .. "/build/?.so;;")
+end
+
+return H

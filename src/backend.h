@@ -1,0 +1,175 @@
+/*
+ * The internal interface between the Lua binding (restartmanager.c) and the
+ * two backends: backend_windows.c (rstrtmgr.dll) and native_*.c (Linux).
+ *
+ * Every function returns a Win32 error code (0 on success) on both
+ * platforms. No function here calls into Lua or raises: the binding owns all
+ * Lua-visible memory and passes buffers in; a backend's own allocations are
+ * released before it returns, except the session object, which rmb_end frees.
+ *
+ * Strings crossing this interface are UTF-8 and NUL-terminated.
+ */
+#ifndef RESTARTMANAGER_BACKEND_H
+#define RESTARTMANAGER_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Win32 error codes, the same numbers on every platform. */
+#define RM_OK                      0u
+#define RM_E_FILE_NOT_FOUND        2u
+#define RM_E_ACCESS_DENIED         5u
+#define RM_E_INVALID_HANDLE        6u
+#define RM_E_OUTOFMEMORY           14u
+#define RM_E_WRITE_FAULT           29u
+#define RM_E_SEM_TIMEOUT           121u
+#define RM_E_BAD_ARGUMENTS         160u
+#define RM_E_MORE_DATA             234u
+#define RM_E_FAIL_NOACTION_REBOOT  350u
+#define RM_E_FAIL_SHUTDOWN         351u
+#define RM_E_FAIL_RESTART          352u
+#define RM_E_MAX_SESSIONS_REACHED  353u
+#define RM_E_REQUEST_OUT_OF_SEQUENCE 776u
+#define RM_E_SESSION_CREDENTIAL_CONFLICT 1219u
+#define RM_E_CANCELLED             1223u
+
+/* Key length in characters, without the terminating NUL. */
+#define RM_KEY_LEN 32
+
+/* RM_APP_TYPE */
+#define RM_APP_UNKNOWN      0
+#define RM_APP_MAIN_WINDOW  1
+#define RM_APP_OTHER_WINDOW 2
+#define RM_APP_SERVICE      3
+#define RM_APP_EXPLORER     4
+#define RM_APP_CONSOLE      5
+#define RM_APP_CRITICAL     1000
+
+/* RM_APP_STATUS bits */
+#define RM_STATUS_UNKNOWN          0x00u
+#define RM_STATUS_RUNNING          0x01u
+#define RM_STATUS_STOPPED          0x02u
+#define RM_STATUS_STOPPED_OTHER    0x04u
+#define RM_STATUS_RESTARTED        0x08u
+#define RM_STATUS_ERROR_ON_STOP    0x10u
+#define RM_STATUS_ERROR_ON_RESTART 0x20u
+#define RM_STATUS_SHUTDOWN_MASKED  0x40u
+#define RM_STATUS_RESTART_MASKED   0x80u
+
+/* RM_REBOOT_REASON bits */
+#define RM_REBOOT_NONE              0x00u
+#define RM_REBOOT_PERMISSION_DENIED 0x01u
+#define RM_REBOOT_SESSION_MISMATCH  0x02u
+#define RM_REBOOT_CRITICAL_PROCESS  0x04u
+#define RM_REBOOT_CRITICAL_SERVICE  0x08u
+#define RM_REBOOT_DETECTED_SELF     0x10u
+
+/* RM_SHUTDOWN_TYPE */
+#define RM_SHUTDOWN_FORCE            0x01u
+#define RM_SHUTDOWN_ONLY_REGISTERED  0x10u
+
+/* RM_FILTER_ACTION and RM_FILTER_TRIGGER */
+#define RM_FILTER_ACTION_INVALID 0
+#define RM_FILTER_NO_RESTART     1
+#define RM_FILTER_NO_SHUTDOWN    2
+#define RM_FILTER_TRIGGER_INVALID 0
+#define RM_FILTER_TRIGGER_FILE    1
+#define RM_FILTER_TRIGGER_PROCESS 2
+#define RM_FILTER_TRIGGER_SERVICE 3
+
+/* RegisterApplicationRestart flags */
+#define RM_RESTART_NO_CRASH  1u
+#define RM_RESTART_NO_HANG   2u
+#define RM_RESTART_NO_PATCH  4u
+#define RM_RESTART_NO_REBOOT 8u
+
+/* Sizes of the inline name arrays, in bytes of UTF-8 (Windows: 256 and 64
+ * UTF-16 units, each at most 3 UTF-8 bytes). */
+#define RM_APP_NAME_SIZE 768
+#define RM_SVC_NAME_SIZE 192
+
+/* A process named so that pid reuse is never mistaken for it. start_time is
+ * the platform's creation time: a FILETIME on Windows, field 22 of
+ * /proc/PID/stat (clock ticks after boot) on Linux. */
+typedef struct rm_unique_process {
+  uint32_t pid;
+  uint64_t start_time;
+} rm_unique_process;
+
+typedef struct rm_app {
+  rm_unique_process process;
+  char name[RM_APP_NAME_SIZE];
+  char service[RM_SVC_NAME_SIZE];
+  int type;            /* RM_APP_* */
+  uint32_t status;     /* RM_STATUS_* bits */
+  int32_t session_id;  /* -1 when unknown */
+  int restartable;
+} rm_app;
+
+/* A filter as the backend reports it. target points into memory owned by the
+ * backend's list (see rmb_get_filter_list). */
+typedef struct rm_filter {
+  int trigger;               /* RM_FILTER_TRIGGER_* */
+  int action;                /* RM_FILTER_* */
+  const char *name;          /* file path or service name */
+  rm_unique_process process; /* for RM_FILTER_TRIGGER_PROCESS */
+} rm_filter;
+
+/* Progress callback: called with rising percentages. A non-zero return asks
+ * the backend to stop the running operation as soon as it can (it then
+ * returns RM_E_CANCELLED). */
+typedef int (*rm_progress_fn)(void *ctx, unsigned percent);
+
+typedef struct rm_session rm_session;
+
+/* "windows" or "linux" */
+extern const char rmb_name[];
+/* Non-zero when every string must be valid UTF-8 (Windows converts them to
+ * UTF-16); the binding refuses others with an argument error. */
+extern const int rmb_needs_utf8;
+
+unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]);
+unsigned rmb_join(rm_session **out, const char *key);
+/* Ends the session and frees it; s is invalid afterwards whatever the
+ * result. */
+unsigned rmb_end(rm_session *s);
+/* 1 when s was started by this process, 0 when it joined. */
+int rmb_is_primary(const rm_session *s);
+
+unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
+                      size_t nprocs, const rm_unique_process *procs,
+                      size_t nsvcs, const char *const *svcs);
+
+/* On entry *count is the capacity of apps (which may be NULL when it is 0).
+ * On RM_E_MORE_DATA *needed is set, *count is 0 and nothing is written. */
+unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
+                      rm_app *apps, uint32_t *reasons);
+
+/* Conductor only. timeout_ms bounds the wait for each polite stop (the
+ * native backend's deadline; the Windows backend has its own). */
+unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
+                      rm_progress_fn fn, void *ctx);
+unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx);
+unsigned rmb_cancel(rm_session *s);
+
+/* Conductor only. f->name or f->process names the target, by f->trigger. */
+unsigned rmb_add_filter(rm_session *s, const rm_filter *f);
+unsigned rmb_remove_filter(rm_session *s, const rm_filter *f);
+/* Lays the filter list out in buf: an array of *count rm_filter followed by
+ * their strings. When size is too small returns RM_E_MORE_DATA with *needed
+ * set (buf may be NULL when size is 0). */
+unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
+                             size_t *needed, unsigned *count);
+
+unsigned rmb_process(uint32_t pid, rm_unique_process *out);
+
+/* The calling process's restart registration: argv are the arguments after
+ * the executable's name. */
+unsigned rmb_register_restart(size_t argc, const char *const *argv,
+                              uint32_t flags);
+unsigned rmb_unregister_restart(void);
+
+/* Writes a readable description of code (without its name) into buf. */
+void rmb_error_text(unsigned code, char *buf, size_t size);
+
+#endif
