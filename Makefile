@@ -26,18 +26,19 @@ WARN       := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow \
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 
 HEADERS    := src/backend.h src/native.h
-NATIVE_SRC := src/restartmanager.c src/native_store.c src/native_pending.c
-WIN_SRC    := src/restartmanager.c src/backend_windows.c
+NATIVE_SRC := src/restartmanager.c src/native_store.c src/native_scan.c \
+              src/native_pending.c
+WIN_SRC    := src/restartmanager.c src/backend_windows.c src/win_restart.c
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so
 
-.PHONY: all windows test test-native test-wine demo deps install lint clean
+.PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install lint clean
 
 all: $(NATIVE_SO)
 
 $(NATIVE_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------
 # Windows: the module for x86_64 and i686, and Lua itself from Debian's
@@ -68,7 +69,7 @@ $(BUILD)/$(1)/lua54.dll: $(LUA_SRC)/src/lua.h
 $(BUILD)/$(1)/lua.exe: $(BUILD)/$(1)/lua54.dll
 	$(2)-gcc -O2 -DLUA_BUILD_AS_DLL -s -o $$@ $(LUA_SRC)/src/lua.c $$<
 
-$(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
+$(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) src/win_restart.h \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -shared -o $$@ $(WIN_SRC) \
@@ -76,6 +77,49 @@ $(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
 endef
 $(eval $(call windows_lua,win64,$(WIN64)))
 $(eval $(call windows_lua,win32,$(WIN32)))
+
+# TEST STAND-IN, not Microsoft's rstrtmgr.dll and not Wine's: a scripted
+# rstrtmgr.dll built from spec/helpers/standin_rstrtmgr.c, which the Wine
+# specs load in place of Wine's own (build/win64-standin/ holds it beside
+# copies of lua.exe, lua54.dll and the module; run with
+# WINEDLLOVERRIDES=rstrtmgr=n). wintool.exe (spec/helpers/wintool.c) checks
+# the command-line quoting against CommandLineToArgvW and reads process
+# times. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
+# built to keep both ABIs compiling.
+STANDIN_SRC := spec/helpers/standin_rstrtmgr.c
+WINTOOL_SRC := spec/helpers/wintool.c src/win_restart.c
+
+# $(1): win64 or win32, $(2): the compiler's triplet
+define windows_standin
+$(BUILD)/$(1)-standin/rstrtmgr.dll: $(STANDIN_SRC)
+	@mkdir -p $$(@D)
+	$(2)-gcc $(WIN_CFLAGS) -shared -Wl,--kill-at -o $$@ $(STANDIN_SRC)
+
+$(BUILD)/$(1)-standin/wintool.exe: $(WINTOOL_SRC) src/win_restart.h
+	@mkdir -p $$(@D)
+	$(2)-gcc $(WIN_CFLAGS) -Isrc -o $$@ $(WINTOOL_SRC) -lshell32
+
+$(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
+    $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
+	@mkdir -p $$(@D)/restartmanager
+	cp $(BUILD)/$(1)/lua.exe $(BUILD)/$(1)/lua54.dll $$(@D)/
+	cp $(BUILD)/$(1)/restartmanager/core.dll $$(@D)/restartmanager/
+	@touch $$@
+
+$(1)-standin: $(BUILD)/$(1)-standin/rstrtmgr.dll \
+    $(BUILD)/$(1)-standin/wintool.exe $(BUILD)/$(1)-standin/.copied
+endef
+$(eval $(call windows_standin,win64,$(WIN64)))
+$(eval $(call windows_standin,win32,$(WIN32)))
+
+standin: win64-standin win32-standin
+
+# Programs the specs start (spec/helpers/*.c).
+HELPERS := $(BUILD)/helpers/holder
+
+$(BUILD)/helpers/%: spec/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
 
 # ---------------------------------------------------------------------------
 # Tests. busted is Debian's (installed for Lua 5.1's path); it runs here under
@@ -88,10 +132,13 @@ SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lu
 deps:
 	@sh .ci/install-deps
 
-test: deps all windows
+test: deps all windows standin $(HELPERS)
 	@store=$$(mktemp -d) && \
 	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_FLAGS) spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
+
+bench: deps all $(HELPERS)
+	@$(SPEC_ENV) $(LUA) spec/bench/who_uses.lua $(BENCH_ARGS)
 
 demo: deps all
 	@$(SPEC_ENV) $(LUA) -e 'local rm = require "restartmanager"; \
@@ -107,4 +154,5 @@ lint:
 	luacheck lua spec
 
 clean:
-	rm -rf $(BUILD)/restartmanager $(BUILD)/win64 $(BUILD)/win32 $(BUILD)/rocks
+	rm -rf $(BUILD)/restartmanager $(BUILD)/win64 $(BUILD)/win32 $(BUILD)/rocks \
+	  $(BUILD)/win64-standin $(BUILD)/win32-standin

@@ -32,8 +32,10 @@ build = {
           sources = {
             "src/restartmanager.c",
             "src/native_store.c",
+            "src/native_scan.c",
             "src/native_pending.c",
           },
+          libraries = { "pthread" },
         },
       },
     },

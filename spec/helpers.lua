@@ -56,16 +56,15 @@ function H.lua(code, opts)
     .. " 2>&1")
 end
 
--- Starts Lua code in a background child. Its stdout goes to a file; returns
--- an object with :pid(), :wait_line(pattern), :kill(sig), :alive().
-function H.spawn(code, opts)
-  opts = opts or {}
+-- Starts a shell command in the background; its stdout and stderr go to a
+-- file. Returns an object with fields pid, and functions output(),
+-- wait_line(pattern), alive(), kill(sig).
+function H.start(cmd)
   local dir = H.tmpdir()
   local out = dir .. "/out"
-  local cmd = "env " .. H.lua_env() .. " " .. (opts.env or "") .. " "
-    .. (opts.prefix or "") .. " " .. H.LUA .. " -e " .. H.q(code)
-  -- the shell execs into the child, so $! is the child's pid
-  local pid = H.sh("(" .. cmd .. " >" .. H.q(out) .. " 2>&1 </dev/null & echo $!)")
+  -- the command must exec into the program, so that $! is its pid
+  local pid = H.sh("(exec " .. cmd .. " >" .. H.q(out)
+    .. " 2>&1 </dev/null & echo $!)")
   pid = assert(tonumber(pid:match("%d+")), "no pid")
   local child = { dir = dir, out = out, pid = pid }
   function child.output() return H.read(out) or "" end
@@ -79,8 +78,9 @@ function H.spawn(code, opts)
     error("child did not print " .. pattern .. "; output: " .. child.output())
   end
   function child.alive()
-    local _, rc = H.sh("kill -0 " .. pid .. " 2>/dev/null")
-    return rc == 0
+    -- a zombie is not alive
+    local st = H.read("/proc/" .. pid .. "/stat")
+    return st ~= nil and not st:match("^%d+ %b() Z")
   end
   function child.kill(sig)
     H.sh("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
@@ -89,6 +89,24 @@ function H.spawn(code, opts)
       H.sh("sleep 0.01")
     end
   end
+  return child
+end
+
+-- Starts Lua code in a background child (see H.start).
+function H.spawn(code, opts)
+  opts = opts or {}
+  return H.start("env " .. H.lua_env() .. " " .. (opts.env or "") .. " "
+    .. (opts.prefix or "") .. " " .. H.LUA .. " -e " .. H.q(code))
+end
+
+-- Starts the holder helper program (spec/helpers/holder.c) with the given
+-- words and waits until it holds what it was told to. exe: another copy of
+-- the program to run. Returns the child (see H.start); kill it when done.
+function H.holder(words, opts)
+  opts = opts or {}
+  local exe = opts.exe or (H.BUILD .. "/helpers/holder")
+  local child = H.start((opts.prefix or "") .. " " .. H.q(exe) .. " " .. words)
+  child.wait_line("ready (%d+)")
   return child
 end
 

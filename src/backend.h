@@ -22,6 +22,7 @@
 #define RM_E_INVALID_HANDLE        6u
 #define RM_E_OUTOFMEMORY           14u
 #define RM_E_WRITE_FAULT           29u
+#define RM_E_INVALID_PARAMETER     87u
 #define RM_E_SEM_TIMEOUT           121u
 #define RM_E_BAD_ARGUMENTS         160u
 #define RM_E_MORE_DATA             234u
@@ -163,6 +164,13 @@ unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
 
 unsigned rmb_process(uint32_t pid, rm_unique_process *out);
 
+#ifndef _WIN32
+/* Native backend: how many processes the last rmb_get_list on s could not
+ * look into (another user's, for a caller that is not root). The Restart
+ * Manager reports nothing of the kind. */
+size_t native_uninspected(const rm_session *s);
+#endif
+
 /* The calling process's restart registration: argv are the arguments after
  * the executable's name. */
 unsigned rmb_register_restart(size_t argc, const char *const *argv,
@@ -171,5 +179,8 @@ unsigned rmb_unregister_restart(void);
 
 /* Writes a readable description of code (without its name) into buf. */
 void rmb_error_text(unsigned code, char *buf, size_t size);
+
+/* Wine's version string when running under Wine, else NULL. */
+const char *rmb_wine_version(void);
 
 #endif

@@ -12,6 +12,7 @@
 
 struct rm_session {
   int primary;
+  size_t uninspected; /* processes the last scan could not look into */
   int storefd; /* the per-user store directory */
   int dirfd;   /* this session's directory in it */
   int lockfd;  /* primary: the lock file, held for the session's lifetime */
@@ -30,6 +31,56 @@ int native_store_path(char *buf, size_t size);
 /* RM_OK while the session's primary is alive and the session exists,
  * RM_E_INVALID_HANDLE once it has ended or its primary died. */
 unsigned native_session_check(rm_session *s);
+
+/* One registered resource, as read back from the store. */
+typedef struct native_entry {
+  int kind;     /* files: 'f' file, 'd' directory, 'n' did not exist */
+  uint64_t dev; /* files: identity when registered (0 when 'n') */
+  uint64_t ino;
+  rm_unique_process proc; /* processes */
+  const char *text;       /* files: absolute path; services: the name */
+} native_entry;
+
+/* type is 'F' (file), 'P' (process) or 'S' (service). */
+typedef void (*native_entry_fn)(void *ctx, int type, const native_entry *e);
+
+/* Reads the session's registrations into a malloc'd buffer (*buf NULL and
+ * *len 0 when there are none). */
+unsigned native_records_load(rm_session *s, char **buf, size_t *len);
+
+/* Calls fn for every entry of every whole record in buf; a torn or
+ * corrupted record is skipped, never misread. Returns how many records were
+ * skipped. */
+size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
+                           void *ctx);
+
+/* Parses one record payload; exposed for the fuzz targets. 0 when every
+ * entry was well formed. */
+int native_parse_payload(const char *p, size_t len, native_entry_fn fn,
+                         void *ctx);
+
+/* What the scan needs from /proc/PID/stat. */
+typedef struct native_stat {
+  char comm[64];
+  char state;
+  long long session, tty, threads;
+  unsigned flags;
+  uint64_t start_time;
+} native_stat;
+
+int native_parse_stat(const char *buf, native_stat *out);
+unsigned native_read_stat(int procfd, uint32_t pid, native_stat *st);
+int native_parse_maps_line(const char *line, const char **range_end,
+                           uint64_t *dev, uint64_t *ino);
+int native_service_unit(int procfd, uint32_t pid, char *buf, size_t size);
+
+/* Who uses the registered resources: a malloc'd array of apps (by pid). */
+unsigned native_scan(rm_session *s, rm_app **apps, size_t *napps,
+                     uint32_t *reasons, size_t *uninspected);
+
+/* 1 when pid (with that start time) registered for restart and may be
+ * restarted by a restart manager (native_control.c). */
+int native_restartable(uint32_t pid, uint64_t start_time);
 
 /* Releases control-side state (native_control.c). */
 void native_control_free(struct native_control *c);

@@ -9,19 +9,6 @@ static unsigned conductor_only(rm_session *s) {
   return s->primary ? NOT_IMPLEMENTED : RM_E_SESSION_CREDENTIAL_CONFLICT;
 }
 
-unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
-                      size_t nprocs, const rm_unique_process *procs,
-                      size_t nsvcs, const char *const *svcs) {
-  (void)nfiles; (void)files; (void)nprocs; (void)procs; (void)nsvcs; (void)svcs;
-  unsigned rc = native_session_check(s);
-  return rc != RM_OK ? rc : NOT_IMPLEMENTED;
-}
-unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons) {
-  (void)apps; *needed = 0; *count = 0; *reasons = 0;
-  unsigned rc = native_session_check(s);
-  return rc != RM_OK ? rc : NOT_IMPLEMENTED;
-}
 unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx) {
   (void)flags; (void)timeout_ms; (void)fn; (void)ctx;
@@ -45,10 +32,6 @@ unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
   (void)buf; (void)size; *needed = 0; *count = 0;
   return conductor_only(s);
 }
-unsigned rmb_process(uint32_t pid, rm_unique_process *out) {
-  (void)pid; (void)out;
-  return NOT_IMPLEMENTED;
-}
 unsigned rmb_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags) {
   (void)argc; (void)argv; (void)flags;
@@ -56,3 +39,7 @@ unsigned rmb_register_restart(size_t argc, const char *const *argv,
 }
 unsigned rmb_unregister_restart(void) { return NOT_IMPLEMENTED; }
 void native_control_free(struct native_control *c) { (void)c; }
+int native_restartable(uint32_t pid, uint64_t start_time) {
+  (void)pid; (void)start_time;
+  return 0;
+}

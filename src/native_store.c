@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,6 +310,375 @@ unsigned rmb_end(rm_session *s) {
   return rc;
 }
 
+/* ---------------------------------------------------------------------
+ * Registrations: records appended to the session's "records" file.
+ *
+ * A record is a header line "RMR1 <length> <hash>\n" followed by <length>
+ * bytes of payload, <hash> being the payload's 64-bit FNV-1a in 16 hex
+ * digits. Writers append whole records under an exclusive lock on the file;
+ * a writer killed mid-write leaves a torn record, which readers skip (the
+ * hash does not match) before resynchronising on the next header.
+ *
+ * The payload is a sequence of NUL-terminated entries:
+ *   F<kind>:<dev>:<ino>:<absolute path>   kind f (file), d (dir), n (none)
+ *   P<pid>:<start time>
+ *   S<service name>
+ * ------------------------------------------------------------------- */
+
+#define RECORDS_NAME "records"
+#define RECORD_MAGIC "RMR1 "
+#define RECORD_LOCK_TIMEOUT_MS 5000
+
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+typedef struct growbuf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} growbuf;
+
+static void gb_add(growbuf *b, const char *s, size_t n) {
+  if (b->failed) return;
+  if (b->cap - b->len < n) {
+    size_t cap = b->cap ? b->cap : 4096;
+    char *np;
+    while (cap - b->len < n) cap *= 2;
+    np = (char *)realloc(b->p, cap);
+    if (!np) {
+      b->failed = 1;
+      return;
+    }
+    b->p = np;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+static void gb_str(growbuf *b, const char *s) { gb_add(b, s, strlen(s) + 1); }
+
+/* What a registered path was when it was registered. */
+typedef struct file_id {
+  char kind; /* 'f' file, 'd' directory, 'n' did not exist */
+  unsigned long long dev, ino;
+} file_id;
+
+typedef struct stat_job {
+  const char *const *paths;
+  file_id *ids;
+  size_t lo, hi;
+} stat_job;
+
+static void *stat_range(void *arg) {
+  stat_job *j = (stat_job *)arg;
+  size_t i;
+  for (i = j->lo; i < j->hi; i++) {
+    struct stat st;
+    file_id *id = &j->ids[i];
+    if (stat(j->paths[i], &st) == 0) {
+      id->kind = S_ISDIR(st.st_mode) ? 'd' : 'f';
+      id->dev = (unsigned long long)st.st_dev;
+      id->ino = (unsigned long long)st.st_ino;
+    } else {
+      id->kind = 'n';
+      id->dev = id->ino = 0;
+    }
+  }
+  return NULL;
+}
+
+/* Identifies every path, on two threads for long lists. */
+static void stat_all(const char *const *paths, file_id *ids, size_t n) {
+  stat_job jobs[2];
+  pthread_t th;
+  jobs[0].paths = jobs[1].paths = paths;
+  jobs[0].ids = jobs[1].ids = ids;
+  jobs[0].lo = 0;
+  jobs[0].hi = jobs[1].lo = n >= 1024 ? n / 2 : n;
+  jobs[1].hi = n;
+  if (jobs[1].lo < n && pthread_create(&th, NULL, stat_range, &jobs[1]) == 0) {
+    stat_range(&jobs[0]);
+    pthread_join(th, NULL);
+  } else {
+    jobs[0].hi = n;
+    stat_range(&jobs[0]);
+  }
+}
+
+static void add_file_entry(growbuf *b, const char *path, const file_id *id,
+                           const char *cwd) {
+  char head[64];
+  size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
+                              id->dev, id->ino);
+  gb_add(b, head, n);
+  if (path[0] != '/' && cwd) {
+    gb_add(b, cwd, strlen(cwd));
+    gb_add(b, "/", 1);
+  }
+  gb_str(b, path);
+}
+
+unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
+                      size_t nprocs, const rm_unique_process *procs,
+                      size_t nsvcs, const char *const *svcs) {
+  growbuf b = {NULL, 0, 0, 0};
+  char head[64], *cwd = NULL;
+  size_t i;
+  unsigned rc = native_session_check(s);
+  int fd;
+  if (rc != RM_OK) return rc;
+  for (i = 0; i < nsvcs; i++)
+    if (svcs[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
+  for (i = 0; i < nfiles; i++) {
+    if (files[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
+    if (files[i][0] != '/' && !cwd) cwd = getcwd(NULL, 0);
+  }
+  if (nfiles) {
+    file_id *ids = (file_id *)malloc(nfiles * sizeof *ids);
+    if (!ids) {
+      free(cwd);
+      return RM_E_OUTOFMEMORY;
+    }
+    stat_all(files, ids, nfiles);
+    for (i = 0; i < nfiles; i++) add_file_entry(&b, files[i], &ids[i], cwd);
+    free(ids);
+  }
+  free(cwd);
+  for (i = 0; i < nprocs; i++) {
+    int n = snprintf(head, sizeof head, "P%lu:%llu",
+                     (unsigned long)procs[i].pid,
+                     (unsigned long long)procs[i].start_time);
+    gb_add(&b, head, (size_t)n + 1);
+  }
+  for (i = 0; i < nsvcs; i++) {
+    gb_add(&b, "S", 1);
+    gb_str(&b, svcs[i]);
+  }
+  if (b.failed) {
+    free(b.p);
+    return RM_E_OUTOFMEMORY;
+  }
+  if (b.len == 0) return RM_OK;
+  fd = openat(s->dirfd, RECORDS_NAME,
+              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    free(b.p);
+    return errno == ENOENT ? RM_E_INVALID_HANDLE : RM_E_WRITE_FAULT;
+  }
+  rc = lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
+  if (rc == RM_OK) {
+    struct iovec iov[2];
+    size_t total, done = 0;
+    int n = snprintf(head, sizeof head, RECORD_MAGIC "%lu %016llx\n",
+                     (unsigned long)b.len,
+                     (unsigned long long)fnv1a(b.p, b.len));
+    iov[0].iov_base = head;
+    iov[0].iov_len = (size_t)n;
+    iov[1].iov_base = b.p;
+    iov[1].iov_len = b.len;
+    total = (size_t)n + b.len;
+    while (done < total) {
+      ssize_t w;
+      if (done < (size_t)n) {
+        w = writev(fd, iov, 2);
+      } else {
+        w = write(fd, b.p + (done - (size_t)n), total - done);
+      }
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        rc = RM_E_WRITE_FAULT;
+        break;
+      }
+      done += (size_t)w;
+      if (done < (size_t)n) {
+        iov[0].iov_base = head + done;
+        iov[0].iov_len = (size_t)n - done;
+      }
+    }
+  }
+  close(fd); /* releases the lock */
+  free(b.p);
+  return rc;
+}
+
+unsigned native_records_load(rm_session *s, char **buf, size_t *len) {
+  struct stat st;
+  size_t cap, total = 0;
+  char *p;
+  int fd = openat(s->dirfd, RECORDS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  *buf = NULL;
+  *len = 0;
+  if (fd < 0) return errno == ENOENT ? RM_OK : RM_E_WRITE_FAULT;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return RM_E_WRITE_FAULT;
+  }
+  cap = (size_t)st.st_size + 1;
+  p = (char *)malloc(cap);
+  if (!p) {
+    close(fd);
+    return RM_E_OUTOFMEMORY;
+  }
+  /* a writer may be appending: read what there is, up to the size seen */
+  while (total < cap - 1) {
+    ssize_t n = read(fd, p + total, cap - 1 - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      free(p);
+      close(fd);
+      return RM_E_WRITE_FAULT;
+    }
+    if (n == 0) break;
+    total += (size_t)n;
+  }
+  close(fd);
+  p[total] = '\0';
+  *buf = p;
+  *len = total;
+  return RM_OK;
+}
+
+/* Parses "<digits>" ending at stop; 0 on success. */
+static int parse_ull(const char *p, const char *end, char stop,
+                     unsigned long long *v, const char **next) {
+  unsigned long long x = 0;
+  const char *q = p;
+  while (q < end && *q >= '0' && *q <= '9') {
+    unsigned d = (unsigned)(*q - '0');
+    if (x > (~0ull - d) / 10) return -1;
+    x = x * 10 + d;
+    q++;
+  }
+  if (q == p || q >= end || *q != stop) return -1;
+  *v = x;
+  *next = q + 1;
+  return 0;
+}
+
+/* Checks (fn NULL) or delivers the entries of one payload. */
+static int payload_entries(const char *p, size_t len, native_entry_fn fn,
+                           void *ctx) {
+  const char *end = p + len;
+  if (len == 0 || p[len - 1] != '\0') return -1;
+  while (p < end) {
+    const char *z = (const char *)memchr(p, '\0', (size_t)(end - p));
+    native_entry e;
+    unsigned long long a, b;
+    const char *q;
+    memset(&e, 0, sizeof e);
+    if (!z || z == p) return -1;
+    switch (p[0]) {
+    case 'F':
+      if (z - p < 4 || (p[1] != 'f' && p[1] != 'd' && p[1] != 'n') ||
+          p[2] != ':')
+        return -1;
+      e.kind = p[1];
+      if (parse_ull(p + 3, z, ':', &a, &q) != 0 ||
+          parse_ull(q, z, ':', &b, &q) != 0 || q >= z || *q != '/')
+        return -1;
+      e.dev = a;
+      e.ino = b;
+      e.text = q;
+      if (fn) fn(ctx, 'F', &e);
+      break;
+    case 'P':
+      if (parse_ull(p + 1, z, ':', &a, &q) != 0 || a > 0xFFFFFFFFull)
+        return -1;
+      /* the start time runs to the entry's end */
+      {
+        const char *r = q;
+        b = 0;
+        if (r == z) return -1;
+        while (r < z) {
+          unsigned d;
+          if (*r < '0' || *r > '9') return -1;
+          d = (unsigned)(*r - '0');
+          if (b > (~0ull - d) / 10) return -1;
+          b = b * 10 + d;
+          r++;
+        }
+      }
+      e.proc.pid = (uint32_t)a;
+      e.proc.start_time = b;
+      if (fn) fn(ctx, 'P', &e);
+      break;
+    case 'S':
+      if (z - p < 2) return -1;
+      e.text = p + 1;
+      if (fn) fn(ctx, 'S', &e);
+      break;
+    default:
+      return -1;
+    }
+    p = z + 1;
+  }
+  return 0;
+}
+
+int native_parse_payload(const char *p, size_t len, native_entry_fn fn,
+                         void *ctx) {
+  if (payload_entries(p, len, NULL, NULL) != 0) return -1;
+  return payload_entries(p, len, fn, ctx);
+}
+
+size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
+                           void *ctx) {
+  size_t off = 0, skipped = 0;
+  const size_t mlen = sizeof RECORD_MAGIC - 1;
+  while (off < len) {
+    const char *rec = (const char *)memmem(buf + off, len - off, RECORD_MAGIC,
+                                           mlen);
+    const char *q, *nl, *payload;
+    unsigned long long plen, hash = 0;
+    size_t start, i;
+    if (!rec) {
+      if (len - off > 0) skipped++;
+      break;
+    }
+    start = (size_t)(rec - buf);
+    if (start > off) skipped++; /* garbage before this header */
+    q = rec + mlen;
+    nl = (const char *)memchr(q, '\n', len - (size_t)(q - buf));
+    if (!nl || parse_ull(q, nl, ' ', &plen, &q) != 0 || nl - q != 16)
+      goto bad;
+    for (i = 0; i < 16; i++) {
+      char c = q[i];
+      unsigned d;
+      if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+      else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+      else goto bad;
+      hash = hash << 4 | d;
+    }
+    payload = nl + 1;
+    if (plen > len - (size_t)(payload - buf)) goto bad;
+    if (fnv1a(payload, (size_t)plen) != hash ||
+        native_parse_payload(payload, (size_t)plen, fn, ctx) != 0)
+      goto bad;
+    off = (size_t)(payload - buf) + (size_t)plen;
+    continue;
+  bad:
+    skipped++;
+    off = start + 1; /* look for the next header */
+    /* the skipped bytes up to the next header are this bad record's */
+    {
+      const char *nx = (const char *)memmem(buf + off, len - off,
+                                            RECORD_MAGIC, mlen);
+      off = nx ? (size_t)(nx - buf) : len;
+    }
+  }
+  return skipped;
+}
+
+size_t native_uninspected(const rm_session *s) { return s->uninspected; }
+
 void rmb_error_text(unsigned code, char *buf, size_t size) {
   const char *t;
   switch (code) {
@@ -321,6 +692,7 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
     t = "the session is no longer valid (its primary ended it or died)";
     break;
   case RM_E_OUTOFMEMORY: t = "not enough memory"; break;
+  case RM_E_INVALID_PARAMETER: t = "no such process"; break;
   case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
   case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;
   case RM_E_BAD_ARGUMENTS: t = "invalid arguments"; break;
@@ -345,3 +717,4 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
   }
   snprintf(buf, size, "%s", t);
 }
+const char *rmb_wine_version(void) { return NULL; }

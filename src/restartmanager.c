@@ -98,6 +98,7 @@ static const Const errors[] = {
   {"ERROR_ACCESS_DENIED", RM_E_ACCESS_DENIED},
   {"ERROR_INVALID_HANDLE", RM_E_INVALID_HANDLE},
   {"ERROR_OUTOFMEMORY", RM_E_OUTOFMEMORY},
+  {"ERROR_INVALID_PARAMETER", RM_E_INVALID_PARAMETER},
   {"ERROR_WRITE_FAULT", RM_E_WRITE_FAULT},
   {"ERROR_SEM_TIMEOUT", RM_E_SEM_TIMEOUT},
   {"ERROR_BAD_ARGUMENTS", RM_E_BAD_ARGUMENTS},
@@ -497,6 +498,9 @@ static void push_app(lua_State *L, const rm_app *a) {
  * @tparam[opt=0] integer capacity how many apps the answer may hold
  * @treturn[1] {app,...} apps
  * @treturn[1] integer reboot reasons (bits of `reboot_reason`)
+ * @treturn[1] integer how many processes could not be inspected (native
+ * backend: other users' processes when the caller is not root; always 0 on
+ * Windows)
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (234 when capacity is too small)
@@ -528,7 +532,12 @@ static int l_get_list(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushinteger(L, (lua_Integer)reasons);
-  return 2;
+#ifdef _WIN32
+  lua_pushinteger(L, 0);
+#else
+  lua_pushinteger(L, (lua_Integer)native_uninspected(u->s));
+#endif
+  return 3;
 }
 
 /* Progress reports into a Lua function. The function and an error slot sit
@@ -805,6 +814,25 @@ static int l_unregister_application_restart(lua_State *L) {
   return push_result(L, rmb_unregister_restart());
 }
 
+/***
+ * Which backend answers, and whether it runs under Wine.
+ * @function backend_info
+ * @treturn table `{backend = "windows"|"linux", wine = version string or
+ * false}`
+ */
+static int l_backend_info(lua_State *L) {
+  const char *wine = rmb_wine_version();
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, rmb_name);
+  lua_setfield(L, -2, "backend");
+  if (wine)
+    lua_pushstring(L, wine);
+  else
+    lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "wine");
+  return 1;
+}
+
 static const luaL_Reg session_methods[] = {
   {"end_session", l_end_session},
   {"key", l_key},
@@ -832,6 +860,7 @@ static const luaL_Reg functions[] = {
   {"process", l_process},
   {"register_application_restart", l_register_application_restart},
   {"unregister_application_restart", l_unregister_application_restart},
+  {"backend_info", l_backend_info},
   {NULL, NULL}};
 
 RM_EXPORT int luaopen_restartmanager_core(lua_State *L);

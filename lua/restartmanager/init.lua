@@ -111,6 +111,132 @@ function Session:__tostring()
     self.primary and "primary" or "secondary", self.key)
 end
 
+--- How many resources one registration call carries at most: each call is
+-- one write to the session store (one RmRegisterResources), so large lists
+-- go in batches of this size.
+M.BATCH = 4096
+
+--- How many times `Session:list` calls RmGetList when the list keeps
+-- growing between calls (`ERROR_MORE_DATA`).
+M.LIST_TRIES = 6
+
+--- The capacity `Session:list` asks for first.
+M.LIST_CAPACITY = 256
+
+local function check_opt_array(t, name, level)
+  if t ~= nil and type(t) ~= "table" then
+    error(("bad field '%s' (table expected, got %s)"):format(name, type(t)),
+      level + 1)
+  end
+  return t or {}
+end
+
+local function slice(t, i, j)
+  return table.move(t, i, math.min(j, #t), 1, {})
+end
+
+--- Registers resources with the session, in batches of `BATCH`.
+-- @tparam table resources `files` (paths), `processes` (each a pid or a
+-- `{pid=, start_time=}` table; a bare pid is resolved to the live process
+-- now) and `services` (names), each optional
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:register(resources)
+  if type(resources) ~= "table" then
+    error("bad argument #1 to 'register' (table expected, got "
+      .. type(resources) .. ")", 2)
+  end
+  local files = check_opt_array(resources.files, "files", 2)
+  local services = check_opt_array(resources.services, "services", 2)
+  local given = check_opt_array(resources.processes, "processes", 2)
+  local processes = {}
+  for i, p in ipairs(given) do
+    if math.type(p) == "integer" then
+      local proc, msg, code = core.process(p)
+      if not proc then return nil, msg, code end
+      processes[i] = proc
+    else
+      processes[i] = p
+    end
+  end
+  local n = math.max(#files, #processes, #services)
+  if n == 0 then return true end
+  for i = 1, n, M.BATCH do
+    local j = i + M.BATCH - 1
+    local ok, msg, code = self.handle:register_resources(slice(files, i, j),
+      slice(processes, i, j), slice(services, i, j))
+    if not ok then return nil, msg, code end
+  end
+  return true
+end
+
+--- Turns reboot reason bits into a set of names (`{}` when none).
+-- @tparam integer bits
+-- @treturn table e.g. `{detected_self = true}`
+function M.reboot_reasons(bits)
+  local set = {}
+  for name, value in pairs(core.reboot_reason) do
+    if type(name) == "string" and value ~= 0 and bits & value ~= 0 then
+      set[name] = true
+    end
+  end
+  return set
+end
+
+--- The applications and services that use the session's resources:
+-- RmGetList in a loop that follows the list while it grows (at most
+-- `LIST_TRIES` calls).
+-- @treturn[1] {app,...} apps, each `{pid=, start_time=, name=, service=,
+-- type=, status=, session_id=, restartable=}`
+-- @treturn[1] table reboot reasons as a set of names
+-- @treturn[1] integer how many processes could not be inspected (Linux:
+-- other users' processes when not running as root); they may use the
+-- files too
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:list()
+  -- A first guess big enough for most lists saves a second scan; after an
+  -- ERROR_MORE_DATA the list is asked for again with room to grow.
+  local capacity = math.max(self.last_needed or 0, M.LIST_CAPACITY)
+  local code, msg
+  for _ = 1, M.LIST_TRIES do
+    local apps, reasons, uninspected, needed = self.handle:get_list(capacity)
+    if apps then
+      self.last_needed = #apps
+      return apps, M.reboot_reasons(reasons), uninspected
+    end
+    msg, code = reasons, uninspected
+    if code ~= core.error.ERROR_MORE_DATA then return nil, msg, code end
+    capacity = needed + needed // 8 + 1
+  end
+  return nil, msg, code
+end
+
+--- Who uses these files: starts a session, registers them, lists, ends.
+-- @tparam {string,...} paths
+-- @treturn[1] {app,...} apps
+-- @treturn[1] table reboot reasons as a set of names
+-- @treturn[1] integer processes that could not be inspected
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function M.who_uses(paths)
+  if type(paths) == "string" then paths = { paths } end
+  if type(paths) ~= "table" then
+    error("bad argument #1 to 'who_uses' (table expected, got "
+      .. type(paths) .. ")", 2)
+  end
+  local session <close>, msg, code = M.start()
+  if not session then return nil, msg, code end
+  local ok
+  ok, msg, code = session:register { files = paths }
+  if not ok then return nil, msg, code end
+  return session:list()
+end
+
 M.Session = Session
 
 return M

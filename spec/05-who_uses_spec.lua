@@ -1,0 +1,400 @@
+-- Who uses these files: register_resources and get_list on Linux, with real
+-- processes holding real files.
+local H = require "spec.helpers"
+
+describe("register_resources and get_list", function()
+  local core, rm
+  local dir, children
+
+  setup(function()
+    core = require "restartmanager.core"
+    rm = require "restartmanager"
+  end)
+
+  before_each(function()
+    dir = H.tmpdir()
+    H.sh("chmod 755 " .. H.q(dir))
+    children = {}
+  end)
+
+  after_each(function()
+    for _, c in ipairs(children) do c.kill("KILL") end
+    H.sh("rm -rf " .. H.q(dir))
+  end)
+
+  local function file(name, content)
+    local path = dir .. "/" .. name
+    H.write(path, content or ("data of " .. name))
+    H.sh("chmod 644 " .. H.q(path))
+    return path
+  end
+
+  local function holder(words, opts)
+    local c = H.holder(words, opts)
+    children[#children + 1] = c
+    return c
+  end
+
+  -- the apps of a list, by pid
+  local function by_pid(apps)
+    local t = {}
+    for _, a in ipairs(apps) do t[a.pid] = a end
+    return t
+  end
+
+  local function list(s)
+    local apps, reasons, uninspected = s:get_list(1000)
+    assert.is_table(apps, reasons)
+    return by_pid(apps), reasons, uninspected
+  end
+
+  it("finds a process holding a registered file open, with every field",
+    function()
+      local f = file("held")
+      local other = file("other")
+      local h = holder("open " .. H.q(f))
+      local bystander = holder("open " .. H.q(other))
+      local s <close> = core.start_session()
+      assert.is_true(s:register_resources({ f }))
+      local apps, reasons = list(s)
+      local a = apps[h.pid]
+      assert.is_table(a, "holder not listed")
+      assert.is_nil(apps[bystander.pid])
+      assert.equal(0, reasons)
+      assert.equal("holder", a.name)
+      assert.equal(core.process(h.pid).start_time, a.start_time)
+      assert.equal(core.app_status.running, a.status)
+      assert.is_false(a.restartable)
+      assert.is_nil(a.service)
+      assert.is_true(a.type == "unknown" or a.type == "console")
+      assert.equal("integer", math.type(a.session_id))
+      -- the list is computed afresh: once the holder is gone, so is its app
+      h.kill("KILL")
+      apps = list(s)
+      assert.is_nil(apps[h.pid])
+    end)
+
+  it("finds a process that only maps the file (descriptor closed)", function()
+    local f = file("mapped")
+    local h = holder("mmap " .. H.q(f))
+    assert.equal("", H.sh("ls -l /proc/" .. h.pid .. "/fd | grep -F "
+      .. H.q(f) .. " || true"), "the holder still has a descriptor")
+    local apps = by_pid(assert(rm.who_uses { f }))
+    assert.is_table(apps[h.pid])
+  end)
+
+  it("finds a process started from a registered executable", function()
+    local exe = dir .. "/app-binary"
+    H.sh("cp " .. H.q(H.BUILD .. "/helpers/holder") .. " " .. H.q(exe))
+    local h = holder("idle", { exe = exe })
+    local apps = by_pid(assert(rm.who_uses { exe }))
+    assert.is_table(apps[h.pid])
+    assert.equal("app-binary", apps[h.pid].name)
+  end)
+
+  it("finds a thread with a file table of its own holding the file",
+    function()
+      local f = file("thread-held")
+      local h = holder("thread " .. H.q(f))
+      local apps = by_pid(assert(rm.who_uses { f }))
+      assert.is_table(apps[h.pid])
+    end)
+
+  it("still finds users of a file replaced by rename after registration",
+    function()
+      local f = file("replaced", "old")
+      local h = holder("open " .. H.q(f))
+      local s <close> = core.start_session()
+      assert.is_true(s:register_resources({ f }))
+      local new = file("replaced.new", "new")
+      assert.is_true(os.rename(new, f))
+      local apps = list(s)
+      assert.is_table(apps[h.pid], "the user of the old file was lost")
+    end)
+
+  it("finds users of a registered path created after its registration",
+    function()
+      local s <close> = core.start_session()
+      local f = dir .. "/created-later"
+      assert.is_true(s:register_resources({ f }))
+      file("created-later")
+      local h = holder("open " .. H.q(f))
+      assert.is_table(list(s)[h.pid])
+    end)
+
+  it("finds another user's process when the scan runs as root", function()
+    local prefix = H.as_nobody()
+    if not prefix then
+      pending("needs root")
+      return
+    end
+    local f = file("nobody-held")
+    local h = holder("open " .. H.q(f), { prefix = prefix })
+    assert.equal("nobody", H.sh("ps -o user= -p " .. h.pid):match("%S+"))
+    local apps, reasons = rm.who_uses { f }
+    assert.is_table(by_pid(apps)[h.pid])
+    assert.same({}, reasons)
+  end)
+
+  describe("as a caller that is not root", function()
+    local copy
+
+    before_each(function()
+      if not H.is_root() then return end
+      copy = H.world_readable_copy()
+    end)
+    after_each(function()
+      if copy then H.sh("rm -rf " .. H.q(copy)) end
+    end)
+
+    local function as_nobody(code)
+      return H.lua(code, { env = H.lua_env_at(copy), prefix = H.as_nobody() })
+    end
+
+    it("gives PermissionDenied for a registered process of another user",
+      function()
+        if not H.is_root() then
+          pending("needs root")
+          return
+        end
+        local h = holder("idle")
+        local p = core.process(h.pid)
+        local out, rc = as_nobody(([[
+          local core = require "restartmanager.core"
+          local s = assert(core.start_session())
+          assert(s:register_resources(nil, { { pid = %d, start_time = %d } }))
+          local apps, reasons = assert(s:get_list(10))
+          print(#apps, apps[1] and apps[1].pid, apps[1] and apps[1].type, reasons)
+          s:end_session()
+        ]]):format(p.pid, p.start_time))
+        assert.equal(0, rc, out)
+        assert.equal(("1\t%d\tcritical\t%d\n"):format(h.pid,
+          core.reboot_reason.permission_denied), out)
+      end)
+
+    it("reports the processes it could not inspect", function()
+      if not H.is_root() then
+        pending("needs root")
+        return
+      end
+      local f = file("root-held")
+      local h = holder("open " .. H.q(f))
+      local out, rc = as_nobody(([[
+        local rm = require "restartmanager"
+        local apps, reasons, uninspected = assert(rm.who_uses { %q })
+        print(#apps, uninspected)
+      ]]):format(f))
+      assert.equal(0, rc, out)
+      local n, uninspected = out:match("^(%d+)\t(%d+)\n$")
+      assert.equal("0", n, out)
+      assert.is_true(tonumber(uninspected) >= 1, out)
+      -- and root does see the holder
+      assert.is_table(by_pid(assert(rm.who_uses { f }))[h.pid])
+    end)
+  end)
+
+  it("includes the users of files a secondary in another process registered",
+    function()
+      local mine = file("primary-file")
+      local theirs = file("secondary-file")
+      local h1 = holder("open " .. H.q(mine))
+      local h2 = holder("open " .. H.q(theirs))
+      local s <close>, key = core.start_session()
+      assert.is_true(s:register_resources({ mine }))
+      local out, rc = H.lua(([[
+        local rm = require "restartmanager"
+        local s = assert(rm.join(%q))
+        assert(s:register { files = { %q } })
+        print("registered")
+        s:close()
+      ]]):format(key, theirs))
+      assert.equal(0, rc, out)
+      assert.equal("registered\n", out)
+      local apps = list(s)
+      assert.is_table(apps[h1.pid])
+      assert.is_table(apps[h2.pid])
+    end)
+
+  it("lets a secondary list (read-only)", function()
+    local f = file("listed-by-secondary")
+    local h = holder("open " .. H.q(f))
+    local p <close>, key = core.start_session()
+    assert.is_true(p:register_resources({ f }))
+    local s <close> = assert(core.join_session(key))
+    assert.is_table(list(s)[h.pid])
+  end)
+
+  it("gives DetectedSelf when the caller itself holds the file", function()
+    local f = file("self-held")
+    local fh = assert(io.open(f, "r"))
+    local apps, reasons = rm.who_uses { f }
+    fh:close()
+    local me = assert(apps[1])
+    assert.equal(1, #apps)
+    assert.equal("critical", me.type)
+    assert.is_false(me.restartable)
+    assert.same({ detected_self = true }, reasons)
+    local out = H.read("/proc/" .. me.pid .. "/cmdline")
+    assert.matches("lua", out)
+  end)
+
+  it("gives 234 and the needed capacity when the capacity is too small",
+    function()
+      local f = file("three-users")
+      local hs = { holder("open " .. H.q(f)), holder("open " .. H.q(f)),
+        holder("mmap " .. H.q(f)) }
+      local s <close> = core.start_session()
+      assert.is_true(s:register_resources({ f }))
+      local apps, msg, code, needed = s:get_list(0)
+      assert.is_nil(apps)
+      assert.equal(234, code)
+      assert.matches("^ERROR_MORE_DATA %(234%)", msg)
+      assert.equal(3, needed)
+      apps, msg, code, needed = s:get_list(2)
+      assert.is_nil(apps)
+      assert.equal(3, needed)
+      apps = assert(s:get_list(needed))
+      assert.equal(3, #apps)
+      local pids = by_pid(apps)
+      for _, h in ipairs(hs) do assert.is_table(pids[h.pid]) end
+      -- sorted by pid
+      assert.is_true(apps[1].pid < apps[2].pid and apps[2].pid < apps[3].pid)
+      -- the Lua layer's loop gets there by itself
+      local listed = assert(rm.Session.list(setmetatable({ handle = s },
+        rm.Session)))
+      assert.equal(3, #listed)
+    end)
+
+  it("reports a registered process only while its start time matches",
+    function()
+      local h = holder("idle")
+      local p = core.process(h.pid)
+      local s <close> = core.start_session()
+      assert.is_true(s:register_resources(nil,
+        { { pid = h.pid, start_time = p.start_time + 1 } }))
+      local apps = list(s)
+      assert.is_nil(apps[h.pid], "a pid with another start time was listed")
+      assert.is_true(s:register_resources(nil, { p }))
+      apps = list(s)
+      assert.is_table(apps[h.pid])
+    end)
+
+  it("gives CriticalProcess for pid 1", function()
+    local s <close> = core.start_session()
+    assert.is_true(s:register_resources(nil, { core.process(1) }))
+    local apps, reasons = s:get_list(10)
+    assert.equal(1, #apps)
+    assert.equal("critical", apps[1].type)
+    assert.equal(core.reboot_reason.critical_process, reasons)
+  end)
+
+  it("gives 5 when a registered path is a directory", function()
+    local s <close> = core.start_session()
+    assert.is_true(s:register_resources({ dir }))
+    local apps, msg, code = s:get_list(10)
+    assert.is_nil(apps)
+    assert.equal(5, code)
+    assert.matches("^ERROR_ACCESS_DENIED %(5%)", msg)
+  end)
+
+  it("accepts a path that does not exist, which matches nothing", function()
+    local s <close> = core.start_session()
+    assert.is_true(s:register_resources({ dir .. "/not-there" }))
+    local apps, reasons = s:get_list(0)
+    assert.same({}, apps)
+    assert.equal(0, reasons)
+  end)
+
+  it("accumulates registrations, made relative paths absolute", function()
+    local a, b = file("a"), file("b")
+    local ha, hb = holder("open " .. H.q(a)), holder("open " .. H.q(b))
+    local out, rc = H.lua(([[
+      local core = require "restartmanager.core"
+      local s = assert(core.start_session())
+      assert(s:register_resources({ "a" }))
+      assert(s:register_resources({ %q }))
+      local apps = assert(s:get_list(10))
+      local pids = {}
+      for _, app in ipairs(apps) do pids[#pids + 1] = app.pid end
+      table.sort(pids)
+      print(table.concat(pids, " "))
+    ]]):format(b), { prefix = "env -C " .. H.q(dir) })
+    assert.equal(0, rc, out)
+    local want = { ha.pid, hb.pid }
+    table.sort(want)
+    assert.equal(table.concat(want, " ") .. "\n", out)
+  end)
+
+  it("skips a torn record and keeps every whole one", function()
+    local f = file("after-torn")
+    local g = file("before-torn")
+    local hf, hg = holder("open " .. H.q(f)), holder("open " .. H.q(g))
+    local s <close>, key = core.start_session()
+    assert.is_true(s:register_resources({ g }))
+    -- a writer killed in the middle of a record leaves its start behind
+    local records = H.store() .. "/" .. key .. "/records"
+    local fh = assert(io.open(records, "ab"))
+    fh:write("RMR1 4000 0123456789abcdef\nFf:1:2:/garbage")
+    fh:close()
+    assert.is_true(s:register_resources({ f }))
+    local apps = list(s)
+    assert.is_table(apps[hf.pid])
+    assert.is_table(apps[hg.pid])
+  end)
+end)
+
+describe("restartmanager list helpers", function()
+  local rm, core
+
+  setup(function()
+    rm = require "restartmanager"
+    core = rm.core
+  end)
+
+  it("decodes reboot reasons to a set of names", function()
+    assert.same({}, rm.reboot_reasons(0))
+    assert.same({ permission_denied = true, detected_self = true },
+      rm.reboot_reasons(core.reboot_reason.permission_denied
+        | core.reboot_reason.detected_self))
+  end)
+
+  it("registers large lists in batches", function()
+    local s <close> = assert(rm.start())
+    local calls = 0
+    local real = s.handle
+    s.handle = setmetatable({}, { __index = function(_, k)
+      if k == "register_resources" then
+        return function(_, f, p, v)
+          calls = calls + 1
+          return real:register_resources(f, p, v)
+        end
+      end
+      return function(_, ...) return real[k](real, ...) end
+    end })
+    local files = {}
+    for i = 1, rm.BATCH * 2 + 1 do files[i] = "/nonexistent/" .. i end
+    assert.is_true(s:register { files = files })
+    assert.equal(3, calls)
+    s.handle = real
+  end)
+
+  it("resolves a bare pid to the live process", function()
+    local s <close> = assert(rm.start())
+    local ok, _, code = s:register { processes = { 0x7FFFFFF0 } }
+    assert.is_nil(ok)
+    assert.equal(87, code)
+    assert.is_true(s:register { processes = { 1 } })
+    local apps = assert(s:list())
+    assert.equal(1, apps[1].pid)
+  end)
+
+  it("raises on misuse", function()
+    local s <close> = assert(rm.start())
+    assert.has_error(function() s:register("x") end,
+      "bad argument #1 to 'register' (table expected, got string)")
+    assert.has_error(function() s:register { files = "x" } end,
+      "bad field 'files' (table expected, got string)")
+    assert.has_error(function() rm.who_uses(5) end,
+      "bad argument #1 to 'who_uses' (table expected, got number)")
+  end)
+end)

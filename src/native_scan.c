@@ -1,0 +1,789 @@
+/*
+ * Native backend: who uses the registered resources (RmGetList).
+ *
+ * Files are matched by device and inode, never by name, against every
+ * process's open descriptors (one statx per descriptor through a descriptor
+ * of its /proc/PID/fd directory), its memory maps (one read of
+ * /proc/PID/maps: executables and shared libraries, and files mapped after
+ * their descriptor was closed) and its executable. The scan is split over
+ * two threads when the machine has more than one core.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "native.h"
+
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+#define KCMP_FILES 2
+#define PF_KTHREAD 0x00200000u
+
+/* ---------------------------------------------------------------------
+ * A set of (device, inode) pairs, open addressing
+ * ------------------------------------------------------------------- */
+
+typedef struct idset {
+  uint64_t *dev, *ino; /* ino 0 marks a free slot (no file has inode 0) */
+  size_t mask, count;
+} idset;
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ b;
+  h ^= h >> 31;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 29;
+  return h;
+}
+
+static int idset_init(idset *s, size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap <<= 1;
+  s->dev = (uint64_t *)calloc(cap, sizeof *s->dev);
+  s->ino = (uint64_t *)calloc(cap, sizeof *s->ino);
+  s->mask = cap - 1;
+  s->count = 0;
+  return s->dev && s->ino ? 0 : -1;
+}
+
+static void idset_free(idset *s) {
+  free(s->dev);
+  free(s->ino);
+}
+
+/* Adds (dev, ino); the set was sized for every insertion up front. */
+static void idset_add(idset *s, uint64_t dev, uint64_t ino) {
+  size_t i = (size_t)mix(dev, ino) & s->mask;
+  if (ino == 0) return;
+  while (s->ino[i]) {
+    if (s->ino[i] == ino && s->dev[i] == dev) return;
+    i = (i + 1) & s->mask;
+  }
+  s->dev[i] = dev;
+  s->ino[i] = ino;
+  s->count++;
+}
+
+static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
+  size_t i = (size_t)mix(dev, ino) & s->mask;
+  while (s->ino[i]) {
+    if (s->ino[i] == ino && s->dev[i] == dev) return 1;
+    i = (i + 1) & s->mask;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * What the session registered
+ * ------------------------------------------------------------------- */
+
+typedef struct targets {
+  idset files;  /* (dev, ino) of every registered file, then and now */
+  idset inodes; /* the same inodes with device 0: maps' devices may differ */
+  rm_unique_process *procs;
+  size_t nprocs, cprocs;
+  char **svcs;
+  size_t nsvcs, csvcs;
+  int has_dir;
+} targets;
+
+static void add_file(targets *t, uint64_t dev, uint64_t ino) {
+  idset_add(&t->files, dev, ino);
+  idset_add(&t->inodes, 0, ino);
+}
+
+static void collect_cb(void *ctx, int kind, const native_entry *e) {
+  targets *t = (targets *)ctx;
+  if (kind == 'F') {
+    struct stat st;
+    /* A file is identified once, when it is registered: its users are
+     * found by that identity, even after the path was replaced. Only a path
+     * that did not exist then is looked up again now. */
+    if (e->kind == 'd') t->has_dir = 1;
+    if (e->kind == 'f') add_file(t, e->dev, e->ino);
+    if (e->kind == 'n' && stat(e->text, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) t->has_dir = 1;
+      else add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    }
+  } else if (kind == 'P') {
+    if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
+  } else if (kind == 'S') {
+    if (t->nsvcs < t->csvcs) {
+      size_t n = strlen(e->text);
+      char *copy = (char *)malloc(n + 1);
+      if (copy) {
+        memcpy(copy, e->text, n + 1);
+        t->svcs[t->nsvcs++] = copy;
+      }
+    }
+  }
+}
+
+static void targets_free(targets *t) {
+  size_t i;
+  idset_free(&t->files);
+  idset_free(&t->inodes);
+  for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
+  free(t->svcs);
+  free(t->procs);
+}
+
+static unsigned targets_load(rm_session *s, targets *t) {
+  char *buf;
+  size_t len, n = 0;
+  const char *p;
+  unsigned rc;
+  memset(t, 0, sizeof *t);
+  rc = native_records_load(s, &buf, &len);
+  if (rc != RM_OK) return rc;
+  /* every entry ends with a NUL: their count bounds every kind's */
+  for (p = buf; p && (p = (const char *)memchr(p, '\0',
+                                               (size_t)(buf + len - p)));
+       p++)
+    n++;
+  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
+    goto oom;
+  t->cprocs = t->csvcs = n;
+  t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
+  t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
+  if (!t->procs || !t->svcs) goto oom;
+  (void)native_records_each(buf, len, collect_cb, t);
+  free(buf);
+  return RM_OK;
+oom:
+  free(buf);
+  targets_free(t);
+  return RM_E_OUTOFMEMORY;
+}
+
+/* ---------------------------------------------------------------------
+ * /proc
+ * ------------------------------------------------------------------- */
+
+/* Reads a whole small file relative to dirfd into buf (NUL-terminated).
+ * Returns its length or -1 with errno set. */
+static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  ssize_t n, total = 0;
+  if (fd < 0) return -1;
+  while ((size_t)total < size - 1) {
+    n = read(fd, buf + total, size - 1 - (size_t)total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      return -1;
+    }
+    if (n == 0) break;
+    total += n;
+  }
+  close(fd);
+  buf[total] = '\0';
+  return total;
+}
+
+int native_parse_stat(const char *buf, native_stat *out) {
+  /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
+   * num_threads, field 22 starttime; comm may hold spaces and ')' */
+  const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+  const char *p;
+  int field;
+  size_t n;
+  if (!open || !close || close < open) return -1;
+  n = (size_t)(close - open - 1);
+  if (n >= sizeof out->comm) n = sizeof out->comm - 1;
+  memcpy(out->comm, open + 1, n);
+  out->comm[n] = '\0';
+  p = close + 1;
+  out->state = 0;
+  out->session = out->tty = out->threads = 0;
+  out->flags = 0;
+  out->start_time = 0;
+  for (field = 3; field <= 22; field++) {
+    char *end;
+    unsigned long long v;
+    while (*p == ' ') p++;
+    if (!*p) return -1;
+    if (field == 3) {
+      out->state = *p;
+      while (*p && *p != ' ') p++;
+      continue;
+    }
+    errno = 0;
+    v = strtoull(p, &end, 10);
+    if (end == p) {
+      /* negative numbers (tpgid -1) */
+      long long sv = strtoll(p, &end, 10);
+      if (end == p) return -1;
+      v = (unsigned long long)sv;
+    }
+    p = end;
+    switch (field) {
+    case 6: out->session = (long long)v; break;
+    case 7: out->tty = (long long)v; break;
+    case 9: out->flags = (unsigned)v; break;
+    case 20: out->threads = (long long)v; break;
+    case 22: out->start_time = (uint64_t)v; break;
+    default: break;
+    }
+  }
+  return 0;
+}
+
+unsigned native_read_stat(int procfd, uint32_t pid, native_stat *st) {
+  char name[32], buf[1024];
+  snprintf(name, sizeof name, "%lu/stat", (unsigned long)pid);
+  if (read_at(procfd, name, buf, sizeof buf) < 0 ||
+      native_parse_stat(buf, st) != 0)
+    return RM_E_INVALID_PARAMETER;
+  return RM_OK;
+}
+
+unsigned rmb_process(uint32_t pid, rm_unique_process *out) {
+  native_stat st;
+  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  unsigned rc;
+  if (procfd < 0) return RM_E_ACCESS_DENIED;
+  rc = native_read_stat(procfd, pid, &st);
+  close(procfd);
+  if (rc != RM_OK) return rc;
+  out->pid = pid;
+  out->start_time = st.start_time;
+  return RM_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * The scan
+ * ------------------------------------------------------------------- */
+
+enum { HIT_FILE = 1, HIT_PROC = 2, HIT_SVC = 4 };
+
+typedef struct hit {
+  uint32_t pid;
+  native_stat st;
+} hit;
+
+typedef struct worker {
+  const targets *t;
+  int procfd;
+  const uint32_t *pids;
+  size_t npids;
+  hit *hits;
+  size_t nhits, chits;
+  size_t uninspected;
+  char *buf; /* maps */
+  size_t bufsize;
+  unsigned rc;
+} worker;
+
+static int push_hit(worker *w, uint32_t pid, const native_stat *st) {
+  if (w->nhits == w->chits) {
+    size_t n = w->chits ? w->chits * 2 : 64;
+    hit *h = (hit *)realloc(w->hits, n * sizeof *h);
+    if (!h) return -1;
+    w->hits = h;
+    w->chits = n;
+  }
+  w->hits[w->nhits].pid = pid;
+  w->hits[w->nhits].st = *st;
+  w->nhits++;
+  return 0;
+}
+
+/* statx of name relative to dirfd, without waiting on a dead network file
+ * system. 0 on success. */
+static int stat_id(int dirfd, const char *name, uint64_t *dev, uint64_t *ino) {
+  struct statx sx;
+  if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_INO, &sx) != 0) return -1;
+  *dev = (uint64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  *ino = (uint64_t)sx.stx_ino;
+  return 0;
+}
+
+/* 1 when a descriptor in the fd directory "dir" (relative to procfd) is a
+ * registered file, 0 when none is, -1 when it cannot be read (errno). */
+static int scan_fds(const worker *w, const char *dir) {
+  int fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d;
+  struct dirent *e;
+  int found = 0;
+  if (fd < 0) return -1;
+  d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return -1;
+  }
+  while ((e = readdir(d)) != NULL) {
+    uint64_t dev, ino;
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (stat_id(fd, e->d_name, &dev, &ino) != 0) continue; /* closed since */
+    if (idset_has(&w->t->files, dev, ino)) {
+      found = 1;
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+/* Reads a whole /proc file of any size into w->buf. */
+static ssize_t read_big(worker *w, const char *name) {
+  int fd = openat(w->procfd, name, O_RDONLY | O_CLOEXEC);
+  size_t total = 0;
+  if (fd < 0) return -1;
+  for (;;) {
+    ssize_t n;
+    if (w->bufsize - total < 4096) {
+      size_t ns = w->bufsize ? w->bufsize * 2 : 65536;
+      char *nb = (char *)realloc(w->buf, ns);
+      if (!nb) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+      }
+      w->buf = nb;
+      w->bufsize = ns;
+    }
+    n = read(fd, w->buf + total, w->bufsize - total - 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      return -1;
+    }
+    if (n == 0) break;
+    total += (size_t)n;
+  }
+  close(fd);
+  w->buf[total] = '\0';
+  return (ssize_t)total;
+}
+
+int native_parse_maps_line(const char *line, const char **range_end,
+                           uint64_t *dev, uint64_t *ino) {
+  /* start-end perms offset major:minor inode [path] */
+  const char *p = line;
+  char *end;
+  unsigned long maj, min;
+  unsigned long long in;
+  int i;
+  while (*p && *p != ' ') p++;
+  *range_end = p;
+  for (i = 0; i < 2; i++) { /* perms, offset */
+    while (*p == ' ') p++;
+    while (*p && *p != ' ' && *p != '\n') p++;
+  }
+  while (*p == ' ') p++;
+  if (!isxdigit((unsigned char)*p)) return -1;
+  maj = strtoul(p, &end, 16);
+  if (*end != ':') return -1;
+  p = end + 1;
+  if (!isxdigit((unsigned char)*p)) return -1;
+  min = strtoul(p, &end, 16);
+  if (end == p) return -1;
+  p = end;
+  while (*p == ' ') p++;
+  if (!isdigit((unsigned char)*p)) return -1;
+  in = strtoull(p, &end, 10);
+  if (end == p) return -1;
+  *dev = (uint64_t)makedev(maj, min);
+  *ino = (uint64_t)in;
+  return 0;
+}
+
+/* 1 when a mapping of pid is a registered file, 0 if none, -1 unreadable. */
+static int scan_maps(worker *w, uint32_t pid) {
+  char name[64];
+  char *line, *next;
+  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
+  if (read_big(w, name) < 0) return -1;
+  for (line = w->buf; *line; line = next) {
+    const char *range_end;
+    uint64_t dev, ino;
+    next = strchr(line, '\n');
+    next = next ? next + 1 : line + strlen(line);
+    if (native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
+      continue;
+    if (!idset_has(&w->t->inodes, 0, ino)) continue;
+    if (idset_has(&w->t->files, dev, ino)) return 1;
+    /* The inode is known but maps' device differs (overlayfs, btrfs
+     * subvolumes report another one): ask the mapping itself. */
+    {
+      char mf[128];
+      size_t n = (size_t)(range_end - line);
+      uint64_t d2, i2;
+      int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)pid);
+      if (len > 0 && (size_t)len + n < sizeof mf) {
+        memcpy(mf + len, line, n);
+        mf[(size_t)len + n] = '\0';
+        if (stat_id(w->procfd, mf, &d2, &i2) == 0 &&
+            idset_has(&w->t->files, d2, i2))
+          return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Threads created without a shared file table have descriptors of their
+ * own: 1 when one of them holds a registered file. */
+static int scan_threads(const worker *w, uint32_t pid) {
+  char dir[64];
+  int fd, found = 0;
+  DIR *d;
+  struct dirent *e;
+  snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
+  fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return 0;
+  }
+  while (!found && (e = readdir(d)) != NULL) {
+    char *end;
+    unsigned long tid = strtoul(e->d_name, &end, 10);
+    long same;
+    char fddir[96];
+    if (*end || end == e->d_name || tid == pid) continue;
+    same = syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0, 0);
+    if (same == 0) continue; /* shares the process's table */
+    snprintf(fddir, sizeof fddir, "%lu/task/%lu/fd", (unsigned long)pid, tid);
+    if (scan_fds(w, fddir) == 1) found = 1;
+  }
+  closedir(d);
+  return found;
+}
+
+static int registered_process(const targets *t, uint32_t pid,
+                              uint64_t start) {
+  size_t i;
+  for (i = 0; i < t->nprocs; i++)
+    if (t->procs[i].pid == pid && t->procs[i].start_time == start) return 1;
+  return 0;
+}
+
+/* The systemd unit of pid (the last component of its cgroup path when it
+ * ends in ".service"), into buf; 0 when there is one. */
+int native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
+  char name[64], cg[4096], *line, *last;
+  snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
+  if (read_at(procfd, name, cg, sizeof cg) < 0) return -1;
+  for (line = cg; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    char *nl = strchr(line, '\n');
+    size_t len;
+    if (nl) *nl = '\0';
+    last = strrchr(line, '/');
+    if (last && (len = strlen(last + 1)) > 8 &&
+        strcmp(last + 1 + len - 8, ".service") == 0 && len < size) {
+      memcpy(buf, last + 1, len + 1);
+      return 0;
+    }
+    if (!nl) break;
+    *nl = '\n';
+  }
+  return -1;
+}
+
+static int service_registered(const targets *t, const char *unit) {
+  size_t i, ulen = strlen(unit);
+  for (i = 0; i < t->nsvcs; i++) {
+    const char *s = t->svcs[i];
+    size_t n = strlen(s);
+    if (strcmp(s, unit) == 0) return 1;
+    /* "cron" names "cron.service" */
+    if (n + 8 == ulen && strncmp(unit, s, n) == 0) return 1;
+  }
+  return 0;
+}
+
+static void scan_one(worker *w, uint32_t pid) {
+  native_stat st;
+  char dir[64];
+  int r, denied = 0, found = 0;
+  if (native_read_stat(w->procfd, pid, &st) != RM_OK) return; /* gone */
+  if (st.flags & PF_KTHREAD) return;
+  if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
+  if (!found && w->t->nsvcs) {
+    char unit[256];
+    if (native_service_unit(w->procfd, pid, unit, sizeof unit) == 0 &&
+        service_registered(w->t, unit))
+      found = 1;
+  }
+  if (!found && w->t->files.count) {
+    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+    r = scan_fds(w, dir);
+    if (r == 1) found = 1;
+    else if (r < 0 && errno == EACCES) denied = 1;
+    if (!found) {
+      r = scan_maps(w, pid);
+      if (r == 1) found = 1;
+      else if (r < 0 && errno == EACCES) denied = 1;
+    }
+    if (!found) {
+      uint64_t dev, ino;
+      snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
+      if (stat_id(w->procfd, dir, &dev, &ino) == 0 &&
+          idset_has(&w->t->files, dev, ino))
+        found = 1;
+    }
+    if (!found && !denied && st.threads > 1) found = scan_threads(w, pid);
+  }
+  if (found) {
+    if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
+  } else if (denied) {
+    /* exited in the meantime: not a process we failed to inspect */
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
+  }
+}
+
+static void *scan_range(void *arg) {
+  worker *w = (worker *)arg;
+  size_t i;
+  for (i = 0; i < w->npids && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
+  return NULL;
+}
+
+/* Every process id in /proc, into a malloc'd array. */
+static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
+  int fd = dup(procfd);
+  DIR *d;
+  struct dirent *e;
+  size_t cap = 1024, count = 0;
+  uint32_t *pids = (uint32_t *)malloc(cap * sizeof *pids);
+  if (!pids) {
+    if (fd >= 0) close(fd);
+    return RM_E_OUTOFMEMORY;
+  }
+  if (fd < 0 || !(d = fdopendir(fd))) {
+    if (fd >= 0) close(fd);
+    free(pids);
+    return RM_E_ACCESS_DENIED;
+  }
+  rewinddir(d);
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    unsigned long v = strtoul(e->d_name, &end, 10);
+    if (*end || end == e->d_name) continue;
+    if (count == cap) {
+      uint32_t *np = (uint32_t *)realloc(pids, cap * 2 * sizeof *pids);
+      if (!np) {
+        closedir(d);
+        free(pids);
+        return RM_E_OUTOFMEMORY;
+      }
+      pids = np;
+      cap *= 2;
+    }
+    pids[count++] = (uint32_t)v;
+  }
+  closedir(d);
+  *out = pids;
+  *n = count;
+  return RM_OK;
+}
+
+static int cmp_hit(const void *a, const void *b) {
+  uint32_t x = ((const hit *)a)->pid, y = ((const hit *)b)->pid;
+  return x < y ? -1 : x > y;
+}
+
+/* Copies src into buf, cut to fit. */
+static void copy_str(char *buf, size_t size, const char *src) {
+  size_t n = strlen(src);
+  if (n >= size) n = size - 1;
+  memcpy(buf, src, n);
+  buf[n] = '\0';
+}
+
+/* The executable's base name, else the command name from stat. */
+static void app_name(int procfd, const hit *h, char *buf, size_t size) {
+  char link[64], path[4096];
+  ssize_t n;
+  snprintf(link, sizeof link, "%lu/exe", (unsigned long)h->pid);
+  n = readlinkat(procfd, link, path, sizeof path - 1);
+  if (n > 0) {
+    const char *base;
+    path[n] = '\0';
+    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
+    base = strrchr(path, '/');
+    copy_str(buf, size, base ? base + 1 : path);
+  } else {
+    copy_str(buf, size, h->st.comm);
+  }
+}
+
+static int32_t login_session(int procfd, uint32_t pid) {
+  char name[64], buf[32];
+  unsigned long v;
+  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
+  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
+  v = strtoul(buf, NULL, 10);
+  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
+}
+
+static int systemd_running(void) {
+  struct stat st;
+  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Fills an rm_app for a hit and returns its reboot reasons. */
+static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
+  uint32_t reasons = 0;
+  memset(a, 0, sizeof *a);
+  a->process.pid = h->pid;
+  a->process.start_time = h->st.start_time;
+  app_name(procfd, h, a->name, sizeof a->name);
+  a->status = RM_STATUS_RUNNING;
+  a->session_id = login_session(procfd, h->pid);
+  if (h->pid == (uint32_t)getpid()) {
+    a->type = RM_APP_CRITICAL;
+    reasons |= RM_REBOOT_DETECTED_SELF;
+  } else if (h->pid == 1) {
+    a->type = RM_APP_CRITICAL;
+    reasons |= RM_REBOOT_CRITICAL_PROCESS;
+  } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
+    a->type = RM_APP_CRITICAL;
+    reasons |= RM_REBOOT_PERMISSION_DENIED;
+  } else if (systemd &&
+             native_service_unit(procfd, h->pid, a->service,
+                                 sizeof a->service) == 0) {
+    a->type = RM_APP_SERVICE;
+  } else if (h->st.tty != 0) {
+    a->type = RM_APP_CONSOLE;
+  } else {
+    a->type = RM_APP_UNKNOWN;
+  }
+  if (a->type == RM_APP_CRITICAL) {
+    a->session_id = -1;
+    a->restartable = 0;
+  } else {
+    a->restartable = native_restartable(h->pid, h->st.start_time);
+  }
+  return reasons;
+}
+
+unsigned native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
+                     uint32_t *reasons_out, size_t *uninspected) {
+  targets t;
+  uint32_t *pids = NULL;
+  size_t npids = 0, i, nw, total = 0;
+  worker w[2];
+  rm_app *apps = NULL;
+  uint32_t reasons = 0;
+  int procfd, systemd;
+  unsigned rc = targets_load(s, &t);
+  *apps_out = NULL;
+  *napps = 0;
+  *reasons_out = 0;
+  *uninspected = 0;
+  if (rc != RM_OK) return rc;
+  if (t.has_dir) {
+    targets_free(&t);
+    return RM_E_ACCESS_DENIED;
+  }
+  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd < 0) {
+    targets_free(&t);
+    return RM_E_ACCESS_DENIED;
+  }
+  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
+    npids = 0; /* nothing registered: nothing to look for */
+  } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
+    goto done;
+  }
+  memset(w, 0, sizeof w);
+  nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
+  for (i = 0; i < nw; i++) {
+    size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
+    w[i].t = &t;
+    w[i].procfd = procfd;
+    w[i].pids = pids + lo;
+    w[i].npids = hi - lo;
+  }
+  if (nw == 2) {
+    pthread_t th;
+    if (pthread_create(&th, NULL, scan_range, &w[1]) != 0) {
+      scan_range(&w[1]); /* no thread to be had: do it here */
+      scan_range(&w[0]);
+    } else {
+      scan_range(&w[0]);
+      pthread_join(th, NULL);
+    }
+  } else {
+    scan_range(&w[0]);
+  }
+  for (i = 0; i < nw; i++) {
+    if (w[i].rc != RM_OK) rc = w[i].rc;
+    total += w[i].nhits;
+    *uninspected += w[i].uninspected;
+  }
+  if (rc != RM_OK) goto done;
+  if (total) {
+    hit *all = (hit *)malloc(total * sizeof *all);
+    apps = (rm_app *)calloc(total, sizeof *apps);
+    if (!all || !apps) {
+      free(all);
+      free(apps);
+      apps = NULL;
+      rc = RM_E_OUTOFMEMORY;
+      goto done;
+    }
+    memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
+    if (nw == 2) memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
+    qsort(all, total, sizeof *all, cmp_hit);
+    systemd = systemd_running();
+    for (i = 0; i < total; i++)
+      reasons |= describe(procfd, &all[i], &apps[i], systemd);
+    free(all);
+  }
+  *apps_out = apps;
+  *napps = total;
+  *reasons_out = reasons;
+done:
+  for (i = 0; i < 2; i++) {
+    free(w[i].hits);
+    free(w[i].buf);
+  }
+  free(pids);
+  close(procfd);
+  targets_free(&t);
+  return rc;
+}
+
+unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
+                      rm_app *apps, uint32_t *reasons) {
+  rm_app *found;
+  size_t n, un;
+  unsigned rc;
+  uint32_t r;
+  unsigned cap = *count;
+  *needed = 0;
+  *count = 0;
+  *reasons = 0;
+  rc = native_session_check(s);
+  if (rc != RM_OK) return rc;
+  rc = native_scan(s, &found, &n, &r, &un);
+  if (rc != RM_OK) return rc;
+  s->uninspected = un;
+  *needed = (unsigned)n;
+  if (n > cap || (n && !apps)) {
+    free(found);
+    return RM_E_MORE_DATA;
+  }
+  if (n) memcpy(apps, found, n * sizeof *apps);
+  free(found);
+  *count = (unsigned)n;
+  *reasons = r;
+  return RM_OK;
+}
