@@ -27,7 +27,7 @@ ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 
 HEADERS    := src/backend.h src/native.h
 NATIVE_SRC := src/restartmanager.c src/native_store.c src/native_scan.c \
-              src/native_pending.c
+              src/native_control.c
 WIN_SRC    := src/restartmanager.c src/backend_windows.c src/win_restart.c
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so

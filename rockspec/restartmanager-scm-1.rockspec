@@ -33,7 +33,7 @@ build = {
             "src/restartmanager.c",
             "src/native_store.c",
             "src/native_scan.c",
-            "src/native_pending.c",
+            "src/native_control.c",
           },
           libraries = { "pthread" },
         },

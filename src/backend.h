@@ -25,6 +25,7 @@
 #define RM_E_INVALID_PARAMETER     87u
 #define RM_E_SEM_TIMEOUT           121u
 #define RM_E_BAD_ARGUMENTS         160u
+#define RM_E_BUSY                  170u
 #define RM_E_MORE_DATA             234u
 #define RM_E_FAIL_NOACTION_REBOOT  350u
 #define RM_E_FAIL_SHUTDOWN         351u

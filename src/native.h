@@ -78,9 +78,16 @@ int native_service_unit(int procfd, uint32_t pid, char *buf, size_t size);
 unsigned native_scan(rm_session *s, rm_app **apps, size_t *napps,
                      uint32_t *reasons, size_t *uninspected);
 
+/* 1 when process pid uses the file (dev, ino): descriptors, maps or
+ * executable. */
+int native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino);
+
 /* 1 when pid (with that start time) registered for restart and may be
  * restarted by a restart manager (native_control.c). */
 int native_restartable(uint32_t pid, uint64_t start_time);
+
+/* Sets the masked bits of apps' status from the session's filters. */
+void native_control_mask(struct native_control *c, rm_app *apps, size_t n);
 
 /* Releases control-side state (native_control.c). */
 void native_control_free(struct native_control *c);

@@ -547,6 +547,35 @@ static void scan_one(worker *w, uint32_t pid) {
   }
 }
 
+int native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
+  targets t;
+  worker w;
+  char dir[64];
+  uint64_t d, i;
+  int found = 0;
+  memset(&t, 0, sizeof t);
+  memset(&w, 0, sizeof w);
+  if (idset_init(&t.files, 1) != 0 || idset_init(&t.inodes, 1) != 0) {
+    targets_free(&t);
+    return 0;
+  }
+  add_file(&t, dev, ino);
+  w.t = &t;
+  w.procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (w.procfd >= 0) {
+    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+    found = scan_fds(&w, dir) == 1 || scan_maps(&w, pid) == 1 ||
+            scan_threads(&w, pid) == 1;
+    snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
+    if (!found && stat_id(w.procfd, dir, &d, &i) == 0 && d == dev && i == ino)
+      found = 1;
+    close(w.procfd);
+  }
+  free(w.buf);
+  targets_free(&t);
+  return found;
+}
+
 static void *scan_range(void *arg) {
   worker *w = (worker *)arg;
   size_t i;
@@ -775,6 +804,7 @@ unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
   if (rc != RM_OK) return rc;
   rc = native_scan(s, &found, &n, &r, &un);
   if (rc != RM_OK) return rc;
+  if (s->control) native_control_mask(s->control, found, n);
   s->uninspected = un;
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {

@@ -696,6 +696,9 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
   case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
   case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;
   case RM_E_BAD_ARGUMENTS: t = "invalid arguments"; break;
+  case RM_E_BUSY:
+    t = "the session is busy with a shutdown or restart";
+    break;
   case RM_E_MORE_DATA: t = "more data is available: the capacity is too small"; break;
   case RM_E_FAIL_NOACTION_REBOOT:
     t = "a reboot is needed: nothing was shut down";

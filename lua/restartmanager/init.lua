@@ -237,6 +237,168 @@ function M.who_uses(paths)
   return session:list()
 end
 
+--- How long (seconds) a shutdown waits for applications to stop politely
+-- before it gives up on them (or, with `force`, kills them).
+M.SHUTDOWN_TIMEOUT = 30
+
+local function check_opts(opts, name, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(("bad argument #1 to '%s' (table expected, got %s)"):format(name,
+      type(opts)), level + 1)
+  end
+  return opts
+end
+
+--- Shuts down the applications and services that use the registered
+-- resources (primary only). Nothing is stopped when a reboot would be
+-- needed (`ERROR_FAIL_NOACTION_REBOOT`, 350).
+-- @tparam[opt] table opts `force` (kill what does not stop in time),
+-- `only_registered` (stop nothing unless every app can be restarted),
+-- `timeout` (seconds, default `SHUTDOWN_TIMEOUT`; native backend),
+-- `progress` (a function called with rising percentages)
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code (351 when some did not stop)
+function Session:shutdown(opts)
+  opts = check_opts(opts, "shutdown", 2)
+  local flags = 0
+  if opts.force then flags = flags | core.shutdown.force end
+  if opts.only_registered then flags = flags | core.shutdown.only_registered end
+  local timeout = opts.timeout or M.SHUTDOWN_TIMEOUT
+  if type(timeout) ~= "number" or timeout < 0 then
+    error("bad field 'timeout' (non-negative number of seconds expected)", 2)
+  end
+  return self.handle:shutdown(flags, opts.progress,
+    math.floor(timeout * 1000 + 0.5))
+end
+
+--- Restarts what this session shut down and that registered for restart
+-- (primary only).
+-- @tparam[opt] table opts `progress` (a function called with rising
+-- percentages)
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code (352 when some failed, 776 before a
+-- shutdown)
+function Session:restart(opts)
+  opts = check_opts(opts, "restart", 2)
+  return self.handle:restart(opts.progress)
+end
+
+--- Asks the running shutdown or restart to stop (it then returns
+-- `ERROR_CANCELLED`, 1223); callable from a progress function.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:cancel()
+  return self.handle:cancel()
+end
+
+local FILTER_KINDS = { files = "file", processes = "process",
+  services = "service" }
+
+--- Adds filters (primary only): `action` ("no_shutdown" keeps the apps
+-- running, "no_restart" keeps them down after the shutdown) for every
+-- target in `files`, `processes` (pids or `{pid=, start_time=}`) and
+-- `services`. With `remove = true` the filters of those targets are removed
+-- instead.
+-- @tparam table spec
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:filter(spec)
+  spec = check_opts(spec, "filter", 2)
+  if not spec.remove and spec.action ~= "no_shutdown"
+      and spec.action ~= "no_restart" then
+    error("bad field 'action' ('no_shutdown' or 'no_restart' expected)", 2)
+  end
+  for field, kind in pairs(FILTER_KINDS) do
+    for _, target in ipairs(check_opt_array(spec[field], field, 2)) do
+      if kind == "process" and math.type(target) == "integer" then
+        local proc, msg, code = core.process(target)
+        if not proc then return nil, msg, code end
+        target = proc
+      end
+      local ok, msg, code
+      if spec.remove then
+        ok, msg, code = self.handle:remove_filter(kind, target)
+      else
+        ok, msg, code = self.handle:add_filter(kind, target, spec.action)
+      end
+      if not ok then return nil, msg, code end
+    end
+  end
+  return true
+end
+
+--- The session's filters, as `{kind=, target=, action=}` tables.
+-- @treturn[1] table
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:filters()
+  return self.handle:get_filter_list()
+end
+
+--- Runs the whole procedure around `fn`: starts a session, registers the
+-- resources, lists who uses them, refuses when a reboot would be needed,
+-- shuts them down, calls `fn(apps)`, restarts them and ends the session.
+-- The restart and the end happen even when `fn` raises; the error is then
+-- raised again.
+-- @tparam table resources as for `Session:register`
+-- @tparam function fn the update itself (replace the files here)
+-- @tparam[opt] table opts `force`, `only_registered`, `timeout` and
+-- `progress` as for `Session:shutdown` (progress is used for the restart
+-- too), `allow_reboot_reasons` (shut down even when a reboot would be
+-- needed; the shutdown itself still refuses)
+-- @treturn[1] true
+-- @treturn[1] {app,...} the apps the list gave
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function M.update(resources, fn, opts)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    error("bad argument #2 to 'update' (function expected, got "
+      .. type(fn) .. ")", 2)
+  end
+  opts = opts or {}
+  local session <close>, msg, code = M.start()
+  if not session then return nil, msg, code end
+  local ok
+  ok, msg, code = session:register(resources)
+  if not ok then return nil, msg, code end
+  local apps, reasons = session:list()
+  if not apps then return nil, reasons, msg end
+  if next(reasons) and not opts.allow_reboot_reasons then
+    local names = {}
+    for name in pairs(reasons) do names[#names + 1] = name end
+    table.sort(names)
+    local e = core.error.ERROR_FAIL_NOACTION_REBOOT
+    return nil, ("%s (%d): a reboot would be needed (%s)"):format(
+      core.error[e], e, table.concat(names, ", ")), e
+  end
+  local pok, sok, smsg, scode = pcall(session.shutdown, session, {
+    force = opts.force, only_registered = opts.only_registered,
+    timeout = opts.timeout, progress = opts.progress })
+  if not pok or not sok then
+    -- what did stop must come back, whatever the restart's progress does
+    pcall(session.restart, session, { progress = opts.progress })
+    if not pok then error(sok, 0) end
+    return nil, smsg, scode
+  end
+  local fok, ferr = pcall(fn, apps)
+  local rok, rmsg, rcode = session:restart { progress = opts.progress }
+  session:close()
+  if not fok then error(ferr, 0) end
+  if not rok then return nil, rmsg, rcode end
+  return true, apps
+end
+
 M.Session = Session
 
 return M
