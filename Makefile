@@ -137,8 +137,14 @@ test: deps all windows standin $(HELPERS)
 	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_FLAGS) spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
 
-bench: deps all $(HELPERS)
+$(BUILD)/bench/clock.so: spec/bench/clock.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $<
+
+bench: deps all $(HELPERS) $(BUILD)/bench/clock.so
 	@$(SPEC_ENV) $(LUA) spec/bench/who_uses.lua $(BENCH_ARGS)
+	@$(SPEC_ENV) LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
+	  $(LUA) spec/bench/shutdown.lua
 
 demo: deps all
 	@$(SPEC_ENV) $(LUA) -e 'local rm = require "restartmanager"; \

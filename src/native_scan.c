@@ -311,29 +311,52 @@ static int stat_id(int dirfd, const char *name, uint64_t *dev, uint64_t *ino) {
   return 0;
 }
 
+struct linux_dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
 /* 1 when a descriptor in the fd directory "dir" (relative to procfd) is a
- * registered file, 0 when none is, -1 when it cannot be read (errno). */
+ * registered file, 0 when none is, -1 when it cannot be read (errno). The
+ * directory is read in small batches: /proc builds an entry for every
+ * descriptor it lists, and the scan stops at the first match. */
 static int scan_fds(const worker *w, const char *dir) {
   int fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  DIR *d;
-  struct dirent *e;
+  union {
+    char bytes[1024];
+    uint64_t align;
+  } buf;
   int found = 0;
   if (fd < 0) return -1;
-  d = fdopendir(fd);
-  if (!d) {
-    close(fd);
-    return -1;
-  }
-  while ((e = readdir(d)) != NULL) {
-    uint64_t dev, ino;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    if (stat_id(fd, e->d_name, &dev, &ino) != 0) continue; /* closed since */
-    if (idset_has(&w->t->files, dev, ino)) {
-      found = 1;
+  for (;;) {
+    long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof buf.bytes);
+    long off;
+    if (n <= 0) {
+      if (n < 0 && !found) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+      }
       break;
     }
+    for (off = 0; off < n;) {
+      struct linux_dirent64 *e = (struct linux_dirent64 *)(buf.bytes + off);
+      uint64_t dev, ino;
+      off += e->d_reclen;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      if (stat_id(fd, e->d_name, &dev, &ino) != 0) continue; /* closed since */
+      if (idset_has(&w->t->files, dev, ino)) {
+        found = 1;
+        break;
+      }
+    }
+    if (found) break;
   }
-  closedir(d);
+  close(fd);
   return found;
 }
 

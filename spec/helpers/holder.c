@@ -8,6 +8,8 @@
  *                           PATH open (the main thread holds nothing)
  *   holder idle             holds nothing (run from a registered executable)
  *   holder ignore-term ...  as above, and ignores SIGTERM
+ *   holder stamp FILE ...   as above, and on SIGTERM writes the monotonic
+ *                           clock (nanoseconds) to FILE before exiting
  *
  * When it holds what it should it prints "ready <pid>" and waits for a
  * signal. With ignore-term as the first word, SIGTERM is ignored.
@@ -22,9 +24,31 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *thread_path;
+static int stamp_fd = -1;
+
+/* SIGTERM with stamp: the time of the exit, then the exit. */
+static void stamp_and_exit(int sig) {
+  struct timespec ts;
+  char buf[32];
+  int n = 0;
+  unsigned long long v;
+  char tmp[32];
+  (void)sig;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  v = (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  for (int k = 0; k < n; k++) buf[k] = tmp[n - 1 - k];
+  buf[n++] = '\n';
+  (void)!write(stamp_fd, buf, (size_t)n);
+  _exit(0);
+}
 static volatile int thread_ready;
 
 static void die(const char *what, const char *path) {
@@ -57,6 +81,11 @@ int main(int argc, char **argv) {
   if (argc > i && strcmp(argv[i], "ignore-term") == 0) {
     signal(SIGTERM, SIG_IGN);
     i++;
+  } else if (argc > i + 1 && strcmp(argv[i], "stamp") == 0) {
+    stamp_fd = open(argv[i + 1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (stamp_fd < 0) die("open", argv[i + 1]);
+    signal(SIGTERM, stamp_and_exit);
+    i += 2;
   }
   if (argc <= i) die("usage: holder [ignore-term] open|mmap|thread|idle ...", NULL);
   if (strcmp(argv[i], "open") == 0) {
