@@ -115,7 +115,11 @@ $(eval $(call windows_standin,win32,$(WIN32)))
 standin: win64-standin win32-standin
 
 # Programs the specs start (spec/helpers/*.c).
-HELPERS := $(BUILD)/helpers/holder
+HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states
+
+$(BUILD)/helpers/two_states: spec/helpers/two_states.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
 $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)

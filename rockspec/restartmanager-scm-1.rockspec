@@ -42,7 +42,8 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c" },
+          sources = { "src/restartmanager.c", "src/backend_windows.c",
+            "src/win_restart.c" },
           libraries = { "rstrtmgr" },
         },
       },
@@ -50,7 +51,8 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c" },
+          sources = { "src/restartmanager.c", "src/backend_windows.c",
+            "src/win_restart.c" },
           libraries = { "rstrtmgr" },
         },
       },

@@ -153,6 +153,9 @@ unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx);
 unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx);
 unsigned rmb_cancel(rm_session *s);
+/* Cancels the running task of this process's primary session with that key,
+ * from any thread: for another Lua state, which cannot hold the session. */
+unsigned rmb_cancel_key(const char *key);
 
 /* Conductor only. f->name or f->process names the target, by f->trigger. */
 unsigned rmb_add_filter(rm_session *s, const rm_filter *f);

@@ -49,7 +49,49 @@ const int rmb_needs_utf8 = 1;
 struct rm_session {
   DWORD handle;
   int primary;
+  char key[RM_KEY_LEN + 1];
+  struct rm_session *next_primary; /* this process's primaries (cancel) */
 };
+
+/* The process's live primary sessions, so that another thread (or Lua
+ * state) can cancel a session's running task by its key: the Restart
+ * Manager's handles are valid process-wide. */
+static SRWLOCK primaries_lock = SRWLOCK_INIT;
+static rm_session *primaries;
+
+static void primary_add(rm_session *s) {
+  AcquireSRWLockExclusive(&primaries_lock);
+  s->next_primary = primaries;
+  primaries = s;
+  ReleaseSRWLockExclusive(&primaries_lock);
+}
+
+static void primary_remove(rm_session *s) {
+  rm_session **p;
+  AcquireSRWLockExclusive(&primaries_lock);
+  for (p = &primaries; *p; p = &(*p)->next_primary) {
+    if (*p == s) {
+      *p = s->next_primary;
+      break;
+    }
+  }
+  ReleaseSRWLockExclusive(&primaries_lock);
+}
+
+unsigned rmb_cancel_key(const char *key) {
+  rm_session *s;
+  unsigned rc = RM_E_INVALID_HANDLE;
+  if (!key[0]) return rc; /* a session whose key was never written */
+  AcquireSRWLockShared(&primaries_lock);
+  for (s = primaries; s; s = s->next_primary) {
+    if (strcmp(s->key, key) == 0) {
+      rc = (unsigned)RmCancelCurrentTask(s->handle);
+      break;
+    }
+  }
+  ReleaseSRWLockShared(&primaries_lock);
+  return rc;
+}
 
 /* ---------------------------------------------------------------------
  * Conversions
@@ -169,6 +211,8 @@ unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   }
   s->primary = 1;
   from_wide(wkey, (size_t)(CCH_RM_SESSION_KEY), key, RM_KEY_LEN + 1);
+  memcpy(s->key, key, RM_KEY_LEN + 1);
+  primary_add(s);
   *out = s;
   return RM_OK;
 }
@@ -198,7 +242,9 @@ unsigned rmb_join(rm_session **out, const char *key) {
 }
 
 unsigned rmb_end(rm_session *s) {
-  DWORD rc = RmEndSession(s->handle);
+  DWORD rc;
+  if (s->primary) primary_remove(s);
+  rc = RmEndSession(s->handle);
   free(s);
   return (unsigned)rc;
 }

@@ -18,7 +18,13 @@ struct rm_session {
   int lockfd;  /* primary: the lock file, held for the session's lifetime */
   char key[RM_KEY_LEN + 1];
   struct native_control *control; /* primary only; NULL until needed */
+  struct rm_session *next_primary; /* this process's primaries (cancel) */
 };
+
+/* The process's list of live primary sessions, so that another thread (or
+ * Lua state) can cancel a session's running task by its key. */
+unsigned native_primary_add(rm_session *s);
+void native_primary_remove(rm_session *s);
 
 /* Opens (creating it 0700 if needed) the calling user's store directory and
  * checks that it is a real directory, owned by the caller, with no access for

@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,6 +402,49 @@ struct native_control {
   int cancel;      /* set by cancel(), read with __atomic */
   int evfd;        /* wakes the wait on cancel */
 };
+
+static pthread_mutex_t primaries_lock = PTHREAD_MUTEX_INITIALIZER;
+static rm_session *primaries;
+
+static struct native_control *control(rm_session *s);
+
+unsigned native_primary_add(rm_session *s) {
+  /* made now, so that a cancel from another thread never races its
+   * creation */
+  if (!control(s)) return RM_E_OUTOFMEMORY;
+  pthread_mutex_lock(&primaries_lock);
+  s->next_primary = primaries;
+  primaries = s;
+  pthread_mutex_unlock(&primaries_lock);
+  return RM_OK;
+}
+
+void native_primary_remove(rm_session *s) {
+  rm_session **p;
+  pthread_mutex_lock(&primaries_lock);
+  for (p = &primaries; *p; p = &(*p)->next_primary) {
+    if (*p == s) {
+      *p = s->next_primary;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&primaries_lock);
+}
+
+unsigned rmb_cancel_key(const char *key) {
+  rm_session *s;
+  unsigned rc = RM_E_INVALID_HANDLE;
+  pthread_mutex_lock(&primaries_lock);
+  for (s = primaries; s; s = s->next_primary) {
+    if (strcmp(s->key, key) == 0) {
+      /* under the lock: the session cannot be freed meanwhile */
+      rc = rmb_cancel(s);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&primaries_lock);
+  return rc;
+}
 
 static struct native_control *control(rm_session *s) {
   if (!s->control) {

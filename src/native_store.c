@@ -192,6 +192,7 @@ static rm_session *new_session(void) {
 }
 
 static void free_session(rm_session *s) {
+  if (s->primary) native_primary_remove(s);
   if (s->control) native_control_free(s->control);
   if (s->dirfd >= 0) close(s->dirfd);
   if (s->lockfd >= 0) close(s->lockfd);
@@ -245,7 +246,11 @@ unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   else
     rc = create_session(s);
   (void)flock(s->storefd, LOCK_UN);
-  if (rc != RM_OK) goto fail;
+  if (rc == RM_OK) rc = native_primary_add(s);
+  if (rc != RM_OK) {
+    if (s->dirfd >= 0) remove_session_dir(s->storefd, s->key);
+    goto fail;
+  }
   memcpy(key, s->key, RM_KEY_LEN + 1);
   *out = s;
   return RM_OK;

@@ -665,6 +665,23 @@ static int l_cancel(lua_State *L) {
   return push_result(L, rmb_cancel(u->s));
 }
 
+/***
+ * Cancels the running shutdown or restart of this process's primary session
+ * with that key, from any Lua state or thread of the process (a session
+ * handle belongs to the state that made it).
+ * @function cancel
+ * @tparam string key
+ * @treturn[1] true
+ * @treturn[2] nil
+ * @treturn[2] string message
+ * @treturn[2] integer Win32 error code (6 when no primary session of this
+ * process has that key)
+ */
+static int l_cancel_key(lua_State *L) {
+  const char *key = check_cstring(L, 1, 1, 0);
+  return push_result(L, rmb_cancel_key(key));
+}
+
 /* kind, target at arg, arg+1 into f. */
 static void read_filter_target(lua_State *L, int arg, rm_filter *f) {
   int k = luaL_checkoption(L, arg, NULL, kinds);
@@ -859,6 +876,7 @@ static const luaL_Reg functions[] = {
   {"start_session", l_start_session},
   {"join_session", l_join_session},
   {"process", l_process},
+  {"cancel", l_cancel_key},
   {"register_application_restart", l_register_application_restart},
   {"unregister_application_restart", l_unregister_application_restart},
   {"backend_info", l_backend_info},

@@ -6,11 +6,14 @@
  * the Windows backend meets answers it can be checked against: known lists,
  * ERROR_MORE_DATA, progress reports, filter chains and errors on demand.
  *
- * It reads a scenario, a text file named by RM_STANDIN_SCENARIO (re-read at
- * every RmStartSession; a join alone reads it on first use), and appends
+ * It reads a scenario, a text file named by RM_STANDIN_SCENARIO, and appends
  * every call it receives to the log named by RM_STANDIN_LOG. UTF-16 strings
  * travel in both as hexadecimal code units, four digits each ("-" for the
  * empty string), so that the specs check the exact units.
+ *
+ * The scenario is read on first use and again at every RmStartSession; when
+ * its text changed, the new one replaces the old one's state (counters,
+ * filters), while the open sessions stay open.
  *
  * Scenario lines (# starts a comment):
  *   key TEXT             the key RmStartSession writes, without a NUL
@@ -98,6 +101,7 @@ enum layout {
 
 static struct {
   int loaded;
+  char *text; /* the scenario's text, as last read */
   char key[64];
   DWORD next_handle, join_handle;
   fail_entry fails[MAX_FAILS];
@@ -204,28 +208,46 @@ static int action_of(const char *s) {
   return atoi(s);
 }
 
-static void load(void) {
+/* The scenario file's text (malloc'd; "" when there is none). */
+static char *read_scenario(void) {
   WCHAR *path = env_path(L"RM_STANDIN_SCENARIO");
   HANDLE f;
-  char *text, *line;
-  DWORD size, got;
-  memset(&sc, 0, sizeof sc);
-  sc.loaded = 1;
-  sc.join_handle = 100;
-  if (!path) return;
-  f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE,
-                  NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  if (f == INVALID_HANDLE_VALUE) {
-    log_line("scenario missing");
-    return;
-  }
+  char *text;
+  DWORD size, got = 0;
+  f = path ? CreateFileW(path, GENERIC_READ,
+                         FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                         OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL)
+           : INVALID_HANDLE_VALUE;
+  if (f == INVALID_HANDLE_VALUE) return (char *)calloc(1, 1);
   size = GetFileSize(f, NULL);
   text = (char *)calloc(1, (size_t)size + 1);
-  if (!text || !ReadFile(f, text, size, &got, NULL)) got = 0;
+  if (text && !ReadFile(f, text, size, &got, NULL)) got = 0;
   CloseHandle(f);
+  if (text) text[got] = '\0';
+  return text;
+}
+
+static void load(void) {
+  char *text = read_scenario(), *copy, *line;
+  DWORD sessions[MAX_SESSIONS];
+  int nsessions = sc.nsessions;
   if (!text) return;
-  text[got] = '\0';
-  for (line = text; line && *line;) {
+  if (sc.loaded && sc.text && strcmp(sc.text, text) == 0) {
+    free(text);
+    return;
+  }
+  memcpy(sessions, sc.sessions, sizeof sessions);
+  free(sc.text);
+  memset(&sc, 0, sizeof sc);
+  memcpy(sc.sessions, sessions, sizeof sessions);
+  sc.nsessions = nsessions;
+  sc.loaded = 1;
+  sc.text = text;
+  sc.join_handle = 100;
+  copy = (char *)malloc(strlen(text) + 1);
+  if (!copy) return;
+  strcpy(copy, text);
+  for (line = copy; line && *line;) {
     char *next = strchr(line, '\n');
     char *w[MAX_PROGRESS + 2];
     int n, i;
@@ -284,7 +306,7 @@ static void load(void) {
       log_line("scenario: unknown line %s", w[0]);
     }
   }
-  free(text);
+  free(copy);
 }
 
 static void ensure_loaded(void) {
@@ -583,7 +605,8 @@ DWORD WINAPI RmAddFilter(DWORD dwSessionHandle, LPCWSTR strModuleName,
     return ret("RmAddFilter", ERROR_BAD_ARGUMENTS);
   i = find_filter(strModuleName, pProcess, strServiceShortName);
   if (i < 0) {
-    if (sc.nfilters == MAX_FILTERS) return ret("RmAddFilter", ERROR_OUTOFMEMORY);
+    if (sc.nfilters == MAX_FILTERS)
+      return ret("RmAddFilter", ERROR_OUTOFMEMORY);
     i = sc.nfilters++;
   }
   e = &sc.filters[i];

@@ -124,8 +124,12 @@ function W.run(code, opts)
     -- native (the stand-in beside lua.exe) and never Wine's builtin
     env[#env + 1] = "WINEDLLOVERRIDES=rstrtmgr=n"
   end
-  local out, rc = H.sh("cd " .. H.q(dir) .. " && env " .. table.concat(env, " ")
-    .. " wine " .. H.q(exedir .. "/lua.exe") .. " main.lua 2>&1")
+  -- output into a file, not a pipe: the wineserver a run starts inherits
+  -- the descriptors and would hold a pipe open until it exits
+  local _, rc = H.sh("cd " .. H.q(dir) .. " && env "
+    .. table.concat(env, " ") .. " wine " .. H.q(exedir .. "/lua.exe")
+    .. " main.lua >out 2>&1 </dev/null")
+  local out = H.read(dir .. "/out") or ""
   local res = { out = out:gsub("\r\n", "\n"), rc = rc, dir = dir }
   local chunk = H.read(dir .. "/result.lua")
   res.R = chunk and assert(load(chunk))() or {}
@@ -134,11 +138,12 @@ function W.run(code, opts)
   return res
 end
 
--- The lines of a log that start with prefix (all lines without one).
-function W.lines(log, prefix)
+-- The lines of a log that match the Lua pattern at their start (all lines
+-- without one).
+function W.lines(log, pattern)
   local t = {}
   for line in log:gmatch("[^\n]+") do
-    if not prefix or line:sub(1, #prefix) == prefix then t[#t + 1] = line end
+    if not pattern or line:match("^" .. pattern) then t[#t + 1] = line end
   end
   return t
 end
@@ -152,10 +157,14 @@ end
 
 -- Runs wintool.exe under Wine with the given words (already quoted).
 function W.wintool(words)
-  local out, rc = H.sh("env WINEPREFIX=" .. H.q(H.BUILD .. "/wine")
-    .. " WINEDEBUG=-all wine " .. H.q(W.STANDIN .. "/wintool.exe") .. " "
-    .. words .. " 2>&1")
-  return out:gsub("\r\n", "\n"), rc
+  local dir = H.tmpdir()
+  local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
+    .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all wine "
+    .. H.q(W.STANDIN .. "/wintool.exe") .. " " .. words
+    .. " >out 2>&1 </dev/null")
+  local out = H.read(dir .. "/out") or ""
+  H.sh("rm -rf " .. H.q(dir))
+  return (out:gsub("\r\n", "\n")), rc
 end
 
 return W

@@ -3,15 +3,20 @@
  * pieces of the Windows backend that cannot be observed through
  * rstrtmgr.dll:
  *
- *   wintool cmdline FILE   FILE holds one argument per line as hexadecimal
- *                          UTF-8 bytes ("-" for an empty argument). Quotes
- *                          them with win_cmdline_quote (src/win_restart.c),
- *                          prints "line HEX" (the quoted line), then parses
- *                          "prog.exe LINE" with CommandLineToArgvW and prints
- *                          "argc N" and "arg I HEX" for each argument after
- *                          the program's name.
+ *   wintool cmdline FILE...  each FILE holds one argument per line as
+ *                          hexadecimal UTF-8 bytes ("-" for an empty
+ *                          argument). For each, prints "case FILE", quotes
+ *                          the arguments with win_cmdline_quote
+ *                          (src/win_restart.c), prints "line HEX" (the quoted
+ *                          line), then parses "prog.exe LINE" with
+ *                          CommandLineToArgvW and prints "argc N" and
+ *                          "arg I HEX" for each argument after the
+ *                          program's name.
  *   wintool hresult HR...  prints "HR CODE" for each HRESULT (hexadecimal),
  *                          through win_hresult_to_error.
+ *   wintool message CODE...  prints "CODE HEX" for each Win32 error code:
+ *                          FormatMessageW's text for it, untouched, as
+ *                          hexadecimal UTF-8 ("-" when it has none).
  *   wintool proc FLAG      prints "pid PID start FILETIME" for itself
  *                          (GetCurrentProcessId, GetProcessTimes), then waits
  *                          until the file FLAG exists (at most 30 s).
@@ -67,6 +72,7 @@ static int cmdline(const char *file) {
   int n, wn;
   FILE *f = fopen(file, "rb");
   if (!f) return 2;
+  printf("case %s\n", file);
   while (argc < 256 && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\r\n")] = '\0';
     args[argc++] = unhex(line);
@@ -120,16 +126,43 @@ static int proc(const char *flag) {
   return 1;
 }
 
+static void message(const char *code) {
+  WCHAR w[1024];
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
+                               FORMAT_MESSAGE_IGNORE_INSERTS,
+                           NULL, (DWORD)strtoul(code, NULL, 10), 0, w,
+                           (DWORD)(sizeof w / sizeof w[0]), NULL);
+  printf("%s ", code);
+  if (n == 0) {
+    printf("-\n");
+    return;
+  }
+  w[n] = 0;
+  put_hex_utf8(w);
+  printf("\n");
+}
+
 int main(int argc, char **argv) {
   int i;
-  if (argc >= 3 && strcmp(argv[1], "cmdline") == 0) return cmdline(argv[2]);
+  if (argc >= 3 && strcmp(argv[1], "cmdline") == 0) {
+    for (i = 2; i < argc; i++) {
+      int rc = cmdline(argv[i]);
+      if (rc != 0) return rc;
+    }
+    return 0;
+  }
   if (argc >= 3 && strcmp(argv[1], "proc") == 0) return proc(argv[2]);
+  if (argc >= 2 && strcmp(argv[1], "message") == 0) {
+    for (i = 2; i < argc; i++) message(argv[i]);
+    return 0;
+  }
   if (argc >= 2 && strcmp(argv[1], "hresult") == 0) {
     for (i = 2; i < argc; i++)
       printf("%s %u\n", argv[i],
              win_hresult_to_error((uint32_t)strtoul(argv[i], NULL, 16)));
     return 0;
   }
-  fprintf(stderr, "usage: wintool cmdline FILE | hresult HR... | proc FLAG\n");
+  fprintf(stderr, "usage: wintool cmdline FILE... | hresult HR... | "
+                  "message CODE... | proc FLAG\n");
   return 2;
 }
