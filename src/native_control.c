@@ -710,6 +710,11 @@ static int open_checked(uint32_t pid, uint64_t start) {
   return fd;
 }
 
+static char *next_line(char *line) {
+  char *nl = strchr(line, '\n');
+  return nl ? nl + 1 : NULL;
+}
+
 /* Owner, group and supplementary groups of pid, from /proc/PID/status. */
 static void read_ids(uint32_t pid, stopped *st) {
   char path[64], buf[8192], *line;
@@ -723,7 +728,7 @@ static void read_ids(uint32_t pid, stopped *st) {
   close(fd);
   if (n <= 0) return;
   buf[n] = '\0';
-  for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+  for (line = buf; line && *line; line = next_line(line)) {
     if (strncmp(line, "Uid:", 4) == 0) {
       st->uid = (uid_t)strtoul(line + 4, NULL, 10);
     } else if (strncmp(line, "Gid:", 4) == 0) {
@@ -938,9 +943,12 @@ static int spawn(const stopped *st) {
       if (pipefd[1] != 3) {
         if (dup3(pipefd[1], 3, O_CLOEXEC) < 0) goto fail;
       }
-      max = sysconf(_SC_OPEN_MAX);
-      if (max < 0 || max > 65536) max = 65536;
-      for (fd = 4; fd < max; fd++) (void)close((int)fd);
+      /* nothing of the installer's leaks into the application */
+      if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
+        max = sysconf(_SC_OPEN_MAX);
+        if (max < 0 || max > 65536) max = 65536;
+        for (fd = 4; fd < max; fd++) (void)close((int)fd);
+      }
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, NULL);
       signal(SIGTERM, SIG_DFL);
