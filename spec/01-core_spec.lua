@@ -257,6 +257,13 @@ describe("restartmanager.core", function()
         function() return s:remove_filter() end)
     end)
 
+    it("cancel by key", function()
+      fails("bad argument #1 to 'restartmanager.core.cancel' (string "
+        .. "expected, got no value)", core.cancel)
+      fails("bad argument #1 to 'restartmanager.core.cancel' (string "
+        .. "contains a zero byte)", core.cancel, "a\0b")
+    end)
+
     it("process and restart registration", function()
       fails("bad argument #1 to 'restartmanager.core.process' (number "
         .. "expected, got no value)", core.process)

@@ -83,6 +83,28 @@ describe("register_resources and get_list", function()
     assert.is_table(apps[h.pid])
   end)
 
+  it("finds a process mapping a file on overlayfs", function()
+    if not H.is_root() then
+      pending("needs root to mount")
+      return
+    end
+    local ov = dir .. "/ov"
+    local _, rc = H.sh(("mkdir -p %s/lower %s/upper %s/work %s/merged && "
+      .. "echo data > %s/lower/f && mount -t overlay overlay -o "
+      .. "lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work %s/merged 2>&1")
+      :gsub("%%s", H.q(ov)))
+    if rc ~= 0 then
+      pending("overlayfs cannot be mounted here")
+      return
+    end
+    finally(function() H.sh("umount -l " .. H.q(ov .. "/merged")) end)
+    local f = ov .. "/merged/f"
+    local h = holder("mmap " .. H.q(f))
+    local apps = by_pid(assert(rm.who_uses { f }))
+    assert.is_table(apps[h.pid])
+    h.kill("KILL")
+  end)
+
   it("finds a process started from a registered executable", function()
     local exe = dir .. "/app-binary"
     H.sh("cp " .. H.q(H.BUILD .. "/helpers/holder") .. " " .. H.q(exe))
