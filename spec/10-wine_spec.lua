@@ -232,7 +232,7 @@ describe("windows backend under wine #wine", function()
 
         io.stdout:write("after\n")
       ]])
-      assert.not_equal(0, res.rc, fn)
+      -- (the exit code is whatever Wine's debugger leaves: not checked)
       assert.matches("before\n", res.out)
       assert.not_matches("after\n", res.out)
       assert.matches("unimplemented function rstrtmgr%.dll%." .. fn, res.out)

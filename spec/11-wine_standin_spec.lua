@@ -497,6 +497,39 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
           "progress_returned 50", "return RmShutdown 1223",
         }, W.lines(W.section(res.log, "during"):match("^(.-)call RmEnd")))
       end)
+
+    it("cancel by key reaches the stand-in with the primary's handle",
+      function()
+        local res = run([[
+          local core = require "restartmanager.core"
+          local other = assert(core.start_session())     -- handle 5
+          local s, key = assert(core.start_session())    -- handle 6
+          mark("by key")
+          R.result = { s:shutdown(0, function(p)
+            if p == 50 then R.cancel = core.cancel(key) end
+          end) }
+          mark("unknown")
+          R.unknown = { core.cancel(("f"):rep(32)) }
+          other:end_session()
+          s:end_session()
+          mark("ended")
+          R.ended = { core.cancel(key) }
+        ]], "handle 5\nkey " .. KEY .. "\n" .. SCENARIO)
+        assert.equal(true, res.R.cancel)
+        local texts = system_texts({ 6, 1223 })
+        assert.same({ nil, expected_message(1223, texts), 1223 },
+          res.R.result)
+        assert.same({ "call RmShutdown h=6 flags=0 callback=ptr",
+          "call RmCancelCurrentTask h=6",
+          "return RmCancelCurrentTask 0", "return RmShutdown 1223" },
+          W.lines(W.section(res.log, "by key"), "%a+ Rm[CS]"))
+        -- no session of this process has the key (any more): no call
+        for _, k in ipairs { "unknown", "ended" } do
+          assert.same({ nil, expected_message(6, texts), 6 }, res.R[k], k)
+        end
+        assert.same({}, W.lines(W.section(res.log, "unknown"), "call RmCancel"))
+        assert.same({}, W.lines(W.section(res.log, "ended"), "call RmCancel"))
+      end)
   end)
 
   describe("filters", function()

@@ -1,0 +1,12 @@
+-- core.backend_info() on the native build (its Windows side, under Wine, is
+-- in 10-wine_spec.lua and 11-wine_standin_spec.lua).
+describe("core.backend_info on the native backend", function()
+  it("names the backend and reports no Wine", function()
+    local core = require "restartmanager.core"
+    local info = core.backend_info()
+    assert.same({ backend = "linux", wine = false }, info)
+    assert.equal(core.backend, info.backend)
+    -- a fresh table at each call: the caller may keep or change it
+    assert.is_false(rawequal(info, core.backend_info()))
+  end)
+end)
