@@ -1,0 +1,413 @@
+--- Safety policies for `restartmanager.update`, `restartmanager.close`,
+-- `restartmanager.plan` and the command-line tool: which applications may be
+-- stopped, when to refuse, how long the stopping may take, and the plan (a
+-- dry run) that says what would happen to every application, and why.
+--
+-- A policy is plain data, the options table of those functions:
+--
+--    {
+--      never = {                     -- never-touch rules
+--        names = { "sshd", "Xorg" }, -- an app's name, exactly
+--        paths = { "/usr/sbin/" },   -- its executable is this file or
+--                                    -- lies under this directory
+--        types = { "service" },      -- its type (`core.app_type` names)
+--      },
+--      allow_reboot_reasons = false, -- go on even when a reboot would
+--                                    -- be needed (the shutdown still refuses)
+--      only_registered = false,      -- stop nothing unless every app that
+--                                    -- would be stopped can be restarted
+--      force = false,                -- kill what does not stop in time
+--      timeout = 30,                 -- seconds an app may take to stop
+--      deadline = nil,               -- seconds the stopping may take in all
+--    }
+--
+-- Applications a never-touch rule matches are spared: a `no_shutdown`
+-- process filter keeps them running (and therefore not restarted either),
+-- and the files they hold stay held. Critical applications are never
+-- stopped whatever the rules say: they make the reboot reasons that refuse
+-- the update.
+--
+-- @module restartmanager.policy
+local core = require "restartmanager.core"
+
+local P = {}
+
+--- The options a policy may carry, with what they must be. Other option
+-- names (`progress`, `log`, `dry_run`) belong to the functions that take a
+-- policy; anything else is refused.
+P.OPTIONS = {
+  never = "table",
+  allow_reboot_reasons = "boolean",
+  only_registered = "boolean",
+  force = "boolean",
+  timeout = "number",
+  deadline = "number",
+}
+
+--- How long (seconds) an application may take to stop when the policy does
+-- not say (`timeout`).
+P.TIMEOUT = 30
+
+local function bad(msg, level)
+  error(msg, level + 1)
+end
+
+local function string_list(t, name, level)
+  if t == nil then return {} end
+  if type(t) == "string" then t = { t } end
+  if type(t) ~= "table" then
+    bad(("bad field 'never.%s' (table of strings expected, got %s)")
+      :format(name, type(t)), level + 1)
+  end
+  local out = {}
+  for i, v in ipairs(t) do
+    if type(v) ~= "string" or v == "" then
+      bad(("bad field 'never.%s' (non-empty string expected at index %d, got %s)")
+        :format(name, i, type(v) == "string" and "an empty string" or type(v)),
+        level + 1)
+    end
+    out[i] = v
+  end
+  return out
+end
+
+--- Checks a policy and fills in its defaults. Raises on a misspelt option,
+-- a value of the wrong type, an unknown app type or a relative path prefix.
+-- @tparam[opt] table opts a policy, perhaps with other options of the
+-- calling function
+-- @tparam[opt] table extra other option names the caller accepts (a set)
+-- @tparam[opt=1] integer level the level errors are reported at, as for
+-- `error`
+-- @treturn table the policy: `never = {names=, paths=, types=}` (sets and
+-- arrays), `allow_reboot_reasons`, `only_registered`, `force`, `timeout`,
+-- `deadline`
+function P.new(opts, extra, level)
+  level = (level or 1) + 1
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    bad("options must be a table, got " .. type(opts), level)
+  end
+  for k, v in pairs(opts) do
+    local want = P.OPTIONS[k]
+    if not want and not (extra and extra[k]) then
+      bad(("unknown option '%s'"):format(tostring(k)), level)
+    end
+    if want and v ~= nil and type(v) ~= want then
+      bad(("bad option '%s' (%s expected, got %s)"):format(k, want, type(v)),
+        level)
+    end
+  end
+  local pol = {
+    allow_reboot_reasons = opts.allow_reboot_reasons or false,
+    only_registered = opts.only_registered or false,
+    force = opts.force or false,
+    timeout = opts.timeout or P.TIMEOUT,
+    deadline = opts.deadline,
+  }
+  if pol.timeout < 0 or pol.timeout ~= pol.timeout then
+    bad("bad option 'timeout' (non-negative number of seconds expected)", level)
+  end
+  if pol.deadline and (pol.deadline < 0 or pol.deadline ~= pol.deadline) then
+    bad("bad option 'deadline' (non-negative number of seconds expected)",
+      level)
+  end
+  local never = opts.never or {}
+  for k in pairs(never) do
+    if k ~= "names" and k ~= "paths" and k ~= "types" then
+      bad(("unknown field 'never.%s' (names, paths or types expected)")
+        :format(tostring(k)), level)
+    end
+  end
+  pol.never = {
+    names = string_list(never.names, "names", level),
+    paths = string_list(never.paths, "paths", level),
+    types = string_list(never.types, "types", level),
+  }
+  for _, t in ipairs(pol.never.types) do
+    if math.type(core.app_type[t]) ~= "integer" then
+      bad(("bad field 'never.types' (unknown app type '%s')"):format(t), level)
+    end
+  end
+  for _, p in ipairs(pol.never.paths) do
+    if not (p:sub(1, 1) == "/" or p:match("^%a:[\\/]") or p:sub(1, 2) == "\\\\")
+    then
+      bad(("bad field 'never.paths' (absolute path expected, got '%s')")
+        :format(p), level)
+    end
+  end
+  return pol
+end
+
+local windows = core.backend == "windows"
+
+-- Names compare as the platform compares file names.
+local function same_name(a, b)
+  if windows then return a:lower() == b:lower() end
+  return a == b
+end
+
+local function under(path, prefix)
+  if windows then
+    path, prefix = path:lower():gsub("/", "\\"), prefix:lower():gsub("/", "\\")
+  end
+  local sep = windows and "\\" or "/"
+  if prefix:sub(-1) == sep then
+    return path:sub(1, #prefix) == prefix
+  end
+  return path == prefix or path:sub(1, #prefix + 1) == prefix .. sep
+end
+
+--- The executable of a listed app, when the platform can say (Linux:
+-- `/proc/PID/exe`).
+-- @tparam table app
+-- @treturn[1] string
+-- @treturn[2] nil
+-- @treturn[2] string why not
+function P.executable(app)
+  if not core.executable then
+    return nil, "not known on the " .. core.backend .. " backend"
+  end
+  return core.executable(app.pid)
+end
+
+--- The never-touch rule that matches an app, if any.
+-- @tparam table pol a policy from `new`
+-- @tparam table app an app as `Session:list` gives it
+-- @treturn string|nil why the app is spared (e.g. `never-touch rule: name
+-- "sshd"`), or nil
+function P.spared(pol, app)
+  for _, n in ipairs(pol.never.names) do
+    if app.name and same_name(app.name, n) then
+      return ('never-touch rule: name "%s"'):format(n)
+    end
+  end
+  for _, t in ipairs(pol.never.types) do
+    if app.type == t then
+      return ('never-touch rule: type "%s"'):format(t)
+    end
+  end
+  if #pol.never.paths > 0 then
+    local exe, why = app.executable, nil
+    if exe == nil then exe, why = P.executable(app) end
+    if not exe then
+      -- a rule that cannot be checked spares the app rather than risk it
+      return "never-touch paths could not be checked (executable unknown: "
+        .. tostring(why) .. ")"
+    end
+    for _, p in ipairs(pol.never.paths) do
+      if under(exe, p) then
+        return ('never-touch rule: executable under "%s"'):format(p)
+      end
+    end
+  end
+  return nil
+end
+
+local function sorted_names(set)
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+local function error_text(name, fmt, ...)
+  local code = core.error[name]
+  return ("%s (%d): " .. fmt):format(name, code, ...), code
+end
+
+local Plan = {}
+Plan.__index = Plan
+Plan.__name = "restartmanager.plan"
+
+--- What a procedure would do, and why: the result of `restartmanager.plan`
+-- (a dry run) and the report of `restartmanager.update` and
+-- `restartmanager.close`.
+--
+-- Fields: `apps` (each app as `Session:list` gives it, plus `executable`,
+-- `action` ("stop", "spare" or "none" for critical apps), `why`, `force`
+-- (would be killed if it does not stop in time), `restart` (would be brought
+-- back), `restart_why`, and after a run `outcome` ("stopped", "forced",
+-- "not_stopped" or "spared"; nil when nothing was done to it) and
+-- `restart_outcome` ("restarted", "not_restarted", or "unknown" when the
+-- restart failed for some application without saying which)),
+-- `reboot_reasons` (a set of names), `uninspected`, `refused` (nil, or the
+-- message of the refusal) and `refused_code`, `policy`, `dry_run`, and the
+-- counts `stop`, `spare`, `restart`.
+-- @type Plan
+
+--- The plan as text, one line per application (see `format`).
+-- @function Plan:__tostring
+function Plan:__tostring()
+  return P.format(self)
+end
+
+--- Builds the plan for the apps a list gave.
+-- @tparam table pol a policy from `new`
+-- @tparam {table,...} apps as `Session:list` gives them
+-- @tparam table reasons reboot reasons, a set of names
+-- @tparam[opt=0] integer uninspected processes that could not be inspected
+-- @treturn Plan
+function P.plan(pol, apps, reasons, uninspected)
+  local plan = setmetatable({ apps = {}, reboot_reasons = reasons or {},
+    uninspected = uninspected or 0, policy = pol, stop = 0, spare = 0,
+    restart = 0 }, Plan)
+  local masked = core.app_status.shutdown_masked
+  for i, a in ipairs(apps) do
+    local e = {}
+    for k, v in pairs(a) do e[k] = v end
+    if core.executable and e.executable == nil then
+      e.executable = core.executable(a.pid) or nil
+    end
+    local spared = P.spared(pol, e)
+    if a.type == "critical" then
+      e.action, e.why = "none", "critical: cannot be stopped, a reboot would be needed"
+    elseif a.status and a.status & masked ~= 0 then
+      e.action, e.why = "spare", "a no_shutdown filter keeps it running"
+    elseif spared then
+      e.action, e.why = "spare", spared
+    else
+      e.action, e.why = "stop", "uses the registered resources"
+    end
+    if e.action == "stop" then
+      plan.stop = plan.stop + 1
+      e.force = pol.force
+      if not a.restartable then
+        e.restart, e.restart_why = false,
+          "not registered for restart: stays down"
+      elseif a.status and a.status & core.app_status.restart_masked ~= 0 then
+        e.restart, e.restart_why = false, "a no_restart filter keeps it down"
+      else
+        e.restart, e.restart_why = true, "registered for restart"
+        plan.restart = plan.restart + 1
+      end
+    else
+      if e.action == "spare" then plan.spare = plan.spare + 1 end
+      e.force, e.restart = false, false
+      e.restart_why = "not stopped"
+    end
+    plan.apps[i] = e
+  end
+  if next(plan.reboot_reasons) and not pol.allow_reboot_reasons then
+    plan.refused, plan.refused_code = error_text("ERROR_FAIL_NOACTION_REBOOT",
+      "a reboot would be needed (%s)",
+      table.concat(sorted_names(plan.reboot_reasons), ", "))
+  elseif pol.only_registered then
+    for _, e in ipairs(plan.apps) do
+      if e.action == "stop" and not e.restartable then
+        plan.refused, plan.refused_code = error_text("ERROR_FAIL_SHUTDOWN",
+          "only_registered: %s (pid %d) cannot be restarted", e.name, e.pid)
+        break
+      end
+    end
+  end
+  return plan
+end
+
+--- The plan as plain data, for JSON: sets become sorted arrays, each app's
+-- `status` becomes the array of its status names.
+-- @tparam Plan plan
+-- @treturn table `dry_run`, `apps`, `reboot_reasons`, `uninspected`,
+-- `refused`, `stop`, `spare`, `restart`, `policy`
+function P.data(plan)
+  local apps = {}
+  for i, e in ipairs(plan.apps) do
+    local a = {}
+    for k, v in pairs(e) do a[k] = v end
+    a.status = P.status_names(e.status)
+    apps[i] = a
+  end
+  local pol = plan.policy or {}
+  return {
+    dry_run = plan.dry_run or false,
+    apps = apps,
+    reboot_reasons = sorted_names(plan.reboot_reasons or {}),
+    uninspected = plan.uninspected or 0,
+    refused = plan.refused,
+    stop = plan.stop, spare = plan.spare, restart = plan.restart,
+    policy = pol.never and {
+      never = pol.never, force = pol.force, timeout = pol.timeout,
+      deadline = pol.deadline, only_registered = pol.only_registered,
+      allow_reboot_reasons = pol.allow_reboot_reasons,
+    } or nil,
+  }
+end
+
+--- The names of the bits set in an app's status, in a fixed order.
+-- @tparam integer status
+-- @treturn {string,...} e.g. `{"running"}`
+function P.status_names(status)
+  local names = {}
+  for name, bit in pairs(core.app_status) do
+    if type(name) == "string" and bit ~= 0 and (status or 0) & bit ~= 0 then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names, function(a, b)
+    return core.app_status[a] < core.app_status[b]
+  end)
+  return names
+end
+
+local function yesno(b) return b and "yes" or "no" end
+
+--- The plan as text: a heading, a table with one line per application
+-- (pid, name, type, action, restart, why) and a verdict. After a run, the
+-- action column shows the outcome.
+-- @tparam Plan plan
+-- @treturn string
+function P.format(plan)
+  local out = {}
+  local pol = plan.policy or {}
+  local n = #plan.apps
+  out[#out + 1] = ("%s: %d application%s use%s the resources"):format(
+    plan.dry_run and "plan (dry run)" or "report", n, n == 1 and "" or "s",
+    n == 1 and "s" or "")
+  if n > 0 then
+    local rows = { { "PID", "NAME", "TYPE", plan.dry_run and "ACTION"
+      or "OUTCOME", "RESTART", "WHY" } }
+    for _, e in ipairs(plan.apps) do
+      local why = e.why
+      if e.action == "stop" then why = why .. "; " .. e.restart_why end
+      local outcome, restart = e.action, "-"
+      if e.action == "stop" then restart = yesno(e.restart) end
+      if not plan.dry_run then
+        outcome = e.outcome or "-"
+        restart = e.restart_outcome or "-"
+      end
+      rows[#rows + 1] = { tostring(e.pid), e.name or "?", e.type or "?",
+        outcome, restart, why }
+    end
+    local width = {}
+    for _, r in ipairs(rows) do
+      for c = 1, #r - 1 do width[c] = math.max(width[c] or 0, #r[c]) end
+    end
+    for _, r in ipairs(rows) do
+      local cells = {}
+      for c = 1, #r - 1 do cells[c] = r[c] .. (" "):rep(width[c] - #r[c]) end
+      cells[#r] = r[#r]
+      out[#out + 1] = "  " .. table.concat(cells, "  ")
+    end
+  end
+  local reasons = sorted_names(plan.reboot_reasons or {})
+  out[#out + 1] = "reboot reasons: "
+    .. (#reasons > 0 and table.concat(reasons, ", ") or "none")
+  if (plan.uninspected or 0) > 0 then
+    out[#out + 1] = ("not inspected: %d process%s (no permission to look "
+      .. "into %s; %s may use the resources too)"):format(plan.uninspected,
+        plan.uninspected == 1 and "" or "es",
+        plan.uninspected == 1 and "it" or "them",
+        plan.uninspected == 1 and "it" or "they")
+  end
+  if plan.refused then
+    out[#out + 1] = "refused: " .. plan.refused
+  elseif plan.dry_run then
+    out[#out + 1] = ("would stop %d, spare %d, restart %d; %s after %g s%s")
+      :format(plan.stop, plan.spare, plan.restart,
+        pol.force and "kill what has not stopped" or "give up on what has not stopped",
+        pol.timeout or P.TIMEOUT,
+        pol.deadline and ("; deadline %g s"):format(pol.deadline) or "")
+  end
+  return table.concat(out, "\n")
+end
+
+return P
