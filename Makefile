@@ -3,12 +3,17 @@
 #   make            the native module (build/restartmanager/core.so)
 #   make windows    both Windows DLLs (x86_64, i686) and a Windows Lua to run
 #                   them under Wine
-#   make test       every spec, native and Wine (installs what is missing)
+#   make test       every spec, native and Wine (installs what is missing),
+#                   then the native specs again against a sanitized build
+#   make test-asan  only that sanitized run (AddressSanitizer, UBSan, LSan)
+#   make fuzz       the fuzz targets of spec/fuzz/, FUZZ_SECONDS (60) each
 #   make demo       the primary/secondary procedure end to end
-#   make install    into PREFIX (or LUADIR/LIBDIR)
+#   make install    into PREFIX (or LUADIR/LIBDIR/BINDIR)
+#   make lint       luacheck over lua/, bin/, examples/ and spec/
+#   make docs       the LDoc reference into build/docs
 #
-# Honours CC, CFLAGS, LIBFLAG, LUA_INCDIR, PREFIX, LUADIR and LIBDIR like a
-# LuaRocks-friendly Makefile.
+# Honours CC, CFLAGS, LIBFLAG, LUA_INCDIR, PREFIX, LUADIR, LIBDIR and BINDIR
+# like a LuaRocks-friendly Makefile.
 
 LUA        ?= lua5.4
 CC         ?= cc
@@ -18,6 +23,7 @@ LUA_INCDIR ?= /usr/include/lua5.4
 PREFIX     ?= /usr/local
 LUADIR     ?= $(PREFIX)/share/lua/5.4
 LIBDIR     ?= $(PREFIX)/lib/lua/5.4
+BINDIR     ?= $(PREFIX)/bin
 BUSTED     ?= /usr/bin/busted
 
 BUILD      := build
@@ -25,14 +31,15 @@ WARN       := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow \
               -Wstrict-prototypes -Wmissing-prototypes -Wno-long-long
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
 
-HEADERS    := src/backend.h src/native.h
+HEADERS    := src/backend.h src/native.h src/spawn_api.h
 NATIVE_SRC := src/restartmanager.c src/native_store.c src/native_scan.c \
-              src/native_control.c
+              src/native_control.c src/spawn.c
 WIN_SRC    := src/restartmanager.c src/backend_windows.c src/win_restart.c
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so
 
-.PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install lint clean
+.PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install lint docs clean \
+        test-asan fuzz
 
 all: $(NATIVE_SO)
 
@@ -115,7 +122,17 @@ $(eval $(call windows_standin,win32,$(WIN32)))
 standin: win64-standin win32-standin
 
 # Programs the specs start (spec/helpers/*.c).
-HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states
+HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid
+
+# examples/host.c: a C program that embeds Lua with the core linked in
+# (luaL_requiref), as a host application would.
+LUA_LIB      ?= -llua5.4
+EXAMPLE_HOST := $(BUILD)/examples/host
+
+$(EXAMPLE_HOST): examples/host.c $(NATIVE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
+	  $(NATIVE_SRC) $(LUA_LIB) $(LDFLAGS)
 
 $(BUILD)/helpers/two_states: spec/helpers/two_states.c
 	@mkdir -p $(@D)
@@ -136,10 +153,100 @@ SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lu
 deps:
 	@sh .ci/install-deps
 
-test: deps all windows standin $(HELPERS)
+test: deps lint all windows standin $(HELPERS) $(EXAMPLE_HOST)
 	@store=$$(mktemp -d) && \
 	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_FLAGS) spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
+	@$(MAKE) --no-print-directory test-asan
+
+# ---------------------------------------------------------------------------
+# Reliability. `make test` runs all of it; the pieces run alone too.
+#
+#   make test-asan  the native module built with AddressSanitizer and
+#                   UndefinedBehaviorSanitizer into build/asan, and every
+#                   native spec run against it, by a Lua interpreter that
+#                   carries the sanitizers' runtime (Debian's lua.c, from the
+#                   lua5.4 source package the Windows build uses, linked
+#                   against Debian's liblua5.4 with -fsanitize): the runtime
+#                   comes first in that interpreter, and only there. (A
+#                   preload through LD_PRELOAD would be inherited by every
+#                   program the specs start: procps' pkill, for one, hangs
+#                   under it.) The specs' Lua children, restarted
+#                   applications and the embedding helper run sanitized too,
+#                   and LeakSanitizer checks each of them at exit.
+#   make fuzz       every libFuzzer target of spec/fuzz/ for FUZZ_SECONDS
+#                   each (the plain run gives each 10 s), after the inputs
+#                   of spec/fuzz/regress/.
+
+SAN_CC      ?= gcc
+SAN_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+ASAN_BUILD  := $(BUILD)/asan
+ASAN_SO     := $(ASAN_BUILD)/restartmanager/core.so
+ASAN_LUA    := $(ASAN_BUILD)/lua
+ASAN_HELPERS = $(HELPERS:$(BUILD)/%=$(ASAN_BUILD)/%)
+# verify_asan_link_order=0: a plain lua5.4 a spec may start still loads the
+# sanitized module (with no heap checks in that process)
+ASAN_ENV     = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:verify_asan_link_order=0 \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+               RM_SANITIZED=address,undefined RM_LUA="$(CURDIR)/$(ASAN_LUA)" \
+               LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/?.so;;" \
+               RM_BUILD="$(CURDIR)/$(ASAN_BUILD)" RM_ROOT="$(CURDIR)"
+
+$(ASAN_SO): $(NATIVE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) \
+	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+
+$(ASAN_LUA): $(LUA_SRC)/src/lua.h
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_FLAGS) -I$(LUA_INCDIR) -o $@ $(LUA_SRC)/src/lua.c -llua5.4
+
+# the helper that embeds Lua is sanitized too; the others are copies
+$(ASAN_BUILD)/helpers/two_states: spec/helpers/two_states.c
+	@mkdir -p $(@D)
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
+
+$(ASAN_BUILD)/helpers/%: $(BUILD)/helpers/%
+	@mkdir -p $(@D)
+	cp $< $@
+
+test-asan: deps $(ASAN_SO) $(ASAN_LUA) $(ASAN_HELPERS)
+	@store=$$(mktemp -d) && \
+	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(ASAN_ENV) $(ASAN_LUA) $(BUSTED) \
+	    $(BUSTED_FLAGS) --exclude-tags=wine,valgrind,fuzz spec; \
+	  rc=$$?; rm -rf $$store; exit $$rc
+
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -Isrc -pthread
+FUZZ_TARGETS := stat maps records key restart cmdline
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+NATIVE_BACKEND = $(filter src/native_%.c,$(NATIVE_SRC))
+
+$(BUILD)/fuzz/fuzz_cmdline: spec/fuzz/fuzz_cmdline.c spec/fuzz/fuzz.h \
+    src/win_restart.c src/win_restart.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/win_restart.c
+
+# includes native_control.c itself, for the parser's private record type
+$(BUILD)/fuzz/fuzz_restart: spec/fuzz/fuzz_restart.c spec/fuzz/fuzz.h \
+    $(NATIVE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< \
+	  $(filter-out src/native_control.c,$(NATIVE_BACKEND))
+
+$(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $(NATIVE_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(NATIVE_BACKEND)
+
+# the plain run gives each target 10 s (spec/29-fuzz_spec.lua)
+test: $(FUZZ_BIN)
+
+fuzz: deps $(FUZZ_BIN)
+	@$(SPEC_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) $(LUA) $(BUSTED) $(BUSTED_FLAGS) \
+	  spec/29-fuzz_spec.lua
 
 $(BUILD)/bench/clock.so: spec/bench/clock.c
 	@mkdir -p $(@D)
@@ -150,19 +257,33 @@ bench: deps all $(HELPERS) $(BUILD)/bench/clock.so
 	@$(SPEC_ENV) LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
 	  $(LUA) spec/bench/shutdown.lua
 
+# examples/demo.lua: a real application is shut down by examples/primary.lua
+# (with examples/secondary.lua), updated and restarted; a transcript.
 demo: deps all
-	@$(SPEC_ENV) $(LUA) -e 'local rm = require "restartmanager"; \
-	  local s <close> = assert(rm.start()); \
-	  print("backend " .. rm.core.backend .. ", session key " .. s.key)'
+	@$(SPEC_ENV) $(LUA) examples/demo.lua
+
+LUA_MODULES := init policy log json cli
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/restartmanager $(DESTDIR)$(LUADIR)/restartmanager
+	install -d $(DESTDIR)$(LIBDIR)/restartmanager $(DESTDIR)$(LUADIR)/restartmanager \
+	  $(DESTDIR)$(BINDIR)
 	install -m 755 $(NATIVE_SO) $(DESTDIR)$(LIBDIR)/restartmanager/core.so
-	install -m 644 lua/restartmanager/init.lua $(DESTDIR)$(LUADIR)/restartmanager/init.lua
+	for m in $(LUA_MODULES); do \
+	  install -m 644 lua/restartmanager/$$m.lua $(DESTDIR)$(LUADIR)/restartmanager/$$m.lua || exit 1; \
+	done
+	install -m 755 bin/restartmanager $(DESTDIR)$(BINDIR)/restartmanager
 
-lint:
-	luacheck lua spec
+# .luacheckrc holds the settings (busted's globals for spec/).
+lint: deps
+	luacheck -q lua bin/restartmanager examples spec
+
+# The reference (LDoc, Debian's lua-ldoc) of the Lua layer and the C core;
+# its configuration is spec/ldoc.ld. Output in build/docs.
+docs: deps
+	@rm -rf $(BUILD)/docs
+	ldoc -q -c spec/ldoc.ld .
+	@echo "reference written to $(BUILD)/docs/index.html"
 
 clean:
 	rm -rf $(BUILD)/restartmanager $(BUILD)/win64 $(BUILD)/win32 $(BUILD)/rocks \
-	  $(BUILD)/win64-standin $(BUILD)/win32-standin
+	  $(BUILD)/win64-standin $(BUILD)/win32-standin $(ASAN_BUILD) $(BUILD)/fuzz

@@ -24,6 +24,16 @@ build = {
   type = "builtin",
   modules = {
     ["restartmanager"] = "lua/restartmanager/init.lua",
+    ["restartmanager.policy"] = "lua/restartmanager/policy.lua",
+    ["restartmanager.log"] = "lua/restartmanager/log.lua",
+    ["restartmanager.json"] = "lua/restartmanager/json.lua",
+    ["restartmanager.cli"] = "lua/restartmanager/cli.lua",
+  },
+  -- the command-line tool also needs argparse, and dkjson or cjson for
+  -- JSON (Debian: lua-argparse, lua-dkjson); they are not required here so
+  -- that the library installs without them
+  install = {
+    bin = { restartmanager = "bin/restartmanager" },
   },
   platforms = {
     linux = {
@@ -34,6 +44,7 @@ build = {
             "src/native_store.c",
             "src/native_scan.c",
             "src/native_control.c",
+            "src/spawn.c",
           },
           libraries = { "pthread" },
         },

@@ -81,7 +81,7 @@ describe("restartmanager.core", function()
     it("is ended by the garbage collector", function()
       local key
       do
-        local s
+        local s -- luacheck: ignore
         s, key = core.start_session()
         assert.is_true(H.store_keys()[key])
         s = nil -- luacheck: ignore

@@ -8,7 +8,8 @@ describe("rockspec", function()
     finally(function() H.sh("rm -rf " .. H.q(work) .. " " .. H.q(tree)) end)
     -- a copy, so that the build's objects stay out of the source tree
     local _, crc = H.sh("cp -r " .. H.q(H.ROOT .. "/src") .. " " .. H.q(H.ROOT
-      .. "/lua") .. " " .. H.q(H.ROOT .. "/rockspec") .. " " .. H.q(work))
+      .. "/lua") .. " " .. H.q(H.ROOT .. "/rockspec") .. " " .. H.q(H.ROOT
+      .. "/bin") .. " " .. H.q(work))
     assert.equal(0, crc)
     local out, rc = H.sh("cd " .. H.q(work) .. " && luarocks --lua-version=5.4 "
       .. "make --tree " .. H.q(tree)
@@ -25,5 +26,10 @@ describe("rockspec", function()
     assert.equal(0, rc, out)
     assert.equal("linux\t32\t" .. tree .. "/lib/lua/5.4/restartmanager/core.so\n",
       out)
+    -- the command-line tool, through the wrapper LuaRocks writes
+    out, rc = H.sh("cd / && " .. H.q(tree .. "/bin/restartmanager")
+      .. " --version 2>&1")
+    assert.equal(0, rc, out)
+    assert.matches("^restartmanager %d+%.%d+%.%d+ %(linux backend%)\n$", out)
   end)
 end)

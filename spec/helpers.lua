@@ -4,7 +4,8 @@ local H = {}
 
 H.LUA = os.getenv("RM_LUA") or "lua5.4"
 H.BUILD = os.getenv("RM_BUILD") or "build"
-H.ROOT = H.BUILD:gsub("/build$", "")
+-- the source tree; RM_ROOT when the build is elsewhere (build/asan)
+H.ROOT = os.getenv("RM_ROOT") or H.BUILD:gsub("/build$", "")
 
 -- Quotes s for the POSIX shell.
 function H.q(s)

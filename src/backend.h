@@ -18,6 +18,7 @@
 /* Win32 error codes, the same numbers on every platform. */
 #define RM_OK                      0u
 #define RM_E_FILE_NOT_FOUND        2u
+#define RM_E_TOO_MANY_OPEN_FILES   4u
 #define RM_E_ACCESS_DENIED         5u
 #define RM_E_INVALID_HANDLE        6u
 #define RM_E_OUTOFMEMORY           14u

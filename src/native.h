@@ -31,6 +31,17 @@ void native_primary_remove(rm_session *s);
  * group or others. Returns the directory's descriptor or -1 with *rc set. */
 int native_store_open(unsigned *rc);
 
+/* The code for a failed call that needed a descriptor or memory: 4 (too
+ * many open files) for EMFILE and ENFILE, 14 for ENOMEM, else otherwise.
+ * Running out of descriptors is never taken for a missing file or a dead
+ * session. */
+unsigned native_errno_code(int err, unsigned otherwise);
+
+/* 1 when key is a well-formed session key: exactly RM_KEY_LEN lowercase
+ * hexadecimal characters, then the NUL. Reads no further than the first NUL
+ * or the character after the key. */
+int native_valid_key(const char *key);
+
 /* The store directory's path for the calling user, into buf. 0 on success. */
 int native_store_path(char *buf, size_t size);
 

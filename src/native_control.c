@@ -411,7 +411,7 @@ static struct native_control *control(rm_session *s);
 unsigned native_primary_add(rm_session *s) {
   /* made now, so that a cancel from another thread never races its
    * creation */
-  if (!control(s)) return RM_E_OUTOFMEMORY;
+  if (!control(s)) return native_errno_code(errno, RM_E_OUTOFMEMORY);
   pthread_mutex_lock(&primaries_lock);
   s->next_primary = primaries;
   primaries = s;
@@ -852,7 +852,20 @@ unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
       st = &c->apps[c->napps];
       memset(st, 0, sizeof *st);
       st->app = apps[i];
+      errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
+      if (st->pidfd < 0 && native_errno_code(errno, RM_OK) != RM_OK) {
+        /* out of descriptors or memory: the process may well be running;
+         * stop before anything is signalled, and say why */
+        size_t k;
+        rc = native_errno_code(errno, RM_OK);
+        for (k = first; k < c->napps; k++) {
+          reg_free(&c->apps[k].reg);
+          if (c->apps[k].pidfd >= 0) close(c->apps[k].pidfd);
+        }
+        c->napps = first;
+        goto out;
+      }
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
         st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |

@@ -400,7 +400,8 @@ int native_parse_maps_line(const char *line, const char **range_end,
   unsigned long maj, min;
   unsigned long long in;
   int i;
-  while (*p && *p != ' ') p++;
+  /* line points into the whole maps text: never read past its newline */
+  while (*p && *p != ' ' && *p != '\n') p++;
   *range_end = p;
   for (i = 0; i < 2; i++) { /* perms, offset */
     while (*p == ' ') p++;
@@ -459,19 +460,22 @@ static int scan_maps(worker *w, uint32_t pid) {
 }
 
 /* Threads created without a shared file table have descriptors of their
- * own: 1 when one of them holds a registered file. */
+ * own: 1 when one of them holds a registered file, -1 (errno set) when the
+ * descriptors or memory ran out. */
 static int scan_threads(const worker *w, uint32_t pid) {
   char dir[64];
-  int fd, found = 0;
+  int fd, found = 0, err = 0;
   DIR *d;
   struct dirent *e;
   snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
   fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return 0;
+  if (fd < 0) return native_errno_code(errno, 0) ? -1 : 0;
   d = fdopendir(fd);
   if (!d) {
+    err = errno;
     close(fd);
-    return 0;
+    errno = err;
+    return native_errno_code(err, 0) ? -1 : 0;
   }
   while (!found && (e = readdir(d)) != NULL) {
     char *end;
@@ -482,9 +486,19 @@ static int scan_threads(const worker *w, uint32_t pid) {
     same = syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0, 0);
     if (same == 0) continue; /* shares the process's table */
     snprintf(fddir, sizeof fddir, "%lu/task/%lu/fd", (unsigned long)pid, tid);
-    if (scan_fds(w, fddir) == 1) found = 1;
+    switch (scan_fds(w, fddir)) {
+    case 1: found = 1; break;
+    case -1:
+      if (native_errno_code(errno, 0)) {
+        err = errno;
+        found = -1;
+      }
+      break;
+    default: break;
+    }
   }
   closedir(d);
+  if (found < 0) errno = err;
   return found;
 }
 
@@ -530,28 +544,46 @@ static int service_registered(const targets *t, const char *unit) {
   return 0;
 }
 
+/* A call on pid failed with err: when the descriptors or memory ran out,
+ * the scan fails (4 or 14) rather than pass the process off as clean.
+ * Returns non-zero then. */
+static int out_of_resources(worker *w, int err) {
+  unsigned code = native_errno_code(err, RM_OK);
+  if (code != RM_OK) w->rc = code;
+  return code != RM_OK;
+}
+
 static void scan_one(worker *w, uint32_t pid) {
   native_stat st;
   char dir[64];
   int r, denied = 0, found = 0;
-  if (native_read_stat(w->procfd, pid, &st) != RM_OK) return; /* gone */
+  errno = 0;
+  if (native_read_stat(w->procfd, pid, &st) != RM_OK) {
+    (void)out_of_resources(w, errno); /* else it is gone */
+    return;
+  }
   if (st.flags & PF_KTHREAD) return;
   if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
   if (!found && w->t->nsvcs) {
     char unit[256];
-    if (native_service_unit(w->procfd, pid, unit, sizeof unit) == 0 &&
-        service_registered(w->t, unit))
-      found = 1;
+    errno = 0;
+    if (native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
+      if (service_registered(w->t, unit)) found = 1;
+    } else if (out_of_resources(w, errno)) {
+      return;
+    }
   }
   if (!found && w->t->files.count) {
     snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
     r = scan_fds(w, dir);
     if (r == 1) found = 1;
     else if (r < 0 && errno == EACCES) denied = 1;
+    else if (r < 0 && out_of_resources(w, errno)) return;
     if (!found) {
       r = scan_maps(w, pid);
       if (r == 1) found = 1;
       else if (r < 0 && errno == EACCES) denied = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
     }
     if (!found) {
       uint64_t dev, ino;
@@ -560,7 +592,11 @@ static void scan_one(worker *w, uint32_t pid) {
           idset_has(&w->t->files, dev, ino))
         found = 1;
     }
-    if (!found && !denied && st.threads > 1) found = scan_threads(w, pid);
+    if (!found && !denied && st.threads > 1) {
+      r = scan_threads(w, pid);
+      if (r == 1) found = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
+    }
   }
   if (found) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
@@ -608,7 +644,7 @@ static void *scan_range(void *arg) {
 
 /* Every process id in /proc, into a malloc'd array. */
 static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
-  int fd = dup(procfd);
+  int fd = dup(procfd), err = errno;
   DIR *d;
   struct dirent *e;
   size_t cap = 1024, count = 0;
@@ -618,9 +654,12 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
     return RM_E_OUTOFMEMORY;
   }
   if (fd < 0 || !(d = fdopendir(fd))) {
-    if (fd >= 0) close(fd);
+    if (fd >= 0) {
+      err = errno;
+      close(fd);
+    }
     free(pids);
-    return RM_E_ACCESS_DENIED;
+    return native_errno_code(err, RM_E_ACCESS_DENIED);
   }
   rewinddir(d);
   while ((e = readdir(d)) != NULL) {
@@ -747,14 +786,14 @@ unsigned native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) {
     targets_free(&t);
-    return RM_E_ACCESS_DENIED;
+    return native_errno_code(errno, RM_E_ACCESS_DENIED);
   }
+  memset(w, 0, sizeof w); /* freed on every way out */
   if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
     npids = 0; /* nothing registered: nothing to look for */
   } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
     goto done;
   }
-  memset(w, 0, sizeof w);
   nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
   for (i = 0; i < nw; i++) {
     size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
@@ -791,8 +830,10 @@ unsigned native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
       rc = RM_E_OUTOFMEMORY;
       goto done;
     }
-    memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
-    if (nw == 2) memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
+    /* a worker that found nothing has no array at all (NULL) */
+    if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
+    if (nw == 2 && w[1].nhits)
+      memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
     qsort(all, total, sizeof *all, cmp_hit);
     systemd = systemd_running();
     for (i = 0; i < total; i++)

@@ -45,6 +45,12 @@ int native_store_path(char *buf, size_t size) {
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
+unsigned native_errno_code(int err, unsigned otherwise) {
+  if (err == EMFILE || err == ENFILE) return RM_E_TOO_MANY_OPEN_FILES;
+  if (err == ENOMEM) return RM_E_OUTOFMEMORY;
+  return otherwise;
+}
+
 int native_store_open(unsigned *rc) {
   char path[4096];
   struct stat st;
@@ -54,7 +60,8 @@ int native_store_open(unsigned *rc) {
     return -1;
   }
   if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-    *rc = errno == EACCES ? RM_E_ACCESS_DENIED : RM_E_WRITE_FAULT;
+    *rc = errno == EACCES ? RM_E_ACCESS_DENIED
+                          : native_errno_code(errno, RM_E_WRITE_FAULT);
     return -1;
   }
   fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -62,7 +69,7 @@ int native_store_open(unsigned *rc) {
     /* ELOOP or ENOTDIR: a symlink or a file where the store should be */
     *rc = (errno == ELOOP || errno == ENOTDIR || errno == EACCES)
               ? RM_E_ACCESS_DENIED
-              : RM_E_WRITE_FAULT;
+              : native_errno_code(errno, RM_E_WRITE_FAULT);
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) ||
@@ -74,7 +81,7 @@ int native_store_open(unsigned *rc) {
   return fd;
 }
 
-static int valid_key(const char *key) {
+int native_valid_key(const char *key) {
   size_t i;
   for (i = 0; i < RM_KEY_LEN; i++)
     if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f')))
@@ -122,13 +129,20 @@ static void remove_session_dir(int storefd, const char *key) {
   (void)unlinkat(storefd, key, AT_REMOVEDIR);
 }
 
-/* 1 when the session dir at dirfd has a live primary, 0 when it is stale. */
+/* 1 when the session dir at dirfd has a live primary, 0 when it is stale,
+ * -1 (errno set) when that cannot be known: out of descriptors or memory, a
+ * live session is never taken for a stale one. */
 static int session_alive(int dirfd) {
   int fd = openat(dirfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  int alive;
-  if (fd < 0) return 0;
-  alive = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  int alive, err;
+  if (fd < 0) return native_errno_code(errno, 0) ? -1 : 0;
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+    alive = 0;
+  else
+    alive = errno == EWOULDBLOCK ? 1 : -1;
+  err = errno;
   close(fd); /* drops the lock if we took it */
+  errno = err;
   return alive;
 }
 
@@ -147,11 +161,15 @@ static int sweep(int storefd) {
   }
   while ((e = readdir(d)) != NULL) {
     int fd;
-    if (!valid_key(e->d_name)) continue;
+    if (!native_valid_key(e->d_name)) continue;
     fd = openat(storefd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                         O_CLOEXEC);
-    if (fd < 0) continue;
-    if (session_alive(fd))
+    if (fd < 0) {
+      /* out of descriptors: it may well be live */
+      if (native_errno_code(errno, 0)) live++;
+      continue;
+    }
+    if (session_alive(fd) != 0) /* alive, or not known to be dead */
       live++;
     else if (nstale < (int)(sizeof stale / sizeof stale[0]))
       memcpy(stale[nstale++], e->d_name, RM_KEY_LEN + 1);
@@ -210,7 +228,7 @@ static unsigned create_session(rm_session *s) {
     hex_key(raw, s->key);
     if (mkdirat(s->storefd, s->key, 0700) != 0) {
       if (errno == EEXIST) continue;
-      return RM_E_WRITE_FAULT;
+      return native_errno_code(errno, RM_E_WRITE_FAULT);
     }
     s->dirfd = openat(s->storefd, s->key,
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -219,8 +237,9 @@ static unsigned create_session(rm_session *s) {
                          O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                          0600);
     if (s->lockfd < 0 || flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
+      unsigned code = native_errno_code(errno, RM_E_WRITE_FAULT);
       remove_session_dir(s->storefd, s->key);
-      return RM_E_WRITE_FAULT;
+      return code;
     }
     return RM_OK;
   }
@@ -240,7 +259,7 @@ unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   if (rc != RM_OK) goto fail;
   live = sweep(s->storefd);
   if (live < 0)
-    rc = RM_E_WRITE_FAULT;
+    rc = native_errno_code(errno, RM_E_WRITE_FAULT);
   else if (live >= MAX_SESSIONS)
     rc = RM_E_MAX_SESSIONS_REACHED;
   else
@@ -265,7 +284,7 @@ unsigned rmb_join(rm_session **out, const char *key) {
   unsigned rc;
   *out = NULL;
   /* a malformed key never reaches the file system */
-  if (strlen(key) != RM_KEY_LEN || !valid_key(key))
+  if (strlen(key) != RM_KEY_LEN || !native_valid_key(key))
     return RM_E_SESSION_CREDENTIAL_CONFLICT;
   s = new_session();
   if (!s) return RM_E_OUTOFMEMORY;
@@ -278,9 +297,13 @@ unsigned rmb_join(rm_session **out, const char *key) {
   rc = RM_E_SESSION_CREDENTIAL_CONFLICT;
   s->dirfd = openat(s->storefd, key,
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (s->dirfd >= 0 && fstat(s->dirfd, &st) == 0 &&
-      st.st_uid == geteuid() && session_alive(s->dirfd))
-    rc = RM_OK;
+  if (s->dirfd < 0) {
+    rc = native_errno_code(errno, rc);
+  } else if (fstat(s->dirfd, &st) == 0 && st.st_uid == geteuid()) {
+    int alive = session_alive(s->dirfd);
+    if (alive > 0) rc = RM_OK;
+    else if (alive < 0) rc = native_errno_code(errno, RM_E_WRITE_FAULT);
+  }
   (void)flock(s->storefd, LOCK_UN);
   if (rc != RM_OK) goto fail;
   *out = s;
@@ -294,11 +317,13 @@ int rmb_is_primary(const rm_session *s) { return s->primary; }
 
 unsigned native_session_check(rm_session *s) {
   struct stat st;
+  int alive;
   if (s->primary) return RM_OK;
-  if (fstat(s->dirfd, &st) != 0 || st.st_nlink == 0 ||
-      !session_alive(s->dirfd))
+  if (fstat(s->dirfd, &st) != 0 || st.st_nlink == 0)
     return RM_E_INVALID_HANDLE;
-  return RM_OK;
+  alive = session_alive(s->dirfd);
+  if (alive < 0) return native_errno_code(errno, RM_E_WRITE_FAULT);
+  return alive ? RM_OK : RM_E_INVALID_HANDLE;
 }
 
 unsigned rmb_end(rm_session *s) {
@@ -319,11 +344,20 @@ unsigned rmb_end(rm_session *s) {
 /* ---------------------------------------------------------------------
  * Registrations: records appended to the session's "records" file.
  *
- * A record is a header line "RMR1 <length> <hash>\n" followed by <length>
- * bytes of payload, <hash> being the payload's 64-bit FNV-1a in 16 hex
- * digits. Writers append whole records under an exclusive lock on the file;
- * a writer killed mid-write leaves a torn record, which readers skip (the
- * hash does not match) before resynchronising on the next header.
+ * A record is a NUL and a header line "RMR2 <length> <hash>\n", then
+ * <length> bytes of payload and a newline, <hash> being the payload's
+ * 64-bit FNV-1a in 16 hex digits. Writers append whole records under an
+ * exclusive lock on the file, and cut a record they could not finish (a
+ * full disk) back off; a writer killed mid-write leaves a torn record,
+ * which readers skip before resynchronising on the next header.
+ *
+ * The NUL makes that resynchronisation safe: a NUL followed by "RMR2 "
+ * occurs nowhere inside a record (each NUL in a payload ends an entry and
+ * is followed by the next entry's F, P or S, or by the final newline), so
+ * a path that carries the text of a record is never taken for one, even
+ * inside a torn record. The final newline makes a record whole only once
+ * its last byte is written: without it, the next record's NUL could stand
+ * in for the payload's last one.
  *
  * The payload is a sequence of NUL-terminated entries:
  *   F<kind>:<dev>:<ino>:<absolute path>   kind f (file), d (dir), n (none)
@@ -332,7 +366,8 @@ unsigned rmb_end(rm_session *s) {
  * ------------------------------------------------------------------- */
 
 #define RECORDS_NAME "records"
-#define RECORD_MAGIC "RMR1 "
+#define RECORD_TAG "RMR2 "
+#define RECORD_MAGIC "\0" RECORD_TAG
 #define RECORD_LOCK_TIMEOUT_MS 5000
 
 static uint64_t fnv1a(const char *p, size_t n) {
@@ -467,7 +502,8 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nsvcs, const char *const *svcs) {
   growbuf b = {NULL, 0, 0, 0};
   char head[64], *cwd = NULL;
-  size_t i;
+  size_t i, plen;
+  uint64_t hash;
   unsigned rc = native_session_check(s);
   int fd;
   if (rc != RM_OK) return rc;
@@ -503,19 +539,29 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
     return RM_E_OUTOFMEMORY;
   }
   if (b.len == 0) return RM_OK;
+  plen = b.len;
+  hash = fnv1a(b.p, plen);
+  gb_add(&b, "\n", 1);
+  if (b.failed) {
+    free(b.p);
+    return RM_E_OUTOFMEMORY;
+  }
   fd = openat(s->dirfd, RECORDS_NAME,
               O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     free(b.p);
-    return errno == ENOENT ? RM_E_INVALID_HANDLE : RM_E_WRITE_FAULT;
+    return errno == ENOENT ? RM_E_INVALID_HANDLE
+                           : native_errno_code(errno, RM_E_WRITE_FAULT);
   }
   rc = lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
   if (rc == RM_OK) {
     struct iovec iov[2];
+    struct stat st;
     size_t total, done = 0;
-    int n = snprintf(head, sizeof head, RECORD_MAGIC "%lu %016llx\n",
-                     (unsigned long)b.len,
-                     (unsigned long long)fnv1a(b.p, b.len));
+    off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
+    int n = 1 + snprintf(head + 1, sizeof head - 1, RECORD_TAG "%lu %016llx\n",
+                         (unsigned long)plen, (unsigned long long)hash);
+    head[0] = '\0';
     iov[0].iov_base = head;
     iov[0].iov_len = (size_t)n;
     iov[1].iov_base = b.p;
@@ -531,6 +577,8 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
       if (w < 0) {
         if (errno == EINTR) continue;
         rc = RM_E_WRITE_FAULT;
+        /* the lock is still held: no one appended after the part written */
+        if (before >= 0) (void)!ftruncate(fd, before);
         break;
       }
       done += (size_t)w;
@@ -552,7 +600,8 @@ unsigned native_records_load(rm_session *s, char **buf, size_t *len) {
   int fd = openat(s->dirfd, RECORDS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   *buf = NULL;
   *len = 0;
-  if (fd < 0) return errno == ENOENT ? RM_OK : RM_E_WRITE_FAULT;
+  if (fd < 0)
+    return errno == ENOENT ? RM_OK : native_errno_code(errno, RM_E_WRITE_FAULT);
   if (fstat(fd, &st) != 0) {
     close(fd);
     return RM_E_WRITE_FAULT;
@@ -682,7 +731,10 @@ size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
     start = (size_t)(rec - buf);
     if (start > off) skipped++; /* garbage before this header */
     q = rec + mlen;
-    nl = (const char *)memchr(q, '\n', len - (size_t)(q - buf));
+    /* a header line is short: look no further for its end */
+    nl = (const char *)memchr(q, '\n', len - (size_t)(q - buf) < 64
+                                           ? len - (size_t)(q - buf)
+                                           : 64);
     if (!nl || parse_ull(q, nl, ' ', &plen, &q) != 0 || nl - q != 16)
       goto bad;
     for (i = 0; i < 16; i++) {
@@ -694,11 +746,13 @@ size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
       hash = hash << 4 | d;
     }
     payload = nl + 1;
-    if (plen > len - (size_t)(payload - buf)) goto bad;
+    /* the payload and the final newline */
+    if (plen >= len - (size_t)(payload - buf) || payload[plen] != '\n')
+      goto bad;
     if (fnv1a(payload, (size_t)plen) != hash ||
         native_parse_payload(payload, (size_t)plen, fn, ctx) != 0)
       goto bad;
-    off = (size_t)(payload - buf) + (size_t)plen;
+    off = (size_t)(payload - buf) + (size_t)plen + 1;
     continue;
   bad:
     skipped++;
@@ -720,6 +774,10 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
   switch (code) {
   case RM_OK: t = "the operation completed successfully"; break;
   case RM_E_FILE_NOT_FOUND: t = "no such filter"; break;
+  case RM_E_TOO_MANY_OPEN_FILES:
+    t = "too many open files: the process reached its descriptor limit "
+        "(RLIMIT_NOFILE)";
+    break;
   case RM_E_ACCESS_DENIED:
     t = "access denied (a registered path is a directory, or the session "
         "store is not a private directory of the calling user)";

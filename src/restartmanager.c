@@ -15,6 +15,9 @@
 #include "lauxlib.h"
 
 #include "backend.h"
+#ifndef _WIN32
+#include "spawn_api.h"
+#endif
 
 #if LUA_VERSION_NUM < 504
 #error "restartmanager needs Lua 5.4"
@@ -95,6 +98,7 @@ static const Const restart_flags[] = {
 static const Const errors[] = {
   {"ERROR_SUCCESS", RM_OK},
   {"ERROR_FILE_NOT_FOUND", RM_E_FILE_NOT_FOUND},
+  {"ERROR_TOO_MANY_OPEN_FILES", RM_E_TOO_MANY_OPEN_FILES},
   {"ERROR_ACCESS_DENIED", RM_E_ACCESS_DENIED},
   {"ERROR_INVALID_HANDLE", RM_E_INVALID_HANDLE},
   {"ERROR_OUTOFMEMORY", RM_E_OUTOFMEMORY},
@@ -286,15 +290,20 @@ static void push_process(lua_State *L, const rm_unique_process *p) {
   lua_setfield(L, -2, "start_time");
 }
 
-/* Array of strings at arg into a Lua-owned array of pointers (pushed). */
+/* Array of strings at arg into a Lua-owned array of pointers (pushed,
+ * with a table that anchors the strings: an __index metamethod may hand out
+ * strings nothing else refers to, which a collection would free while the
+ * pointers are still in use). */
 static const char **check_string_array(lua_State *L, int arg, size_t *n) {
   lua_Integer i, len = check_array(L, arg);
   const char **v = (const char **)scratch(L, (size_t)len * sizeof *v);
+  int anchor;
+  lua_createtable(L, len < 65536 ? (int)len : 65536, 0);
+  anchor = lua_gettop(L);
   for (i = 1; i <= len; i++) {
     lua_geti(L, arg, i);
     v[i - 1] = check_cstring(L, -1, arg, i);
-    /* the string stays alive: it is referenced by the table at arg */
-    lua_pop(L, 1);
+    lua_rawseti(L, anchor, i);
   }
   *n = (size_t)len;
   return v;
@@ -911,5 +920,8 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_setfield(L, -2, "backend");
   lua_pushliteral(L, RM_VERSION);
   lua_setfield(L, -2, "_VERSION");
+#ifndef _WIN32
+  rm_spawn_open(L);
+#endif
   return 1;
 }
