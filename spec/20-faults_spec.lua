@@ -140,7 +140,9 @@ describe("faults", function()
           wait
         done]]):format(H.q(exe), H.q(f), H.q(exe), H.q(f), H.q(exe), H.q(f))))
       finally(function()
-        H.sh("kill -KILL " .. churn.pid .. "; pkill -KILL -P " .. churn.pid)
+        -- the loop first, then every holder it left (found by their file)
+        H.sh("kill -KILL " .. churn.pid .. "; sleep 0.05; pkill -KILL -f "
+          .. H.q(f))
       end)
       local s <close> = assert(core.start_session())
       assert.is_true(s:register_resources({ f }))
