@@ -44,35 +44,10 @@ describe("shutdown and restart", function()
   end
 
   -- the lines the app wrote to its state file, parsed
-  local function starts(state)
-    local lines = {}
-    for line in (H.read(state) or ""):gmatch("[^\n]+") do
-      local t = {}
-      for k, v in line:gmatch("(%w+)=(%S*)") do t[k] = v end
-      t.groups = line:match("groups=%[(.-)%]")
-      t.args = line:match("args=(.*)$")
-      lines[#lines + 1] = t
-    end
-    return lines
-  end
+  local starts, wait_starts, gone = H.app_starts, H.wait_app_starts, H.gone
 
-  local function wait_starts(state, n)
-    for _ = 1, 500 do
-      local l = starts(state)
-      if #l >= n then return l end
-      H.sh("sleep 0.02")
-    end
-    error("the app did not start " .. n .. " times: " .. (H.read(state) or ""))
-  end
 
-  local function gone(pid)
-    for _ = 1, 200 do
-      local st = H.read("/proc/" .. pid .. "/stat")
-      if not st or st:match("^%d+ %b() Z") then return true end
-      H.sh("sleep 0.01")
-    end
-    return false
-  end
+
 
   -- starts the cooperative app; returns its state file and first start
   local function app(opts)

@@ -46,37 +46,11 @@ describe("procedure", function()
     return path
   end
 
-  local function starts(state)
-    local lines = {}
-    for line in (H.read(state) or ""):gmatch("[^\n]+") do
-      lines[#lines + 1] = { pid = tonumber(line:match("pid=(%d+)")),
-        data = line:match("data=(%S*)") }
-    end
-    return lines
-  end
+  local starts, wait_starts, gone, alive = H.app_starts, H.wait_app_starts, H.gone, H.alive
 
-  local function wait_starts(state, n)
-    for _ = 1, 500 do
-      local l = starts(state)
-      if #l >= n then return l end
-      H.sh("sleep 0.02")
-    end
-    error("the app did not start " .. n .. " times: " .. (H.read(state) or ""))
-  end
 
-  local function gone(pid)
-    for _ = 1, 200 do
-      local st = H.read("/proc/" .. pid .. "/stat")
-      if not st or st:match("^.*%) Z") then return true end
-      H.sh("sleep 0.01")
-    end
-    return false
-  end
 
-  local function alive(pid)
-    local st = H.read("/proc/" .. pid .. "/stat")
-    return st ~= nil and not st:match("^.*%) Z")
-  end
+
 
   -- the cooperative app of spec/helpers/app.lua (registered for restart)
   local function app(data)

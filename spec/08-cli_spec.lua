@@ -44,32 +44,10 @@ describe("bin/restartmanager", function()
     return c
   end
 
-  local function starts(state)
-    local lines = {}
-    for line in (H.read(state) or ""):gmatch("[^\n]+") do
-      lines[#lines + 1] = { pid = tonumber(line:match("pid=(%d+)")),
-        data = line:match("data=(%S*)") }
-    end
-    return lines
-  end
+  local wait_starts, gone = H.wait_app_starts, H.gone
 
-  local function wait_starts(state, n)
-    for _ = 1, 500 do
-      local l = starts(state)
-      if #l >= n then return l end
-      H.sh("sleep 0.02")
-    end
-    error("the app did not start " .. n .. " times: " .. (H.read(state) or ""))
-  end
 
-  local function gone(pid)
-    for _ = 1, 200 do
-      local st = H.read("/proc/" .. pid .. "/stat")
-      if not st or st:match("^.*%) Z") then return true end
-      H.sh("sleep 0.01")
-    end
-    return false
-  end
+
 
   local function app(data)
     local state = dir .. "/state"

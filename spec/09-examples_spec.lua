@@ -38,14 +38,8 @@ describe("examples", function()
     error("the app did not start " .. n .. " times: " .. (H.read(log) or ""))
   end
 
-  local function gone(pid)
-    for _ = 1, 300 do
-      local st = H.read("/proc/" .. pid .. "/stat")
-      if not st or st:match("^.*%) Z") then return true end
-      H.sh("sleep 0.01")
-    end
-    return false
-  end
+  local gone = H.gone
+
 
   -- examples/app.lua run by its own executable (a copy of the interpreter)
   local function app()

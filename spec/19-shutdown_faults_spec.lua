@@ -33,14 +33,8 @@ describe("shutdown faults", function()
     return path
   end
 
-  local function gone(pid)
-    for _ = 1, 30 do
-      local st = H.read("/proc/" .. pid .. "/stat")
-      if not st or st:match("^%d+ %b() Z") then return true end
-      H.sh("sleep 0.01")
-    end
-    return false
-  end
+  local gone = H.gone
+
 
   it("never signals a process that reused a registered pid", function()
     local last = "/proc/sys/kernel/ns_last_pid"
@@ -82,7 +76,7 @@ describe("shutdown faults", function()
     assert.same({}, assert(s:list()))
     assert.is_true(s:shutdown { timeout = 1, force = true })
     H.sh("sleep 0.1")
-    assert.is_false(gone(b), "the process that reused the pid was signalled")
+    assert.is_false(gone(b, 0.3), "the process that reused the pid was signalled")
   end)
 
   it("leaves a stale session that the next start cleans when the primary "

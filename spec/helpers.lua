@@ -78,11 +78,7 @@ function H.start(cmd)
     until os.time() > deadline
     error("child did not print " .. pattern .. "; output: " .. child.output())
   end
-  function child.alive()
-    -- a zombie is not alive
-    local st = H.read("/proc/" .. pid .. "/stat")
-    return st ~= nil and not st:match("^%d+ %b() Z")
-  end
+  function child.alive() return H.alive(pid) end
   function child.kill(sig)
     H.sh("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
     for _ = 1, 500 do
@@ -109,6 +105,46 @@ function H.holder(words, opts)
   local child = H.start((opts.prefix or "") .. " " .. H.q(exe) .. " " .. words)
   child.wait_line("ready (%d+)")
   return child
+end
+
+-- Whether process pid runs (a zombie does not).
+function H.alive(pid)
+  local st = H.read("/proc/" .. pid .. "/stat")
+  return st ~= nil and not st:match("^%d+ %b() Z")
+end
+
+-- Waits until process pid has ended (at most `seconds`, default 3).
+function H.gone(pid, seconds)
+  for _ = 1, math.floor((seconds or 3) * 100) do
+    if not H.alive(pid) then return true end
+    H.sh("sleep 0.01")
+  end
+  return false
+end
+
+-- The starts that spec/helpers/app.lua or examples/app.lua wrote to their
+-- state file, one table of fields a line (pid as a number).
+function H.app_starts(state)
+  local lines = {}
+  for line in (H.read(state) or ""):gmatch("[^\n]+") do
+    local t = {}
+    for k, v in line:gmatch("(%w+)=(%S*)") do t[k] = v end
+    t.pid = tonumber(t.pid)
+    t.groups = line:match("groups=%[(.-)%]")
+    t.args = line:match("args=(.*)$")
+    lines[#lines + 1] = t
+  end
+  return lines
+end
+
+-- Waits until the app has written n starts; returns them all.
+function H.wait_app_starts(state, n)
+  for _ = 1, 500 do
+    local l = H.app_starts(state)
+    if #l >= n then return l end
+    H.sh("sleep 0.02")
+  end
+  error("the app did not start " .. n .. " times: " .. (H.read(state) or ""))
 end
 
 -- The calling user's store directory, as the native backend computes it.

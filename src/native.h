@@ -49,6 +49,18 @@ int native_store_path(char *buf, size_t size);
  * RM_E_INVALID_HANDLE once it has ended or its primary died. */
 unsigned native_session_check(rm_session *s);
 
+/* A growable byte buffer; after a failed allocation it ignores further
+ * additions and has failed set. */
+typedef struct native_buf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} native_buf;
+
+void native_gb_add(native_buf *b, const char *s, size_t n);
+/* Adds s with its terminating NUL. */
+void native_gb_str(native_buf *b, const char *s);
+
 /* One registered resource, as read back from the store. */
 typedef struct native_entry {
   int kind;     /* files: 'f' file, 'd' directory, 'n' did not exist */

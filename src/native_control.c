@@ -51,35 +51,10 @@ static void reg_name(char *buf, size_t size, uint32_t pid, uint64_t start) {
            (unsigned long long)start);
 }
 
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  int failed;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s) {
-  size_t n = strlen(s) + 1;
-  if (b->failed) return;
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 4096;
-    char *np;
-    while (cap - b->len < n) cap *= 2;
-    np = (char *)realloc(b->p, cap);
-    if (!np) {
-      b->failed = 1;
-      return;
-    }
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-static void sb_num(sbuf *b, unsigned long long v) {
+static void add_number(native_buf *b, unsigned long long v) {
   char num[32];
   snprintf(num, sizeof num, "%llu", v);
-  sb_add(b, num);
+  native_gb_str(b, num);
 }
 
 /* The calling process's executable, without " (deleted)". */
@@ -121,7 +96,7 @@ static void sweep_registrations(int storefd) {
 
 unsigned rmb_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags) {
-  sbuf b = {NULL, 0, 0, 0};
+  native_buf b = {NULL, 0, 0, 0};
   char name[96], tmp[128], *exe, *cwd;
   rm_unique_process self;
   unsigned rc;
@@ -135,17 +110,17 @@ unsigned rmb_register_restart(size_t argc, const char *const *argv,
     free(cwd);
     return RM_E_OUTOFMEMORY;
   }
-  sb_add(&b, RESTART_MAGIC);
-  sb_num(&b, flags);
-  sb_add(&b, exe);
-  sb_add(&b, cwd);
+  native_gb_str(&b, RESTART_MAGIC);
+  add_number(&b, flags);
+  native_gb_str(&b, exe);
+  native_gb_str(&b, cwd);
   free(exe);
   free(cwd);
-  sb_num(&b, argc);
-  for (i = 0; i < argc; i++) sb_add(&b, argv[i]);
+  add_number(&b, argc);
+  for (i = 0; i < argc; i++) native_gb_str(&b, argv[i]);
   for (n = 0; environ && environ[n]; n++) {}
-  sb_num(&b, n);
-  for (i = 0; i < n; i++) sb_add(&b, environ[i]);
+  add_number(&b, n);
+  for (i = 0; i < n; i++) native_gb_str(&b, environ[i]);
   if (b.failed) {
     free(b.p);
     return RM_E_OUTOFMEMORY;

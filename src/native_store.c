@@ -380,13 +380,8 @@ static uint64_t fnv1a(const char *p, size_t n) {
   return h;
 }
 
-typedef struct growbuf {
-  char *p;
-  size_t len, cap;
-  int failed;
-} growbuf;
-
-static void gb_add(growbuf *b, const char *s, size_t n) {
+/* A growable buffer (native.h). */
+void native_gb_add(native_buf *b, const char *s, size_t n) {
   if (b->failed) return;
   if (b->cap - b->len < n) {
     size_t cap = b->cap ? b->cap : 4096;
@@ -404,7 +399,9 @@ static void gb_add(growbuf *b, const char *s, size_t n) {
   b->len += n;
 }
 
-static void gb_str(growbuf *b, const char *s) { gb_add(b, s, strlen(s) + 1); }
+void native_gb_str(native_buf *b, const char *s) {
+  native_gb_add(b, s, strlen(s) + 1);
+}
 
 /* What a registered path was when it was registered. */
 typedef struct file_id {
@@ -484,23 +481,23 @@ static void stat_all(const char *const *paths, file_id *ids, size_t n) {
   }
 }
 
-static void add_file_entry(growbuf *b, const char *path, const file_id *id,
-                           const char *cwd) {
+static void add_file_entry(native_buf *b, const char *path,
+                           const file_id *id, const char *cwd) {
   char head[64];
   size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
                               id->dev, id->ino);
-  gb_add(b, head, n);
+  native_gb_add(b, head, n);
   if (path[0] != '/' && cwd) {
-    gb_add(b, cwd, strlen(cwd));
-    gb_add(b, "/", 1);
+    native_gb_add(b, cwd, strlen(cwd));
+    native_gb_add(b, "/", 1);
   }
-  gb_str(b, path);
+  native_gb_str(b, path);
 }
 
 unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs) {
-  growbuf b = {NULL, 0, 0, 0};
+  native_buf b = {NULL, 0, 0, 0};
   char head[64], *cwd = NULL;
   size_t i, plen;
   uint64_t hash;
@@ -528,11 +525,11 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
     int n = snprintf(head, sizeof head, "P%lu:%llu",
                      (unsigned long)procs[i].pid,
                      (unsigned long long)procs[i].start_time);
-    gb_add(&b, head, (size_t)n + 1);
+    native_gb_add(&b, head, (size_t)n + 1);
   }
   for (i = 0; i < nsvcs; i++) {
-    gb_add(&b, "S", 1);
-    gb_str(&b, svcs[i]);
+    native_gb_add(&b, "S", 1);
+    native_gb_str(&b, svcs[i]);
   }
   if (b.failed) {
     free(b.p);
@@ -541,7 +538,7 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
   if (b.len == 0) return RM_OK;
   plen = b.len;
   hash = fnv1a(b.p, plen);
-  gb_add(&b, "\n", 1);
+  native_gb_add(&b, "\n", 1);
   if (b.failed) {
     free(b.p);
     return RM_E_OUTOFMEMORY;
