@@ -10,7 +10,7 @@ describe("native sessions", function()
 
   it("lets a second OS process join by key and leave", function()
     local p, key = core.start_session()
-    finally(function() p:end_session() end)
+    H.finally(finally, function() p:end_session() end)
     local out, rc = H.lua(([[
       local core = require "restartmanager.core"
       local s, msg, code = core.join_session(%q)
@@ -31,9 +31,9 @@ describe("native sessions", function()
       return
     end
     local p, key = core.start_session()
-    finally(function() p:end_session() end)
+    H.finally(finally, function() p:end_session() end)
     local copy = H.world_readable_copy()
-    finally(function() H.sh("rm -rf " .. H.q(copy)) end)
+    H.finally(finally, function() H.sh("rm -rf " .. H.q(copy)) end)
     local out, rc = H.lua(([[
       local core = require "restartmanager.core"
       local s, msg, code = core.join_session(%q)
@@ -46,7 +46,7 @@ describe("native sessions", function()
   it("allows 64 live sessions per user and refuses the 65th with 353",
     function()
       local sessions = {}
-      finally(function()
+      H.finally(finally, function()
         for _, s in ipairs(sessions) do s:end_session() end
       end)
       -- sessions of other specs may be alive in this process, or garbage
@@ -77,7 +77,7 @@ describe("native sessions", function()
       io.write("key=", key, "\n") io.flush()
       os.execute("sleep 30")
     ]])
-    finally(function()
+    H.finally(finally, function()
       H.sh("pkill -KILL -P " .. child.pid .. "; kill -KILL " .. child.pid
         .. " 2>/dev/null")
     end)
@@ -107,7 +107,7 @@ describe("native sessions", function()
       io.write("key=", key, "\n") io.flush()
       os.execute("sleep 30")
     ]])
-    finally(function()
+    H.finally(finally, function()
       H.sh("pkill -KILL -P " .. child.pid .. " 2>/dev/null")
     end)
     local key = child.wait_line("key=(%x+)")
@@ -134,7 +134,7 @@ describe("native sessions", function()
 
   it("refuses the primary-only calls to a secondary with 1219", function()
     local p, key = core.start_session()
-    finally(function() p:end_session() end)
+    H.finally(finally, function() p:end_session() end)
     local out, rc = H.lua(([[
       local core = require "restartmanager.core"
       local s = assert(core.join_session(%q))

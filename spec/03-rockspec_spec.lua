@@ -5,7 +5,7 @@ describe("rockspec", function()
   it("installs with luarocks make and the installed module works", function()
     local work = H.tmpdir()
     local tree = H.tmpdir()
-    finally(function() H.sh("rm -rf " .. H.q(work) .. " " .. H.q(tree)) end)
+    H.finally(finally, function() H.sh("rm -rf " .. H.q(work) .. " " .. H.q(tree)) end)
     -- a copy, so that the build's objects stay out of the source tree
     local _, crc = H.sh("cp -r " .. H.q(H.ROOT .. "/src") .. " " .. H.q(H.ROOT
       .. "/lua") .. " " .. H.q(H.ROOT .. "/rockspec") .. " " .. H.q(H.ROOT

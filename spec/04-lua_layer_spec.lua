@@ -33,7 +33,7 @@ describe("restartmanager", function()
 
   it("joins by key, and by the key handed through the environment", function()
     local p = assert(rm.start())
-    finally(function() p:close() end)
+    H.finally(finally, function() p:close() end)
     local s = assert(rm.join(p.key))
     assert.is_false(s.primary)
     s:close()

@@ -4,36 +4,22 @@ local H = require "spec.helpers"
 
 describe("register_resources and get_list", function()
   local core, rm
-  local dir, children
+  local dir
 
   setup(function()
     core = require "restartmanager.core"
     rm = require "restartmanager"
   end)
 
+  local fx, holder, file
   before_each(function()
-    dir = H.tmpdir()
-    H.sh("chmod 755 " .. H.q(dir))
-    children = {}
+    fx = H.scratch()
+    dir, holder, file = fx.dir, fx.holder, fx.file
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
-  local function file(name, content)
-    local path = dir .. "/" .. name
-    H.write(path, content or ("data of " .. name))
-    H.sh("chmod 644 " .. H.q(path))
-    return path
-  end
 
-  local function holder(words, opts)
-    local c = H.holder(words, opts)
-    children[#children + 1] = c
-    return c
-  end
 
   -- the apps of a list, by pid
   local function by_pid(apps)
@@ -97,7 +83,7 @@ describe("register_resources and get_list", function()
       pending("overlayfs cannot be mounted here")
       return
     end
-    finally(function() H.sh("umount -l " .. H.q(ov .. "/merged")) end)
+    H.finally(finally, function() H.sh("umount -l " .. H.q(ov .. "/merged")) end)
     local f = ov .. "/merged/f"
     local h = holder("mmap " .. H.q(f))
     local apps = by_pid(assert(rm.who_uses { f }))

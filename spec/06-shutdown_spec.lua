@@ -282,7 +282,7 @@ describe("shutdown and restart", function()
       return
     end
     local copy = H.world_readable_copy()
-    finally(function() H.sh("rm -rf " .. H.q(copy)) end)
+    H.finally(finally, function() H.sh("rm -rf " .. H.q(copy)) end)
     H.sh("cp " .. H.q(H.ROOT .. "/spec/helpers/app.lua") .. " " .. H.q(copy))
     local state, data, first = app { prefix = prefix,
       env = H.lua_env_at(copy), script = copy .. "/app.lua" }

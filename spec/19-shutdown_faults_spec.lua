@@ -4,34 +4,22 @@ local H = require "spec.helpers"
 
 describe("shutdown faults", function()
   local core, rm
-  local dir, children
+  local children
 
   setup(function()
     core = require "restartmanager.core"
     rm = require "restartmanager"
   end)
 
+  local fx, holder, file
   before_each(function()
-    dir = H.tmpdir()
-    children = {}
+    fx = H.scratch()
+    children, holder, file = fx.children, fx.holder, fx.file
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
-  local function holder(words)
-    local c = H.holder(words)
-    children[#children + 1] = c
-    return c
-  end
 
-  local function file(name)
-    local path = dir .. "/" .. name
-    H.write(path, name)
-    return path
-  end
 
   local gone = H.gone
 
@@ -70,7 +58,7 @@ describe("shutdown faults", function()
       pending("the pid could not be reused (other processes took it)")
       return
     end
-    finally(function() H.sh("kill -KILL " .. b) end)
+    H.finally(finally, function() H.sh("kill -KILL " .. b) end)
     H.sh("sleep 0.1")
     assert.not_equal(pa.start_time, core.process(b).start_time)
     assert.same({}, assert(s:list()))

@@ -28,28 +28,15 @@ describe("faults", function()
     core = require "restartmanager.core"
   end)
 
+  local fx, holder, file
   before_each(function()
-    dir = H.tmpdir()
-    H.sh("chmod 755 " .. H.q(dir))
-    children = {}
+    fx = H.scratch()
+    dir, children, holder, file = fx.dir, fx.children, fx.holder, fx.file
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
-  local function holder(words)
-    local c = H.holder(words)
-    children[#children + 1] = c
-    return c
-  end
 
-  local function file(name)
-    local path = dir .. "/" .. name
-    H.write(path, name)
-    return path
-  end
 
   it("counts every batch a secondary finished before it was SIGKILLed mid-registration",
     function()
@@ -139,7 +126,7 @@ describe("faults", function()
           kill -KILL $(jobs -p) 2>/dev/null
           wait
         done]]):format(H.q(exe), H.q(f), H.q(exe), H.q(f), H.q(exe), H.q(f))))
-      finally(function()
+      H.finally(finally, function()
         -- the loop first, then every holder it left (found by their file)
         H.sh("kill -KILL " .. churn.pid .. "; sleep 0.05; pkill -KILL -f "
           .. H.q(f))

@@ -71,16 +71,13 @@ describe("load", function()
     core = require "restartmanager.core"
   end)
 
+  local fx
   before_each(function()
-    dir = H.tmpdir()
-    H.sh("chmod 755 " .. H.q(dir))
-    children = {}
+    fx = H.scratch()
+    dir, children = fx.dir, fx.children
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
   it("holds 64 sessions started at once by 64 processes, and refuses the 65th",
     function()

@@ -25,28 +25,15 @@ describe("hostile input", function()
     core = require "restartmanager.core"
   end)
 
+  local fx, holder, file
   before_each(function()
-    dir = H.tmpdir()
-    H.sh("chmod 755 " .. H.q(dir))
-    children = {}
+    fx = H.scratch()
+    dir, children, holder, file = fx.dir, fx.children, fx.holder, fx.file
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
-  local function holder(words)
-    local c = H.holder(words)
-    children[#children + 1] = c
-    return c
-  end
 
-  local function file(name, content)
-    local path = dir .. "/" .. name
-    H.write(path, content or name)
-    return path
-  end
 
   -- Runs code in a child whose store lives under run (XDG_RUNTIME_DIR).
   local function in_store(run, code, opts)

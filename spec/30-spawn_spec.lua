@@ -133,7 +133,7 @@ describe("core.spawn, core.wait and core.executable", function()
 
   it("names the executable of a process", function()
     local h = H.holder("idle")
-    finally(function() h.kill() end)
+    H.finally(finally, function() h.kill() end)
     assert.equal(H.BUILD .. "/helpers/holder", core.executable(h.pid))
     local self_pid = tonumber(H.read("/proc/self/stat"):match("^%d+"))
     local exe = core.executable(self_pid)
@@ -193,9 +193,9 @@ describe("rm.spawn_secondary", function()
       local file, out = dir .. "/lib", dir .. "/out"
       H.write(file, "lib")
       local h = H.holder("open " .. H.q(file))
-      finally(function() h.kill() end)
+      H.finally(finally, function() h.kill() end)
       local s = assert(rm.start())
-      finally(function() s:close() end)
+      H.finally(finally, function() s:close() end)
       local status, how = rm.spawn_secondary(secondary(file, out),
         { session = s, wait = true })
       assert.equal(5, status)
@@ -212,7 +212,7 @@ describe("rm.spawn_secondary", function()
       local file, out = dir .. "/lib", dir .. "/out"
       H.write(file, "lib")
       local s = assert(rm.start())
-      finally(function() s:close() end)
+      H.finally(finally, function() s:close() end)
       assert.equal(5, (s:spawn_secondary(secondary(file, out),
         { arg = false, wait = true })))
       assert.equal("arg=nil\nenv=" .. s.key .. "\nregistered\n", H.read(out))
@@ -223,7 +223,7 @@ describe("rm.spawn_secondary", function()
 
   it("returns a process to wait for without wait", function()
     local s = assert(rm.start())
-    finally(function() s:close() end)
+    H.finally(finally, function() s:close() end)
     local fifo = dir .. "/fifo"
     H.sh("mkfifo " .. H.q(fifo))
     -- blocks opening the fifo until this side opens it for writing
@@ -243,7 +243,7 @@ describe("rm.spawn_secondary", function()
   it("returns nil, message, code when the program cannot be started",
     function()
       local s = assert(rm.start())
-      finally(function() s:close() end)
+      H.finally(finally, function() s:close() end)
       local ok, msg, code = s:spawn_secondary({ dir .. "/nothing" },
         { wait = true })
       assert.is_nil(ok)
@@ -253,7 +253,7 @@ describe("rm.spawn_secondary", function()
 
   it("raises on misuse", function()
     local s = assert(rm.start())
-    finally(function() s:close() end)
+    H.finally(finally, function() s:close() end)
     assert.has_error(function() rm.spawn_secondary("ls", { session = s }) end,
       "bad argument #1 to 'spawn_secondary' (non-empty array of strings expected, got string)")
     assert.has_error(function() rm.spawn_secondary({}, { session = s }) end,

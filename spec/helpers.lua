@@ -107,6 +107,56 @@ function H.holder(words, opts)
   return child
 end
 
+-- busted keeps only the last function a test passes to `finally`: this
+-- keeps them all and runs them in reverse order, each even when another
+-- failed (the first error is raised). Use as H.finally(finally, fn).
+local deferred = setmetatable({}, { __mode = "k" })
+function H.finally(register, fn)
+  local list = deferred[register]
+  if not list then
+    list = {}
+    deferred[register] = list
+    register(function()
+      deferred[register] = nil
+      local first
+      for i = #list, 1, -1 do
+        local ok, err = pcall(list[i])
+        if not ok and first == nil then first = err end
+      end
+      if first ~= nil then error(first, 0) end
+    end)
+  end
+  list[#list + 1] = fn
+end
+
+-- A scratch directory (world-readable) and the processes a spec starts in
+-- it, for before_each/after_each: fields dir and children; functions
+-- file(name, content) (a file of the directory, readable by all, content
+-- defaults to its name), holder(words, opts) (H.holder, killed at cleanup),
+-- track(child) and cleanup().
+function H.scratch()
+  local fx = { dir = H.tmpdir(), children = {} }
+  H.sh("chmod 755 " .. H.q(fx.dir))
+  function fx.track(child)
+    fx.children[#fx.children + 1] = child
+    return child
+  end
+  function fx.file(name, content)
+    local path = fx.dir .. "/" .. name
+    H.write(path, content or name)
+    H.sh("chmod 644 " .. H.q(path))
+    return path
+  end
+  function fx.holder(words, opts)
+    return fx.track(H.holder(words, opts))
+  end
+  function fx.cleanup()
+    for _, c in ipairs(fx.children) do c.kill("KILL") end
+    H.sh("rm -rf " .. H.q(fx.dir))
+  end
+  return fx
+end
+
 -- Whether process pid runs (a zombie does not).
 function H.alive(pid)
   local st = H.read("/proc/" .. pid .. "/stat")
