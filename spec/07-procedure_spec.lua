@@ -13,31 +13,15 @@ describe("procedure", function()
     json = require "restartmanager.json"
   end)
 
+  local fx, file, holder
   before_each(function()
-    dir = H.tmpdir()
-    fifo = dir .. "/fifo"
-    H.sh("mkfifo " .. H.q(fifo))
-    children = {}
+    fx = H.scratch { fifo = true }
+    dir, fifo, children, file, holder = fx.dir, fx.fifo, fx.children, fx.file, fx.holder
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    -- restarted applications are not our children: find them by their fifo
-    H.sh("pkill -KILL -f " .. H.q(fifo) .. " 2>/dev/null")
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
-  local function file(name, content)
-    local path = dir .. "/" .. name
-    H.write(path, content or name)
-    return path
-  end
 
-  local function holder(words, opts)
-    local c = H.holder(words, opts)
-    children[#children + 1] = c
-    return c
-  end
 
   -- a copy of the holder program under another name and path
   local function holder_copy(path)

@@ -11,18 +11,13 @@ describe("bin/restartmanager", function()
     json = require "restartmanager.json"
   end)
 
+  local fx, file, holder
   before_each(function()
-    dir = H.tmpdir()
-    fifo = dir .. "/fifo"
-    H.sh("mkfifo " .. H.q(fifo))
-    children = {}
+    fx = H.scratch { fifo = true }
+    dir, fifo, children, file, holder = fx.dir, fx.fifo, fx.children, fx.file, fx.holder
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("pkill -KILL -f " .. H.q(fifo) .. " 2>/dev/null")
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
   -- runs the tool: stdout, stderr, exit status
   local function cli(args)
@@ -32,17 +27,7 @@ describe("bin/restartmanager", function()
     return out, H.read(err) or "", rc
   end
 
-  local function file(name, content)
-    local path = dir .. "/" .. name
-    H.write(path, content or name)
-    return path
-  end
 
-  local function holder(words)
-    local c = H.holder(words)
-    children[#children + 1] = c
-    return c
-  end
 
   local wait_starts, gone = H.wait_app_starts, H.gone
 

@@ -12,18 +12,13 @@ describe("examples", function()
     lua = core.executable(tonumber(H.read("/proc/self/stat"):match("^%d+")))
   end)
 
+  local fx
   before_each(function()
-    dir = H.tmpdir()
-    fifo = dir .. "/fifo"
-    H.sh("mkfifo " .. H.q(fifo))
-    children = {}
+    fx = H.scratch { fifo = true }
+    dir, fifo, children = fx.dir, fx.fifo, fx.children
   end)
 
-  after_each(function()
-    for _, c in ipairs(children) do c.kill("KILL") end
-    H.sh("pkill -KILL -f " .. H.q(fifo) .. " 2>/dev/null")
-    H.sh("rm -rf " .. H.q(dir))
-  end)
+  after_each(function() fx.cleanup() end)
 
   local function started(log, n)
     for _ = 1, 500 do

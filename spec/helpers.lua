@@ -134,9 +134,17 @@ end
 -- file(name, content) (a file of the directory, readable by all, content
 -- defaults to its name), holder(words, opts) (H.holder, killed at cleanup),
 -- track(child) and cleanup().
-function H.scratch()
+-- opts.fifo: also a fifo (fx.fifo) that restarted applications block on;
+-- they are not the spec's children, so cleanup finds them by its path.
+-- opts.mode: the directory's mode (default 755).
+function H.scratch(opts)
+  opts = opts or {}
   local fx = { dir = H.tmpdir(), children = {} }
-  H.sh("chmod 755 " .. H.q(fx.dir))
+  H.sh("chmod " .. (opts.mode or "755") .. " " .. H.q(fx.dir))
+  if opts.fifo then
+    fx.fifo = fx.dir .. "/fifo"
+    H.sh("mkfifo -m 666 " .. H.q(fx.fifo))
+  end
   function fx.track(child)
     fx.children[#fx.children + 1] = child
     return child
@@ -147,11 +155,12 @@ function H.scratch()
     H.sh("chmod 644 " .. H.q(path))
     return path
   end
-  function fx.holder(words, opts)
-    return fx.track(H.holder(words, opts))
+  function fx.holder(words, hopts)
+    return fx.track(H.holder(words, hopts))
   end
   function fx.cleanup()
     for _, c in ipairs(fx.children) do c.kill("KILL") end
+    if fx.fifo then H.sh("pkill -KILL -f " .. H.q(fx.fifo) .. " 2>/dev/null") end
     H.sh("rm -rf " .. H.q(fx.dir))
   end
   return fx

@@ -33,6 +33,18 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
+/* The entry point of a target whose first byte chooses between a
+ * structured case and raw bytes: both functions take the Reader. */
+#define FUZZ_MAIN(structured_fn, raw_fn)                             \
+  int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {    \
+    Reader r = {data, size};                                        \
+    if (rd_byte(&r) & 1)                                            \
+      structured_fn(&r);                                            \
+    else                                                            \
+      raw_fn(&r);                                                   \
+    return 0;                                                       \
+  }
+
 typedef struct Reader {
   const uint8_t *p;
   size_t n;

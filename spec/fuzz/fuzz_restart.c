@@ -109,17 +109,5 @@ static void structured(Reader *rd) {
   free(buf);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  Reader r = {data, size};
-  if (rd_byte(&r) & 1)
-    structured(&r);
-  else
-    raw(&r);
-  return 0;
-}
+/* the first byte chooses: a structured case or raw bytes */
+FUZZ_MAIN(structured, raw)
