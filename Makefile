@@ -29,12 +29,14 @@ BUSTED     ?= /usr/bin/busted
 BUILD      := build
 WARN       := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow \
               -Wstrict-prototypes -Wmissing-prototypes -Wno-long-long
-ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR)
+ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR)
 
-HEADERS    := src/backend.h src/native.h src/spawn_api.h
-NATIVE_SRC := src/restartmanager.c src/native_store.c src/native_scan.c \
-              src/native_control.c src/spawn.c
-WIN_SRC    := src/restartmanager.c src/backend_windows.c src/win_restart.c
+# src/ in three layers: the Lua binding (src/*.c), the interfaces
+# (src/*.h), one folder per backend (src/native/, src/windows/).
+HEADERS    := $(wildcard src/*.h src/native/*.h src/windows/*.h)
+BINDING    := $(wildcard src/*.c)
+NATIVE_SRC := $(BINDING) $(wildcard src/native/*.c)
+WIN_SRC    := $(BINDING) $(wildcard src/windows/*.c)
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so
 
@@ -55,7 +57,7 @@ $(NATIVE_SO): $(NATIVE_SRC) $(HEADERS)
 WIN64      := x86_64-w64-mingw32
 WIN32      := i686-w64-mingw32
 LUA_SRC     = $(BUILD)/lua-src
-WIN_CFLAGS := -O2 $(WARN)
+WIN_CFLAGS := -O2 $(WARN) -Isrc
 
 windows: $(BUILD)/win64/restartmanager/core.dll \
          $(BUILD)/win32/restartmanager/core.dll
@@ -76,7 +78,7 @@ $(BUILD)/$(1)/lua54.dll: $(LUA_SRC)/src/lua.h
 $(BUILD)/$(1)/lua.exe: $(BUILD)/$(1)/lua54.dll
 	$(2)-gcc -O2 -DLUA_BUILD_AS_DLL -s -o $$@ $(LUA_SRC)/src/lua.c $$<
 
-$(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) src/win_restart.h \
+$(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -shared -o $$@ $(WIN_SRC) \
@@ -94,7 +96,7 @@ $(eval $(call windows_lua,win32,$(WIN32)))
 # times. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
 # built to keep both ABIs compiling.
 STANDIN_SRC := spec/helpers/standin_rstrtmgr.c
-WINTOOL_SRC := spec/helpers/wintool.c src/win_restart.c
+WINTOOL_SRC := spec/helpers/wintool.c src/windows/cmdline.c
 
 # $(1): win64 or win32, $(2): the compiler's triplet
 define windows_standin
@@ -102,9 +104,9 @@ $(BUILD)/$(1)-standin/rstrtmgr.dll: $(STANDIN_SRC)
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -shared -Wl,--kill-at -o $$@ $(STANDIN_SRC)
 
-$(BUILD)/$(1)-standin/wintool.exe: $(WINTOOL_SRC) src/win_restart.h
+$(BUILD)/$(1)-standin/wintool.exe: $(WINTOOL_SRC) src/windows/cmdline.h
 	@mkdir -p $$(@D)
-	$(2)-gcc $(WIN_CFLAGS) -Isrc -o $$@ $(WINTOOL_SRC) -lshell32
+	$(2)-gcc $(WIN_CFLAGS) -Isrc/windows -o $$@ $(WINTOOL_SRC) -lshell32
 
 $(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
@@ -131,7 +133,7 @@ EXAMPLE_HOST := $(BUILD)/examples/host
 
 $(EXAMPLE_HOST): examples/host.c $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
+	$(CC) $(CFLAGS) $(WARN) -Isrc -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
 	  $(NATIVE_SRC) $(LUA_LIB) $(LDFLAGS)
 
 $(BUILD)/helpers/two_states: spec/helpers/two_states.c
@@ -195,7 +197,7 @@ ASAN_ENV     = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_aft
 
 $(ASAN_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -I$(LUA_INCDIR) \
+	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR) \
 	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
 
 $(ASAN_LUA): $(LUA_SRC)/src/lua.h
@@ -220,33 +222,33 @@ test-asan: deps $(ASAN_SO) $(ASAN_LUA) $(ASAN_HELPERS)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=undefined -Isrc -pthread
+                -fno-sanitize-recover=undefined -Isrc -Isrc/native -Isrc/windows -pthread
 FUZZ_TARGETS := stat maps records key restart cmdline
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-NATIVE_BACKEND = $(filter src/native_%.c,$(NATIVE_SRC))
+NATIVE_BACKEND = $(filter-out src/native/spawn.c,$(wildcard src/native/*.c))
 
 $(BUILD)/fuzz/fuzz_cmdline: spec/fuzz/fuzz_cmdline.c spec/fuzz/fuzz.h \
-    src/win_restart.c src/win_restart.h
+    src/windows/cmdline.c src/windows/cmdline.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/win_restart.c
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/windows/cmdline.c
 
 # includes native_control.c itself, for the parser's private record type
 $(BUILD)/fuzz/fuzz_restart: spec/fuzz/fuzz_restart.c spec/fuzz/fuzz.h \
     $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< \
-	  $(filter-out src/native_control.c,$(NATIVE_BACKEND))
+	  $(filter-out src/native/control.c,$(NATIVE_BACKEND))
 
 $(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(NATIVE_BACKEND)
 
-# the plain run gives each target 10 s (spec/29-fuzz_spec.lua)
+# the plain run gives each target 10 s (spec/reliability/fuzz_spec.lua)
 test: $(FUZZ_BIN)
 
 fuzz: deps $(FUZZ_BIN)
 	@$(SPEC_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) $(LUA) $(BUSTED) $(BUSTED_FLAGS) \
-	  spec/29-fuzz_spec.lua
+	  spec/reliability/fuzz_spec.lua
 
 $(BUILD)/bench/clock.so: spec/bench/clock.c
 	@mkdir -p $(@D)

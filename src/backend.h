@@ -5,7 +5,7 @@
  * Every function returns a Win32 error code (0 on success) on both
  * platforms. No function here calls into Lua or raises: the binding owns all
  * Lua-visible memory and passes buffers in; a backend's own allocations are
- * released before it returns, except the session object, which rmb_end frees.
+ * released before it returns, except the session object, which rm_backend_end frees.
  *
  * Strings crossing this interface are UTF-8 and NUL-terminated.
  */
@@ -110,7 +110,7 @@ typedef struct rm_app {
 } rm_app;
 
 /* A filter as the backend reports it. target points into memory owned by the
- * backend's list (see rmb_get_filter_list). */
+ * backend's list (see rm_backend_get_filter_list). */
 typedef struct rm_filter {
   int trigger;               /* RM_FILTER_TRIGGER_* */
   int action;                /* RM_FILTER_* */
@@ -126,66 +126,66 @@ typedef int (*rm_progress_fn)(void *ctx, unsigned percent);
 typedef struct rm_session rm_session;
 
 /* "windows" or "linux" */
-extern const char rmb_name[];
+extern const char rm_backend_name[];
 /* Non-zero when every string must be valid UTF-8 (Windows converts them to
  * UTF-16); the binding refuses others with an argument error. */
-extern const int rmb_needs_utf8;
+extern const int rm_backend_needs_utf8;
 
-unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]);
-unsigned rmb_join(rm_session **out, const char *key);
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]);
+unsigned rm_backend_join(rm_session **out, const char *key);
 /* Ends the session and frees it; s is invalid afterwards whatever the
  * result. */
-unsigned rmb_end(rm_session *s);
+unsigned rm_backend_end(rm_session *s);
 /* 1 when s was started by this process, 0 when it joined. */
-int rmb_is_primary(const rm_session *s);
+int rm_backend_is_primary(const rm_session *s);
 
-unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
+unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs);
 
 /* On entry *count is the capacity of apps (which may be NULL when it is 0).
  * On RM_E_MORE_DATA *needed is set, *count is 0 and nothing is written. */
-unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
+unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
                       rm_app *apps, uint32_t *reasons);
 
 /* Conductor only. timeout_ms bounds the wait for each polite stop (the
  * native backend's deadline; the Windows backend has its own). */
-unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
+unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx);
-unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx);
-unsigned rmb_cancel(rm_session *s);
+unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx);
+unsigned rm_backend_cancel(rm_session *s);
 /* Cancels the running task of this process's primary session with that key,
  * from any thread: for another Lua state, which cannot hold the session. */
-unsigned rmb_cancel_key(const char *key);
+unsigned rm_backend_cancel_key(const char *key);
 
 /* Conductor only. f->name or f->process names the target, by f->trigger. */
-unsigned rmb_add_filter(rm_session *s, const rm_filter *f);
-unsigned rmb_remove_filter(rm_session *s, const rm_filter *f);
+unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f);
+unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f);
 /* Lays the filter list out in buf: an array of *count rm_filter followed by
  * their strings. When size is too small returns RM_E_MORE_DATA with *needed
  * set (buf may be NULL when size is 0). */
-unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
+unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
                              size_t *needed, unsigned *count);
 
-unsigned rmb_process(uint32_t pid, rm_unique_process *out);
+unsigned rm_backend_process(uint32_t pid, rm_unique_process *out);
 
 #ifndef _WIN32
-/* Native backend: how many processes the last rmb_get_list on s could not
+/* Native backend: how many processes the last rm_backend_get_list on s could not
  * look into (another user's, for a caller that is not root). The Restart
  * Manager reports nothing of the kind. */
-size_t native_uninspected(const rm_session *s);
+size_t rm_native_uninspected(const rm_session *s);
 #endif
 
 /* The calling process's restart registration: argv are the arguments after
  * the executable's name. */
-unsigned rmb_register_restart(size_t argc, const char *const *argv,
+unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags);
-unsigned rmb_unregister_restart(void);
+unsigned rm_backend_unregister_restart(void);
 
 /* Writes a readable description of code (without its name) into buf. */
-void rmb_error_text(unsigned code, char *buf, size_t size);
+void rm_backend_error_text(unsigned code, char *buf, size_t size);
 
 /* Wine's version string when running under Wine, else NULL. */
-const char *rmb_wine_version(void);
+const char *rm_backend_wine_version(void);
 
 #endif

@@ -150,7 +150,7 @@ static void push_consts(lua_State *L, const Const *c) {
 static void push_error_message(lua_State *L, unsigned code) {
   char text[512];
   const char *name = const_name(errors, (lua_Integer)code);
-  rmb_error_text(code, text, sizeof text);
+  rm_backend_error_text(code, text, sizeof text);
   if (name)
     lua_pushfstring(L, "%s (%d): %s", name, (int)code, text);
   else
@@ -228,7 +228,7 @@ static const char *check_cstring(lua_State *L, int idx, int arg,
                                        "byte", i));
     luaL_argerror(L, arg, "string contains a zero byte");
   }
-  if (rmb_needs_utf8 && !valid_utf8((const unsigned char *)s, len)) {
+  if (rm_backend_needs_utf8 && !valid_utf8((const unsigned char *)s, len)) {
     if (i > 0)
       luaL_argerror(L, arg,
                     lua_pushfstring(L, "string at index %I is not valid "
@@ -344,7 +344,7 @@ static int l_start_session(lua_State *L) {
   Session *u = new_session(L);
   unsigned rc;
   memset(key, 0, sizeof key);
-  rc = rmb_start(&u->s, key);
+  rc = rm_backend_start(&u->s, key);
   if (rc != RM_OK) {
     u->s = NULL;
     return push_failure(L, rc);
@@ -367,7 +367,7 @@ static int l_start_session(lua_State *L) {
 static int l_join_session(lua_State *L) {
   const char *key = check_cstring(L, 1, 1, 0);
   Session *u = new_session(L);
-  unsigned rc = rmb_join(&u->s, key);
+  unsigned rc = rm_backend_join(&u->s, key);
   if (rc != RM_OK) {
     u->s = NULL;
     return push_failure(L, rc);
@@ -397,7 +397,7 @@ static int l_end_session(lua_State *L) {
     return 1;
   }
   u->s = NULL;
-  return push_result(L, rmb_end(s));
+  return push_result(L, rm_backend_end(s));
 }
 
 static int l_gc(lua_State *L) {
@@ -405,7 +405,7 @@ static int l_gc(lua_State *L) {
   if (u->s) {
     rm_session *s = u->s;
     u->s = NULL;
-    (void)rmb_end(s);
+    (void)rm_backend_end(s);
   }
   return 0;
 }
@@ -472,7 +472,7 @@ static int l_register_resources(lua_State *L) {
   }
   nprocs = (size_t)np;
   return push_result(
-      L, rmb_register(u->s, nfiles, files, nprocs, procs, nsvcs, svcs));
+      L, rm_backend_register(u->s, nfiles, files, nprocs, procs, nsvcs, svcs));
 }
 
 static void push_app(lua_State *L, const rm_app *a) {
@@ -526,7 +526,7 @@ static int l_get_list(lua_State *L) {
                 "capacity must be from 0 to 1000000");
   count = (unsigned)cap;
   apps = (rm_app *)scratch(L, (size_t)cap * sizeof *apps);
-  rc = rmb_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons);
+  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons);
   if (rc != RM_OK) {
     push_failure(L, rc);
     if (rc == RM_E_MORE_DATA) {
@@ -545,7 +545,7 @@ static int l_get_list(lua_State *L) {
 #ifdef _WIN32
   lua_pushinteger(L, 0);
 #else
-  lua_pushinteger(L, (lua_Integer)native_uninspected(u->s));
+  lua_pushinteger(L, (lua_Integer)rm_native_uninspected(u->s));
 #endif
   return 3;
 }
@@ -639,7 +639,7 @@ static int l_shutdown(lua_State *L) {
   luaL_argcheck(L, timeout >= 0 && timeout <= INT_MAX, 4,
                 "timeout must be from 0 to 2147483647 milliseconds");
   progress_init(L, &p, 3);
-  rc = rmb_shutdown(u->s, flags, (unsigned)timeout, progress_cb, &p);
+  rc = rm_backend_shutdown(u->s, flags, (unsigned)timeout, progress_cb, &p);
   return progress_finish(L, &p, rc);
 }
 
@@ -657,7 +657,7 @@ static int l_restart(lua_State *L) {
   Progress p;
   unsigned rc;
   progress_init(L, &p, 2);
-  rc = rmb_restart(u->s, progress_cb, &p);
+  rc = rm_backend_restart(u->s, progress_cb, &p);
   return progress_finish(L, &p, rc);
 }
 
@@ -671,7 +671,7 @@ static int l_restart(lua_State *L) {
  */
 static int l_cancel(lua_State *L) {
   Session *u = check_session(L);
-  return push_result(L, rmb_cancel(u->s));
+  return push_result(L, rm_backend_cancel(u->s));
 }
 
 /***
@@ -688,7 +688,7 @@ static int l_cancel(lua_State *L) {
  */
 static int l_cancel_key(lua_State *L) {
   const char *key = check_cstring(L, 1, 1, 0);
-  return push_result(L, rmb_cancel_key(key));
+  return push_result(L, rm_backend_cancel_key(key));
 }
 
 /* kind, target at arg, arg+1 into f. */
@@ -718,7 +718,7 @@ static int l_add_filter(lua_State *L) {
   rm_filter f;
   read_filter_target(L, 2, &f);
   f.action = action_values[luaL_checkoption(L, 4, NULL, actions)];
-  return push_result(L, rmb_add_filter(u->s, &f));
+  return push_result(L, rm_backend_add_filter(u->s, &f));
 }
 
 /***
@@ -735,7 +735,7 @@ static int l_remove_filter(lua_State *L) {
   Session *u = check_session(L);
   rm_filter f;
   read_filter_target(L, 2, &f);
-  return push_result(L, rmb_remove_filter(u->s, &f));
+  return push_result(L, rm_backend_remove_filter(u->s, &f));
 }
 
 /***
@@ -754,7 +754,7 @@ static int l_get_filter_list(lua_State *L) {
   int tries;
   rm_filter *f;
   for (tries = 0;; tries++) {
-    rc = rmb_get_filter_list(u->s, buf, size, &needed, &count);
+    rc = rm_backend_get_filter_list(u->s, buf, size, &needed, &count);
     if (rc != RM_E_MORE_DATA || tries == 4) break;
     size = needed;
     lua_settop(L, 1);
@@ -803,7 +803,7 @@ static int l_process(lua_State *L) {
   unsigned rc;
   luaL_argcheck(L, pid >= 0 && pid <= (lua_Integer)UINT32_MAX, 1,
                 "pid must be from 0 to 4294967295");
-  rc = rmb_process((uint32_t)pid, &p);
+  rc = rm_backend_process((uint32_t)pid, &p);
   if (rc != RM_OK) return push_failure(L, rc);
   push_process(L, &p);
   return 1;
@@ -826,7 +826,7 @@ static int l_register_application_restart(lua_State *L) {
   luaL_argcheck(L, (flags & ~0xFu) == 0, 2,
                 "flags must be bits of restartmanager.core.restart");
   args = check_string_array(L, 1, &n);
-  return push_result(L, rmb_register_restart(n, args, flags));
+  return push_result(L, rm_backend_register_restart(n, args, flags));
 }
 
 /***
@@ -838,7 +838,7 @@ static int l_register_application_restart(lua_State *L) {
  * @treturn[2] integer Win32 error code
  */
 static int l_unregister_application_restart(lua_State *L) {
-  return push_result(L, rmb_unregister_restart());
+  return push_result(L, rm_backend_unregister_restart());
 }
 
 /***
@@ -848,9 +848,9 @@ static int l_unregister_application_restart(lua_State *L) {
  * false}`
  */
 static int l_backend_info(lua_State *L) {
-  const char *wine = rmb_wine_version();
+  const char *wine = rm_backend_wine_version();
   lua_createtable(L, 0, 2);
-  lua_pushstring(L, rmb_name);
+  lua_pushstring(L, rm_backend_name);
   lua_setfield(L, -2, "backend");
   if (wine)
     lua_pushstring(L, wine);
@@ -916,7 +916,7 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_setfield(L, -2, "restart");
   push_consts(L, errors);
   lua_setfield(L, -2, "error");
-  lua_pushstring(L, rmb_name);
+  lua_pushstring(L, rm_backend_name);
   lua_setfield(L, -2, "backend");
   lua_pushliteral(L, RM_VERSION);
   lua_setfield(L, -2, "_VERSION");

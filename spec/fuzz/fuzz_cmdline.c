@@ -1,6 +1,6 @@
 /*
- * Fuzz target: win_cmdline_quote (the command line a Windows restart
- * registration records) and win_hresult_to_error.
+ * Fuzz target: rm_win_cmdline_quote (the command line a Windows restart
+ * registration records) and rm_win_hresult_to_error.
  *
  * The input, split at its NUL bytes, is an argument vector. Properties:
  *   - splitting the quoted line by the Windows rules (the C runtime's and
@@ -14,7 +14,7 @@
  */
 #include "fuzz.h"
 
-#include "win_restart.h"
+#include "cmdline.h"
 
 #define MAX_ARGS 64
 
@@ -79,7 +79,7 @@ static void free_args(args *a) {
 }
 
 static void hresults(uint32_t hr) {
-  unsigned e = win_hresult_to_error(hr);
+  unsigned e = rm_win_hresult_to_error(hr);
   if (!(hr & 0x80000000u))
     CHECK(e == 0, "success HRESULT %08x gave %u", hr, e);
   else if ((hr & 0xFFFF0000u) == 0x80070000u && (hr & 0xFFFFu))
@@ -114,9 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     in.n++;
     at += n + 1;
   }
-  len = win_cmdline_quote(in.n, v, NULL, 0);
+  len = rm_win_cmdline_quote(in.n, v, NULL, 0);
   line = (char *)malloc(len + 1);
-  len2 = win_cmdline_quote(in.n, v, line, len + 1);
+  len2 = rm_win_cmdline_quote(in.n, v, line, len + 1);
   CHECK(len2 == len, "measured %zu, wrote %zu", len, len2);
   CHECK(strlen(line) == len, "line of %zu bytes has a NUL at %zu", len,
         strlen(line));
@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * (the buffer is allocated to its exact size for ASan) */
   cut = size ? data[size - 1] % (len + 1) : 0;
   part = (char *)malloc(cut + 1);
-  CHECK(win_cmdline_quote(in.n, v, part, cut + 1) == len,
+  CHECK(rm_win_cmdline_quote(in.n, v, part, cut + 1) == len,
         "a short buffer changed the measured length");
   CHECK(strlen(part) == cut && memcmp(part, line, cut) == 0,
         "the cut line is not a prefix of %zu bytes", cut);

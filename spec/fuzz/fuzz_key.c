@@ -1,9 +1,9 @@
 /*
- * Fuzz target: session keys (native_valid_key, and rmb_join's refusal).
+ * Fuzz target: session keys (rm_native_valid_key, and rm_backend_join's refusal).
  *
  * A key is valid exactly when it is 32 characters from 0-9a-f. The checker
  * never reads past the string's terminator (the copy handed to it is
- * allocated to its exact size). rmb_join refuses every other key with 1219
+ * allocated to its exact size). rm_backend_join refuses every other key with 1219
  * before it looks at any file: the store is placed where it cannot exist,
  * so any file access would give 29 instead, which is what a valid (but
  * unknown) key gets.
@@ -38,10 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   key = (char *)malloc(n + 1);
   memcpy(key, data, n);
   key[n] = '\0';
-  valid = native_valid_key(key);
+  valid = rm_native_valid_key(key);
   CHECK(valid == reference_valid(key), "key \"%s\" judged %s", key,
         valid ? "valid" : "invalid");
-  rc = rmb_join(&s, key);
+  rc = rm_backend_join(&s, key);
   CHECK(s == NULL, "joined with key \"%s\"", key);
   if (valid)
     CHECK(rc == RM_E_WRITE_FAULT, "valid key \"%s\": %u, not 29", key, rc);

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: native_parse_maps_line, the parser of /proc/PID/maps lines.
+ * Fuzz target: rm_native_parse_maps_line, the parser of /proc/PID/maps lines.
  *
  * The scan hands the parser a pointer into the whole maps text, not a
  * terminated line, so:
@@ -30,7 +30,7 @@ static result parse(const char *line) {
   result res;
   const char *end = NULL;
   res.dev = res.ino = 0;
-  res.rc = native_parse_maps_line(line, &end, &res.dev, &res.ino);
+  res.rc = rm_native_parse_maps_line(line, &end, &res.dev, &res.ino);
   res.range_len = end ? (size_t)(end - line) : (size_t)-1;
   if (res.rc != 0) res.dev = res.ino = 0;
   return res;

@@ -1,12 +1,12 @@
 /*
  * Fuzz target: the session store's registration records
- * (native_records_each, native_parse_payload).
+ * (rm_native_records_each, rm_native_parse_payload).
  *
  * First byte even: the rest is a raw records file. Every entry delivered
  *   is well formed and lies inside the buffer: files have a known kind and
  *   an absolute path, services a name; the same bytes always give the same
  *   entries.
- * First byte odd: the real writer (rmb_register, in a session of a private
+ * First byte odd: the real writer (rm_backend_register, in a session of a private
  *   store) appends one to four records of arbitrary files, processes and
  *   services; then the file is damaged the way a killed writer or a full
  *   disk leaves it, or not at all:
@@ -52,7 +52,7 @@ typedef struct entries {
 static rm_session *session;
 static char *cwd;
 
-static void collect(void *ctx, int type, const native_entry *ne) {
+static void collect(void *ctx, int type, const rm_native_entry *ne) {
   entries *es = (entries *)ctx;
   entry *e;
   if (es->n == sizeof es->e / sizeof es->e[0]) {
@@ -96,7 +96,7 @@ static int in_buf(const bounds *b, const char *s) {
          memchr(s, '\0', b->len - (size_t)(s - b->buf)) != NULL;
 }
 
-static void check_entry(void *ctx, int type, const native_entry *e) {
+static void check_entry(void *ctx, int type, const rm_native_entry *e) {
   const bounds *b = (const bounds *)ctx;
   if (type == 'F') {
     CHECK(e->kind == 'f' || e->kind == 'd' || e->kind == 'n', "kind %d",
@@ -114,10 +114,10 @@ static void raw(Reader *r) {
   uint8_t *bytes = rd_exact(r, 1 << 16, &n);
   bounds b = {(const char *)bytes, n};
   static entries a, c;
-  k1 = native_records_each((const char *)bytes, n, check_entry, &b);
+  k1 = rm_native_records_each((const char *)bytes, n, check_entry, &b);
   CHECK(k1 <= n, "skipped %zu records of %zu bytes", k1, n);
-  native_records_each((const char *)bytes, n, collect, &a);
-  k2 = native_records_each((const char *)bytes, n, collect, &c);
+  rm_native_records_each((const char *)bytes, n, collect, &a);
+  k2 = rm_native_records_each((const char *)bytes, n, collect, &c);
   CHECK(k1 == k2 && a.n == c.n, "two reads of the same bytes differ");
   for (i = 0; i < a.n; i++)
     CHECK(a.e[i].type == c.e[i].type && a.e[i].pid == c.e[i].pid &&
@@ -125,7 +125,7 @@ static void raw(Reader *r) {
           "two reads of the same bytes differ at entry %zu", i);
   free_entries(&a);
   free_entries(&c);
-  (void)native_parse_payload((const char *)bytes, n, check_entry, &b);
+  (void)rm_native_parse_payload((const char *)bytes, n, check_entry, &b);
   free(bytes);
 }
 
@@ -259,7 +259,7 @@ static off_t file_size(void) {
 }
 
 static void write_batch(const batch *b) {
-  unsigned rc = rmb_register(session, b->nf, (const char *const *)b->files,
+  unsigned rc = rm_backend_register(session, b->nf, (const char *const *)b->files,
                              b->np, b->procs, b->ns,
                              (const char *const *)b->svcs);
   CHECK(rc == RM_OK, "the writer failed: %u", rc);
@@ -340,9 +340,9 @@ static void round_trip(Reader *r) {
   }
   for (i = 0; i < nrec; i++)
     if (i < skip_from || i >= skip_to) expect_batch(&batches[i], &want);
-  rc = native_records_load(session, &buf, &len);
+  rc = rm_native_records_load(session, &buf, &len);
   CHECK(rc == RM_OK, "load: %u", rc);
-  native_records_each(buf, len, collect, &got);
+  rm_native_records_each(buf, len, collect, &got);
   free(buf);
   CHECK(!got.bad, "malformed entry delivered");
   CHECK(got.n == want.n, "read back %zu entries, wrote %zu whole ones "
@@ -374,7 +374,7 @@ static char store_dir[] = "/tmp/rm-fuzz-records-XXXXXX";
 
 static void cleanup(void) {
   char path[sizeof store_dir + 32];
-  if (session) (void)rmb_end(session);
+  if (session) (void)rm_backend_end(session);
   session = NULL;
   snprintf(path, sizeof path, "%s/restartmanager", store_dir);
   (void)rmdir(path);
@@ -388,7 +388,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   if (!mkdtemp(dir)) abort();
   setenv("XDG_RUNTIME_DIR", dir, 1);
-  rc = rmb_start(&session, key);
+  rc = rm_backend_start(&session, key);
   if (rc != RM_OK) {
     fprintf(stderr, "cannot start a session: %u\n", rc);
     abort();

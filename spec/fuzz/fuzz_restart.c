@@ -1,9 +1,9 @@
 /*
- * Fuzz target: native_parse_restart, the parser of restart registrations
+ * Fuzz target: rm_native_parse_restart, the parser of restart registrations
  * (<store>/restart-<pid>-<start time>, which a root restart reads from
  * another user's store).
  *
- * The parser's record type is private to native_control.c, so this target
+ * The parser's record type is private to rm_native_control.c, so this target
  * is built with that file included.
  *
  * First byte even: the rest is a raw registration. Whenever it parses,
@@ -13,7 +13,7 @@
  * First byte odd: a registration is written in the documented layout from
  *   arbitrary fields and parsed back; every field must come back exactly.
  */
-#include "../../src/native_control.c"
+#include "../../src/native/control.c"
 
 #include "fuzz.h"
 
@@ -37,7 +37,7 @@ static void raw(Reader *rd) {
   size_t n;
   uint8_t *bytes = rd_exact(rd, 1 << 16, &n);
   restart_reg r;
-  if (native_parse_restart((char *)bytes, n, &r) == 0) {
+  if (rm_native_parse_restart((char *)bytes, n, &r) == 0) {
     check_parsed(&r, (const char *)bytes, n);
     r.buf = NULL; /* not the parser's to free */
     reg_free(&r);
@@ -78,7 +78,7 @@ static void structured(Reader *rd) {
   snprintf(num, sizeof num, "%zu", envc);
   put(&buf, &len, num);
   for (i = 0; i < envc; i++) put(&buf, &len, envp[i]);
-  CHECK(native_parse_restart(buf, len, &r) == 0, "written registration "
+  CHECK(rm_native_parse_restart(buf, len, &r) == 0, "written registration "
         "refused");
   check_parsed(&r, buf, len);
   CHECK(r.flags == flags, "flags %u read as %u", flags, r.flags);
@@ -97,7 +97,7 @@ static void structured(Reader *rd) {
   /* one byte less is a torn registration: refused */
   {
     restart_reg t;
-    CHECK(native_parse_restart(buf, len - 1, &t) != 0,
+    CHECK(rm_native_parse_restart(buf, len - 1, &t) != 0,
           "a registration without its last byte was accepted");
   }
   r.buf = NULL;

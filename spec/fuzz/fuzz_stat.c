@@ -1,5 +1,5 @@
 /*
- * Fuzz target: native_parse_stat, the parser of /proc/PID/stat lines.
+ * Fuzz target: rm_native_parse_stat, the parser of /proc/PID/stat lines.
  *
  * First byte even: the rest is a raw line (as read, at most 1023 bytes).
  *   Whenever the parse succeeds, comm is what lies between the first '('
@@ -12,9 +12,9 @@
 
 #include "native.h"
 
-#define LINE_MAX_READ 1024 /* native_read_stat's buffer */
+#define LINE_MAX_READ 1024 /* rm_native_read_stat's buffer */
 
-static void expect_comm(const char *line, const native_stat *st) {
+static void expect_comm(const char *line, const rm_native_stat *st) {
   const char *open = strchr(line, '('), *close = strrchr(line, ')');
   size_t n;
   CHECK(open && close && close > open, "parsed a line without (comm): %s",
@@ -29,11 +29,11 @@ static void raw(Reader *r) {
   size_t n;
   uint8_t *bytes = rd_exact(r, LINE_MAX_READ - 1, &n);
   char *line = (char *)malloc(n + 1);
-  native_stat st;
+  rm_native_stat st;
   memcpy(line, bytes, n);
   line[n] = '\0';
   memset(&st, 0xA5, sizeof st);
-  if (native_parse_stat(line, &st) == 0) {
+  if (rm_native_parse_stat(line, &st) == 0) {
     CHECK(memchr(st.comm, '\0', sizeof st.comm) != NULL, "comm unterminated");
     expect_comm(line, &st);
     CHECK(st.state != '\0' && st.state != ' ', "state is '%c'", st.state);
@@ -47,7 +47,7 @@ static void structured(Reader *r) {
   char line[4096], comm[80];
   size_t i, clen;
   long long f[53];
-  native_stat st;
+  rm_native_stat st;
   int n;
   char *c = rd_string(r, 70, &clen);
   char state = states[rd_byte(r) % (sizeof states - 1)];
@@ -74,10 +74,10 @@ static void structured(Reader *r) {
     line[n++] = '\n';
     line[n] = '\0';
   }
-  /* native_read_stat reads at most 1023 bytes: fields past 22 may be cut */
+  /* rm_native_read_stat reads at most 1023 bytes: fields past 22 may be cut */
   if (strlen(line) >= LINE_MAX_READ) line[LINE_MAX_READ - 1] = '\0';
   memset(&st, 0, sizeof st);
-  CHECK(native_parse_stat(line, &st) == 0, "well-formed line refused: %s",
+  CHECK(rm_native_parse_stat(line, &st) == 0, "well-formed line refused: %s",
         line);
   expect_comm(line, &st);
   CHECK(st.state == state, "state '%c' read as '%c'", state, st.state);

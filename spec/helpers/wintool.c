@@ -6,14 +6,14 @@
  *   wintool cmdline FILE...  each FILE holds one argument per line as
  *                          hexadecimal UTF-8 bytes ("-" for an empty
  *                          argument). For each, prints "case FILE", quotes
- *                          the arguments with win_cmdline_quote
+ *                          the arguments with rm_win_cmdline_quote
  *                          (src/win_restart.c), prints "line HEX" (the quoted
  *                          line), then parses "prog.exe LINE" with
  *                          CommandLineToArgvW and prints "argc N" and
  *                          "arg I HEX" for each argument after the
  *                          program's name.
  *   wintool hresult HR...  prints "HR CODE" for each HRESULT (hexadecimal),
- *                          through win_hresult_to_error.
+ *                          through rm_win_hresult_to_error.
  *   wintool message CODE...  prints "CODE HEX" for each Win32 error code:
  *                          FormatMessageW's text for it, untouched, as
  *                          hexadecimal UTF-8 ("-" when it has none).
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "win_restart.h"
+#include "cmdline.h"
 
 static void put_hex_utf8(const WCHAR *w) {
   int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
@@ -78,12 +78,12 @@ static int cmdline(const char *file) {
     args[argc++] = unhex(line);
   }
   fclose(f);
-  len = win_cmdline_quote(argc, args, NULL, 0);
+  len = rm_win_cmdline_quote(argc, args, NULL, 0);
   quoted = (char *)malloc(len + 10);
   if (!quoted) return 3;
   memcpy(quoted, "prog.exe ", 9);
   /* the measured length is exactly what a second call writes */
-  if (win_cmdline_quote(argc, args, quoted + 9, len + 1) != len ||
+  if (rm_win_cmdline_quote(argc, args, quoted + 9, len + 1) != len ||
       strlen(quoted + 9) != len)
     return 4;
   printf("line ");
@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "hresult") == 0) {
     for (i = 2; i < argc; i++)
       printf("%s %u\n", argv[i],
-             win_hresult_to_error((uint32_t)strtoul(argv[i], NULL, 16)));
+             rm_win_hresult_to_error((uint32_t)strtoul(argv[i], NULL, 16)));
     return 0;
   }
   fprintf(stderr, "usage: wintool cmdline FILE... | hresult HR... | "

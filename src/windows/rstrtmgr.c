@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "backend.h"
-#include "win_restart.h"
+#include "cmdline.h"
 
 /* Codes the mingw-w64 headers lack. */
 #ifndef ERROR_FAIL_NOACTION_REBOOT
@@ -41,8 +41,8 @@
 #define ERROR_REQUEST_OUT_OF_SEQUENCE 776L
 #endif
 
-const char rmb_name[] = "windows";
-const int rmb_needs_utf8 = 1;
+const char rm_backend_name[] = "windows";
+const int rm_backend_needs_utf8 = 1;
 
 /* The handle is a DWORD and 0 is a valid one: whether the session is open is
  * tracked by the existence of this object, never by the handle's value. */
@@ -78,7 +78,7 @@ static void primary_remove(rm_session *s) {
   ReleaseSRWLockExclusive(&primaries_lock);
 }
 
-unsigned rmb_cancel_key(const char *key) {
+unsigned rm_backend_cancel_key(const char *key) {
   rm_session *s;
   unsigned rc = RM_E_INVALID_HANDLE;
   if (!key[0]) return rc; /* a session whose key was never written */
@@ -195,7 +195,7 @@ static void free_wide_array(size_t n, LPCWSTR *v) {
  * Sessions
  * ------------------------------------------------------------------- */
 
-unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   /* RmStartSession may leave the key unterminated, or (Wine) unwritten. */
   WCHAR wkey[CCH_RM_SESSION_KEY + 1];
   rm_session *s = (rm_session *)calloc(1, sizeof *s);
@@ -217,7 +217,7 @@ unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   return RM_OK;
 }
 
-unsigned rmb_join(rm_session **out, const char *key) {
+unsigned rm_backend_join(rm_session **out, const char *key) {
   unsigned rc = RM_OK;
   WCHAR *wkey;
   rm_session *s;
@@ -241,7 +241,7 @@ unsigned rmb_join(rm_session **out, const char *key) {
   return RM_OK;
 }
 
-unsigned rmb_end(rm_session *s) {
+unsigned rm_backend_end(rm_session *s) {
   DWORD rc;
   if (s->primary) primary_remove(s);
   rc = RmEndSession(s->handle);
@@ -249,13 +249,13 @@ unsigned rmb_end(rm_session *s) {
   return (unsigned)rc;
 }
 
-int rmb_is_primary(const rm_session *s) { return s->primary; }
+int rm_backend_is_primary(const rm_session *s) { return s->primary; }
 
 /* ---------------------------------------------------------------------
  * Resources and the affected list
  * ------------------------------------------------------------------- */
 
-unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
+unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs) {
   LPCWSTR *wfiles = NULL, *wsvcs = NULL;
@@ -298,7 +298,7 @@ static void from_process_info(const RM_PROCESS_INFO *w, rm_app *a) {
   a->restartable = w->bRestartable != FALSE;
 }
 
-unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
+unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
                       rm_app *apps, uint32_t *reasons) {
   UINT need = 0, n = (UINT)*count;
   DWORD why = 0;
@@ -398,7 +398,7 @@ static void progress_trampoline(UINT percent) {
 /* timeout_ms is the native backend's deadline for polite stops; Windows
  * applies its own (the contract: 30 s for applications and 20 s for
  * services under RmForceShutdown), so it is unused here. */
-unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
+unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx) {
   progress_slot slot;
   DWORD rc;
@@ -411,7 +411,7 @@ unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
   return (unsigned)rc;
 }
 
-unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
+unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   progress_slot slot;
   DWORD rc;
   /* dwRestartFlags is reserved and must be 0 */
@@ -422,7 +422,7 @@ unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   return (unsigned)rc;
 }
 
-unsigned rmb_cancel(rm_session *s) {
+unsigned rm_backend_cancel(rm_session *s) {
   return (unsigned)RmCancelCurrentTask(s->handle);
 }
 
@@ -460,7 +460,7 @@ static unsigned filter_target(const rm_filter *f, WCHAR **wide,
   }
 }
 
-unsigned rmb_add_filter(rm_session *s, const rm_filter *f) {
+unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
   WCHAR *wide;
   RM_UNIQUE_PROCESS pbuf, *proc;
   LPCWSTR path, svc;
@@ -472,7 +472,7 @@ unsigned rmb_add_filter(rm_session *s, const rm_filter *f) {
   return rc;
 }
 
-unsigned rmb_remove_filter(rm_session *s, const rm_filter *f) {
+unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
   WCHAR *wide;
   RM_UNIQUE_PROCESS pbuf, *proc;
   LPCWSTR path, svc;
@@ -623,7 +623,7 @@ static unsigned fetch_filters(rm_session *s, BYTE **buf, size_t *size) {
   return RM_OK;
 }
 
-unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
+unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
                              size_t *needed, unsigned *count) {
   BYTE *raw;
   size_t rawsize, n, i, total, at;
@@ -692,7 +692,7 @@ static unsigned last_error(void) {
   return e ? (unsigned)e : WIN_ERROR_FUNCTION_FAILED;
 }
 
-unsigned rmb_process(uint32_t pid, rm_unique_process *out) {
+unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
   FILETIME created, exited, kernel, user;
   HANDLE h;
   unsigned rc = RM_OK;
@@ -710,20 +710,20 @@ unsigned rmb_process(uint32_t pid, rm_unique_process *out) {
 }
 
 /* RegisterApplicationRestart and UnregisterApplicationRestart return an
- * HRESULT; win_hresult_to_error maps it: S_OK -> 0, HRESULT_FROM_WIN32
+ * HRESULT; rm_win_hresult_to_error maps it: S_OK -> 0, HRESULT_FROM_WIN32
  * codes (0x8007xxxx) -> their Win32 code (E_INVALIDARG, a command line over
  * RESTART_MAX_CMD_LINE characters, -> 87), E_FAIL and any other failure ->
  * 1627 (ERROR_FUNCTION_FAILED). */
-unsigned rmb_register_restart(size_t argc, const char *const *argv,
+unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags) {
   WCHAR *wline = NULL;
   unsigned rc = RM_OK;
   HRESULT hr;
   if (argc > 0) {
-    size_t len = win_cmdline_quote(argc, argv, NULL, 0);
+    size_t len = rm_win_cmdline_quote(argc, argv, NULL, 0);
     char *line = (char *)malloc(len + 1);
     if (!line) return RM_E_OUTOFMEMORY;
-    win_cmdline_quote(argc, argv, line, len + 1);
+    rm_win_cmdline_quote(argc, argv, line, len + 1);
     wline = to_wide(line, &rc);
     free(line);
     if (!wline) return rc;
@@ -731,18 +731,18 @@ unsigned rmb_register_restart(size_t argc, const char *const *argv,
   /* no arguments: NULL, the executable alone */
   hr = RegisterApplicationRestart(wline, (DWORD)flags);
   free(wline);
-  return win_hresult_to_error((uint32_t)hr);
+  return rm_win_hresult_to_error((uint32_t)hr);
 }
 
-unsigned rmb_unregister_restart(void) {
-  return win_hresult_to_error((uint32_t)UnregisterApplicationRestart());
+unsigned rm_backend_unregister_restart(void) {
+  return rm_win_hresult_to_error((uint32_t)UnregisterApplicationRestart());
 }
 
 /* ---------------------------------------------------------------------
  * Messages and environment
  * ------------------------------------------------------------------- */
 
-void rmb_error_text(unsigned code, char *buf, size_t size) {
+void rm_backend_error_text(unsigned code, char *buf, size_t size) {
   WCHAR w[512];
   DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
                                FORMAT_MESSAGE_IGNORE_INSERTS,
@@ -763,7 +763,7 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
  * does not. */
 typedef const char *(__cdecl *wine_version_fn)(void);
 
-const char *rmb_wine_version(void) {
+const char *rm_backend_wine_version(void) {
   HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
   FARPROC p;
   if (ntdll == NULL) return NULL;

@@ -104,7 +104,7 @@ static void add_file(targets *t, uint64_t dev, uint64_t ino) {
   idset_add(&t->inodes, 0, ino);
 }
 
-static void collect_cb(void *ctx, int kind, const native_entry *e) {
+static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   targets *t = (targets *)ctx;
   if (kind == 'F') {
     struct stat st;
@@ -146,7 +146,7 @@ static unsigned targets_load(rm_session *s, targets *t) {
   const char *p;
   unsigned rc;
   memset(t, 0, sizeof *t);
-  rc = native_records_load(s, &buf, &len);
+  rc = rm_native_records_load(s, &buf, &len);
   if (rc != RM_OK) return rc;
   /* every entry ends with a NUL: their count bounds every kind's */
   for (p = buf; p && (p = (const char *)memchr(p, '\0',
@@ -159,7 +159,7 @@ static unsigned targets_load(rm_session *s, targets *t) {
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
   if (!t->procs || !t->svcs) goto oom;
-  (void)native_records_each(buf, len, collect_cb, t);
+  (void)rm_native_records_each(buf, len, collect_cb, t);
   free(buf);
   return RM_OK;
 oom:
@@ -193,7 +193,7 @@ static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
   return total;
 }
 
-int native_parse_stat(const char *buf, native_stat *out) {
+int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
   /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
    * num_threads, field 22 starttime; comm may hold spaces and ')' */
   const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
@@ -241,21 +241,21 @@ int native_parse_stat(const char *buf, native_stat *out) {
   return 0;
 }
 
-unsigned native_read_stat(int procfd, uint32_t pid, native_stat *st) {
+unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st) {
   char name[32], buf[1024];
   snprintf(name, sizeof name, "%lu/stat", (unsigned long)pid);
   if (read_at(procfd, name, buf, sizeof buf) < 0 ||
-      native_parse_stat(buf, st) != 0)
+      rm_native_parse_stat(buf, st) != 0)
     return RM_E_INVALID_PARAMETER;
   return RM_OK;
 }
 
-unsigned rmb_process(uint32_t pid, rm_unique_process *out) {
-  native_stat st;
+unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
+  rm_native_stat st;
   int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   unsigned rc;
   if (procfd < 0) return RM_E_ACCESS_DENIED;
-  rc = native_read_stat(procfd, pid, &st);
+  rc = rm_native_read_stat(procfd, pid, &st);
   close(procfd);
   if (rc != RM_OK) return rc;
   out->pid = pid;
@@ -271,7 +271,7 @@ enum { HIT_FILE = 1, HIT_PROC = 2, HIT_SVC = 4 };
 
 typedef struct hit {
   uint32_t pid;
-  native_stat st;
+  rm_native_stat st;
 } hit;
 
 typedef struct worker {
@@ -287,7 +287,7 @@ typedef struct worker {
   unsigned rc;
 } worker;
 
-static int push_hit(worker *w, uint32_t pid, const native_stat *st) {
+static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
   if (w->nhits == w->chits) {
     size_t n = w->chits ? w->chits * 2 : 64;
     hit *h = (hit *)realloc(w->hits, n * sizeof *h);
@@ -392,7 +392,7 @@ static ssize_t read_big(worker *w, const char *name) {
   return (ssize_t)total;
 }
 
-int native_parse_maps_line(const char *line, const char **range_end,
+int rm_native_parse_maps_line(const char *line, const char **range_end,
                            uint64_t *dev, uint64_t *ino) {
   /* start-end perms offset major:minor inode [path] */
   const char *p = line;
@@ -436,7 +436,7 @@ static int scan_maps(worker *w, uint32_t pid) {
     uint64_t dev, ino;
     next = strchr(line, '\n');
     next = next ? next + 1 : line + strlen(line);
-    if (native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
+    if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
       continue;
     if (!idset_has(&w->t->inodes, 0, ino)) continue;
     if (idset_has(&w->t->files, dev, ino)) return 1;
@@ -469,13 +469,13 @@ static int scan_threads(const worker *w, uint32_t pid) {
   struct dirent *e;
   snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
   fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return native_errno_code(errno, 0) ? -1 : 0;
+  if (fd < 0) return rm_native_errno_code(errno, 0) ? -1 : 0;
   d = fdopendir(fd);
   if (!d) {
     err = errno;
     close(fd);
     errno = err;
-    return native_errno_code(err, 0) ? -1 : 0;
+    return rm_native_errno_code(err, 0) ? -1 : 0;
   }
   while (!found && (e = readdir(d)) != NULL) {
     char *end;
@@ -489,7 +489,7 @@ static int scan_threads(const worker *w, uint32_t pid) {
     switch (scan_fds(w, fddir)) {
     case 1: found = 1; break;
     case -1:
-      if (native_errno_code(errno, 0)) {
+      if (rm_native_errno_code(errno, 0)) {
         err = errno;
         found = -1;
       }
@@ -512,7 +512,7 @@ static int registered_process(const targets *t, uint32_t pid,
 
 /* The systemd unit of pid (the last component of its cgroup path when it
  * ends in ".service"), into buf; 0 when there is one. */
-int native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
+int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
   char name[64], cg[4096], *line, *last;
   snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
   if (read_at(procfd, name, cg, sizeof cg) < 0) return -1;
@@ -548,17 +548,17 @@ static int service_registered(const targets *t, const char *unit) {
  * the scan fails (4 or 14) rather than pass the process off as clean.
  * Returns non-zero then. */
 static int out_of_resources(worker *w, int err) {
-  unsigned code = native_errno_code(err, RM_OK);
+  unsigned code = rm_native_errno_code(err, RM_OK);
   if (code != RM_OK) w->rc = code;
   return code != RM_OK;
 }
 
 static void scan_one(worker *w, uint32_t pid) {
-  native_stat st;
+  rm_native_stat st;
   char dir[64];
   int r, denied = 0, found = 0;
   errno = 0;
-  if (native_read_stat(w->procfd, pid, &st) != RM_OK) {
+  if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
     (void)out_of_resources(w, errno); /* else it is gone */
     return;
   }
@@ -567,7 +567,7 @@ static void scan_one(worker *w, uint32_t pid) {
   if (!found && w->t->nsvcs) {
     char unit[256];
     errno = 0;
-    if (native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
+    if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
       if (service_registered(w->t, unit)) found = 1;
     } else if (out_of_resources(w, errno)) {
       return;
@@ -606,7 +606,7 @@ static void scan_one(worker *w, uint32_t pid) {
   }
 }
 
-int native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
+int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
   targets t;
   worker w;
   char dir[64];
@@ -659,7 +659,7 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
       close(fd);
     }
     free(pids);
-    return native_errno_code(err, RM_E_ACCESS_DENIED);
+    return rm_native_errno_code(err, RM_E_ACCESS_DENIED);
   }
   rewinddir(d);
   while ((e = readdir(d)) != NULL) {
@@ -747,7 +747,7 @@ static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
     a->type = RM_APP_CRITICAL;
     reasons |= RM_REBOOT_PERMISSION_DENIED;
   } else if (systemd &&
-             native_service_unit(procfd, h->pid, a->service,
+             rm_native_service_unit(procfd, h->pid, a->service,
                                  sizeof a->service) == 0) {
     a->type = RM_APP_SERVICE;
   } else if (h->st.tty != 0) {
@@ -759,12 +759,12 @@ static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
     a->session_id = -1;
     a->restartable = 0;
   } else {
-    a->restartable = native_restartable(h->pid, h->st.start_time);
+    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
   }
   return reasons;
 }
 
-unsigned native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
+unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
                      uint32_t *reasons_out, size_t *uninspected) {
   targets t;
   uint32_t *pids = NULL;
@@ -786,7 +786,7 @@ unsigned native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) {
     targets_free(&t);
-    return native_errno_code(errno, RM_E_ACCESS_DENIED);
+    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
   }
   memset(w, 0, sizeof w); /* freed on every way out */
   if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
@@ -854,7 +854,7 @@ done:
   return rc;
 }
 
-unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
+unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
                       rm_app *apps, uint32_t *reasons) {
   rm_app *found;
   size_t n, un;
@@ -864,11 +864,11 @@ unsigned rmb_get_list(rm_session *s, unsigned *needed, unsigned *count,
   *needed = 0;
   *count = 0;
   *reasons = 0;
-  rc = native_session_check(s);
+  rc = rm_native_session_check(s);
   if (rc != RM_OK) return rc;
-  rc = native_scan(s, &found, &n, &r, &un);
+  rc = rm_native_scan(s, &found, &n, &r, &un);
   if (rc != RM_OK) return rc;
-  if (s->control) native_control_mask(s->control, found, n);
+  if (s->control) rm_native_control_mask(s->control, found, n);
   s->uninspected = un;
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {

@@ -30,11 +30,11 @@
 #define STORE_LOCK_TIMEOUT_MS 5000
 #define LOCK_NAME "lock"
 
-const char rmb_name[] = "linux";
+const char rm_backend_name[] = "linux";
 /* file names are bytes on Linux */
-const int rmb_needs_utf8 = 0;
+const int rm_backend_needs_utf8 = 0;
 
-int native_store_path(char *buf, size_t size) {
+int rm_native_store_path(char *buf, size_t size) {
   const char *xdg = getenv("XDG_RUNTIME_DIR");
   int n;
   if (xdg && xdg[0] == '/')
@@ -45,23 +45,23 @@ int native_store_path(char *buf, size_t size) {
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-unsigned native_errno_code(int err, unsigned otherwise) {
+unsigned rm_native_errno_code(int err, unsigned otherwise) {
   if (err == EMFILE || err == ENFILE) return RM_E_TOO_MANY_OPEN_FILES;
   if (err == ENOMEM) return RM_E_OUTOFMEMORY;
   return otherwise;
 }
 
-int native_store_open(unsigned *rc) {
+int rm_native_store_open(unsigned *rc) {
   char path[4096];
   struct stat st;
   int fd;
-  if (native_store_path(path, sizeof path) != 0) {
+  if (rm_native_store_path(path, sizeof path) != 0) {
     *rc = RM_E_WRITE_FAULT;
     return -1;
   }
   if (mkdir(path, 0700) != 0 && errno != EEXIST) {
     *rc = errno == EACCES ? RM_E_ACCESS_DENIED
-                          : native_errno_code(errno, RM_E_WRITE_FAULT);
+                          : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
     return -1;
   }
   fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -69,7 +69,7 @@ int native_store_open(unsigned *rc) {
     /* ELOOP or ENOTDIR: a symlink or a file where the store should be */
     *rc = (errno == ELOOP || errno == ENOTDIR || errno == EACCES)
               ? RM_E_ACCESS_DENIED
-              : native_errno_code(errno, RM_E_WRITE_FAULT);
+              : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) ||
@@ -81,7 +81,7 @@ int native_store_open(unsigned *rc) {
   return fd;
 }
 
-int native_valid_key(const char *key) {
+int rm_native_valid_key(const char *key) {
   size_t i;
   for (i = 0; i < RM_KEY_LEN; i++)
     if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f')))
@@ -135,7 +135,7 @@ static void remove_session_dir(int storefd, const char *key) {
 static int session_alive(int dirfd) {
   int fd = openat(dirfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   int alive, err;
-  if (fd < 0) return native_errno_code(errno, 0) ? -1 : 0;
+  if (fd < 0) return rm_native_errno_code(errno, 0) ? -1 : 0;
   if (flock(fd, LOCK_EX | LOCK_NB) == 0)
     alive = 0;
   else
@@ -161,12 +161,12 @@ static int sweep(int storefd) {
   }
   while ((e = readdir(d)) != NULL) {
     int fd;
-    if (!native_valid_key(e->d_name)) continue;
+    if (!rm_native_valid_key(e->d_name)) continue;
     fd = openat(storefd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
                                         O_CLOEXEC);
     if (fd < 0) {
       /* out of descriptors: it may well be live */
-      if (native_errno_code(errno, 0)) live++;
+      if (rm_native_errno_code(errno, 0)) live++;
       continue;
     }
     if (session_alive(fd) != 0) /* alive, or not known to be dead */
@@ -210,8 +210,8 @@ static rm_session *new_session(void) {
 }
 
 static void free_session(rm_session *s) {
-  if (s->primary) native_primary_remove(s);
-  if (s->control) native_control_free(s->control);
+  if (s->primary) rm_native_primary_remove(s);
+  if (s->control) rm_native_control_free(s->control);
   if (s->dirfd >= 0) close(s->dirfd);
   if (s->lockfd >= 0) close(s->lockfd);
   if (s->storefd >= 0) close(s->storefd);
@@ -228,7 +228,7 @@ static unsigned create_session(rm_session *s) {
     hex_key(raw, s->key);
     if (mkdirat(s->storefd, s->key, 0700) != 0) {
       if (errno == EEXIST) continue;
-      return native_errno_code(errno, RM_E_WRITE_FAULT);
+      return rm_native_errno_code(errno, RM_E_WRITE_FAULT);
     }
     s->dirfd = openat(s->storefd, s->key,
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -237,7 +237,7 @@ static unsigned create_session(rm_session *s) {
                          O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                          0600);
     if (s->lockfd < 0 || flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
-      unsigned code = native_errno_code(errno, RM_E_WRITE_FAULT);
+      unsigned code = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
       remove_session_dir(s->storefd, s->key);
       return code;
     }
@@ -246,26 +246,26 @@ static unsigned create_session(rm_session *s) {
   return RM_E_WRITE_FAULT;
 }
 
-unsigned rmb_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   rm_session *s = new_session();
   unsigned rc;
   int live;
   *out = NULL;
   if (!s) return RM_E_OUTOFMEMORY;
   s->primary = 1;
-  s->storefd = native_store_open(&rc);
+  s->storefd = rm_native_store_open(&rc);
   if (s->storefd < 0) goto fail;
   rc = lock_within(s->storefd, STORE_LOCK_TIMEOUT_MS);
   if (rc != RM_OK) goto fail;
   live = sweep(s->storefd);
   if (live < 0)
-    rc = native_errno_code(errno, RM_E_WRITE_FAULT);
+    rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   else if (live >= MAX_SESSIONS)
     rc = RM_E_MAX_SESSIONS_REACHED;
   else
     rc = create_session(s);
   (void)flock(s->storefd, LOCK_UN);
-  if (rc == RM_OK) rc = native_primary_add(s);
+  if (rc == RM_OK) rc = rm_native_primary_add(s);
   if (rc != RM_OK) {
     if (s->dirfd >= 0) remove_session_dir(s->storefd, s->key);
     goto fail;
@@ -278,18 +278,18 @@ fail:
   return rc;
 }
 
-unsigned rmb_join(rm_session **out, const char *key) {
+unsigned rm_backend_join(rm_session **out, const char *key) {
   rm_session *s;
   struct stat st;
   unsigned rc;
   *out = NULL;
   /* a malformed key never reaches the file system */
-  if (strlen(key) != RM_KEY_LEN || !native_valid_key(key))
+  if (strlen(key) != RM_KEY_LEN || !rm_native_valid_key(key))
     return RM_E_SESSION_CREDENTIAL_CONFLICT;
   s = new_session();
   if (!s) return RM_E_OUTOFMEMORY;
   memcpy(s->key, key, RM_KEY_LEN + 1);
-  s->storefd = native_store_open(&rc);
+  s->storefd = rm_native_store_open(&rc);
   if (s->storefd < 0) goto fail;
   rc = lock_within(s->storefd, STORE_LOCK_TIMEOUT_MS);
   if (rc != RM_OK) goto fail;
@@ -298,11 +298,11 @@ unsigned rmb_join(rm_session **out, const char *key) {
   s->dirfd = openat(s->storefd, key,
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (s->dirfd < 0) {
-    rc = native_errno_code(errno, rc);
+    rc = rm_native_errno_code(errno, rc);
   } else if (fstat(s->dirfd, &st) == 0 && st.st_uid == geteuid()) {
     int alive = session_alive(s->dirfd);
     if (alive > 0) rc = RM_OK;
-    else if (alive < 0) rc = native_errno_code(errno, RM_E_WRITE_FAULT);
+    else if (alive < 0) rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   }
   (void)flock(s->storefd, LOCK_UN);
   if (rc != RM_OK) goto fail;
@@ -313,20 +313,20 @@ fail:
   return rc;
 }
 
-int rmb_is_primary(const rm_session *s) { return s->primary; }
+int rm_backend_is_primary(const rm_session *s) { return s->primary; }
 
-unsigned native_session_check(rm_session *s) {
+unsigned rm_native_session_check(rm_session *s) {
   struct stat st;
   int alive;
   if (s->primary) return RM_OK;
   if (fstat(s->dirfd, &st) != 0 || st.st_nlink == 0)
     return RM_E_INVALID_HANDLE;
   alive = session_alive(s->dirfd);
-  if (alive < 0) return native_errno_code(errno, RM_E_WRITE_FAULT);
+  if (alive < 0) return rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   return alive ? RM_OK : RM_E_INVALID_HANDLE;
 }
 
-unsigned rmb_end(rm_session *s) {
+unsigned rm_backend_end(rm_session *s) {
   unsigned rc = RM_OK;
   if (s->primary) {
     /* The store lock keeps a concurrent join from finding a half-removed
@@ -335,7 +335,7 @@ unsigned rmb_end(rm_session *s) {
     remove_session_dir(s->storefd, s->key);
     if (lrc == RM_OK) (void)flock(s->storefd, LOCK_UN);
   } else {
-    rc = native_session_check(s);
+    rc = rm_native_session_check(s);
   }
   free_session(s);
   return rc;
@@ -381,7 +381,7 @@ static uint64_t fnv1a(const char *p, size_t n) {
 }
 
 /* A growable buffer (native.h). */
-void native_gb_add(native_buf *b, const char *s, size_t n) {
+void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n) {
   if (b->failed) return;
   if (b->cap - b->len < n) {
     size_t cap = b->cap ? b->cap : 4096;
@@ -399,8 +399,8 @@ void native_gb_add(native_buf *b, const char *s, size_t n) {
   b->len += n;
 }
 
-void native_gb_str(native_buf *b, const char *s) {
-  native_gb_add(b, s, strlen(s) + 1);
+void rm_native_gb_str(rm_native_buf *b, const char *s) {
+  rm_native_gb_add(b, s, strlen(s) + 1);
 }
 
 /* What a registered path was when it was registered. */
@@ -481,27 +481,27 @@ static void stat_all(const char *const *paths, file_id *ids, size_t n) {
   }
 }
 
-static void add_file_entry(native_buf *b, const char *path,
+static void add_file_entry(rm_native_buf *b, const char *path,
                            const file_id *id, const char *cwd) {
   char head[64];
   size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
                               id->dev, id->ino);
-  native_gb_add(b, head, n);
+  rm_native_gb_add(b, head, n);
   if (path[0] != '/' && cwd) {
-    native_gb_add(b, cwd, strlen(cwd));
-    native_gb_add(b, "/", 1);
+    rm_native_gb_add(b, cwd, strlen(cwd));
+    rm_native_gb_add(b, "/", 1);
   }
-  native_gb_str(b, path);
+  rm_native_gb_str(b, path);
 }
 
-unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
+unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs) {
-  native_buf b = {NULL, 0, 0, 0};
+  rm_native_buf b = {NULL, 0, 0, 0};
   char head[64], *cwd = NULL;
   size_t i, plen;
   uint64_t hash;
-  unsigned rc = native_session_check(s);
+  unsigned rc = rm_native_session_check(s);
   int fd;
   if (rc != RM_OK) return rc;
   for (i = 0; i < nsvcs; i++)
@@ -525,11 +525,11 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
     int n = snprintf(head, sizeof head, "P%lu:%llu",
                      (unsigned long)procs[i].pid,
                      (unsigned long long)procs[i].start_time);
-    native_gb_add(&b, head, (size_t)n + 1);
+    rm_native_gb_add(&b, head, (size_t)n + 1);
   }
   for (i = 0; i < nsvcs; i++) {
-    native_gb_add(&b, "S", 1);
-    native_gb_str(&b, svcs[i]);
+    rm_native_gb_add(&b, "S", 1);
+    rm_native_gb_str(&b, svcs[i]);
   }
   if (b.failed) {
     free(b.p);
@@ -538,7 +538,7 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
   if (b.len == 0) return RM_OK;
   plen = b.len;
   hash = fnv1a(b.p, plen);
-  native_gb_add(&b, "\n", 1);
+  rm_native_gb_add(&b, "\n", 1);
   if (b.failed) {
     free(b.p);
     return RM_E_OUTOFMEMORY;
@@ -548,7 +548,7 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
   if (fd < 0) {
     free(b.p);
     return errno == ENOENT ? RM_E_INVALID_HANDLE
-                           : native_errno_code(errno, RM_E_WRITE_FAULT);
+                           : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   }
   rc = lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
   if (rc == RM_OK) {
@@ -590,7 +590,7 @@ unsigned rmb_register(rm_session *s, size_t nfiles, const char *const *files,
   return rc;
 }
 
-unsigned native_records_load(rm_session *s, char **buf, size_t *len) {
+unsigned rm_native_records_load(rm_session *s, char **buf, size_t *len) {
   struct stat st;
   size_t cap, total = 0;
   char *p;
@@ -598,7 +598,7 @@ unsigned native_records_load(rm_session *s, char **buf, size_t *len) {
   *buf = NULL;
   *len = 0;
   if (fd < 0)
-    return errno == ENOENT ? RM_OK : native_errno_code(errno, RM_E_WRITE_FAULT);
+    return errno == ENOENT ? RM_OK : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   if (fstat(fd, &st) != 0) {
     close(fd);
     return RM_E_WRITE_FAULT;
@@ -646,13 +646,13 @@ static int parse_ull(const char *p, const char *end, char stop,
 }
 
 /* Checks (fn NULL) or delivers the entries of one payload. */
-static int payload_entries(const char *p, size_t len, native_entry_fn fn,
+static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
                            void *ctx) {
   const char *end = p + len;
   if (len == 0 || p[len - 1] != '\0') return -1;
   while (p < end) {
     const char *z = (const char *)memchr(p, '\0', (size_t)(end - p));
-    native_entry e;
+    rm_native_entry e;
     unsigned long long a, b;
     const char *q;
     memset(&e, 0, sizeof e);
@@ -705,13 +705,13 @@ static int payload_entries(const char *p, size_t len, native_entry_fn fn,
   return 0;
 }
 
-int native_parse_payload(const char *p, size_t len, native_entry_fn fn,
+int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
                          void *ctx) {
   if (payload_entries(p, len, NULL, NULL) != 0) return -1;
   return payload_entries(p, len, fn, ctx);
 }
 
-size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
+size_t rm_native_records_each(const char *buf, size_t len, rm_native_entry_fn fn,
                            void *ctx) {
   size_t off = 0, skipped = 0;
   const size_t mlen = sizeof RECORD_MAGIC - 1;
@@ -747,7 +747,7 @@ size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
     if (plen >= len - (size_t)(payload - buf) || payload[plen] != '\n')
       goto bad;
     if (fnv1a(payload, (size_t)plen) != hash ||
-        native_parse_payload(payload, (size_t)plen, fn, ctx) != 0)
+        rm_native_parse_payload(payload, (size_t)plen, fn, ctx) != 0)
       goto bad;
     off = (size_t)(payload - buf) + (size_t)plen + 1;
     continue;
@@ -764,9 +764,9 @@ size_t native_records_each(const char *buf, size_t len, native_entry_fn fn,
   return skipped;
 }
 
-size_t native_uninspected(const rm_session *s) { return s->uninspected; }
+size_t rm_native_uninspected(const rm_session *s) { return s->uninspected; }
 
-void rmb_error_text(unsigned code, char *buf, size_t size) {
+void rm_backend_error_text(unsigned code, char *buf, size_t size) {
   const char *t;
   switch (code) {
   case RM_OK: t = "the operation completed successfully"; break;
@@ -811,4 +811,4 @@ void rmb_error_text(unsigned code, char *buf, size_t size) {
   }
   snprintf(buf, size, "%s", t);
 }
-const char *rmb_wine_version(void) { return NULL; }
+const char *rm_backend_wine_version(void) { return NULL; }

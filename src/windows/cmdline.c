@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "win_restart.h"
+#include "cmdline.h"
 
 /* Whether arg must be enclosed in quotes: it is empty, or it contains a
  * character that separates or quotes arguments. Newline and vertical tab are
@@ -34,7 +34,7 @@ static void put_backslashes(char *buf, size_t size, size_t *len, size_t n) {
  * quoted argument doubles every run of backslashes that precedes a quote or
  * the closing quote, and escapes each quote with one more backslash.
  */
-size_t win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
+size_t rm_win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
                          size_t size) {
   size_t len = 0, i;
   for (i = 0; i < argc; i++) {
@@ -71,7 +71,7 @@ size_t win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
   return len;
 }
 
-unsigned win_hresult_to_error(uint32_t hr) {
+unsigned rm_win_hresult_to_error(uint32_t hr) {
   if ((hr & 0x80000000u) == 0) return 0;
   if ((hr & 0xFFFF0000u) == 0x80070000u) {
     unsigned code = (unsigned)(hr & 0xFFFFu);

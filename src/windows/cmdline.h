@@ -19,7 +19,7 @@
  * Writes at most size bytes into buf (always NUL-terminated when size > 0)
  * and returns the length of the full line without its NUL, so that a call
  * with size 0 (buf may then be NULL) measures it. */
-size_t win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
+size_t rm_win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
                          size_t size);
 
 /* The Win32 error code an HRESULT stands for:
@@ -29,7 +29,7 @@ size_t win_cmdline_quote(size_t argc, const char *const *argv, char *buf,
  *                                                   E_OUTOFMEMORY -> 14
  *   E_FAIL (0x80004005) and any other failure    -> 1627,
  *                                                   ERROR_FUNCTION_FAILED */
-unsigned win_hresult_to_error(uint32_t hr);
+unsigned rm_win_hresult_to_error(uint32_t hr);
 
 #define WIN_ERROR_FUNCTION_FAILED 1627u
 

@@ -1,5 +1,5 @@
 -- core.backend_info() on the native build (its Windows side, under Wine, is
--- in 10-wine_spec.lua and 11-wine_standin_spec.lua).
+-- in windows/wine_stubs_spec.lua and windows/standin_spec.lua).
 describe("core.backend_info on the native backend", function()
   it("names the backend and reports no Wine", function()
     local core = require "restartmanager.core"

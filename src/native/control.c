@@ -51,10 +51,10 @@ static void reg_name(char *buf, size_t size, uint32_t pid, uint64_t start) {
            (unsigned long long)start);
 }
 
-static void add_number(native_buf *b, unsigned long long v) {
+static void add_number(rm_native_buf *b, unsigned long long v) {
   char num[32];
   snprintf(num, sizeof num, "%llu", v);
-  native_gb_str(b, num);
+  rm_native_gb_str(b, num);
 }
 
 /* The calling process's executable, without " (deleted)". */
@@ -88,21 +88,21 @@ static void sweep_registrations(int storefd) {
     char tail;
     if (sscanf(e->d_name, "restart-%lu-%llu%c", &pid, &start, &tail) != 2)
       continue;
-    if (rmb_process((uint32_t)pid, &p) != RM_OK || p.start_time != start)
+    if (rm_backend_process((uint32_t)pid, &p) != RM_OK || p.start_time != start)
       (void)unlinkat(storefd, e->d_name, 0);
   }
   closedir(d);
 }
 
-unsigned rmb_register_restart(size_t argc, const char *const *argv,
+unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags) {
-  native_buf b = {NULL, 0, 0, 0};
+  rm_native_buf b = {NULL, 0, 0, 0};
   char name[96], tmp[128], *exe, *cwd;
   rm_unique_process self;
   unsigned rc;
   size_t i, n;
   int storefd, fd;
-  if (rmb_process((uint32_t)getpid(), &self) != RM_OK) return RM_E_WRITE_FAULT;
+  if (rm_backend_process((uint32_t)getpid(), &self) != RM_OK) return RM_E_WRITE_FAULT;
   exe = self_exe();
   cwd = getcwd(NULL, 0);
   if (!exe || !cwd) {
@@ -110,22 +110,22 @@ unsigned rmb_register_restart(size_t argc, const char *const *argv,
     free(cwd);
     return RM_E_OUTOFMEMORY;
   }
-  native_gb_str(&b, RESTART_MAGIC);
+  rm_native_gb_str(&b, RESTART_MAGIC);
   add_number(&b, flags);
-  native_gb_str(&b, exe);
-  native_gb_str(&b, cwd);
+  rm_native_gb_str(&b, exe);
+  rm_native_gb_str(&b, cwd);
   free(exe);
   free(cwd);
   add_number(&b, argc);
-  for (i = 0; i < argc; i++) native_gb_str(&b, argv[i]);
+  for (i = 0; i < argc; i++) rm_native_gb_str(&b, argv[i]);
   for (n = 0; environ && environ[n]; n++) {}
   add_number(&b, n);
-  for (i = 0; i < n; i++) native_gb_str(&b, environ[i]);
+  for (i = 0; i < n; i++) rm_native_gb_str(&b, environ[i]);
   if (b.failed) {
     free(b.p);
     return RM_E_OUTOFMEMORY;
   }
-  storefd = native_store_open(&rc);
+  storefd = rm_native_store_open(&rc);
   if (storefd < 0) {
     free(b.p);
     return rc;
@@ -156,13 +156,13 @@ unsigned rmb_register_restart(size_t argc, const char *const *argv,
   return rc;
 }
 
-unsigned rmb_unregister_restart(void) {
+unsigned rm_backend_unregister_restart(void) {
   rm_unique_process self;
   char name[96];
   unsigned rc;
   int storefd;
-  if (rmb_process((uint32_t)getpid(), &self) != RM_OK) return RM_E_WRITE_FAULT;
-  storefd = native_store_open(&rc);
+  if (rm_backend_process((uint32_t)getpid(), &self) != RM_OK) return RM_E_WRITE_FAULT;
+  storefd = rm_native_store_open(&rc);
   if (storefd < 0) return rc;
   reg_name(name, sizeof name, self.pid, self.start_time);
   rc = (unlinkat(storefd, name, 0) == 0 || errno == ENOENT)
@@ -209,8 +209,8 @@ static int parse_count(const char *s, size_t max, size_t *out) {
   return 0;
 }
 
-int native_parse_restart(char *buf, size_t len, restart_reg *r);
-int native_parse_restart(char *buf, size_t len, restart_reg *r) {
+int rm_native_parse_restart(char *buf, size_t len, restart_reg *r);
+int rm_native_parse_restart(char *buf, size_t len, restart_reg *r) {
   const char *p = buf, *end = buf + len, *f;
   size_t argc, envc, i, flags;
   memset(r, 0, sizeof *r);
@@ -276,7 +276,7 @@ static int read_reg_at(const char *store, uid_t uid, const char *name,
     total += (size_t)n;
   }
   close(fd);
-  if (native_parse_restart(buf, total, r) != 0) {
+  if (rm_native_parse_restart(buf, total, r) != 0) {
     free(buf);
     return -1;
   }
@@ -337,7 +337,7 @@ static int find_registration(uint32_t pid, uint64_t start, restart_reg *r) {
   return read_reg_at(store, uid, name, r);
 }
 
-int native_restartable(uint32_t pid, uint64_t start_time) {
+int rm_native_restartable(uint32_t pid, uint64_t start_time) {
   restart_reg r;
   int ok;
   if (find_registration(pid, start_time, &r) != 0) return 0;
@@ -367,7 +367,7 @@ typedef struct stopped {
   int exited;
 } stopped;
 
-struct native_control {
+struct rm_native_control {
   filter *filters;
   size_t nfilters;
   stopped *apps; /* what shutdown stopped, in stop order */
@@ -381,12 +381,12 @@ struct native_control {
 static pthread_mutex_t primaries_lock = PTHREAD_MUTEX_INITIALIZER;
 static rm_session *primaries;
 
-static struct native_control *control(rm_session *s);
+static struct rm_native_control *control(rm_session *s);
 
-unsigned native_primary_add(rm_session *s) {
+unsigned rm_native_primary_add(rm_session *s) {
   /* made now, so that a cancel from another thread never races its
    * creation */
-  if (!control(s)) return native_errno_code(errno, RM_E_OUTOFMEMORY);
+  if (!control(s)) return rm_native_errno_code(errno, RM_E_OUTOFMEMORY);
   pthread_mutex_lock(&primaries_lock);
   s->next_primary = primaries;
   primaries = s;
@@ -394,7 +394,7 @@ unsigned native_primary_add(rm_session *s) {
   return RM_OK;
 }
 
-void native_primary_remove(rm_session *s) {
+void rm_native_primary_remove(rm_session *s) {
   rm_session **p;
   pthread_mutex_lock(&primaries_lock);
   for (p = &primaries; *p; p = &(*p)->next_primary) {
@@ -406,14 +406,14 @@ void native_primary_remove(rm_session *s) {
   pthread_mutex_unlock(&primaries_lock);
 }
 
-unsigned rmb_cancel_key(const char *key) {
+unsigned rm_backend_cancel_key(const char *key) {
   rm_session *s;
   unsigned rc = RM_E_INVALID_HANDLE;
   pthread_mutex_lock(&primaries_lock);
   for (s = primaries; s; s = s->next_primary) {
     if (strcmp(s->key, key) == 0) {
       /* under the lock: the session cannot be freed meanwhile */
-      rc = rmb_cancel(s);
+      rc = rm_backend_cancel(s);
       break;
     }
   }
@@ -421,10 +421,10 @@ unsigned rmb_cancel_key(const char *key) {
   return rc;
 }
 
-static struct native_control *control(rm_session *s) {
+static struct rm_native_control *control(rm_session *s) {
   if (!s->control) {
-    struct native_control *c =
-        (struct native_control *)calloc(1, sizeof *c);
+    struct rm_native_control *c =
+        (struct rm_native_control *)calloc(1, sizeof *c);
     if (!c) return NULL;
     c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->evfd < 0) {
@@ -436,7 +436,7 @@ static struct native_control *control(rm_session *s) {
   return s->control;
 }
 
-static void free_stopped(struct native_control *c) {
+static void free_stopped(struct rm_native_control *c) {
   size_t i;
   for (i = 0; i < c->napps; i++) {
     reg_free(&c->apps[i].reg);
@@ -447,7 +447,7 @@ static void free_stopped(struct native_control *c) {
   c->napps = 0;
 }
 
-void native_control_free(struct native_control *c) {
+void rm_native_control_free(struct rm_native_control *c) {
   size_t i;
   for (i = 0; i < c->nfilters; i++) free(c->filters[i].name);
   free(c->filters);
@@ -456,8 +456,8 @@ void native_control_free(struct native_control *c) {
   free(c);
 }
 
-static unsigned conductor(rm_session *s, struct native_control **c) {
-  unsigned rc = native_session_check(s);
+static unsigned conductor(rm_session *s, struct rm_native_control **c) {
+  unsigned rc = rm_native_session_check(s);
   if (rc != RM_OK) return rc;
   if (!s->primary) return RM_E_SESSION_CREDENTIAL_CONFLICT;
   *c = control(s);
@@ -472,8 +472,8 @@ static int same_target(const rm_filter *a, const rm_filter *b) {
   return strcmp(a->name, b->name) == 0;
 }
 
-unsigned rmb_add_filter(rm_session *s, const rm_filter *f) {
-  struct native_control *c;
+unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
+  struct rm_native_control *c;
   unsigned rc = conductor(s, &c);
   filter nf, *grown;
   size_t i;
@@ -515,8 +515,8 @@ unsigned rmb_add_filter(rm_session *s, const rm_filter *f) {
   return RM_OK;
 }
 
-unsigned rmb_remove_filter(rm_session *s, const rm_filter *f) {
-  struct native_control *c;
+unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
+  struct rm_native_control *c;
   unsigned rc = conductor(s, &c);
   size_t i;
   if (rc != RM_OK) return rc;
@@ -532,9 +532,9 @@ unsigned rmb_remove_filter(rm_session *s, const rm_filter *f) {
   return RM_E_FILE_NOT_FOUND;
 }
 
-unsigned rmb_get_filter_list(rm_session *s, void *buf, size_t size,
+unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
                              size_t *needed, unsigned *count) {
-  struct native_control *c;
+  struct rm_native_control *c;
   unsigned rc = conductor(s, &c);
   size_t i, need, off;
   rm_filter *out = (rm_filter *)buf;
@@ -571,7 +571,7 @@ static int service_matches(const char *name, const char *unit) {
 }
 
 /* The strongest filter action that applies to app (0 for none). */
-static int filter_action(const struct native_control *c, const rm_app *a) {
+static int filter_action(const struct rm_native_control *c, const rm_app *a) {
   size_t i;
   int action = 0;
   for (i = 0; i < c->nfilters; i++) {
@@ -587,11 +587,11 @@ static int filter_action(const struct native_control *c, const rm_app *a) {
       break;
     case RM_FILTER_TRIGGER_FILE: {
       struct stat st;
-      hit = f->ino && native_process_uses(a->process.pid, f->dev, f->ino);
+      hit = f->ino && rm_native_process_uses(a->process.pid, f->dev, f->ino);
       /* the path may name another file by now */
       if (!hit && stat(f->name, &st) == 0 &&
           ((uint64_t)st.st_ino != f->ino || (uint64_t)st.st_dev != f->dev))
-        hit = native_process_uses(a->process.pid, (uint64_t)st.st_dev,
+        hit = rm_native_process_uses(a->process.pid, (uint64_t)st.st_dev,
                                   (uint64_t)st.st_ino);
       break;
     }
@@ -610,7 +610,7 @@ static uint32_t mask_bits(int action) {
   return 0;
 }
 
-void native_control_mask(struct native_control *c, rm_app *apps, size_t n) {
+void rm_native_control_mask(struct rm_native_control *c, rm_app *apps, size_t n) {
   size_t i, k;
   for (i = 0; i < n; i++) {
     if (c->nfilters) apps[i].status |= mask_bits(filter_action(c, &apps[i]));
@@ -633,12 +633,12 @@ static long now_ms(void) {
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int cancelled(struct native_control *c) {
+static int cancelled(struct rm_native_control *c) {
   return __atomic_load_n(&c->cancel, __ATOMIC_SEQ_CST);
 }
 
-unsigned rmb_cancel(rm_session *s) {
-  struct native_control *c;
+unsigned rm_backend_cancel(rm_session *s) {
+  struct rm_native_control *c;
   unsigned rc = conductor(s, &c);
   uint64_t one = 1;
   if (rc != RM_OK) return rc;
@@ -678,7 +678,7 @@ static int open_checked(uint32_t pid, uint64_t start) {
   if (fd < 0) return -1;
   /* the pidfd pins the process it names: if that process has the start
    * time the list gave, it is the listed process */
-  if (rmb_process(pid, &now) != RM_OK || now.start_time != start) {
+  if (rm_backend_process(pid, &now) != RM_OK || now.start_time != start) {
     close(fd);
     return -1;
   }
@@ -727,7 +727,7 @@ static int is_service(const rm_app *a) { return a->type == RM_APP_SERVICE; }
 /* Waits until every stopped[i] with a pidfd has exited, the deadline
  * passes, or the operation is cancelled or stopped by its progress
  * callback. Returns the number still running. */
-static size_t await_exits(struct native_control *c, stopped **set, size_t n,
+static size_t await_exits(struct rm_native_control *c, stopped **set, size_t n,
                           long deadline, reporter *rep, size_t *done,
                           size_t total) {
   struct pollfd *pfd = (struct pollfd *)calloc(n + 1, sizeof *pfd);
@@ -770,15 +770,15 @@ static size_t await_exits(struct native_control *c, stopped **set, size_t n,
 }
 
 /* Drains the cancel eventfd and clears the flag. */
-static void reset_cancel(struct native_control *c) {
+static void reset_cancel(struct rm_native_control *c) {
   uint64_t v;
   while (read(c->evfd, &v, sizeof v) > 0) {}
   __atomic_store_n(&c->cancel, 0, __ATOMIC_SEQ_CST);
 }
 
-unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
+unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx) {
-  struct native_control *c;
+  struct rm_native_control *c;
   rm_app *apps = NULL;
   size_t n = 0, un, i, first, total = 0, done = 0, left;
   uint32_t reasons;
@@ -792,14 +792,14 @@ unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
   if (c->busy) return RM_E_BUSY;
   c->busy = 1;
   reset_cancel(c);
-  rc = native_scan(s, &apps, &n, &reasons, &un);
+  rc = rm_native_scan(s, &apps, &n, &reasons, &un);
   if (rc != RM_OK) goto out;
   /* any reboot reason: shutting down cannot free every resource */
   if (reasons) {
     rc = RM_E_FAIL_NOACTION_REBOOT;
     goto out;
   }
-  native_control_mask(c, apps, n);
+  rm_native_control_mask(c, apps, n);
   if (flags & RM_SHUTDOWN_ONLY_REGISTERED) {
     for (i = 0; i < n; i++) {
       if (!(apps[i].status & RM_STATUS_SHUTDOWN_MASKED) &&
@@ -829,11 +829,11 @@ unsigned rmb_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
       st->app = apps[i];
       errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
-      if (st->pidfd < 0 && native_errno_code(errno, RM_OK) != RM_OK) {
+      if (st->pidfd < 0 && rm_native_errno_code(errno, RM_OK) != RM_OK) {
         /* out of descriptors or memory: the process may well be running;
          * stop before anything is signalled, and say why */
         size_t k;
-        rc = native_errno_code(errno, RM_OK);
+        rc = rm_native_errno_code(errno, RM_OK);
         for (k = first; k < c->napps; k++) {
           reg_free(&c->apps[k].reg);
           if (c->apps[k].pidfd >= 0) close(c->apps[k].pidfd);
@@ -967,8 +967,8 @@ static int spawn(const stopped *st) {
   return n == (ssize_t)sizeof err ? err : 0;
 }
 
-unsigned rmb_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
-  struct native_control *c;
+unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
+  struct rm_native_control *c;
   reporter rep = {fn, ctx, -1, 0};
   unsigned rc = conductor(s, &c);
   size_t i, total = 0, done = 0;

@@ -75,7 +75,7 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
       R.session = tostring(s)
       R.ended = s:end_session()
     ]], "key " .. KEY .. "\n")
-    -- Wine's own RmStartSession writes no key (see 10-wine_spec): a key
+    -- Wine's own RmStartSession writes no key (see windows/wine_stubs_spec): a key
     -- from the scenario, all 32 characters of it although the stand-in
     -- writes no NUL after them, comes from the stand-in
     assert.equal(KEY, res.R.key)

@@ -1,0 +1,62 @@
+/*
+ * The process interface: the processes the Lua layer starts and looks at,
+ * on both platforms (src/native/process.c on POSIX, src/windows/process.c on
+ * Win32), bound once as core.spawn, core.wait, core.executable and
+ * core.running. Plain C, no Lua; every function returns a Win32 error code
+ * (backend.h) and, on failure, a readable reason in the caller's buffer.
+ */
+#ifndef RESTARTMANAGER_PROCESS_H
+#define RESTARTMANAGER_PROCESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/* A started child: its pid and, on Windows, the process handle kept until
+ * rm_process_release (the exit status lives in the handle). */
+typedef struct rm_child {
+  uint32_t pid;
+  void *handle; /* HANDLE on Windows, NULL on POSIX */
+} rm_child;
+
+/* One change to the inherited environment: value NULL removes name. */
+typedef struct rm_env_change {
+  const char *name;
+  const char *value;
+} rm_env_change;
+
+/* Size of the reason buffers the functions below fill. */
+#define RM_PROCESS_MSG_SIZE 256
+
+/* Starts argv[0] (looked up in PATH when it names no directory) with argv
+ * (argc >= 1, UTF-8), the caller's environment changed by changes, the
+ * standard streams inherited and nothing else (no other descriptor or
+ * handle). */
+unsigned rm_process_spawn(size_t argc, const char *const *argv,
+                          size_t nchanges, const rm_env_change *changes,
+                          rm_child *out, char msg[RM_PROCESS_MSG_SIZE]);
+
+/* How a child ended. */
+#define RM_CHILD_RUNNING 0
+#define RM_CHILD_EXITED 1   /* *value: the exit status */
+#define RM_CHILD_SIGNALED 2 /* *value: the signal (POSIX only) */
+
+/* Waits for c to end (or, with nohang, looks once). */
+unsigned rm_process_wait(rm_child *c, int nohang, int *state, int *value,
+                         char msg[RM_PROCESS_MSG_SIZE]);
+
+/* Frees what c holds (the Windows handle); safe twice. */
+void rm_process_release(rm_child *c);
+
+/* The full path of pid's executable, UTF-8, into buf; *len its length.
+ * RM_E_MORE_DATA with *len the size needed when size is too small. */
+unsigned rm_process_executable(uint32_t pid, char *buf, size_t size,
+                               size_t *len, char msg[RM_PROCESS_MSG_SIZE]);
+
+/* Whether p still runs: the same pid with the same start time, not a
+ * zombie (POSIX), not a process that exited but is still open by someone
+ * (Windows: its handle is signalled). */
+unsigned rm_process_running(const rm_unique_process *p, int *running);
+
+#endif
