@@ -40,11 +40,15 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
-            "src/native/store.c",
-            "src/native/scan.c",
             "src/native/control.c",
-            "src/native/spawn.c",
+            "src/native/launch.c",
+            "src/native/process.c",
+            "src/native/procfs.c",
+            "src/native/scan.c",
+            "src/native/store.c",
+            "src/native/util.c",
           },
           incdirs = { "src" },
           libraries = { "pthread" },
@@ -54,8 +58,9 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
-            "src/windows/cmdline.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
           incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
@@ -64,8 +69,9 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
-            "src/windows/cmdline.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
           incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
