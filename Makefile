@@ -264,14 +264,15 @@ bench: deps all $(HELPERS) $(BUILD)/bench/clock.so
 demo: deps all
 	@$(SPEC_ENV) $(LUA) examples/demo.lua
 
-LUA_MODULES := init policy log json cli
+# every module of lua/restartmanager/
+LUA_MODULES := $(notdir $(wildcard lua/restartmanager/*.lua))
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/restartmanager $(DESTDIR)$(LUADIR)/restartmanager \
 	  $(DESTDIR)$(BINDIR)
 	install -m 755 $(NATIVE_SO) $(DESTDIR)$(LIBDIR)/restartmanager/core.so
 	for m in $(LUA_MODULES); do \
-	  install -m 644 lua/restartmanager/$$m.lua $(DESTDIR)$(LUADIR)/restartmanager/$$m.lua || exit 1; \
+	  install -m 644 lua/restartmanager/$$m $(DESTDIR)$(LUADIR)/restartmanager/$$m || exit 1; \
 	done
 	install -m 755 bin/restartmanager $(DESTDIR)$(BINDIR)/restartmanager
 

@@ -4,13 +4,14 @@
 local H = require "spec.helpers"
 
 describe("procedure", function()
-  local rm, policy, json
+  local rm, policy, json, system
   local dir, fifo, children
 
   setup(function()
     rm = require "restartmanager"
     policy = require "restartmanager.policy"
     json = require "restartmanager.json"
+    system = require "system"
   end)
 
   local fx, file, holder
@@ -228,17 +229,22 @@ describe("procedure", function()
       local f = file("slow-report")
       local h = holder("open " .. H.q(f))
       local seen = {}
+      -- long enough for the list on a busy machine
+      local deadline = 3
+      local t0 = system.monotime()
       local ok, msg, code = rm.update({ files = { f } }, function() end, {
-        deadline = 1, timeout = 20,
+        deadline = deadline, timeout = 20,
         progress = function(p, phase)
           seen[#seen + 1] = phase .. " " .. p
           -- the caller is slow: the deadline passes at the 0% report,
           -- before any signal is sent
-          if phase == "shutdown" and p == 0 then H.sh("sleep 1.3") end
+          if phase == "shutdown" and p == 0 then
+            H.sh(("sleep %.2f"):format(t0 + deadline + 0.2 - system.monotime()))
+          end
         end })
       assert.is_nil(ok)
       assert.equal(1223, code)
-      assert.matches("deadline of 1 s", msg)
+      assert.matches("deadline of 3 s", msg)
       H.sh("sleep 0.2")
       assert.is_true(h.alive(), "signalled after the cancel")
       assert.equal("shutdown 0", seen[1])
