@@ -185,8 +185,7 @@ M.plan = procedure.plan
 -- `--restartmanager-key=KEY` appended to `cmd` (either can be turned off).
 -- The program is started directly, with no shell: `cmd[1]` is looked up in
 -- `PATH` when it has no slash. It inherits standard input, output and
--- error, and no other descriptor. POSIX only for now (the Windows build
--- has no `core.spawn`; there this raises).
+-- error, and no other descriptor, on POSIX and on Windows alike.
 --
 -- The argument is visible to every user in the process list; that grants
 -- them nothing (joining needs the primary's user), but `arg = false` keeps

@@ -12,31 +12,11 @@ Process.__index = Process
 Process.__name = "restartmanager.process"
 X.Process = Process
 
---- Starts a secondary installer and hands it the session key, through the
--- environment variable `RESTARTMANAGER_KEY` and the argument
--- `--restartmanager-key=KEY` appended to `cmd` (either can be turned off).
--- The program is started directly, with no shell: `cmd[1]` is looked up in
--- `PATH` when it has no slash. It inherits standard input, output and
--- error, and no other descriptor. POSIX only for now (the Windows build
--- has no `core.spawn`; there this raises).
---
--- The argument is visible to every user in the process list; that grants
--- them nothing (joining needs the primary's user), but `arg = false` keeps
--- the key out of it. Without `wait`, wait for the returned `Process` before
--- the primary ends its session: until then the ended secondary is a zombie
--- of the primary.
+--- Starts a secondary installer with the session key handed to it: what
+-- `restartmanager.spawn_secondary` documents.
 -- @tparam {string,...} cmd the program and its arguments
--- @tparam table opts `session` (a primary `Session`) or `key` (a string),
--- `env` (default true: set `RESTARTMANAGER_KEY`; false removes it from the
--- child's environment), `arg` (default true: append the argument), `wait`
--- (wait for it to end)
--- @treturn[1] Process without `wait`
--- @treturn[2] integer with `wait`: its exit status, or the signal that
--- ended it
--- @treturn[2] string "exit" or "signal"
--- @treturn[3] nil
--- @treturn[3] string message
--- @treturn[3] integer Win32 error code (2: the program was not found)
+-- @tparam table opts `session` or `key`, `env`, `arg`, `wait`
+-- @return as `restartmanager.spawn_secondary`
 function X.spawn(cmd, opts)
   if type(cmd) ~= "table" or #cmd == 0 then
     error("bad argument #1 to 'spawn_secondary' (non-empty array of strings "
@@ -73,10 +53,6 @@ function X.spawn(cmd, opts)
   if opts.env == false and opts.arg == false then
     error("the key would not be handed over: 'env' and 'arg' are both false",
       2)
-  end
-  if not core.spawn then
-    error("spawn_secondary is not available on the " .. core.backend
-      .. " backend yet (POSIX only)", 2)
   end
   local argv = table.move(cmd, 1, #cmd, 1, {})
   if opts.arg ~= false then argv[#argv + 1] = session.KEY_OPTION .. key end
