@@ -175,6 +175,8 @@ unsigned rm_backend_process(uint32_t pid, rm_unique_process *out);
  * look into (another user's, for a caller that is not root). The Restart
  * Manager reports nothing of the kind. */
 size_t rm_native_uninspected(const rm_session *s);
+/* Their pids, in pid order (rm_native_uninspected of them; NULL when none). */
+const uint32_t *rm_native_uninspected_pids(const rm_session *s);
 #endif
 
 /* The calling process's restart registration: argv are the arguments after

@@ -10,6 +10,9 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -518,6 +521,7 @@ static void push_app(lua_State *L, const rm_app *a) {
  * @treturn[1] integer how many processes could not be inspected (native
  * backend: other users' processes when the caller is not root; always 0 on
  * Windows)
+ * @treturn[1] {integer,...} their pids, in order (empty on Windows)
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (234 when capacity is too small)
@@ -551,10 +555,20 @@ static int l_get_list(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)reasons);
 #ifdef _WIN32
   lua_pushinteger(L, 0);
+  lua_newtable(L);
 #else
-  lua_pushinteger(L, (lua_Integer)rm_native_uninspected(u->s));
+  {
+    size_t n = rm_native_uninspected(u->s), k;
+    const uint32_t *pids = rm_native_uninspected_pids(u->s);
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_createtable(L, n < INT_MAX ? (int)n : 0, 0);
+    for (k = 0; k < n; k++) {
+      lua_pushinteger(L, (lua_Integer)pids[k]);
+      lua_rawseti(L, -2, (lua_Integer)k + 1);
+    }
+  }
 #endif
-  return 3;
+  return 4;
 }
 
 /* Progress reports into a Lua function. The function and an error slot sit
@@ -852,7 +866,9 @@ static int l_unregister_application_restart(lua_State *L) {
  * Which backend answers, and whether it runs under Wine.
  * @function backend_info
  * @treturn table `{backend = "windows"|"linux", wine = version string or
- * false}`
+ * false, privileged = whether the caller may look into every user's
+ * processes (POSIX: its effective user is root; Windows: false, the Restart
+ * Manager inspects on its own)}`
  */
 static int l_backend_info(lua_State *L) {
   const char *wine = rm_backend_wine_version();
@@ -864,6 +880,12 @@ static int l_backend_info(lua_State *L) {
   else
     lua_pushboolean(L, 0);
   lua_setfield(L, -2, "wine");
+#ifdef _WIN32
+  lua_pushboolean(L, 0);
+#else
+  lua_pushboolean(L, geteuid() == 0);
+#endif
+  lua_setfield(L, -2, "privileged");
   return 1;
 }
 

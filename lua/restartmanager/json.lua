@@ -10,8 +10,8 @@ J.KEY_ORDER = { "time", "step", "phase", "pid", "start_time", "name", "type",
   "service", "restartable", "executable", "status", "session_id", "action",
   "why", "force", "restart", "restart_why", "outcome", "restart_outcome",
   "ok", "code", "message", "reason", "files", "processes", "services",
-  "dry_run", "stop", "spare", "reboot_reasons", "uninspected", "refused",
-  "pids", "apps", "policy" }
+  "dry_run", "stop", "spare", "reboot_reasons", "uninspected",
+  "uninspected_pids", "missing", "refused", "pids", "apps", "policy" }
 
 local impl
 

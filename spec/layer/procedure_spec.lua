@@ -271,7 +271,9 @@ describe("procedure", function()
         if rec.pid then
           per_pid[rec.pid] = per_pid[rec.pid] or {}
           table.insert(per_pid[rec.pid], rec.step)
-        else
+        elseif rec.step ~= "warning" then
+          -- (a warning: processes hidden even from root, as a container's
+          -- init; see the uninspected specs)
           order[#order + 1] = rec.step
         end
       end
@@ -295,7 +297,8 @@ describe("procedure", function()
       fh:close()
       local steps = {}
       for line in H.read(path):gmatch("([^\n]*)\n") do
-        steps[#steps + 1] = assert(json.decode(line)).step
+        local step = assert(json.decode(line)).step
+        if step ~= "warning" then steps[#steps + 1] = step end
       end
       assert.same({ "started", "listed", "planned", "stop_requested",
         "stopped", "ended" }, steps)

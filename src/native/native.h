@@ -15,6 +15,7 @@
 struct rm_session {
   int primary;
   size_t uninspected; /* processes the last scan could not look into */
+  uint32_t *uninspected_pids; /* their pids (NULL when none) */
   int storefd; /* the per-user store directory */
   int dirfd;   /* this session's directory in it */
   int lockfd;  /* primary: the lock file, held for the session's lifetime */

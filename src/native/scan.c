@@ -225,7 +225,8 @@ typedef struct worker {
   size_t npids;
   hit *hits;
   size_t nhits, chits;
-  size_t uninspected;
+  uint32_t *unpids; /* the processes it could not look into */
+  size_t nun, cun;
   char *buf; /* maps */
   size_t bufsize;
   rm_native_buf scratch; /* stat */
@@ -547,7 +548,19 @@ static void scan_one(worker *w, uint32_t pid) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+      if (w->nun == w->cun) {
+        size_t n = w->cun ? w->cun * 2 : 16;
+        uint32_t *p = (uint32_t *)realloc(w->unpids, n * sizeof *p);
+        if (!p) {
+          w->rc = RM_E_OUTOFMEMORY;
+          return;
+        }
+        w->unpids = p;
+        w->cun = n;
+      }
+      w->unpids[w->nun++] = pid;
+    }
   }
 }
 
@@ -709,6 +722,11 @@ static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
   return reasons;
 }
 
+static int cmp_pid(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
                      uint32_t *reasons_out, size_t *uninspected) {
   targets t;
@@ -762,9 +780,26 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
     total += w[i].nhits;
-    *uninspected += w[i].uninspected;
+    *uninspected += w[i].nun;
   }
   if (rc != RM_OK) goto done;
+  /* the pids of the uninspected ones, kept with the session, in pid order */
+  free(s->uninspected_pids);
+  s->uninspected_pids = NULL;
+  s->uninspected = 0;
+  if (*uninspected) {
+    uint32_t *un = (uint32_t *)malloc(*uninspected * sizeof *un);
+    if (!un) {
+      rc = RM_E_OUTOFMEMORY;
+      goto done;
+    }
+    if (w[0].nun) memcpy(un, w[0].unpids, w[0].nun * sizeof *un);
+    if (nw == 2 && w[1].nun)
+      memcpy(un + w[0].nun, w[1].unpids, w[1].nun * sizeof *un);
+    qsort(un, *uninspected, sizeof *un, cmp_pid);
+    s->uninspected_pids = un;
+    s->uninspected = *uninspected;
+  }
   if (total) {
     hit *all = (hit *)malloc(total * sizeof *all);
     apps = (rm_app *)calloc(total, sizeof *apps);
@@ -791,6 +826,7 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
 done:
   for (i = 0; i < 2; i++) {
     free(w[i].hits);
+    free(w[i].unpids);
     free(w[i].buf);
     free(w[i].scratch.p);
   }

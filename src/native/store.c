@@ -209,6 +209,7 @@ static void free_session(rm_session *s) {
   if (s->dirfd >= 0) close(s->dirfd);
   if (s->lockfd >= 0) close(s->lockfd);
   if (s->storefd >= 0) close(s->storefd);
+  free(s->uninspected_pids);
   free(s);
 }
 
@@ -736,6 +737,10 @@ size_t rm_native_records_each(const char *buf, size_t len, rm_native_entry_fn fn
 }
 
 size_t rm_native_uninspected(const rm_session *s) { return s->uninspected; }
+
+const uint32_t *rm_native_uninspected_pids(const rm_session *s) {
+  return s->uninspected_pids;
+}
 
 void rm_backend_error_text(unsigned code, char *buf, size_t size) {
   const char *t;
