@@ -10,9 +10,6 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
-#ifndef _WIN32
-#include <unistd.h>
-#endif
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -521,7 +518,6 @@ static void push_app(lua_State *L, const rm_app *a) {
  * @treturn[1] integer how many processes could not be inspected (native
  * backend: other users' processes when the caller is not root; always 0 on
  * Windows)
- * @treturn[1] {integer,...} their pids, in order (empty on Windows)
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (234 when capacity is too small)
@@ -532,12 +528,14 @@ static int l_get_list(lua_State *L) {
   lua_Integer cap = luaL_optinteger(L, 2, 0);
   unsigned needed = 0, count, i, rc;
   uint32_t reasons = 0;
+  size_t uninspected = 0;
   rm_app *apps;
   luaL_argcheck(L, cap >= 0 && cap <= MAX_CAPACITY, 2,
                 "capacity must be from 0 to 1000000");
   count = (unsigned)cap;
   apps = (rm_app *)scratch(L, (size_t)cap * sizeof *apps);
-  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons);
+  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons,
+                           &uninspected);
   if (rc != RM_OK) {
     push_failure(L, rc);
     if (rc == RM_E_MORE_DATA) {
@@ -553,22 +551,8 @@ static int l_get_list(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushinteger(L, (lua_Integer)reasons);
-#ifdef _WIN32
-  lua_pushinteger(L, 0);
-  lua_newtable(L);
-#else
-  {
-    size_t n = rm_native_uninspected(u->s), k;
-    const uint32_t *pids = rm_native_uninspected_pids(u->s);
-    lua_pushinteger(L, (lua_Integer)n);
-    lua_createtable(L, n < INT_MAX ? (int)n : 0, 0);
-    for (k = 0; k < n; k++) {
-      lua_pushinteger(L, (lua_Integer)pids[k]);
-      lua_rawseti(L, -2, (lua_Integer)k + 1);
-    }
-  }
-#endif
-  return 4;
+  lua_pushinteger(L, (lua_Integer)uninspected);
+  return 3;
 }
 
 /* Progress reports into a Lua function. The function and an error slot sit
@@ -866,9 +850,7 @@ static int l_unregister_application_restart(lua_State *L) {
  * Which backend answers, and whether it runs under Wine.
  * @function backend_info
  * @treturn table `{backend = "windows"|"linux", wine = version string or
- * false, privileged = whether the caller may look into every user's
- * processes (POSIX: its effective user is root; Windows: false, the Restart
- * Manager inspects on its own)}`
+ * false}`
  */
 static int l_backend_info(lua_State *L) {
   const char *wine = rm_backend_wine_version();
@@ -880,12 +862,6 @@ static int l_backend_info(lua_State *L) {
   else
     lua_pushboolean(L, 0);
   lua_setfield(L, -2, "wine");
-#ifdef _WIN32
-  lua_pushboolean(L, 0);
-#else
-  lua_pushboolean(L, geteuid() == 0);
-#endif
-  lua_setfield(L, -2, "privileged");
   return 1;
 }
 
