@@ -120,7 +120,10 @@ typedef struct rm_filter {
   rm_unique_process process; /* for RM_FILTER_TRIGGER_PROCESS */
 } rm_filter;
 
-/* Progress callback: called with rising percentages. A non-zero return asks
+/* Progress callback: called with percentages that never fall (the native
+ * backend repeats the last one about once a second while it waits for
+ * applications to stop, so that a caller can show the time passing and
+ * cancel on time). A non-zero return asks
  * the backend to stop the running operation as soon as it can (it then
  * returns RM_E_CANCELLED). */
 typedef int (*rm_progress_fn)(void *ctx, unsigned percent);

@@ -668,7 +668,9 @@ static uint32_t check_flags(lua_State *L, int arg) {
  * (primary only).
  * @function Session:shutdown
  * @tparam[opt=0] integer flags bits of `shutdown`
- * @tparam[opt] function progress called with rising percentages
+ * @tparam[opt] function progress called with percentages that never fall
+ * (on Linux the last one again about once a second while applications are
+ * given time to stop)
  * @tparam[opt=30000] integer timeout_ms how long a polite stop may take
  * (native backend)
  * @treturn[1] true

@@ -36,8 +36,8 @@
 -- * `not_restarted`: it stays down (`why`)
 -- * `ended`: the session ended (`ok`, `code`, `message`)
 --
--- JSON is written by `dkjson` (Debian: lua-dkjson), else `cjson` (Debian:
--- lua-cjson).
+-- The JSON is written by `restartmanager.json`: the same whatever JSON
+-- library is installed (none is needed to write it).
 --
 -- @module restartmanager.log
 local L = {}
@@ -45,7 +45,6 @@ local L = {}
 local json = require "restartmanager.json"
 
 --- Encodes one log record as a line of JSON (without the newline).
--- Raises when neither dkjson nor cjson is installed.
 -- @tparam table record
 -- @treturn string
 function L.encode(record)
@@ -91,9 +90,6 @@ function L.sink(target, level)
   else
     error("bad option 'log' (function or file handle expected, got "
       .. type(target) .. ")", level)
-  end
-  if not json.available() then
-    error("the JSON log needs lua-dkjson or lua-cjson", level)
   end
   return function(record)
     record.time = record.time or L.now()

@@ -308,7 +308,7 @@ function P.plan(pol, apps, reasons, uninspected, more)
     end
     local spared = P.spared(pol, e)
     if a.type == "critical" then
-      e.action, e.why = "none", "critical: cannot be stopped, a reboot would be needed"
+      e.action, e.why = "none", "critical: cannot be stopped (see the reboot reasons)"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
     elseif spared then
@@ -336,9 +336,17 @@ function P.plan(pol, apps, reasons, uninspected, more)
     plan.apps[i] = e
   end
   if next(plan.reboot_reasons) and not pol.allow_reboot_reasons then
-    plan.refused, plan.refused_code = error_text("ERROR_FAIL_NOACTION_REBOOT",
-      "a reboot would be needed (%s)",
-      table.concat(sorted_names(plan.reboot_reasons), ", "))
+    local names = sorted_names(plan.reboot_reasons)
+    if #names == 1 and names[1] == "detected_self" then
+      -- not a reboot: the caller would have to stop itself
+      plan.refused, plan.refused_code = error_text(
+        "ERROR_FAIL_NOACTION_REBOOT", "restartmanager itself uses the "
+        .. "resources (detected_self): it cannot stop the process it runs in")
+    else
+      plan.refused, plan.refused_code = error_text(
+        "ERROR_FAIL_NOACTION_REBOOT", "a reboot would be needed (%s)",
+        P.reasons_text(plan.reboot_reasons))
+    end
   elseif plan.uninspected > 0 and not more.privileged
       and not pol.allow_uninspected then
     plan.refused, plan.refused_code = error_text("ERROR_PRIVILEGE_NOT_HELD",
@@ -420,6 +428,28 @@ function P.uninspected_text(n, pids, what)
     n == 1 and "it" or "them", n == 1 and "it" or "they", what)
 end
 
+--- What each reboot reason means, for people.
+P.REASON_TEXT = {
+  detected_self = "restartmanager itself uses this file",
+  critical_process = "a critical process uses it",
+  critical_service = "a critical service uses it",
+  permission_denied = "a process this user may not stop uses it",
+  session_mismatch = "a process of another session uses it",
+}
+
+--- Reboot reasons as text: their names, each with what it means, e.g.
+-- `detected_self (restartmanager itself uses this file)`; "none".
+-- @tparam table reasons a set of names
+-- @treturn string
+function P.reasons_text(reasons)
+  local names = sorted_names(reasons or {})
+  if #names == 0 then return "none" end
+  for i, n in ipairs(names) do
+    if P.REASON_TEXT[n] then names[i] = ("%s (%s)"):format(n, P.REASON_TEXT[n]) end
+  end
+  return table.concat(names, ", ")
+end
+
 local function yesno(b) return b and "yes" or "no" end
 
 --- The plan as text: a heading, a table with one line per application
@@ -460,9 +490,7 @@ function P.format(plan)
       out[#out + 1] = "  " .. table.concat(cells, "  ")
     end
   end
-  local reasons = sorted_names(plan.reboot_reasons or {})
-  out[#out + 1] = "reboot reasons: "
-    .. (#reasons > 0 and table.concat(reasons, ", ") or "none")
+  out[#out + 1] = "reboot reasons: " .. P.reasons_text(plan.reboot_reasons)
   if (plan.uninspected or 0) > 0 then
     out[#out + 1] = P.uninspected_text(plan.uninspected,
       plan.uninspected_pids or {}, "resources")

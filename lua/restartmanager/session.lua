@@ -279,7 +279,9 @@ end
 -- @tparam[opt] table opts `force` (kill what does not stop in time),
 -- `only_registered` (stop nothing unless every app can be restarted),
 -- `timeout` (seconds, default `SHUTDOWN_TIMEOUT`; native backend),
--- `progress` (a function called with rising percentages)
+-- `progress` (a function called with percentages that never fall; on Linux
+-- the last one again about once a second while applications are given
+-- time to stop)
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] string message
