@@ -1,6 +1,7 @@
 --- Argument checks shared by the modules of the Lua layer. Misuse raises
 -- (`error` at the caller's `level`); these return the checked value.
 -- @module restartmanager.check
+-- @alias K
 local K = {}
 
 --- Whether `f` can be called (a function, or a table or userdata with

@@ -35,6 +35,7 @@
 -- Arguments are parsed by argparse (Debian: lua-argparse); reading a
 -- `--policy` file needs lua-dkjson or lua-cjson.
 -- @module restartmanager.cli
+-- @alias C
 local rm = require "restartmanager"
 local policy = require "restartmanager.policy"
 local json = require "restartmanager.json"

@@ -6,6 +6,7 @@
 -- empty is a list) unless marked with `object`. Reading (policy files)
 -- needs `dkjson` (Debian: lua-dkjson) or `cjson` (Debian: lua-cjson).
 -- @module restartmanager.json
+-- @alias J
 local J = {}
 
 --- The order keys are written in (the others follow, sorted).

@@ -40,6 +40,7 @@
 -- library is installed (none is needed to write it).
 --
 -- @module restartmanager.log
+-- @alias L
 local L = {}
 
 local json = require "restartmanager.json"

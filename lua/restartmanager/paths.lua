@@ -6,6 +6,7 @@
 -- which never blocks (a fifo or a device is not opened) and has no effect
 -- on a file; on Windows it is opened for reading.
 -- @module restartmanager.paths
+-- @alias F
 local F = {}
 
 local ENOENT, ENOTDIR = 2, 20

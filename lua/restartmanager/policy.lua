@@ -39,6 +39,7 @@
 -- either way.
 --
 -- @module restartmanager.policy
+-- @alias P
 local core = require "restartmanager.core"
 local errors = require "restartmanager.errors"
 

@@ -40,6 +40,7 @@
 -- at the end).
 --
 -- @module restartmanager.procedure
+-- @alias R
 local core = require "restartmanager.core"
 local policy = require "restartmanager.policy"
 local log = require "restartmanager.log"

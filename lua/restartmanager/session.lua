@@ -5,6 +5,7 @@
 --
 -- Operations that fail return `nil, message, code`; misuse raises.
 -- @module restartmanager.session
+-- @alias S
 local core = require "restartmanager.core"
 local check = require "restartmanager.check"
 local paths = require "restartmanager.paths"
