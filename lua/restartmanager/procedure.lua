@@ -232,8 +232,8 @@ function step.plan(st)
   for _, e in ipairs(plan.apps) do
     emit(st, app_record("listed", e, { action = e.action, why = e.why }))
   end
-  if plan.uninspected > 0 and plan.refused_code ~= errors.codes
-      .ERROR_PRIVILEGE_NOT_HELD then
+  -- processes that could not be inspected and are no reason to refuse
+  if plan.uninspected > 0 and (privileged or st.pol.allow_uninspected) then
     emit(st, { step = "warning", reason = "uninspected",
       uninspected = plan.uninspected, pids = plan.uninspected_pids,
       message = policy.uninspected_text(plan.uninspected,
