@@ -375,6 +375,8 @@ static Session *new_session(lua_State *L) {
 
 /***
  * Starts a session; the caller becomes its primary installer (conductor).
+ * At the limit of 64 sessions, handles of this state that were dropped
+ * without being ended are collected first.
  * @function start_session
  * @treturn[1] Session
  * @treturn[1] string the session key (32 characters)
@@ -388,6 +390,12 @@ static int l_start_session(lua_State *L) {
   unsigned rc;
   memset(key, 0, sizeof key);
   rc = rm_backend_start(&u->s, key);
+  if (rc == RM_E_MAX_SESSIONS_REACHED) {
+    /* handles dropped without end_session still count until collected:
+     * collect them, and try once more */
+    lua_gc(L, LUA_GCCOLLECT);
+    rc = rm_backend_start(&u->s, key);
+  }
   if (rc != RM_OK) {
     u->s = NULL;
     return push_failure(L, rc);

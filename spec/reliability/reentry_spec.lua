@@ -230,7 +230,7 @@ describe("code that runs inside a call", function()
   end)
 
   describe("dropped session handles", function()
-    it("do not use up the session limit #unfixed", function()
+    it("do not use up the session limit", function()
       local out = child([[
         local refused = 0
         for _ = 1, 300 do
