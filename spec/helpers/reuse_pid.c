@@ -3,12 +3,14 @@
  * the same clock tick, so that the newcomer has the same pid and the same
  * start time (in clock ticks) as the process it replaces.
  *
- *   reuse_pid TRIGGER FIRST [ARG...] -- SECOND [ARG...]
+ *   reuse_pid TRIGGER PROGRAM [ARG...]
  *
- * starts FIRST and prints "first <pid>"; once the file TRIGGER exists, kills
- * FIRST, reaps it and at once starts SECOND with the same pid (clone3 with
- * set_tid: needs CAP_SYS_ADMIN over the pid namespace), and prints "second
- * <pid>". Then waits for SECOND. Exits 3 when the pid cannot be had.
+ * forks a first process that only waits and prints "first <pid> <start
+ * time>" (the start time as /proc/PID/stat gives it); once the file TRIGGER
+ * exists (looked for every 50 microseconds), kills the first process, reaps
+ * it and at once starts PROGRAM with the same pid (clone3 with set_tid:
+ * needs CAP_SYS_ADMIN over the pid namespace), and prints "second <pid>".
+ * Then waits for PROGRAM. Exits 3 when the pid cannot be had.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,27 +24,42 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The start time (field 22) of pid, or 0. */
+static unsigned long long start_time(pid_t pid) {
+  char path[64], buf[1024], *p;
+  unsigned long long v = 0;
+  FILE *f;
+  int field;
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  f = fopen(path, "r");
+  if (!f) return 0;
+  if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
+  fclose(f);
+  p = strrchr(buf, ')');
+  if (!p) return 0;
+  /* after ") ": field 3 onwards */
+  for (field = 2; field < 22 && p; field++) p = strchr(p + 1, ' ');
+  if (p) sscanf(p + 1, "%llu", &v);
+  return v;
+}
+
 int main(int argc, char **argv) {
   struct clone_args args;
-  struct timespec ms = {0, 1000000};
+  struct timespec wait = {0, 50000};
   pid_t first, second;
-  int i, sep = 0, status;
-  for (i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--") == 0) sep = i;
-  if (argc < 5 || sep < 3 || sep == argc - 1) {
-    fprintf(stderr, "usage: reuse_pid TRIGGER FIRST [ARG...] -- SECOND [ARG...]\n");
+  int status;
+  if (argc < 3) {
+    fprintf(stderr, "usage: reuse_pid TRIGGER PROGRAM [ARG...]\n");
     return 2;
   }
-  argv[sep] = NULL;
   first = fork();
   if (first < 0) return 1;
   if (first == 0) {
-    execvp(argv[2], argv + 2);
-    _exit(127);
+    for (;;) pause();
   }
-  printf("first %ld\n", (long)first);
+  printf("first %ld %llu\n", (long)first, start_time(first));
   fflush(stdout);
-  while (access(argv[1], F_OK) != 0) nanosleep(&ms, NULL);
+  while (access(argv[1], F_OK) != 0) nanosleep(&wait, NULL);
   kill(first, SIGKILL);
   while (waitpid(first, NULL, 0) < 0 && errno == EINTR) {}
   memset(&args, 0, sizeof args);
@@ -55,7 +72,7 @@ int main(int argc, char **argv) {
     return 3;
   }
   if (second == 0) {
-    execvp(argv[sep + 1], argv + sep + 1);
+    execvp(argv[2], argv + 2);
     _exit(127);
   }
   printf("second %ld\n", (long)second);
