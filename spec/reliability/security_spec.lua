@@ -50,7 +50,7 @@ describe("security", function()
   end
 
   describe("a restart registration", function()
-    it("placed by another user for a root process never runs as root #unfixed",
+    it("placed by another user for a root process never runs as root",
       function()
         if not need_root() then return end
         local copy = H.world_readable_copy()
@@ -99,7 +99,7 @@ describe("security", function()
         end
       end)
 
-    it("that is a FIFO does not hang a root installer's list or shutdown #unfixed",
+    it("that is a FIFO does not hang a root installer's list or shutdown",
       function()
         if not need_root() then return end
         local f = fx.file("shared")
@@ -124,7 +124,7 @@ describe("security", function()
         assert.is_true(H.gone(h.pid))
       end)
 
-    it("left half-written by a killed writer is swept #unfixed", function()
+    it("left half-written by a killed writer is swept", function()
       local store = H.store()
       local s = assert(core.start_session()) -- creates the store
       s:end_session()
@@ -142,7 +142,8 @@ describe("security", function()
     -- and /run, so that the machine's own stores are never touched.
     local function in_private_tmp(script)
       return H.sh("unshare --mount --propagation private sh -c "
-        .. H.q("mount -t tmpfs none /tmp && mount -t tmpfs none /run && " .. script)
+        .. H.q("mount -t tmpfs none /tmp && mount -t tmpfs -o mode=755 none /run && "
+          .. script)
         .. " 2>&1")
     end
 
@@ -161,7 +162,7 @@ describe("security", function()
     ]]
 
     for _, how in ipairs { "directory", "symlink" } do
-      it("taken in advance by another user (a " .. how .. ") does not block root #unfixed",
+      it("taken in advance by another user (a " .. how .. ") does not block root",
         function()
           if not need_root() then return end
           local take = how == "directory"
@@ -236,7 +237,7 @@ describe("security", function()
           .. code) .. " 2>&1")
     end
 
-    it("with a FIFO for a session's records does not hang register or list #unfixed",
+    it("with a FIFO for a session's records does not hang register or list",
       function()
         local out, rc = bounded([[
           local s, key = assert(core.start_session())
@@ -257,7 +258,7 @@ describe("security", function()
         assert.matches("join register\t%d+\n", out)
       end)
 
-    it("with a FIFO for a session's lock does not hang start or join #unfixed",
+    it("with a FIFO for a session's lock does not hang start or join",
       function()
         local out, rc = bounded([[
           local s, key = assert(core.start_session())
@@ -279,7 +280,7 @@ describe("security", function()
         assert.matches("start\ttrue\n", out)
       end)
 
-    it("with a device for a session's records refuses registrations #unfixed",
+    it("with a device for a session's records refuses registrations",
       function()
         if not need_root() then return end
         local out, rc = bounded([[
