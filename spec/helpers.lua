@@ -315,6 +315,16 @@ function H.store()
   local xdg = os.getenv("XDG_RUNTIME_DIR")
   if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/restartmanager" end
   local uid = H.sh("id -u"):gsub("%s+", "")
+  local function own_dir(path)
+    local out = H.sh("stat -c '%F %u %a' " .. H.q(path) .. " 2>/dev/null")
+    local kind, owner, mode = out:match("^(.-) (%d+) (%d+)")
+    return kind == "directory" and owner == uid
+      and tonumber(mode:sub(-2, -2)) & 2 == 0 and tonumber(mode:sub(-1)) & 2 == 0
+  end
+  if uid == "0" and own_dir("/run") then return "/run/restartmanager" end
+  if uid ~= "0" and own_dir("/run/user/" .. uid) then
+    return "/run/user/" .. uid .. "/restartmanager"
+  end
   return "/tmp/restartmanager-" .. uid
 end
 

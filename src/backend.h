@@ -25,6 +25,7 @@
 #define RM_E_INVALID_HANDLE        6u
 #define RM_E_OUTOFMEMORY           14u
 #define RM_E_WRITE_FAULT           29u
+#define RM_E_NOT_SUPPORTED         50u
 #define RM_E_INVALID_PARAMETER     87u
 #define RM_E_SEM_TIMEOUT           121u
 #define RM_E_BAD_ARGUMENTS         160u

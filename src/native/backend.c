@@ -367,6 +367,11 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
     t = "the session is no longer valid (its primary ended it or died)";
     break;
   case RM_E_OUTOFMEMORY: t = "not enough memory"; break;
+  case RM_E_NOT_SUPPORTED:
+    t = "processes cannot be signalled safely here: pidfd_open is not "
+        "available (Linux 5.3 or later is needed, and no seccomp policy may "
+        "deny it); nothing was signalled";
+    break;
   case RM_E_INVALID_PARAMETER: t = "no such process"; break;
   case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
   case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;
