@@ -82,7 +82,7 @@ $(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -shared -o $$@ $(WIN_SRC) \
-	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr
+	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr -lbcrypt -lpsapi -luser32 -ladvapi32
 endef
 $(eval $(call windows_lua,win64,$(WIN64)))
 $(eval $(call windows_lua,win32,$(WIN32)))

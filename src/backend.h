@@ -185,6 +185,11 @@ unsigned rm_backend_unregister_restart(void);
 /* Writes a readable description of code (without its name) into buf. */
 void rm_backend_error_text(unsigned code, char *buf, size_t size);
 
+/* The engine that answers: "native" on Linux; on Windows "rstrtmgr" (the
+ * Restart Manager) or "win32" (the user-mode engine, where rstrtmgr.dll is
+ * only stubs). */
+const char *rm_backend_engine(void);
+
 /* Wine's version string when running under Wine, else NULL. */
 const char *rm_backend_wine_version(void);
 

@@ -101,6 +101,13 @@ end
 --   scenario  the stand-in's first scenario (text)
 --   debug     WINEDEBUG channels (default "-all")
 --   dir       the directory of lua.exe and the module (default by standin)
+--   engine    RESTARTMANAGER_ENGINE: "rstrtmgr" (the default: the stand-in
+--             or Wine's own rstrtmgr.dll answers), "win32", or "auto" (the
+--             variable unset: the module chooses)
+--   store     the win32 engine's per-user store lives in this directory's
+--             restartmanager\ (LOCALAPPDATA); default: a fresh one, removed
+--             afterwards
+--   env       more "NAME=value" words (quoted) for the environment
 -- Returns a table: out (stdout and Wine's stderr, LF line ends), rc, R (the
 -- script's table), log (the stand-in's log, LF line ends), dir (the
 -- script's directory as Linux sees it, removed afterwards).
@@ -124,6 +131,13 @@ function W.run(code, opts)
     -- native (the stand-in beside lua.exe) and never Wine's builtin
     env[#env + 1] = "WINEDLLOVERRIDES=rstrtmgr=n"
   end
+  if opts.engine ~= "auto" then
+    env[#env + 1] = "RESTARTMANAGER_ENGINE=" .. (opts.engine or "rstrtmgr")
+  end
+  local store = opts.store or (dir .. "/appdata")
+  H.sh("mkdir -p " .. H.q(store))
+  env[#env + 1] = "LOCALAPPDATA=" .. H.q(W.winpath(store))
+  for _, e in ipairs(opts.env or {}) do env[#env + 1] = e end
   -- output into a file, not a pipe: the wineserver a run starts inherits
   -- the descriptors and would hold a pipe open until it exits
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env "
