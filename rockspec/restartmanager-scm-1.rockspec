@@ -40,12 +40,17 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
-            "src/native_store.c",
-            "src/native_scan.c",
-            "src/native_control.c",
-            "src/spawn.c",
+            "src/native/control.c",
+            "src/native/launch.c",
+            "src/native/process.c",
+            "src/native/procfs.c",
+            "src/native/scan.c",
+            "src/native/store.c",
+            "src/native/util.c",
           },
+          incdirs = { "src" },
           libraries = { "pthread" },
         },
       },
@@ -53,18 +58,28 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
-          libraries = { "rstrtmgr" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/backend.c", "src/windows/cmdline.c",
+            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/w32_engine.c", "src/windows/w32_scan.c",
+            "src/windows/w32_store.c", "src/windows/wutil.c" },
+          incdirs = { "src" },
+          libraries = { "rstrtmgr", "bcrypt", "psapi", "user32",
+            "advapi32" },
         },
       },
     },
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
-          libraries = { "rstrtmgr" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/backend.c", "src/windows/cmdline.c",
+            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/w32_engine.c", "src/windows/w32_scan.c",
+            "src/windows/w32_store.c", "src/windows/wutil.c" },
+          incdirs = { "src" },
+          libraries = { "rstrtmgr", "bcrypt", "psapi", "user32",
+            "advapi32" },
         },
       },
     },

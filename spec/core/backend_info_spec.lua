@@ -4,7 +4,7 @@ describe("core.backend_info on the native backend", function()
   it("names the backend and reports no Wine", function()
     local core = require "restartmanager.core"
     local info = core.backend_info()
-    assert.same({ backend = "linux", wine = false }, info)
+    assert.same({ backend = "linux", engine = "native", wine = false }, info)
     assert.equal(core.backend, info.backend)
     -- a fresh table at each call: the caller may keep or change it
     assert.is_false(rawequal(info, core.backend_info()))

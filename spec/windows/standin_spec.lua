@@ -141,6 +141,11 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
       R.reg = s:register_resources({ "C:\\j" })
       R.ended = s:end_session()
       R.bad = { core.join_session("ffffffffffffffffffffffffffffffff") }
+      -- the SDK declares the key CCH_RM_SESSION_KEY + 1 characters long:
+      -- another length never reaches RmJoinSession
+      R.short = { core.join_session("abc") }
+      R.long = { core.join_session("]] .. KEY .. [[0") }
+      R.empty = { core.join_session("") }
     ]], "key " .. KEY .. "\njoin_handle 7\n")
     assert.equal(false, res.R.primary)
     assert.equal(true, res.R.reg)
@@ -153,6 +158,11 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
     assert.equal(1219, res.R.bad[3])
     assert.matches("^ERROR_SESSION_CREDENTIAL_CONFLICT %(1219%): ",
       res.R.bad[2])
+    for _, k in ipairs { "short", "long", "empty" } do
+      assert.is_nil(res.R[k][1], k)
+      assert.equal(1219, res.R[k][3], k)
+    end
+    assert.equal(2, #W.lines(res.log, "call RmJoinSession"))
   end)
 
   it("registers Unicode paths, services and processes exactly", function()
