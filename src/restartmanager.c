@@ -932,5 +932,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_pushliteral(L, RM_VERSION);
   lua_setfield(L, -2, "_VERSION");
   rm_open_process(L);
+  rm_open_console(L);
   return 1;
 }

@@ -173,20 +173,11 @@ do
   end
 end
 
--- Whether the process a listed app names is still running (a zombie is
--- not: it holds nothing).
+-- Whether the process a listed app names is still running: the same pid
+-- and start time, not a zombie (Linux), not a process that exited while
+-- someone still holds it open (Windows: its handle is signalled).
 local function alive(app)
-  local p = core.process(app.pid)
-  if not p or p.start_time ~= app.start_time then return false end
-  if core.backend == "linux" then
-    local f = io.open("/proc/" .. app.pid .. "/stat")
-    if f then
-      local st = f:read("l") or ""
-      f:close()
-      if st:match("^.*%) (%a)") == "Z" then return false end
-    end
-  end
-  return true
+  return core.running({ pid = app.pid, start_time = app.start_time }) == true
 end
 
 local function app_record(step, e, extra)

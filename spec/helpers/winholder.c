@@ -16,6 +16,8 @@
  *   winholder refuse FILE READY LOG  the same window, but it answers FALSE
  *                                    to WM_QUERYENDSESSION and ignores
  *                                    WM_CLOSE
+ *   winholder nap MS                 sleeps MS milliseconds and exits (for
+ *                                    Lua programs, which cannot sleep)
  */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -97,6 +99,10 @@ int main(void) {
   WCHAR **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
   HANDLE f;
   MSG msg;
+  if (argv && argc == 3 && wcscmp(argv[1], L"nap") == 0) {
+    Sleep((DWORD)wcstoul(argv[2], NULL, 10));
+    return 0;
+  }
   if (!argv || argc < 4) {
     fprintf(stderr, "usage: winholder exclusive|map|window|refuse FILE READY [LOG]\n");
     return 2;
