@@ -330,4 +330,24 @@ describe("win32 engine under wine #wine", function()
     -- nobody holds it now: nothing to close
     assert.equal(0, res.R.close[1], res.R.close[3])
   end)
+
+  it("takes a path with characters the ANSI code page lacks on its command "
+    .. "line", function()
+      local held = fx.file("dossier-è-日本.bin", "x")
+      local h = holder("exclusive", held)
+      local dir = H.tmpdir()
+      H.finally(finally, function() H.sh("rm -rf " .. H.q(dir)) end)
+      local _, rc = H.sh("cd " .. H.q(dir) .. " && env " .. table.concat({
+        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all",
+        "RESTARTMANAGER_ENGINE=win32", "LOCALAPPDATA=" .. H.q(win(store)),
+        "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
+        "LUA_PATH=" .. H.q(win(H.ROOT .. "/lua/?.lua;") .. win(H.ROOT
+          .. "/lua/?/init.lua;") .. win("/usr/share/lua/5.4/?.lua")),
+      }, " ") .. " wine " .. H.q(W.WIN64 .. "/lua.exe") .. " "
+        .. H.q(win(H.ROOT .. "/bin/restartmanager")) .. " list --json "
+        .. H.q(win(held)) .. " >out 2>err </dev/null")
+      local out = (H.read(dir .. "/out") or ""):gsub("\r\n", "\n")
+      assert.equal(0, rc, out .. (H.read(dir .. "/err") or ""))
+      assert.matches('"pid":%s*' .. h.winpid, out)
+    end)
 end)
