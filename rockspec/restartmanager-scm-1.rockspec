@@ -28,6 +28,11 @@ build = {
     ["restartmanager.log"] = "lua/restartmanager/log.lua",
     ["restartmanager.json"] = "lua/restartmanager/json.lua",
     ["restartmanager.cli"] = "lua/restartmanager/cli.lua",
+    ["restartmanager.session"] = "lua/restartmanager/session.lua",
+    ["restartmanager.procedure"] = "lua/restartmanager/procedure.lua",
+    ["restartmanager.secondary"] = "lua/restartmanager/secondary.lua",
+    ["restartmanager.check"] = "lua/restartmanager/check.lua",
+    ["restartmanager.errors"] = "lua/restartmanager/errors.lua",
   },
   -- the command-line tool also needs argparse, and dkjson or cjson for
   -- JSON (Debian: lua-argparse, lua-dkjson); they are not required here so
