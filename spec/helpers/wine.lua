@@ -205,7 +205,9 @@ end
 -- the display of the program that made it: programs with windows need a
 -- wineserver started with their display, and the next ones one without.
 function W.quiet()
-  H.sh("env WINEPREFIX=" .. H.q(H.BUILD .. "/wine") .. " wineserver -w")
+  local _, rc = H.sh("env WINEPREFIX=" .. H.q(H.BUILD .. "/wine")
+    .. " timeout 60 wineserver -w")
+  assert(rc == 0, "the wineserver still runs: a Windows program was left")
 end
 
 -- The environment words every directly started Windows program gets.
