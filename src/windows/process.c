@@ -145,49 +145,45 @@ static int entry_cmp(const void *a, const void *b) {
   return rm_win_compare_nocase(x->s, x->name_len, y->s, y->name_len);
 }
 
-/* Windows wants the block sorted by name, case-insensitively. */
-static unsigned build_environment(size_t nchanges,
-                                  const rm_env_change *changes,
-                                  WCHAR **out, char *msg) {
-  WCHAR *cur = GetEnvironmentStringsW(), *p, *block = NULL, **wch = NULL;
-  env_entry *v = NULL;
-  size_t n = 0, cap = 0, i, total = 1;
+/* The changes as UTF-16 "NAME=value", or "NAME=" for a removal (only its
+ * name is used then): a calloc'd array of nchanges strings in *out. */
+static unsigned wide_changes(size_t nchanges, const rm_env_change *changes,
+                             WCHAR ***out, char *msg) {
+  WCHAR **wch = (WCHAR **)calloc(nchanges ? nchanges : 1, sizeof *wch);
   unsigned rc = RM_OK;
-  *out = NULL;
-  if (!cur) return fail(msg, rm_win_last_error(), "environment");
-  wch = (WCHAR **)calloc(nchanges ? nchanges : 1, sizeof *wch);
-  if (!wch) {
-    rc = RM_E_OUTOFMEMORY;
-    goto done;
-  }
+  size_t i;
+  *out = wch;
+  if (!wch) return RM_E_OUTOFMEMORY;
   for (i = 0; i < nchanges; i++) {
-    const char *name = changes[i].name;
-    char *line;
+    const char *name = changes[i].name, *value = changes[i].value;
     size_t len;
+    char *line;
     if (!name[0] || strchr(name, '=')) {
       snprintf(msg, RM_PROCESS_MSG_SIZE, "bad environment name '%s'", name);
-      rc = RM_E_BAD_ARGUMENTS;
-      goto done;
+      return RM_E_BAD_ARGUMENTS;
     }
-    /* "NAME=value", or "NAME=" for a removal (only its name is used) */
-    len = strlen(name) + (changes[i].value ? strlen(changes[i].value) : 0) + 2;
+    len = strlen(name) + (value ? strlen(value) : 0) + 2;
     line = (char *)malloc(len);
-    if (!line) {
-      rc = RM_E_OUTOFMEMORY;
-      goto done;
-    }
-    snprintf(line, len, "%s=%s", name,
-             changes[i].value ? changes[i].value : "");
+    if (!line) return RM_E_OUTOFMEMORY;
+    snprintf(line, len, "%s=%s", name, value ? value : "");
     wch[i] = rm_win_to_wide(line, &rc);
     free(line);
-    if (!wch[i]) goto done;
+    if (!wch[i]) return rc;
   }
-  cap = nchanges + 64;
-  v = (env_entry *)malloc(cap * sizeof *v);
-  if (!v) {
-    rc = RM_E_OUTOFMEMORY;
-    goto done;
-  }
+  return RM_OK;
+}
+
+/* The entries of the block cur that no change names, then the changes
+ * that set a value, sorted: a malloc'd array in *out. */
+static unsigned merge_entries(WCHAR *cur, size_t nchanges,
+                              const rm_env_change *changes, WCHAR **wch,
+                              env_entry **out, size_t *count) {
+  size_t n = 0, cap = nchanges + 64, i;
+  env_entry *v = (env_entry *)malloc(cap * sizeof *v);
+  WCHAR *p;
+  *out = NULL;
+  *count = 0;
+  if (!v) return RM_E_OUTOFMEMORY;
   for (p = cur; *p; p += wcslen(p) + 1) {
     int nl = name_length(p), drop = 0;
     for (i = 0; i < nchanges && !drop; i++)
@@ -196,8 +192,8 @@ static unsigned build_environment(size_t nchanges,
     if (n + nchanges >= cap) {
       env_entry *nv = (env_entry *)realloc(v, 2 * cap * sizeof *v);
       if (!nv) {
-        rc = RM_E_OUTOFMEMORY;
-        goto done;
+        free(v);
+        return RM_E_OUTOFMEMORY;
       }
       v = nv;
       cap *= 2;
@@ -210,23 +206,40 @@ static unsigned build_environment(size_t nchanges,
       v[n].s = wch[i];
       v[n++].name_len = name_length(wch[i]);
     }
+  /* Windows wants the block sorted by name, case-insensitively */
   qsort(v, n, sizeof *v, entry_cmp);
-  for (i = 0; i < n; i++) total += wcslen(v[i].s) + 1;
-  block = (WCHAR *)malloc(total * sizeof *block);
-  if (!block) {
-    rc = RM_E_OUTOFMEMORY;
-    goto done;
+  *out = v;
+  *count = n;
+  return RM_OK;
+}
+
+/* The caller's environment with the changes, as a UTF-16 block in *out. */
+static unsigned build_environment(size_t nchanges,
+                                  const rm_env_change *changes,
+                                  WCHAR **out, char *msg) {
+  WCHAR *cur = GetEnvironmentStringsW(), *p, **wch = NULL;
+  env_entry *v = NULL;
+  size_t n = 0, i, total = 1;
+  unsigned rc;
+  *out = NULL;
+  if (!cur) return fail(msg, rm_win_last_error(), "environment");
+  rc = wide_changes(nchanges, changes, &wch, msg);
+  if (rc == RM_OK) rc = merge_entries(cur, nchanges, changes, wch, &v, &n);
+  if (rc == RM_OK) {
+    for (i = 0; i < n; i++) total += wcslen(v[i].s) + 1;
+    *out = (WCHAR *)malloc((total + 1) * sizeof **out);
+    if (!*out) rc = RM_E_OUTOFMEMORY;
   }
-  p = block;
-  for (i = 0; i < n; i++) {
-    size_t len = wcslen(v[i].s) + 1;
-    memcpy(p, v[i].s, len * sizeof *p);
-    p += len;
+  if (rc == RM_OK) {
+    p = *out;
+    for (i = 0; i < n; i++) {
+      size_t len = wcslen(v[i].s) + 1;
+      memcpy(p, v[i].s, len * sizeof *p);
+      p += len;
+    }
+    p[0] = 0;
+    p[1] = 0; /* an empty block is two NULs */
   }
-  *p = 0;
-  if (n == 0) p[1] = 0; /* an empty block is two NULs */
-  *out = block;
-done:
   if (rc != RM_OK && !msg[0]) fail(msg, rc, "environment");
   if (wch)
     for (i = 0; i < nchanges; i++) free(wch[i]);
