@@ -368,4 +368,56 @@ describe("win32 engine under wine #wine", function()
       assert.equal(0, rc, out .. (H.read(dir .. "/err") or ""))
       assert.matches('"pid":%s*' .. h.winpid, out)
     end)
+
+  it("keeps the native semantics of filters, cancel and the conductor's "
+    .. "calls", function()
+      local held = fx.file("core.bin", "x")
+      local h = holder("exclusive", held)
+      local res = run([[
+        local path = ]] .. lit(win(held)) .. [[
+        local s, key = assert(core.start_session())
+        assert(s:register_resources({ path }))
+        local apps = assert(s:get_list(8))
+        local p = { pid = apps[1].pid, start_time = apps[1].start_time }
+        -- a secondary lists, but may not stop, restart, filter or cancel
+        local j = assert(core.join_session(key))
+        R.joined_list = #assert(j:get_list(8))
+        R.secondary = { select(3, j:shutdown(core.shutdown.force)),
+          select(3, j:restart()), select(3, j:cancel()),
+          select(3, j:add_filter("process", p, "no_shutdown")) }
+        j:end_session()
+        -- a no_shutdown filter spares the process, even with force
+        assert(s:add_filter("process", p, "no_shutdown"))
+        R.filters = #assert(s:get_filter_list())
+        R.masked = assert(s:get_list(8))[1].status
+        R.spared = { s:shutdown(core.shutdown.force, nil, 1000) }
+        assert(s:remove_filter("process", p))
+        -- cancelled from the progress function before anything is ended
+        R.seen = {}
+        R.cancelled = { s:shutdown(core.shutdown.force, function(pct)
+          R.seen[#R.seen + 1] = pct
+          s:cancel()
+        end, 1000) }
+        R.still = #assert(s:get_list(8))
+        -- restart before a shutdown that stopped anything is out of order
+        -- only when nothing was shut down at all: a fresh session
+        local t = assert(core.start_session())
+        R.early = { select(3, t:restart()) }
+        t:end_session()
+        s:end_session()
+        R.ended = { select(3, core.cancel(key)) }
+      ]])
+      assert.equal(1, res.R.joined_list, res.out)
+      assert.same({ 1219, 1219, 1219, 1219 }, res.R.secondary)
+      assert.equal(1, res.R.filters)
+      -- shutdown_masked and restart_masked, still running
+      assert.equal(0x41 | 0x80, res.R.masked)
+      assert.same({ true }, res.R.spared)
+      assert.same({ nil, res.R.cancelled[2], 1223 }, res.R.cancelled)
+      assert.same({ 0 }, res.R.seen)
+      assert.equal(1, res.R.still)
+      assert.is_true(h.alive())
+      assert.same({ 776 }, res.R.early)
+      assert.same({ 6 }, res.R.ended)
+    end)
 end)

@@ -2,7 +2,8 @@
  * The win32 engine's per-user store (see w32.h): %LOCALAPPDATA%\
  * restartmanager, a directory per session named by its key, holding the
  * session's "records"; "restart-PID-START" files for restart
- * registrations. The primary holds a Local\ named event for as long as the
+ * registrations (those of processes that ended are swept at the next
+ * registration). The primary holds a Local\ named event for as long as the
  * session lives: its token. A session whose token no process holds lost its
  * primary (Windows closes every handle of a process that ends, however it
  * ends) and is stale. Start takes a Local\ named mutex while it sweeps stale
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process.h"
 #include "w32.h"
 
 #include <bcrypt.h>
@@ -308,6 +310,32 @@ static unsigned reg_path(const rm_unique_process *p, WCHAR *buf) {
   return store_path(name, buf);
 }
 
+/* Removes the registrations of processes that no longer run. */
+static void sweep_registrations(void) {
+  WCHAR root[PATH_UNITS], pat[PATH_UNITS], file[PATH_UNITS];
+  WIN32_FIND_DATAW fd;
+  HANDLE f;
+  if (store_path(NULL, root) != RM_OK) return;
+  _snwprintf(pat, PATH_UNITS, L"%ls\\restart-*", root);
+  f = FindFirstFileW(pat, &fd);
+  if (f == INVALID_HANDLE_VALUE) return;
+  do {
+    rm_unique_process p;
+    unsigned long pid;
+    unsigned long long start;
+    int running = 0;
+    if (swscanf(fd.cFileName, L"restart-%lu-%llu", &pid, &start) != 2)
+      continue;
+    p.pid = (uint32_t)pid;
+    p.start_time = (uint64_t)start;
+    if (rm_process_running(&p, &running) == RM_OK && !running) {
+      _snwprintf(file, PATH_UNITS, L"%ls\\%ls", root, fd.cFileName);
+      DeleteFileW(file);
+    }
+  } while (FindNextFileW(f, &fd));
+  FindClose(f);
+}
+
 unsigned rm_win_reg_write(const rm_unique_process *p, const char *data,
                           size_t len) {
   WCHAR path[PATH_UNITS], tmp[PATH_UNITS + 8];
@@ -316,6 +344,7 @@ unsigned rm_win_reg_write(const rm_unique_process *p, const char *data,
   HANDLE f;
   if (rc != RM_OK) return rc;
   if (len > 0x7FFFFFFFu) return RM_E_BAD_ARGUMENTS;
+  sweep_registrations();
   _snwprintf(tmp, PATH_UNITS + 8, L"%ls.tmp", path);
   tmp[PATH_UNITS + 7] = 0;
   f = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
