@@ -131,7 +131,10 @@ $(eval $(call windows_standin,win32,$(WIN32)))
 standin: win64-standin win32-standin
 
 # Programs the specs start (spec/helpers/*.c).
-HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid
+HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
+           $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
+           $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
+           $(BUILD)/helpers/slow_exit
 
 # examples/host.c: a C program that embeds Lua with the core linked in
 # (luaL_requiref), as a host application would.
@@ -143,7 +146,8 @@ $(EXAMPLE_HOST): examples/host.c $(NATIVE_SRC) $(HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
 	  $(NATIVE_SRC) $(LUA_LIB) $(LDFLAGS)
 
-$(BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua
+$(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -152,7 +156,11 @@ $(BUILD)/helpers/%: spec/helpers/%.c
 	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
 
 # ---------------------------------------------------------------------------
-# Tests. busted is Debian's (installed for Lua 5.1's path); it runs here under
+# Tests. Specs tagged #unfixed describe a known weakness the code does not
+# yet withstand (spec/reliability/): `make test` leaves them out, busted
+# --tags=unfixed runs them alone; every other spec must pass.
+#
+# busted is Debian's (installed for Lua 5.1's path); it runs here under
 # Lua 5.4 with the project's own modules first on the path.
 
 SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua" \
@@ -164,7 +172,8 @@ deps:
 
 test: deps lint all windows standin $(HELPERS) $(EXAMPLE_HOST)
 	@store=$$(mktemp -d) && \
-	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_FLAGS) spec; \
+	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) --exclude-tags=unfixed \
+	    $(BUSTED_FLAGS) spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
 	@$(MAKE) --no-print-directory test-asan
 
@@ -211,8 +220,8 @@ $(ASAN_LUA): $(LUA_SRC)/src/lua.h
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) -I$(LUA_INCDIR) -o $@ $(LUA_SRC)/src/lua.c -llua5.4
 
-# the helper that embeds Lua is sanitized too; the others are copies
-$(ASAN_BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua are sanitized too; the others are copies
+$(ASAN_BUILD)/helpers/two_states $(ASAN_BUILD)/helpers/slow_exit: $(ASAN_BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -223,7 +232,7 @@ $(ASAN_BUILD)/helpers/%: $(BUILD)/helpers/%
 test-asan: deps $(ASAN_SO) $(ASAN_LUA) $(ASAN_HELPERS)
 	@store=$$(mktemp -d) && \
 	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(ASAN_ENV) $(ASAN_LUA) $(BUSTED) \
-	    $(BUSTED_FLAGS) --exclude-tags=wine,valgrind,fuzz spec; \
+	    $(BUSTED_FLAGS) --exclude-tags=wine,valgrind,fuzz,unfixed spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
 
 FUZZ_CC      ?= clang
@@ -232,23 +241,25 @@ FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Isrc -Isrc/native -Isrc/windows -pthread
 FUZZ_TARGETS := stat maps records key restart cmdline
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-NATIVE_BACKEND = $(filter-out src/native/spawn.c,$(wildcard src/native/*.c))
+N := src/native
+# Each target links the unit it fuzzes and the layers below it
+# (src/native/native.h); none includes a .c file.
+FUZZ_UNITS_stat    := $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_maps    := $(N)/scan.c $(N)/records.c $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_records := $(N)/records.c $(N)/store.c $(N)/util.c
+FUZZ_UNITS_restart := $(N)/restartreg.c $(N)/store.c $(N)/procfs.c $(N)/util.c
+# rm_backend_join's refusal of a malformed key: the whole backend
+FUZZ_UNITS_key     := $(filter-out $(N)/process.c,$(wildcard $(N)/*.c))
 
 $(BUILD)/fuzz/fuzz_cmdline: spec/fuzz/fuzz_cmdline.c spec/fuzz/fuzz.h \
     src/windows/cmdline.c src/windows/cmdline.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/windows/cmdline.c
 
-# includes native_control.c itself, for the parser's private record type
-$(BUILD)/fuzz/fuzz_restart: spec/fuzz/fuzz_restart.c spec/fuzz/fuzz.h \
-    $(NATIVE_SRC) $(HEADERS)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $$(FUZZ_UNITS_$$*) $(HEADERS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< \
-	  $(filter-out src/native/control.c,$(NATIVE_BACKEND))
-
-$(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $(NATIVE_SRC) $(HEADERS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(NATIVE_BACKEND)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_UNITS_$*)
 
 # the plain run gives each target 10 s (spec/reliability/fuzz_spec.lua)
 test: $(FUZZ_BIN)

@@ -107,8 +107,14 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles,
                                   nsvcs, svcs);
 }
 
+/* Neither engine reports processes it could not look into: the Restart
+ * Manager reports nothing of the kind, and the win32 engine lists a process
+ * it may not open as critical, with the reboot reason permission_denied. */
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                             rm_app *apps, uint32_t *reasons) {
+                             rm_app *apps, uint32_t *reasons,
+                             rm_pid_list *uninspected) {
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   return s->e->get_list(s->impl, needed, count, apps, reasons);
 }
 
