@@ -137,7 +137,7 @@ describe("recovery", function()
   end)
 
   describe("a primary killed in the middle of a shutdown", function()
-    it("leaves a record the next session of its user restarts from #unfixed",
+    it("leaves a record the next session of its user restarts from",
       function()
         local data = fx.file("data")
         local s1 = app(data)

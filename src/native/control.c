@@ -18,6 +18,7 @@
 #include "control.h"
 #include "launch.h"
 #include "procfs.h"
+#include "recovery.h"
 #include "restartreg.h"
 #include "util.h"
 
@@ -384,10 +385,38 @@ static void await_late(rm_native_control *c) {
   free(set);
 }
 
+/* Writes what is to come back (stopped or about to be, registered, not
+ * restarted yet) to the session's record (recovery.h). */
+static unsigned save_record(const rm_native_control *c, int recdir) {
+  rm_native_recovery_app *r;
+  size_t i, n = 0;
+  unsigned rc;
+  if (recdir < 0) return RM_OK;
+  r = (rm_native_recovery_app *)calloc(c->napps + 1, sizeof *r);
+  if (!r) return RM_E_OUTOFMEMORY;
+  for (i = 0; i < c->napps; i++) {
+    const stopped *st = &c->apps[i];
+    if (!st->reg.buf || (st->reg.flags & RM_RESTART_NO_PATCH) ||
+        (st->app.status & RM_STATUS_RESTARTED))
+      continue;
+    if (!(st->app.status & RM_STATUS_STOPPED) && st->pidfd < 0) continue;
+    r[n].process = st->app.process;
+    r[n].uid = st->uid;
+    r[n].gid = st->gid;
+    r[n].ngroups = (size_t)st->ngroups;
+    r[n].groups = st->groups;
+    r[n].reg = &st->reg;
+    n++;
+  }
+  rc = rm_native_recovery_save(recdir, r, n);
+  free(r);
+  return rc;
+}
+
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     size_t n, uint32_t flags,
-                                    unsigned timeout_ms, rm_progress_fn fn,
-                                    void *ctx) {
+                                    unsigned timeout_ms, int recdir,
+                                    rm_progress_fn fn, void *ctx) {
   reporter rep;
   stopped *grown, **set;
   size_t i, first = c->napps, total = 0, left;
@@ -410,7 +439,11 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     return RM_E_OUTOFMEMORY;
   }
   rc = take_apps(c, apps, n, set, &total);
+  /* recorded before the first signal: a primary that dies from here on
+   * leaves what to bring back */
+  if (rc == RM_OK) rc = save_record(c, recdir);
   if (rc != RM_OK) {
+    drop_stopped(c, first);
     free(set);
     return rc;
   }
@@ -456,7 +489,8 @@ static int to_restart(const stopped *st) {
 
 unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
-                                   int procfd, rm_progress_fn fn, void *ctx) {
+                                   int procfd, int recdir, rm_progress_fn fn,
+                                   void *ctx) {
   reporter rep;
   size_t i, total = 0, done = 0;
   int failed = 0;
@@ -488,8 +522,12 @@ unsigned rm_native_control_restart(rm_native_control *c,
     done++;
     report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
   }
-  if (rep.stop || rm_native_control_cancelled(c)) return RM_E_CANCELLED;
+  if (rep.stop || rm_native_control_cancelled(c)) {
+    (void)save_record(c, recdir); /* what is still to come back */
+    return RM_E_CANCELLED;
+  }
   report(&rep, 100);
+  if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0);
   drop_stopped(c, 0);
   c->shut_down = 0;
   return failed ? RM_E_FAIL_RESTART : RM_OK;

@@ -276,6 +276,7 @@ static int read_reg_at(const char *store, uid_t uid, const char *name,
     return -1;
   }
   r->buf = buf;
+  r->len = total;
   return 0;
 }
 

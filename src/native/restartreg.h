@@ -19,6 +19,7 @@
 /* A parsed registration; the strings point into buf. */
 typedef struct rm_native_restart_reg {
   char *buf;
+  size_t len; /* the registration's bytes in buf (as read) */
   uint32_t flags;
   const char *exe, *cwd;
   char **argv; /* exe, arguments..., NULL */
