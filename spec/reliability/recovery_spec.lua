@@ -317,7 +317,7 @@ describe("recovery", function()
   end)
 
   describe("the Lua layer", function()
-    it("registers all of a large set or none of it, and names the index #unfixed",
+    it("registers all of a large set or none of it, and names the index",
       function()
         local files = {}
         for i = 1, 5000 do files[i] = dir .. "/f" .. i end
@@ -326,7 +326,7 @@ describe("recovery", function()
         local ok, err = pcall(s.register, s, { files = files })
         assert.is_false(ok)
         assert.matches("index 4500", err)
-        local records = H.read(H.store() .. "/" .. s:key() .. "/records")
+        local records = H.read(H.store() .. "/" .. s.key .. "/records")
         assert.is_true(records == nil or records == "", "a part was registered")
       end)
 
