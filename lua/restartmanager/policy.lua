@@ -47,6 +47,9 @@ P.OPTIONS = {
 --- How long (seconds) an application may take to stop when the policy does
 -- not say (`timeout`).
 P.TIMEOUT = 30
+--- The longest `timeout` the core takes (2^31 - 1 milliseconds), in
+-- seconds.
+P.MAX_TIMEOUT = 2147483
 
 local function bad(msg, level)
   error(msg, level + 1)
@@ -106,6 +109,9 @@ function P.new(opts, extra, level)
   }
   if pol.timeout < 0 or pol.timeout ~= pol.timeout then
     bad("bad option 'timeout' (non-negative number of seconds expected)", level)
+  elseif pol.timeout > P.MAX_TIMEOUT then
+    bad(("bad option 'timeout' (at most %d seconds)"):format(P.MAX_TIMEOUT),
+      level)
   end
   if pol.deadline and (pol.deadline < 0 or pol.deadline ~= pol.deadline) then
     bad("bad option 'deadline' (non-negative number of seconds expected)",

@@ -274,8 +274,10 @@ function Session:shutdown(opts)
   if opts.force then flags = flags | core.shutdown.force end
   if opts.only_registered then flags = flags | core.shutdown.only_registered end
   local timeout = opts.timeout or S.SHUTDOWN_TIMEOUT
-  if type(timeout) ~= "number" or timeout < 0 then
+  if type(timeout) ~= "number" or timeout < 0 or timeout ~= timeout then
     error("bad field 'timeout' (non-negative number of seconds expected)", 2)
+  elseif timeout > 2147483 then
+    error("bad field 'timeout' (at most 2147483 seconds)", 2)
   end
   return self.handle:shutdown(flags, opts.progress,
     math.floor(timeout * 1000 + 0.5))

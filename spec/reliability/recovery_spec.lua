@@ -116,7 +116,7 @@ describe("recovery", function()
       assert.equal(4, #H.app_starts(s1) + #H.app_starts(s2))
     end)
 
-    it("by a progress function of rm.update still restarts everything #unfixed",
+    it("by a progress function of rm.update still restarts everything",
       function()
         local data = fx.file("data")
         local s1 = app(data)
@@ -330,7 +330,7 @@ describe("recovery", function()
         assert.is_true(records == nil or records == "", "a part was registered")
       end)
 
-    it("refuses a timeout the core cannot take before it stops anything #unfixed",
+    it("refuses a timeout the core cannot take before it stops anything",
       function()
         local f = fx.file("held")
         local h = fx.holder("open " .. H.q(f))
