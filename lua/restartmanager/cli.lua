@@ -103,7 +103,7 @@ function Display:done()
 end
 
 local function app_label(rec)
-  return ("pid %s (%s)"):format(tostring(rec.pid), tostring(rec.name))
+  return ("pid %s (%s)"):format(tostring(rec.pid), policy.printable(rec.name))
 end
 
 -- The readable line for a step's record, or nil for steps not shown.
@@ -307,7 +307,7 @@ local function list_cmd(a, out, err)
         name = name .. " [" .. app.service .. "]"
       end
       rows[#rows + 1] = { tostring(app.pid), app.type,
-        app.restartable and "yes" or "no", name }
+        app.restartable and "yes" or "no", policy.printable(name) }
     end
     local w = {}
     for _, r in ipairs(rows) do

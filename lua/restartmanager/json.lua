@@ -79,8 +79,42 @@ end
 -- table is `[]` with dkjson). Raises when no JSON library is installed.
 -- @param value
 -- @treturn string
+-- s with each byte that is not part of valid UTF-8 replaced by U+FFFD:
+-- JSON text is UTF-8, and names and paths from /proc are bytes.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local len, bad = utf8.len(s, i)
+    if len then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+
+-- value with its strings (keys too) made valid UTF-8; tables copied only
+-- where something changes (cycles are the encoder's to refuse).
+local function clean(value, seen)
+  if type(value) == "string" then return valid_utf8(value) end
+  if type(value) ~= "table" or seen[value] then return value end
+  seen[value] = true
+  local copy, changed = {}, false
+  for k, v in pairs(value) do
+    local ck, cv = clean(k, seen), clean(v, seen)
+    if ck ~= k or cv ~= v then changed = true end
+    copy[ck] = cv
+  end
+  seen[value] = nil
+  if not changed then return value end
+  return setmetatable(copy, getmetatable(value))
+end
+
 function J.encode(value)
-  return need(2).encode(value)
+  return need(2).encode(clean(value, {}))
 end
 
 --- Decodes a JSON text.
