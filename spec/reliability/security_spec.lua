@@ -207,7 +207,7 @@ describe("security", function()
   end)
 
   describe("a registered path that did not exist yet", function()
-    it("is not followed through a symlink another user puts there #unfixed",
+    it("is not followed through a symlink another user puts there",
       function()
         if not need_root() then return end
         local userdir = dir .. "/userdir"

@@ -107,7 +107,12 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
      * path has now (a process may have opened the new file since). */
     if (e->kind == 'd') t->has_dir = 1;
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind != 'd' && stat(e->text, &st) == 0) {
+    /* A path that did not exist when registered is not followed through
+     * a symlink that appeared there since: whoever can write its directory
+     * (another user) would choose what the installer stops. */
+    if (e->kind != 'd' &&
+        (e->kind == 'n' ? lstat(e->text, &st) : stat(e->text, &st)) == 0 &&
+        !S_ISLNK(st.st_mode)) {
       if (S_ISDIR(st.st_mode)) {
         if (e->kind == 'n') t->has_dir = 1;
       } else {
