@@ -232,7 +232,7 @@ describe("recovery", function()
   end)
 
   describe("a holder whose main thread has exited", function()
-    it("is forced when it does not stop #unfixed", function()
+    it("is forced when it does not stop", function()
       local f = fx.file("held")
       local h = fx.track(H.start(H.q(H.BUILD .. "/helpers/thread_exit") .. " " .. H.q(f)))
       h.wait_line("ready (%d+)")

@@ -98,7 +98,9 @@ static int running(uint32_t pid, uint64_t start) {
   int procfd = rm_native_proc_open(), alive = 0;
   if (procfd < 0) return 1; /* not known: left be */
   if (rm_native_proc_stat(procfd, pid, &scratch, &st) == 0)
-    alive = st.start_time == start && st.state != 'Z' && st.state != 'X';
+    alive = st.start_time == start &&
+            ((st.state != 'Z' && st.state != 'X') ||
+             (st.state == 'Z' && st.threads > 1)); /* see process.c */
   free(scratch.p);
   close(procfd);
   return alive;
