@@ -273,7 +273,7 @@ describe("recovery", function()
   end)
 
   describe("a restarted application", function()
-    it("keeps its own umask, limits, nice value and every group #unfixed",
+    it("keeps its own umask, limits, nice value and every group",
       function()
         if not H.is_root() then
           pending("needs root for many groups")

@@ -23,15 +23,20 @@
 #include "util.h"
 
 #define KILL_WAIT_MS 5000
-#define MAX_GROUPS 256
+#define MAX_GROUPS 65536 /* the kernel's NGROUPS_MAX */
 
 typedef struct stopped {
   rm_app app;
   rm_native_restart_reg reg; /* reg.buf NULL when the app did not register */
   uid_t uid;
   gid_t gid;
-  gid_t groups[MAX_GROUPS];
+  gid_t *groups; /* malloc'd */
   int ngroups;
+  /* what the restarted app inherits of its own (has_*: could be read) */
+  int has_umask, has_nice, has_limits;
+  mode_t umask;
+  int nice;
+  struct rlimit limits[RM_NATIVE_NLIMITS];
   int pidfd;
   int exited;
 } stopped;
@@ -63,6 +68,8 @@ static void drop_stopped(rm_native_control *c, size_t first) {
   size_t i;
   for (i = first; i < c->napps; i++) {
     rm_native_restart_free(&c->apps[i].reg);
+    free(c->apps[i].groups);
+    c->apps[i].groups = NULL;
     if (c->apps[i].pidfd >= 0) close(c->apps[i].pidfd);
   }
   c->napps = first;
@@ -161,13 +168,60 @@ static char *next_line(char *line) {
   return nl ? nl + 1 : NULL;
 }
 
-/* Owner, group and supplementary groups of pid, from /proc/PID/status. */
+/* One limit value of /proc/PID/limits ("unlimited" or a number). */
+static int limit_value(char **p, rlim_t *v) {
+  char *end;
+  unsigned long long x;
+  while (**p == ' ') (*p)++;
+  if (strncmp(*p, "unlimited", 9) == 0) {
+    *v = RLIM_INFINITY;
+    *p += 9;
+    return 0;
+  }
+  x = strtoull(*p, &end, 10);
+  if (end == *p) return -1;
+  *v = (rlim_t)x;
+  *p = end;
+  return 0;
+}
+
+/* The resource limits of pid: its /proc/PID/limits lists them in the
+ * order of their numbers, after a heading, each name in 26 columns. */
+static void read_limits(int procfd, uint32_t pid, stopped *st) {
+  rm_native_buf b = {0};
+  char *line;
+  int i = 0;
+  if (rm_native_proc_read(procfd, pid, "limits", &b) == 0 && b.p) {
+    line = next_line(b.p); /* the heading */
+    for (; line && *line && i < RM_NATIVE_NLIMITS; line = next_line(line), i++) {
+      char *p = line;
+      if (strlen(line) < 26 || strncmp(line, "Max ", 4) != 0) break;
+      p += 26;
+      if (limit_value(&p, &st->limits[i].rlim_cur) != 0 ||
+          limit_value(&p, &st->limits[i].rlim_max) != 0)
+        break;
+    }
+  }
+  st->has_limits = i == RM_NATIVE_NLIMITS;
+  free(b.p);
+}
+
+/* Owner, group, supplementary groups, umask, nice value and resource
+ * limits of pid, from /proc/PID/status, stat and limits: a restarted app
+ * gets its own, not the installer's. */
 static void read_ids(uint32_t pid, stopped *st) {
   rm_native_buf b = {0};
+  rm_native_stat ps;
   char *line;
   int procfd = rm_native_proc_open();
   st->ngroups = 0;
+  st->groups = NULL;
   if (procfd < 0) return;
+  if (rm_native_proc_stat(procfd, pid, &b, &ps) == 0) {
+    st->nice = (int)ps.nice;
+    st->has_nice = 1;
+  }
+  read_limits(procfd, pid, st);
   if (rm_native_proc_read(procfd, pid, "status", &b) != 0) {
     close(procfd);
     free(b.p);
@@ -179,14 +233,25 @@ static void read_ids(uint32_t pid, stopped *st) {
       st->uid = (uid_t)strtoul(line + 4, NULL, 10);
     } else if (strncmp(line, "Gid:", 4) == 0) {
       st->gid = (gid_t)strtoul(line + 4, NULL, 10);
+    } else if (strncmp(line, "Umask:", 6) == 0) {
+      st->umask = (mode_t)(strtoul(line + 6, NULL, 8) & 0777);
+      st->has_umask = 1;
     } else if (strncmp(line, "Groups:", 7) == 0) {
       char *p = line + 7, *end;
+      size_t cap = 0;
       for (;;) {
         unsigned long g;
         while (*p == ' ' || *p == '\t') p++;
         if (*p < '0' || *p > '9') break;
         g = strtoul(p, &end, 10);
-        if (st->ngroups < MAX_GROUPS) st->groups[st->ngroups++] = (gid_t)g;
+        if ((size_t)st->ngroups == cap && cap < MAX_GROUPS) {
+          gid_t *grown;
+          cap = cap ? cap * 2 : 64;
+          grown = (gid_t *)realloc(st->groups, cap * sizeof *grown);
+          if (!grown) break;
+          st->groups = grown;
+        }
+        if ((size_t)st->ngroups < cap) st->groups[st->ngroups++] = (gid_t)g;
         p = end;
       }
     }
@@ -253,6 +318,9 @@ static void supersede(rm_native_control *c, size_t first,
         old->app.process.start_time != p->start_time)
       continue;
     rm_native_restart_free(&old->reg);
+    free(old->groups);
+    old->groups = NULL;
+    old->ngroups = 0;
     if (old->pidfd >= 0) close(old->pidfd);
     old->pidfd = -1;
     old->app.status &= ~(uint32_t)RM_STATUS_STOPPED;
@@ -475,6 +543,12 @@ static int spawn(const stopped *st) {
   l.gid = st->gid;
   l.ngroups = (size_t)st->ngroups;
   l.groups = st->groups;
+  l.has_umask = st->has_umask;
+  l.umask = st->umask;
+  l.has_nice = st->has_nice;
+  l.nice = st->nice;
+  l.has_limits = st->has_limits;
+  memcpy(l.limits, st->limits, sizeof l.limits);
   return rm_native_launch_start(&l, &pid);
 }
 
