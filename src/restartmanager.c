@@ -9,7 +9,11 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -267,6 +271,31 @@ static lua_Integer check_array(lua_State *L, int arg) {
 /* A block of Lua-owned memory, left on the stack. */
 static void *scratch(lua_State *L, size_t n) {
   return lua_newuserdatauv(L, n ? n : 1, 0);
+}
+
+/* A malloc'd pid array held by a userdata while it is copied into Lua, so
+ * that an allocation error there leaks nothing. */
+#define PIDBOX_MT "restartmanager.pids"
+typedef struct PidBox {
+  uint32_t *pids;
+} PidBox;
+
+static int pidbox_gc(lua_State *L) {
+  PidBox *b = (PidBox *)lua_touserdata(L, 1);
+  free(b->pids);
+  b->pids = NULL;
+  return 0;
+}
+
+static PidBox *new_pidbox(lua_State *L) {
+  PidBox *b = (PidBox *)lua_newuserdatauv(L, sizeof *b, 0);
+  b->pids = NULL;
+  if (luaL_newmetatable(L, PIDBOX_MT)) {
+    lua_pushcfunction(L, pidbox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
 }
 
 /* {pid=, start_time=} at idx into *p (binding.h). */
@@ -565,8 +594,9 @@ static void push_app(lua_State *L, const rm_app *a) {
  * @treturn[1] {app,...} apps
  * @treturn[1] integer reboot reasons (bits of `reboot_reason`)
  * @treturn[1] integer how many processes could not be inspected (native
- * backend: other users' processes when the caller is not root; always 0 on
- * Windows)
+ * backend: other users' processes when the caller is not root, and any
+ * hidden even from root; always 0 on Windows)
+ * @treturn[1] {integer,...} their pids, in order
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (234 when capacity is too small)
@@ -577,12 +607,15 @@ static int l_get_list(lua_State *L) {
   lua_Integer cap = luaL_optinteger(L, 2, 0);
   unsigned needed = 0, count, i, rc;
   uint32_t reasons = 0;
-  size_t uninspected = 0;
+  rm_pid_list uninspected = {NULL, 0};
+  size_t k;
+  PidBox *box;
   rm_app *apps;
   luaL_argcheck(L, cap >= 0 && cap <= MAX_CAPACITY, 2,
                 "capacity must be from 0 to 1000000");
   count = (unsigned)cap;
   apps = (rm_app *)scratch(L, (size_t)cap * sizeof *apps);
+  box = new_pidbox(L);
   rc = rm_backend_get_list(live_session(L, u), &needed, &count,
                            cap ? apps : NULL, &reasons, &uninspected);
   if (rc != RM_OK) {
@@ -600,8 +633,16 @@ static int l_get_list(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushinteger(L, (lua_Integer)reasons);
-  lua_pushinteger(L, (lua_Integer)uninspected);
-  return 3;
+  lua_pushinteger(L, (lua_Integer)uninspected.n);
+  box->pids = uninspected.pids; /* freed by the box if a push raises */
+  lua_createtable(L, uninspected.n < INT_MAX ? (int)uninspected.n : 0, 0);
+  for (k = 0; k < uninspected.n; k++) {
+    lua_pushinteger(L, (lua_Integer)uninspected.pids[k]);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  free(box->pids);
+  box->pids = NULL;
+  return 4;
 }
 
 /* Progress reports into a Lua function. The function and an error slot sit
@@ -679,7 +720,9 @@ static uint32_t check_flags(lua_State *L, int arg) {
  * (primary only).
  * @function Session:shutdown
  * @tparam[opt=0] integer flags bits of `shutdown`
- * @tparam[opt] function progress called with rising percentages
+ * @tparam[opt] function progress called with percentages that never fall
+ * (on Linux the last one again about once a second while applications are
+ * given time to stop)
  * @tparam[opt=30000] integer timeout_ms how long a polite stop may take
  * (native backend)
  * @treturn[1] true
@@ -906,7 +949,9 @@ static int l_unregister_application_restart(lua_State *L) {
  * Which backend answers, and whether it runs under Wine.
  * @function backend_info
  * @treturn table `{backend = "windows"|"linux", wine = version string or
- * false}`
+ * false, privileged = whether the caller may look into every user's
+ * processes (POSIX: its effective user is root; Windows: false, the Restart
+ * Manager inspects on its own)}`
  */
 static int l_backend_info(lua_State *L) {
   const char *wine = rm_backend_wine_version();
@@ -918,6 +963,12 @@ static int l_backend_info(lua_State *L) {
   else
     lua_pushboolean(L, 0);
   lua_setfield(L, -2, "wine");
+#ifdef _WIN32
+  lua_pushboolean(L, 0);
+#else
+  lua_pushboolean(L, geteuid() == 0);
+#endif
+  lua_setfield(L, -2, "privileged");
   return 1;
 }
 

@@ -137,6 +137,14 @@ static void report(reporter *r, unsigned pct) {
   if (r->fn(r->ctx, pct)) r->stop = 1;
 }
 
+/* While the wait goes on, the last percentage again, so that the caller
+ * can show the time passing (a countdown) and cancel on time. */
+#define TICK_MS 1000
+static void tick(reporter *r) {
+  if (r->stop || !r->fn || r->last < 0) return;
+  if (r->fn(r->ctx, (unsigned)r->last)) r->stop = 1;
+}
+
 static int pidfd_open_(uint32_t pid) {
   return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
@@ -290,8 +298,9 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
     pfd[k].fd = c->evfd;
     pfd[k].events = POLLIN;
     pfd[k].revents = 0;
-    r = poll(pfd, k + 1, left > INT_MAX ? INT_MAX : (int)left);
+    r = poll(pfd, k + 1, left > TICK_MS ? TICK_MS : (int)left);
     if (r < 0 && errno != EINTR) break;
+    if (r == 0 && left > TICK_MS) tick(rep);
     for (i = 0, k = 0; i < n; i++) {
       if (set[i]->exited) continue;
       if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
