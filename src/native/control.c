@@ -67,6 +67,9 @@ rm_native_control *rm_native_control_new(void) {
 static void drop_stopped(rm_native_control *c, size_t first) {
   size_t i;
   for (i = first; i < c->napps; i++) {
+    /* what never stopped is not this session's to restart any more */
+    if (!(c->apps[i].app.status & RM_STATUS_STOPPED))
+      rm_native_restart_unclaim(&c->apps[i].reg);
     rm_native_restart_free(&c->apps[i].reg);
     free(c->apps[i].groups);
     c->apps[i].groups = NULL;
@@ -315,17 +318,22 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
   return running;
 }
 
-/* An earlier shutdown of this session that took the process p (and did
- * not stop it: a second, forced shutdown follows) gives it up to the
- * newer one, so that it is restarted once. */
-static void supersede(rm_native_control *c, size_t first,
-                      const rm_unique_process *p) {
+/* An earlier shutdown of this session that took the process of st (and
+ * did not stop it: a second, forced shutdown follows) gives it up to the
+ * newer one, its registration (claimed) included, so that it is restarted
+ * once. */
+static void supersede(rm_native_control *c, size_t first, stopped *st) {
+  const rm_unique_process *p = &st->app.process;
   size_t k;
   for (k = 0; k < first; k++) {
     stopped *old = &c->apps[k];
     if (old->app.process.pid != p->pid ||
         old->app.process.start_time != p->start_time)
       continue;
+    if (!st->reg.buf && old->reg.buf) {
+      st->reg = old->reg;
+      memset(&old->reg, 0, sizeof old->reg);
+    }
     rm_native_restart_free(&old->reg);
     free(old->groups);
     old->groups = NULL;
@@ -368,7 +376,6 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
         drop_stopped(c, first);
         return rc;
       }
-      supersede(c, first, &st->app.process);
       c->napps++;
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
@@ -380,6 +387,10 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       if (rm_native_restart_find(apps[i].process.pid,
                                  apps[i].process.start_time, &st->reg) != 0)
         memset(&st->reg, 0, sizeof st->reg);
+      supersede(c, first, st);
+      /* another installer stopping it at the same time restarts it */
+      if (st->reg.buf && rm_native_restart_claim(&st->reg) != 0)
+        rm_native_restart_free(&st->reg);
       set[(*total)++] = st;
     }
   }
@@ -426,6 +437,7 @@ static void settle(rm_native_control *c, size_t first) {
       if (st->reg.buf) continue; /* keeps its pidfd */
     } else {
       st->exited = 0; /* never signalled */
+      rm_native_restart_unclaim(&st->reg);
     }
     close(st->pidfd);
     st->pidfd = -1;
@@ -456,6 +468,8 @@ static void await_late(rm_native_control *c) {
       st->app.status = (st->app.status & ~(uint32_t)(RM_STATUS_RUNNING |
                                                      RM_STATUS_ERROR_ON_STOP)) |
                        RM_STATUS_STOPPED;
+    else
+      rm_native_restart_unclaim(&st->reg); /* it runs: not ours to restart */
     close(st->pidfd);
     st->pidfd = -1;
   }
