@@ -87,6 +87,7 @@ typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
   idset inodes; /* the same inodes with device 0: maps' devices may differ */
   rm_unique_process *procs;
+  uint64_t *proc_inos; /* each process's pidfs inode, 0 when not known */
   size_t nprocs, cprocs;
   char **svcs;
   size_t nsvcs, csvcs;
@@ -107,7 +108,12 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
      * path has now (a process may have opened the new file since). */
     if (e->kind == 'd') t->has_dir = 1;
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind != 'd' && stat(e->text, &st) == 0) {
+    /* A path that did not exist when registered is not followed through
+     * a symlink that appeared there since: whoever can write its directory
+     * (another user) would choose what the installer stops. */
+    if (e->kind != 'd' &&
+        (e->kind == 'n' ? lstat(e->text, &st) : stat(e->text, &st)) == 0 &&
+        !S_ISLNK(st.st_mode)) {
       if (S_ISDIR(st.st_mode)) {
         if (e->kind == 'n') t->has_dir = 1;
       } else {
@@ -115,7 +121,10 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
       }
     }
   } else if (kind == 'P') {
-    if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
+    if (t->nprocs < t->cprocs) {
+      t->proc_inos[t->nprocs] = e->ino;
+      t->procs[t->nprocs++] = e->proc;
+    }
   } else if (kind == 'S') {
     if (t->nsvcs < t->csvcs) {
       size_t n = strlen(e->text);
@@ -135,6 +144,7 @@ static void targets_free(targets *t) {
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
   free(t->svcs);
   free(t->procs);
+  free(t->proc_inos);
 }
 
 /* The targets named by the records in buf. */
@@ -154,7 +164,8 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
   t->cprocs = t->csvcs = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
-  if (!t->procs || !t->svcs) goto oom;
+  t->proc_inos = (uint64_t *)calloc(n + 1, sizeof *t->proc_inos);
+  if (!t->procs || !t->svcs || !t->proc_inos) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
   return RM_OK;
 oom:
@@ -369,7 +380,10 @@ static int registered_process(const targets *t, uint32_t pid,
                               uint64_t start) {
   size_t i;
   for (i = 0; i < t->nprocs; i++)
-    if (t->procs[i].pid == pid && t->procs[i].start_time == start) return 1;
+    if (t->procs[i].pid == pid && t->procs[i].start_time == start &&
+        (!t->proc_inos[i] ||
+         rm_native_pidfs_ino(pid, start) == t->proc_inos[i]))
+      return 1;
   return 0;
 }
 
