@@ -6,6 +6,8 @@
  *
  *   backend.c     backend.h: sessions, and every call, by the layers below
  *   control.h     shutdown and restart of listed apps, cancel
+ *   recovery.h    what a shutdown stopped, kept so that a primary that
+ *                 dies before its restart loses no application
  *   filters.h     a session's filters and what they do to an app
  *   apps.h        describing a process the scan found (name, type, ...)
  *   scan.h        who uses a set of files, processes and services
