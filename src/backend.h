@@ -131,7 +131,14 @@ extern const char rm_backend_name[];
  * UTF-16); the binding refuses others with an argument error. */
 extern const int rm_backend_needs_utf8;
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]);
+/* rm_backend_start flags. RM_START_PRIVATE: a session nobody can join
+ * (the native backend then keeps its registrations in memory and never
+ * touches the session store; the Restart Manager has no such session and
+ * the Windows backend ignores the flag). */
+#define RM_START_PRIVATE 1u
+
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags);
 unsigned rm_backend_join(rm_session **out, const char *key);
 /* Ends the session and frees it; s is invalid afterwards whatever the
  * result. */

@@ -333,6 +333,10 @@ static Session *new_session(lua_State *L) {
 /***
  * Starts a session; the caller becomes its primary installer (conductor).
  * @function start_session
+ * @tparam[opt] table opts `private` (boolean): a session nobody can join.
+ * The native backend then keeps its registrations in this process and
+ * never touches the session store; the Windows backend starts an ordinary
+ * session.
  * @treturn[1] Session
  * @treturn[1] string the session key (32 characters)
  * @treturn[2] nil
@@ -341,10 +345,21 @@ static Session *new_session(lua_State *L) {
  */
 static int l_start_session(lua_State *L) {
   char key[RM_KEY_LEN + 1];
-  Session *u = new_session(L);
-  unsigned rc;
+  Session *u;
+  unsigned rc, flags = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "private");
+    if (!lua_isnil(L, -1)) {
+      luaL_argexpected(L, lua_isboolean(L, -1), 1,
+                       "boolean or nil in field 'private'");
+      if (lua_toboolean(L, -1)) flags |= RM_START_PRIVATE;
+    }
+    lua_pop(L, 1);
+  }
+  u = new_session(L);
   memset(key, 0, sizeof key);
-  rc = rm_backend_start(&u->s, key);
+  rc = rm_backend_start(&u->s, key, flags);
   if (rc != RM_OK) {
     u->s = NULL;
     return push_failure(L, rc);

@@ -11,9 +11,10 @@
 --   10,000 names / 200 holders, 100,000 names / 200 holders,
 --   10,000 names / 500 holders, 10,000 names / 2,000 holders,
 --   and the directory of all 100,000 files / 200 holders.
--- Every command of a workload is timed by hyperfine ROUNDS times RUNS runs,
--- the commands taking turns round by round so that the load of a shared
--- machine falls on all of them alike. Reported: the median over every run,
+-- Every command of a workload is timed by hyperfine in ROUNDS rounds (RUNS
+-- runs a round after a warm-up run; fuser and lsof, far slower, one run a
+-- round), the commands taking turns round by round so that the load of a
+-- shared machine falls on all of them alike. Reported: the median over every run,
 -- and each ratio as the median of the rounds' ratios (the bare scanner's
 -- time over who_uses' for "bare/rm", ...). The peak RSS of who_uses is its
 -- VmHWM at the end of the call.
@@ -179,7 +180,7 @@ local ok, err = xpcall(function()
     if w.bare then got.bare = set_of(sh(w.bare)) end
     if w.fuser then got.fuser = set_of(sh(w.fuser)) end
     got["lsof -O"] = lsof_pids(w.list)
-    local names = {}
+    local tools = {}
     for name, pids in pairs(got) do
       local missing, extra = diff(expected, pids), diff(pids, expected)
       if #missing > 0 or #extra > 0 then
@@ -188,16 +189,16 @@ local ok, err = xpcall(function()
             table.concat(missing, " ", 1, math.min(#missing, 5)),
             table.concat(extra, " ", 1, math.min(#extra, 5))))
       end
-      names[#names + 1] = name
+      tools[#tools + 1] = name
     end
-    table.sort(names)
-    return count(expected), names
+    table.sort(tools)
+    return count(expected), tools
   end
 
-  local function hyperfine(cmds, runs)
+  local function hyperfine(cmds, runs, warmup)
     local json = dir .. "/hf.json"
-    local args = { ("XDG_RUNTIME_DIR=%s hyperfine -N --style none -w 1 -r %d")
-      :format(q(store), runs), "--export-json " .. q(json) }
+    local args = { ("XDG_RUNTIME_DIR=%s hyperfine -N --style none -w %d -r %d")
+      :format(q(store), warmup, runs), "--export-json " .. q(json) }
     for _, c in ipairs(cmds) do args[#args + 1] = q(c) end
     assert(os.execute(table.concat(args, " ") .. " >/dev/null 2>&1"),
       "hyperfine failed")
@@ -209,24 +210,33 @@ local ok, err = xpcall(function()
     return times
   end
 
-  -- times the workload's commands; returns medians (ms) and ratios
+  -- times the workload's commands; returns medians (ms) and ratios. The
+  -- fast commands run RUNS times a round after a warm-up run, fuser and
+  -- lsof (ten to a hundred times slower) once a round.
   local function measure(w)
-    local cmds, keys = {}, {}
-    for _, k in ipairs { "rm", "bare", "fuser", "lsof", "rmnames" } do
+    local groups = { { keys = {}, cmds = {}, runs = RUNS, warmup = 1 },
+      { keys = {}, cmds = {}, runs = 1, warmup = 0 } }
+    local keys = {}
+    for _, k in ipairs { "rm", "bare", "rmnames", "fuser", "lsof" } do
       if w[k] then
-        cmds[#cmds + 1] = k == "lsof" and "lsof -O -n -w -F pn"
-          or k == "rm" and w.rm or w[k]
+        local g = (k == "fuser" or k == "lsof") and groups[2] or groups[1]
+        g.cmds[#g.cmds + 1] = k == "lsof" and "lsof -O -n -w -F pn" or w[k]
+        g.keys[#g.keys + 1] = k
         keys[#keys + 1] = k
       end
     end
     local all, ratios = {}, {}
     for _, k in ipairs(keys) do all[k], ratios[k] = {}, {} end
     for _ = 1, ROUNDS do
-      local t = hyperfine(cmds, RUNS)
       local med = {}
-      for i, k in ipairs(keys) do
-        for _, v in ipairs(t[i]) do table.insert(all[k], v * 1000) end
-        med[k] = median(t[i])
+      for _, g in ipairs(groups) do
+        if #g.cmds > 0 then
+          local t = hyperfine(g.cmds, g.runs, g.warmup)
+          for i, k in ipairs(g.keys) do
+            for _, v in ipairs(t[i]) do table.insert(all[k], v * 1000) end
+            med[k] = median(t[i])
+          end
+        end
       end
       for _, k in ipairs(keys) do
         table.insert(ratios[k], med[k] / med.rm)
@@ -288,12 +298,7 @@ local ok, err = xpcall(function()
   local summary = {}
   for _, w in ipairs(workloads) do
     if #holders < w.holders then start_holders(#holders, w.holders - #holders) end
-    local okc, n = pcall(check, w)
-    if not okc and w.directory then
-      print(("\n%s: not measured: %s"):format(w.title, n))
-      goto next
-    end
-    assert(okc, n)
+    local n = check(w)
     local res = measure(w)
     report(w, n, res)
     if w.rss then
@@ -301,7 +306,6 @@ local ok, err = xpcall(function()
       print(("  peak RSS of who_uses (VmHWM): %.1f MB"):format(kb / 1024))
     end
     summary[#summary + 1] = { w = w, res = res }
-    ::next::
   end
   print("\nsummary (who_uses / bare scanner; fuser and lsof -O / who_uses):")
   for _, s in ipairs(summary) do

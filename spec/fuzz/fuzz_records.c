@@ -388,7 +388,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   if (!mkdtemp(dir)) abort();
   setenv("XDG_RUNTIME_DIR", dir, 1);
-  rc = rm_backend_start(&session, key);
+  rc = rm_backend_start(&session, key, 0);
   if (rc != RM_OK) {
     fprintf(stderr, "cannot start a session: %u\n", rc);
     abort();

@@ -464,6 +464,14 @@ static unsigned conductor(rm_session *s, struct rm_native_control **c) {
   return *c ? RM_OK : RM_E_OUTOFMEMORY;
 }
 
+/* conductor() for the calls that change the session: the list kept for
+ * the next get_list (rm_native_pending) is dropped. */
+static unsigned changing(rm_session *s, struct rm_native_control **c) {
+  unsigned rc = conductor(s, c);
+  if (rc == RM_OK) rm_native_pending_free(s);
+  return rc;
+}
+
 static int same_target(const rm_filter *a, const rm_filter *b) {
   if (a->trigger != b->trigger) return 0;
   if (a->trigger == RM_FILTER_TRIGGER_PROCESS)
@@ -474,7 +482,7 @@ static int same_target(const rm_filter *a, const rm_filter *b) {
 
 unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
   struct rm_native_control *c;
-  unsigned rc = conductor(s, &c);
+  unsigned rc = changing(s, &c);
   filter nf, *grown;
   size_t i;
   if (rc != RM_OK) return rc;
@@ -517,7 +525,7 @@ unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
 
 unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
   struct rm_native_control *c;
-  unsigned rc = conductor(s, &c);
+  unsigned rc = changing(s, &c);
   size_t i;
   if (rc != RM_OK) return rc;
   if (f->trigger != RM_FILTER_TRIGGER_PROCESS && !f->name)
@@ -784,7 +792,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
   uint32_t reasons;
   stopped *grown, **set = NULL;
   reporter rep = {fn, ctx, -1, 0};
-  unsigned rc = conductor(s, &c);
+  unsigned rc = changing(s, &c);
   int pass;
   if (rc != RM_OK) return rc;
   if (flags & ~(RM_SHUTDOWN_FORCE | RM_SHUTDOWN_ONLY_REGISTERED))
@@ -970,7 +978,7 @@ static int spawn(const stopped *st) {
 unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   struct rm_native_control *c;
   reporter rep = {fn, ctx, -1, 0};
-  unsigned rc = conductor(s, &c);
+  unsigned rc = changing(s, &c);
   size_t i, total = 0, done = 0;
   int failed = 0;
   if (rc != RM_OK) return rc;

@@ -10,8 +10,48 @@
 
 #include "backend.h"
 
+/* A private session's registrations, kept in this process (never in the
+ * store). Paths are kept only where the scan needs them: for directories
+ * and for paths that did not exist when registered. */
+typedef struct rm_native_reg_file {
+  char kind; /* 'f' file, 'd' directory, 'n' did not exist */
+  uint64_t dev, ino;
+  size_t path; /* offset into text, or (size_t)-1 */
+} rm_native_reg_file;
+
+/* A growable byte buffer; after a failed allocation it ignores further
+ * additions and has failed set. */
+typedef struct rm_native_buf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} rm_native_buf;
+
+typedef struct rm_native_regs {
+  rm_native_reg_file *files;
+  size_t nfiles, cfiles;
+  rm_unique_process *procs;
+  size_t nprocs, cprocs;
+  size_t *svcs; /* offsets into text */
+  size_t nsvcs, csvcs;
+  rm_native_buf text;
+} rm_native_regs;
+
+/* A list that did not fit the capacity of the call that scanned: the next
+ * call with room for it takes it instead of scanning again; any other call
+ * on the session drops it. */
+typedef struct rm_native_pending {
+  rm_app *apps;
+  size_t n, uninspected;
+  uint32_t reasons;
+  int valid;
+} rm_native_pending;
+
 struct rm_session {
   int primary;
+  int private_; /* started private: no store, nobody can join */
+  rm_native_regs regs;       /* private sessions' registrations */
+  rm_native_pending pending; /* see rm_native_pending */
   size_t uninspected; /* processes the last scan could not look into */
   int storefd; /* the per-user store directory */
   int dirfd;   /* this session's directory in it */
@@ -49,14 +89,6 @@ int rm_native_store_path(char *buf, size_t size);
  * RM_E_INVALID_HANDLE once it has ended or its primary died. */
 unsigned rm_native_session_check(rm_session *s);
 
-/* A growable byte buffer; after a failed allocation it ignores further
- * additions and has failed set. */
-typedef struct rm_native_buf {
-  char *p;
-  size_t len, cap;
-  int failed;
-} rm_native_buf;
-
 void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n);
 /* Adds s with its terminating NUL. */
 void rm_native_gb_str(rm_native_buf *b, const char *s);
@@ -72,6 +104,15 @@ typedef struct rm_native_entry {
 
 /* type is 'F' (file), 'P' (process) or 'S' (service). */
 typedef void (*rm_native_entry_fn)(void *ctx, int type, const rm_native_entry *e);
+
+/* Drops the session's pending list (rm_native_pending). */
+void rm_native_pending_free(rm_session *s);
+
+/* Calls fn for every registration of a private session, as the records of
+ * a joinable one would give them; how many there are. */
+void rm_native_regs_each(const rm_native_regs *r, rm_native_entry_fn fn,
+                         void *ctx);
+size_t rm_native_regs_count(const rm_native_regs *r);
 
 /* Reads the session's registrations into a malloc'd buffer (*buf NULL and
  * *len 0 when there are none). */

@@ -2,17 +2,22 @@
  * Native backend: who uses the registered resources (RmGetList).
  *
  * Files are matched by device and inode, never by name, against every
- * process's open descriptors (one statx per descriptor through a descriptor
- * of its /proc/PID/fd directory), its memory maps (one read of
- * /proc/PID/maps: executables and shared libraries, and files mapped after
- * their descriptor was closed) and its executable. The scan is split over
- * two threads when the machine has more than one core.
+ * process's executable, open descriptors (one statx per descriptor through
+ * a descriptor of its /proc/PID/fd directory) and memory maps (parsed as
+ * /proc/PID/maps is read: executables and shared libraries, and files
+ * mapped after their descriptor was closed). Directories are matched by
+ * path: a process uses a registered directory when its executable, a
+ * descriptor or a mapping lies beneath it (a descriptor's link is read only
+ * when its file's device is one the directory's tree spans), or its working
+ * or root directory is there. The threads (one a core, at most four) take
+ * the processes a few at a time from one list and describe what they find.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +94,15 @@ static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
  * What the session registered
  * ------------------------------------------------------------------- */
 
+/* A registered directory: its canonical path, without a trailing slash
+ * (the root is "/"). */
+typedef struct dirpath {
+  char *path;
+  size_t len;
+} dirpath;
+
+#define MAX_DIR_DEVS 32
+
 typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
   idset inodes; /* the same inodes with device 0: maps' devices may differ */
@@ -96,12 +110,113 @@ typedef struct targets {
   size_t nprocs, cprocs;
   char **svcs;
   size_t nsvcs, csvcs;
-  int has_dir;
+  dirpath *dirs; /* registered directories */
+  size_t ndirs, cdirs;
+  /* the devices files beneath the directories may live on: the
+   * directories' own and those of the mounts beneath them (any device when
+   * there are more than MAX_DIR_DEVS) */
+  uint64_t devs[MAX_DIR_DEVS];
+  size_t ndevs;
+  int anydev;
 } targets;
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
   idset_add(&t->files, dev, ino);
   idset_add(&t->inodes, 0, ino);
+}
+
+static void add_dev(targets *t, uint64_t dev) {
+  size_t i;
+  for (i = 0; i < t->ndevs; i++)
+    if (t->devs[i] == dev) return;
+  if (t->ndevs < MAX_DIR_DEVS) t->devs[t->ndevs++] = dev;
+  else t->anydev = 1;
+}
+
+/* A directory, by its canonical path now: what lies beneath it is matched
+ * by path (descriptors, maps, working and root directories, executables).
+ * A directory that no longer exists has nothing beneath it. */
+static void add_dir(targets *t, const char *path) {
+  struct stat st;
+  char *real;
+  size_t n;
+  if (t->ndirs == t->cdirs) return;
+  real = realpath(path, NULL);
+  if (!real) return;
+  if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    free(real);
+    return;
+  }
+  n = strlen(real);
+  while (n > 1 && real[n - 1] == '/') real[--n] = '\0';
+  t->dirs[t->ndirs].path = real;
+  t->dirs[t->ndirs].len = n;
+  t->ndirs++;
+  add_dev(t, (uint64_t)st.st_dev);
+}
+
+/* 1 when path (n bytes, as the kernel shows it) is a registered directory
+ * or lies beneath one. */
+static int beneath(const targets *t, const char *path, size_t n) {
+  size_t i;
+  for (i = 0; i < t->ndirs; i++) {
+    const dirpath *d = &t->dirs[i];
+    if (n < d->len || memcmp(path, d->path, d->len) != 0) continue;
+    if (n == d->len || path[d->len] == '/' || d->len == 1) return 1;
+  }
+  return 0;
+}
+
+/* Decodes the octal escapes (\040) of a mountinfo field in place. */
+static void unescape(char *s) {
+  char *r = s, *w = s;
+  while (*r) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}
+
+/* The devices of the mounts beneath the registered directories, from
+ * /proc/self/mountinfo ("id parent major:minor root mountpoint ..."). */
+static void add_mount_devs(targets *t) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  char line[8192];
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned maj, min;
+    char *mp, *sp;
+    if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2) continue;
+    mp = line;
+    /* the fifth field */
+    {
+      int k;
+      for (k = 0; k < 4 && mp; k++) {
+        mp = strchr(mp, ' ');
+        if (mp) mp++;
+      }
+    }
+    if (!mp) continue;
+    sp = strchr(mp, ' ');
+    if (sp) *sp = '\0';
+    unescape(mp);
+    if (beneath(t, mp, strlen(mp))) add_dev(t, (uint64_t)makedev(maj, min));
+  }
+  fclose(f);
+}
+
+/* 1 when a file on device dev may lie beneath a registered directory. */
+static int dir_dev(const targets *t, uint64_t dev) {
+  size_t i;
+  if (t->anydev) return 1;
+  for (i = 0; i < t->ndevs; i++)
+    if (t->devs[i] == dev) return 1;
+  return 0;
 }
 
 static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
@@ -111,10 +226,10 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
     /* A file is identified once, when it is registered: its users are
      * found by that identity, even after the path was replaced. Only a path
      * that did not exist then is looked up again now. */
-    if (e->kind == 'd') t->has_dir = 1;
+    if (e->kind == 'd') add_dir(t, e->text);
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
     if (e->kind == 'n' && stat(e->text, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) t->has_dir = 1;
+      if (S_ISDIR(st.st_mode)) add_dir(t, e->text);
       else add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     }
   } else if (kind == 'P') {
@@ -136,8 +251,22 @@ static void targets_free(targets *t) {
   idset_free(&t->files);
   idset_free(&t->inodes);
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
+  for (i = 0; i < t->ndirs; i++) free(t->dirs[i].path);
   free(t->svcs);
   free(t->procs);
+  free(t->dirs);
+}
+
+/* Room for n entries of every kind. */
+static int targets_init(targets *t, size_t n) {
+  memset(t, 0, sizeof *t);
+  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
+    return -1;
+  t->cprocs = t->csvcs = t->cdirs = n;
+  t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
+  t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
+  t->dirs = (dirpath *)calloc(n + 1, sizeof *t->dirs);
+  return t->procs && t->svcs && t->dirs ? 0 : -1;
 }
 
 static unsigned targets_load(rm_session *s, targets *t) {
@@ -145,25 +274,29 @@ static unsigned targets_load(rm_session *s, targets *t) {
   size_t len, n = 0;
   const char *p;
   unsigned rc;
-  memset(t, 0, sizeof *t);
-  rc = rm_native_records_load(s, &buf, &len);
-  if (rc != RM_OK) return rc;
-  /* every entry ends with a NUL: their count bounds every kind's */
-  for (p = buf; p && (p = (const char *)memchr(p, '\0',
-                                               (size_t)(buf + len - p)));
-       p++)
-    n++;
-  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
-    goto oom;
-  t->cprocs = t->csvcs = n;
-  t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
-  t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
-  if (!t->procs || !t->svcs) goto oom;
-  (void)rm_native_records_each(buf, len, collect_cb, t);
-  free(buf);
+  if (s->private_) {
+    /* a private session's registrations never left this process */
+    if (targets_init(t, rm_native_regs_count(&s->regs)) != 0) goto oom;
+    rm_native_regs_each(&s->regs, collect_cb, t);
+  } else {
+    memset(t, 0, sizeof *t);
+    rc = rm_native_records_load(s, &buf, &len);
+    if (rc != RM_OK) return rc;
+    /* every entry ends with a NUL: their count bounds every kind's */
+    for (p = buf; p && (p = (const char *)memchr(p, '\0',
+                                                 (size_t)(buf + len - p)));
+         p++)
+      n++;
+    if (targets_init(t, n) != 0) {
+      free(buf);
+      goto oom;
+    }
+    (void)rm_native_records_each(buf, len, collect_cb, t);
+    free(buf);
+  }
+  if (t->ndirs) add_mount_devs(t);
   return RM_OK;
 oom:
-  free(buf);
   targets_free(t);
   return RM_E_OUTOFMEMORY;
 }
@@ -267,39 +400,25 @@ unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
  * The scan
  * ------------------------------------------------------------------- */
 
-enum { HIT_FILE = 1, HIT_PROC = 2, HIT_SVC = 4 };
-
-typedef struct hit {
-  uint32_t pid;
-  rm_native_stat st;
-} hit;
+/* How many processes a thread takes from the list at a time. */
+#define CHUNK 4
 
 typedef struct worker {
   const targets *t;
   int procfd;
   const uint32_t *pids;
   size_t npids;
-  hit *hits;
-  size_t nhits, chits;
+  size_t *next; /* the next process to take, shared by the threads */
+  rm_app *apps; /* the hits, described */
+  size_t napps, capps;
+  uint32_t reasons;
   size_t uninspected;
-  char *buf; /* maps */
+  int systemd;
+  uint32_t self;
+  char *buf; /* maps, read piece by piece */
   size_t bufsize;
   unsigned rc;
 } worker;
-
-static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
-  if (w->nhits == w->chits) {
-    size_t n = w->chits ? w->chits * 2 : 64;
-    hit *h = (hit *)realloc(w->hits, n * sizeof *h);
-    if (!h) return -1;
-    w->hits = h;
-    w->chits = n;
-  }
-  w->hits[w->nhits].pid = pid;
-  w->hits[w->nhits].st = *st;
-  w->nhits++;
-  return 0;
-}
 
 /* statx of name relative to dirfd, without waiting on a dead network file
  * system. 0 on success. */
@@ -311,6 +430,30 @@ static int stat_id(int dirfd, const char *name, uint64_t *dev, uint64_t *ino) {
   return 0;
 }
 
+/* 1 when the magic link name (relative to dirfd) points beneath a
+ * registered directory, 0 when not, -1 (errno) when it cannot be read. */
+static int link_beneath(const targets *t, int dirfd, const char *name) {
+  char path[PATH_MAX];
+  ssize_t n = readlinkat(dirfd, name, path, sizeof path);
+  if (n < 0) return -1;
+  if (n == 0 || (size_t)n >= sizeof path || path[0] != '/') return 0;
+  return beneath(t, path, (size_t)n);
+}
+
+/* 1 when the descriptor name of the fd directory dirfd is a registered
+ * file or lies beneath a registered directory. */
+static int fd_matches(const targets *t, int dirfd, const char *name) {
+  uint64_t dev, ino;
+  if (t->files.count) {
+    if (stat_id(dirfd, name, &dev, &ino) != 0) return 0; /* closed since */
+    if (idset_has(&t->files, dev, ino)) return 1;
+    if (!t->ndirs || !dir_dev(t, dev)) return 0;
+  } else if (!t->ndirs) {
+    return 0;
+  }
+  return link_beneath(t, dirfd, name) == 1;
+}
+
 struct linux_dirent64 {
   uint64_t d_ino;
   int64_t d_off;
@@ -320,19 +463,22 @@ struct linux_dirent64 {
 };
 
 /* 1 when a descriptor in the fd directory "dir" (relative to procfd) is a
- * registered file, 0 when none is, -1 when it cannot be read (errno). The
- * directory is read in small batches: /proc builds an entry for every
- * descriptor it lists, and the scan stops at the first match. */
-static int scan_fds(const worker *w, const char *dir) {
-  int fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+ * registered file or beneath a registered directory, 0 when none is, -1
+ * when it cannot be read (errno). /proc builds an entry for every
+ * descriptor it lists and the scan stops at the first match: the first
+ * batch is small (the standard streams and the first few descriptors),
+ * the next ones larger. */
+static int scan_fds(const targets *t, int procfd, const char *dir) {
+  int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   union {
-    char bytes[1024];
+    char bytes[4096];
     uint64_t align;
   } buf;
+  size_t batch = 256;
   int found = 0;
   if (fd < 0) return -1;
   for (;;) {
-    long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof buf.bytes);
+    long n = syscall(SYS_getdents64, fd, buf.bytes, batch);
     long off;
     if (n <= 0) {
       if (n < 0 && !found) {
@@ -345,51 +491,18 @@ static int scan_fds(const worker *w, const char *dir) {
     }
     for (off = 0; off < n;) {
       struct linux_dirent64 *e = (struct linux_dirent64 *)(buf.bytes + off);
-      uint64_t dev, ino;
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      if (stat_id(fd, e->d_name, &dev, &ino) != 0) continue; /* closed since */
-      if (idset_has(&w->t->files, dev, ino)) {
+      if (fd_matches(t, fd, e->d_name)) {
         found = 1;
         break;
       }
     }
     if (found) break;
+    batch = sizeof buf.bytes;
   }
   close(fd);
   return found;
-}
-
-/* Reads a whole /proc file of any size into w->buf. */
-static ssize_t read_big(worker *w, const char *name) {
-  int fd = openat(w->procfd, name, O_RDONLY | O_CLOEXEC);
-  size_t total = 0;
-  if (fd < 0) return -1;
-  for (;;) {
-    ssize_t n;
-    if (w->bufsize - total < 4096) {
-      size_t ns = w->bufsize ? w->bufsize * 2 : 65536;
-      char *nb = (char *)realloc(w->buf, ns);
-      if (!nb) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-      }
-      w->buf = nb;
-      w->bufsize = ns;
-    }
-    n = read(fd, w->buf + total, w->bufsize - total - 1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += (size_t)n;
-  }
-  close(fd);
-  w->buf[total] = '\0';
-  return (ssize_t)total;
 }
 
 int rm_native_parse_maps_line(const char *line, const char **range_end,
@@ -425,50 +538,122 @@ int rm_native_parse_maps_line(const char *line, const char **range_end,
   return 0;
 }
 
-/* 1 when a mapping of pid is a registered file, 0 if none, -1 unreadable. */
-static int scan_maps(worker *w, uint32_t pid) {
-  char name[64];
-  char *line, *next;
-  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
-  if (read_big(w, name) < 0) return -1;
-  for (line = w->buf; *line; line = next) {
-    const char *range_end;
-    uint64_t dev, ino;
-    next = strchr(line, '\n');
-    next = next ? next + 1 : line + strlen(line);
-    if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
-      continue;
-    if (!idset_has(&w->t->inodes, 0, ino)) continue;
-    if (idset_has(&w->t->files, dev, ino)) return 1;
-    /* The inode is known but maps' device differs (overlayfs, btrfs
-     * subvolumes report another one): ask the mapping itself. */
-    {
-      char mf[128];
-      size_t n = (size_t)(range_end - line);
-      uint64_t d2, i2;
-      int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)pid);
-      if (len > 0 && (size_t)len + n < sizeof mf) {
-        memcpy(mf + len, line, n);
-        mf[(size_t)len + n] = '\0';
-        if (stat_id(w->procfd, mf, &d2, &i2) == 0 &&
-            idset_has(&w->t->files, d2, i2))
-          return 1;
-      }
+/* One line of pid's maps, ending at its newline or NUL: 1 when it maps a
+ * registered file or one beneath a registered directory. */
+static int map_matches(const targets *t, int procfd, uint32_t pid,
+                       const char *line) {
+  const char *range_end;
+  uint64_t dev, ino;
+  if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
+    return 0;
+  if (t->ndirs) {
+    /* the path: after the inode and its padding */
+    const char *p = range_end, *e;
+    int k;
+    for (k = 0; k < 4; k++) { /* perms, offset, device, inode */
+      while (*p == ' ') p++;
+      while (*p && *p != ' ' && *p != '\n') p++;
+    }
+    while (*p == ' ') p++;
+    for (e = p; *e && *e != '\n'; e++) {}
+    if (*p == '/' && beneath(t, p, (size_t)(e - p))) return 1;
+  }
+  if (!t->files.count || !idset_has(&t->inodes, 0, ino)) return 0;
+  if (idset_has(&t->files, dev, ino)) return 1;
+  /* The inode is known but maps' device differs (overlayfs, btrfs
+   * subvolumes report another one): ask the mapping itself. */
+  {
+    char mf[128];
+    size_t n = (size_t)(range_end - line);
+    uint64_t d2, i2;
+    int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)pid);
+    if (len > 0 && (size_t)len + n < sizeof mf) {
+      memcpy(mf + len, line, n);
+      mf[(size_t)len + n] = '\0';
+      if (stat_id(procfd, mf, &d2, &i2) == 0 && idset_has(&t->files, d2, i2))
+        return 1;
     }
   }
   return 0;
 }
 
+/* 1 when a mapping of pid is a registered file (or beneath a registered
+ * directory), 0 if none, -1 unreadable (errno). The maps are parsed as
+ * they are read, a buffer at a time, and reading stops at the first
+ * match: a process that maps thousands of files costs no more memory than
+ * one that maps a few. */
+static int scan_maps(const targets *t, int procfd, uint32_t pid, char **bufp,
+                     size_t *sizep) {
+  char name[64];
+  size_t have = 0;
+  int fd, found = 0;
+  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
+  fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (!*bufp) {
+    *bufp = (char *)malloc(16384);
+    if (!*bufp) {
+      close(fd);
+      errno = ENOMEM;
+      return -1;
+    }
+    *sizep = 16384;
+  }
+  for (;;) {
+    char *buf = *bufp, *line, *nl;
+    ssize_t n;
+    if (*sizep - have < 2) {
+      /* a line longer than the buffer */
+      char *nb = (char *)realloc(*bufp, *sizep * 2);
+      if (!nb) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+      }
+      *bufp = buf = nb;
+      *sizep *= 2;
+    }
+    n = read(fd, buf + have, *sizep - 1 - have);
+    if (n < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    if (n == 0) {
+      buf[have] = '\0';
+      if (have) found = map_matches(t, procfd, pid, buf);
+      break;
+    }
+    have += (size_t)n;
+    buf[have] = '\0';
+    for (line = buf; (nl = (char *)memchr(line, '\n',
+                                          (size_t)(buf + have - line)));
+         line = nl + 1) {
+      if (map_matches(t, procfd, pid, line)) {
+        found = 1;
+        break;
+      }
+    }
+    if (found) break;
+    have = (size_t)(buf + have - line);
+    memmove(buf, line, have);
+  }
+  close(fd);
+  return found;
+}
+
 /* Threads created without a shared file table have descriptors of their
  * own: 1 when one of them holds a registered file, -1 (errno set) when the
  * descriptors or memory ran out. */
-static int scan_threads(const worker *w, uint32_t pid) {
+static int scan_threads(const targets *t, int procfd, uint32_t pid) {
   char dir[64];
   int fd, found = 0, err = 0;
   DIR *d;
   struct dirent *e;
   snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
-  fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return rm_native_errno_code(errno, 0) ? -1 : 0;
   d = fdopendir(fd);
   if (!d) {
@@ -486,7 +671,7 @@ static int scan_threads(const worker *w, uint32_t pid) {
     same = syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0, 0);
     if (same == 0) continue; /* shares the process's table */
     snprintf(fddir, sizeof fddir, "%lu/task/%lu/fd", (unsigned long)pid, tid);
-    switch (scan_fds(w, fddir)) {
+    switch (scan_fds(t, procfd, fddir)) {
     case 1: found = 1; break;
     case -1:
       if (rm_native_errno_code(errno, 0)) {
@@ -500,6 +685,41 @@ static int scan_threads(const worker *w, uint32_t pid) {
   closedir(d);
   if (found < 0) errno = err;
   return found;
+}
+
+/* How many threads pid has, from the link count of its task directory
+ * (two more than its entries); 0 when it is gone. */
+static long thread_count(int procfd, uint32_t pid) {
+  char dir[64];
+  struct stat st;
+  snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
+  if (fstatat(procfd, dir, &st, 0) != 0 || st.st_nlink < 3) return 0;
+  return (long)st.st_nlink - 2;
+}
+
+/* 1 when pid's executable is a registered file or beneath a registered
+ * directory, 0 when not, -1 (errno) when it cannot be looked at: ENOENT
+ * for a kernel thread or a process that exited. */
+static int exe_matches(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  uint64_t dev, ino;
+  snprintf(name, sizeof name, "%lu/exe", (unsigned long)pid);
+  if (t->files.count) {
+    if (stat_id(procfd, name, &dev, &ino) != 0) return -1;
+    if (idset_has(&t->files, dev, ino)) return 1;
+    if (!t->ndirs || !dir_dev(t, dev)) return 0;
+  }
+  return t->ndirs ? link_beneath(t, procfd, name) : 0;
+}
+
+/* 1 when pid's working or root directory is beneath a registered
+ * directory. */
+static int dirs_match(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  snprintf(name, sizeof name, "%lu/cwd", (unsigned long)pid);
+  if (link_beneath(t, procfd, name) == 1) return 1;
+  snprintf(name, sizeof name, "%lu/root", (unsigned long)pid);
+  return link_beneath(t, procfd, name) == 1;
 }
 
 static int registered_process(const targets *t, uint32_t pid,
@@ -553,53 +773,159 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
+/* Copies src into buf, cut to fit. */
+static void copy_str(char *buf, size_t size, const char *src) {
+  size_t n = strlen(src);
+  if (n >= size) n = size - 1;
+  memcpy(buf, src, n);
+  buf[n] = '\0';
+}
+
+/* The executable's base name, else the command name from stat. */
+static void app_name(int procfd, uint32_t pid, const rm_native_stat *st,
+                     char *buf, size_t size) {
+  char link[64], path[4096];
+  ssize_t n;
+  snprintf(link, sizeof link, "%lu/exe", (unsigned long)pid);
+  n = readlinkat(procfd, link, path, sizeof path - 1);
+  if (n > 0) {
+    const char *base;
+    path[n] = '\0';
+    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
+    base = strrchr(path, '/');
+    copy_str(buf, size, base ? base + 1 : path);
+  } else {
+    copy_str(buf, size, st->comm);
+  }
+}
+
+static int32_t login_session(int procfd, uint32_t pid) {
+  char name[64], buf[32];
+  unsigned long v;
+  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
+  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
+  v = strtoul(buf, NULL, 10);
+  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
+}
+
+static int systemd_running(void) {
+  struct stat st;
+  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Describes a hit into the worker's apps (on the worker's thread). */
+static void describe(worker *w, uint32_t pid, const rm_native_stat *st) {
+  rm_app *a;
+  if (w->napps == w->capps) {
+    size_t n = w->capps ? w->capps * 2 : 32;
+    rm_app *na = (rm_app *)realloc(w->apps, n * sizeof *na);
+    if (!na) {
+      w->rc = RM_E_OUTOFMEMORY;
+      return;
+    }
+    w->apps = na;
+    w->capps = n;
+  }
+  a = &w->apps[w->napps++];
+  memset(a, 0, sizeof *a);
+  a->process.pid = pid;
+  a->process.start_time = st->start_time;
+  app_name(w->procfd, pid, st, a->name, sizeof a->name);
+  a->status = RM_STATUS_RUNNING;
+  if (pid == w->self) {
+    a->type = RM_APP_CRITICAL;
+    w->reasons |= RM_REBOOT_DETECTED_SELF;
+  } else if (pid == 1) {
+    a->type = RM_APP_CRITICAL;
+    w->reasons |= RM_REBOOT_CRITICAL_PROCESS;
+  } else if (kill((pid_t)pid, 0) != 0 && errno == EPERM) {
+    a->type = RM_APP_CRITICAL;
+    w->reasons |= RM_REBOOT_PERMISSION_DENIED;
+  } else if (w->systemd &&
+             rm_native_service_unit(w->procfd, pid, a->service,
+                                    sizeof a->service) == 0) {
+    a->type = RM_APP_SERVICE;
+  } else if (st->tty != 0) {
+    a->type = RM_APP_CONSOLE;
+  } else {
+    a->type = RM_APP_UNKNOWN;
+  }
+  if (a->type == RM_APP_CRITICAL) {
+    a->session_id = -1;
+    a->restartable = 0;
+  } else {
+    a->session_id = login_session(w->procfd, pid);
+    a->restartable = rm_native_restartable(pid, st->start_time);
+  }
+}
+
 static void scan_one(worker *w, uint32_t pid) {
+  const targets *t = w->t;
   rm_native_stat st;
   char dir[64];
-  int r, denied = 0, found = 0;
-  errno = 0;
-  if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
-    (void)out_of_resources(w, errno); /* else it is gone */
-    return;
+  int r, denied = 0, found = 0, have_stat = 0;
+  if (t->nprocs || t->nsvcs) {
+    errno = 0;
+    if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
+      (void)out_of_resources(w, errno); /* else it is gone */
+      return;
+    }
+    if (st.flags & PF_KTHREAD) return;
+    have_stat = 1;
+    if (t->nprocs && registered_process(t, pid, st.start_time)) found = 1;
   }
-  if (st.flags & PF_KTHREAD) return;
-  if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
-  if (!found && w->t->nsvcs) {
+  if (!found && t->nsvcs) {
     char unit[256];
     errno = 0;
     if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
-      if (service_registered(w->t, unit)) found = 1;
+      if (service_registered(t, unit)) found = 1;
     } else if (out_of_resources(w, errno)) {
       return;
     }
   }
-  if (!found && w->t->files.count) {
-    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    r = scan_fds(w, dir);
-    if (r == 1) found = 1;
-    else if (r < 0 && errno == EACCES) denied = 1;
-    else if (r < 0 && out_of_resources(w, errno)) return;
+  if (!found && (t->files.count || t->ndirs)) {
+    /* the executable first: one call, and none is there for a kernel
+     * thread or a process that exited (whose leader alone may have) */
+    r = exe_matches(t, w->procfd, pid);
+    if (r == 1) {
+      found = 1;
+    } else if (r < 0 && errno == ENOENT) {
+      if (thread_count(w->procfd, pid) < 2) return;
+    } else if (r < 0 && errno == EACCES) {
+      denied = 1;
+    } else if (r < 0 && out_of_resources(w, errno)) {
+      return;
+    }
     if (!found) {
-      r = scan_maps(w, pid);
+      snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+      r = scan_fds(t, w->procfd, dir);
       if (r == 1) found = 1;
       else if (r < 0 && errno == EACCES) denied = 1;
       else if (r < 0 && out_of_resources(w, errno)) return;
     }
     if (!found) {
-      uint64_t dev, ino;
-      snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-      if (stat_id(w->procfd, dir, &dev, &ino) == 0 &&
-          idset_has(&w->t->files, dev, ino))
-        found = 1;
+      r = scan_maps(t, w->procfd, pid, &w->buf, &w->bufsize);
+      if (r == 1) found = 1;
+      else if (r < 0 && errno == EACCES) denied = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
     }
-    if (!found && !denied && st.threads > 1) {
-      r = scan_threads(w, pid);
+    if (!found && t->ndirs && dirs_match(t, w->procfd, pid)) found = 1;
+    if (!found && !denied && thread_count(w->procfd, pid) > 1) {
+      r = scan_threads(t, w->procfd, pid);
       if (r == 1) found = 1;
       else if (r < 0 && out_of_resources(w, errno)) return;
     }
   }
   if (found) {
-    if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
+    if (!have_stat) {
+      errno = 0;
+      if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
+        (void)out_of_resources(w, errno); /* else it is gone */
+        return;
+      }
+      if (st.flags & PF_KTHREAD) return;
+    }
+    describe(w, pid, &st);
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
     if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
@@ -608,37 +934,36 @@ static void scan_one(worker *w, uint32_t pid) {
 
 int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
   targets t;
-  worker w;
-  char dir[64];
-  uint64_t d, i;
-  int found = 0;
-  memset(&t, 0, sizeof t);
-  memset(&w, 0, sizeof w);
-  if (idset_init(&t.files, 1) != 0 || idset_init(&t.inodes, 1) != 0) {
+  char dir[64], *buf = NULL;
+  size_t bufsize = 0;
+  int found = 0, procfd;
+  if (targets_init(&t, 1) != 0) {
     targets_free(&t);
     return 0;
   }
   add_file(&t, dev, ino);
-  w.t = &t;
-  w.procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (w.procfd >= 0) {
+  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (procfd >= 0) {
     snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    found = scan_fds(&w, dir) == 1 || scan_maps(&w, pid) == 1 ||
-            scan_threads(&w, pid) == 1;
-    snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-    if (!found && stat_id(w.procfd, dir, &d, &i) == 0 && d == dev && i == ino)
-      found = 1;
-    close(w.procfd);
+    found = scan_fds(&t, procfd, dir) == 1 ||
+            scan_maps(&t, procfd, pid, &buf, &bufsize) == 1 ||
+            scan_threads(&t, procfd, pid) == 1 ||
+            exe_matches(&t, procfd, pid) == 1;
+    close(procfd);
   }
-  free(w.buf);
+  free(buf);
   targets_free(&t);
   return found;
 }
 
 static void *scan_range(void *arg) {
   worker *w = (worker *)arg;
-  size_t i;
-  for (i = 0; i < w->npids && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
+  for (;;) {
+    size_t i = __atomic_fetch_add(w->next, CHUNK, __ATOMIC_RELAXED), end;
+    if (i >= w->npids || w->rc != RM_OK) break;
+    end = i + CHUNK < w->npids ? i + CHUNK : w->npids;
+    for (; i < end && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
+  }
   return NULL;
 }
 
@@ -684,94 +1009,23 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
   return RM_OK;
 }
 
-static int cmp_hit(const void *a, const void *b) {
-  uint32_t x = ((const hit *)a)->pid, y = ((const hit *)b)->pid;
+static int cmp_app(const void *a, const void *b) {
+  uint32_t x = ((const rm_app *)a)->process.pid;
+  uint32_t y = ((const rm_app *)b)->process.pid;
   return x < y ? -1 : x > y;
 }
 
-/* Copies src into buf, cut to fit. */
-static void copy_str(char *buf, size_t size, const char *src) {
-  size_t n = strlen(src);
-  if (n >= size) n = size - 1;
-  memcpy(buf, src, n);
-  buf[n] = '\0';
-}
-
-/* The executable's base name, else the command name from stat. */
-static void app_name(int procfd, const hit *h, char *buf, size_t size) {
-  char link[64], path[4096];
-  ssize_t n;
-  snprintf(link, sizeof link, "%lu/exe", (unsigned long)h->pid);
-  n = readlinkat(procfd, link, path, sizeof path - 1);
-  if (n > 0) {
-    const char *base;
-    path[n] = '\0';
-    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
-    base = strrchr(path, '/');
-    copy_str(buf, size, base ? base + 1 : path);
-  } else {
-    copy_str(buf, size, h->st.comm);
-  }
-}
-
-static int32_t login_session(int procfd, uint32_t pid) {
-  char name[64], buf[32];
-  unsigned long v;
-  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
-  v = strtoul(buf, NULL, 10);
-  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
-}
-
-static int systemd_running(void) {
-  struct stat st;
-  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Fills an rm_app for a hit and returns its reboot reasons. */
-static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
-  uint32_t reasons = 0;
-  memset(a, 0, sizeof *a);
-  a->process.pid = h->pid;
-  a->process.start_time = h->st.start_time;
-  app_name(procfd, h, a->name, sizeof a->name);
-  a->status = RM_STATUS_RUNNING;
-  a->session_id = login_session(procfd, h->pid);
-  if (h->pid == (uint32_t)getpid()) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_DETECTED_SELF;
-  } else if (h->pid == 1) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_CRITICAL_PROCESS;
-  } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (systemd &&
-             rm_native_service_unit(procfd, h->pid, a->service,
-                                 sizeof a->service) == 0) {
-    a->type = RM_APP_SERVICE;
-  } else if (h->st.tty != 0) {
-    a->type = RM_APP_CONSOLE;
-  } else {
-    a->type = RM_APP_UNKNOWN;
-  }
-  if (a->type == RM_APP_CRITICAL) {
-    a->session_id = -1;
-    a->restartable = 0;
-  } else {
-    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
-  }
-  return reasons;
-}
+#define MAX_WORKERS 4
 
 unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
                      uint32_t *reasons_out, size_t *uninspected) {
   targets t;
   uint32_t *pids = NULL;
-  size_t npids = 0, i, nw, total = 0;
-  worker w[2];
+  size_t npids = 0, i, nw = 1, total = 0, next = 0;
+  worker w[MAX_WORKERS];
+  pthread_t th[MAX_WORKERS];
+  int started[MAX_WORKERS];
   rm_app *apps = NULL;
-  uint32_t reasons = 0;
   int procfd, systemd;
   unsigned rc = targets_load(s, &t);
   *apps_out = NULL;
@@ -779,79 +1033,78 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   *reasons_out = 0;
   *uninspected = 0;
   if (rc != RM_OK) return rc;
-  if (t.has_dir) {
-    targets_free(&t);
-    return RM_E_ACCESS_DENIED;
-  }
   procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) {
     targets_free(&t);
     return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
   }
   memset(w, 0, sizeof w); /* freed on every way out */
-  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
+  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0 && t.ndirs == 0) {
     npids = 0; /* nothing registered: nothing to look for */
   } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
     goto done;
   }
-  nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
+  if (npids >= 64) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    nw = cpus > MAX_WORKERS ? MAX_WORKERS : cpus > 1 ? (size_t)cpus : 1;
+  }
+  systemd = npids ? systemd_running() : 0;
   for (i = 0; i < nw; i++) {
-    size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
     w[i].t = &t;
     w[i].procfd = procfd;
-    w[i].pids = pids + lo;
-    w[i].npids = hi - lo;
+    w[i].pids = pids;
+    w[i].npids = npids;
+    w[i].next = &next;
+    w[i].systemd = systemd;
+    w[i].self = (uint32_t)getpid();
   }
-  if (nw == 2) {
-    pthread_t th;
-    if (pthread_create(&th, NULL, scan_range, &w[1]) != 0) {
-      scan_range(&w[1]); /* no thread to be had: do it here */
-      scan_range(&w[0]);
-    } else {
-      scan_range(&w[0]);
-      pthread_join(th, NULL);
-    }
-  } else {
-    scan_range(&w[0]);
-  }
+  /* the threads take a few processes at a time from one list: none waits
+   * while another has work left */
+  for (i = 1; i < nw; i++)
+    started[i] = pthread_create(&th[i], NULL, scan_range, &w[i]) == 0;
+  scan_range(&w[0]); /* and whatever a thread that could not start left */
+  for (i = 1; i < nw; i++)
+    if (started[i]) pthread_join(th[i], NULL);
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
-    total += w[i].nhits;
+    total += w[i].napps;
     *uninspected += w[i].uninspected;
+    *reasons_out |= w[i].reasons;
   }
   if (rc != RM_OK) goto done;
   if (total) {
-    hit *all = (hit *)malloc(total * sizeof *all);
-    apps = (rm_app *)calloc(total, sizeof *apps);
-    if (!all || !apps) {
-      free(all);
-      free(apps);
-      apps = NULL;
+    size_t at = 0;
+    apps = (rm_app *)malloc(total * sizeof *apps);
+    if (!apps) {
       rc = RM_E_OUTOFMEMORY;
       goto done;
     }
     /* a worker that found nothing has no array at all (NULL) */
-    if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
-    if (nw == 2 && w[1].nhits)
-      memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
-    qsort(all, total, sizeof *all, cmp_hit);
-    systemd = systemd_running();
-    for (i = 0; i < total; i++)
-      reasons |= describe(procfd, &all[i], &apps[i], systemd);
-    free(all);
+    for (i = 0; i < nw; i++) {
+      if (w[i].napps) memcpy(apps + at, w[i].apps, w[i].napps * sizeof *apps);
+      at += w[i].napps;
+    }
+    qsort(apps, total, sizeof *apps, cmp_app);
   }
   *apps_out = apps;
   *napps = total;
-  *reasons_out = reasons;
 done:
-  for (i = 0; i < 2; i++) {
-    free(w[i].hits);
+  if (rc != RM_OK) *reasons_out = 0;
+  for (i = 0; i < MAX_WORKERS; i++) {
+    free(w[i].apps);
     free(w[i].buf);
   }
   free(pids);
   close(procfd);
   targets_free(&t);
   return rc;
+}
+
+/* A list that did not fit the caller's capacity, kept for the call that
+ * follows with more room (native.h). */
+void rm_native_pending_free(rm_session *s) {
+  free(s->pending.apps);
+  memset(&s->pending, 0, sizeof s->pending);
 }
 
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
@@ -865,14 +1118,33 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
   *count = 0;
   *reasons = 0;
   rc = rm_native_session_check(s);
-  if (rc != RM_OK) return rc;
-  rc = rm_native_scan(s, &found, &n, &r, &un);
-  if (rc != RM_OK) return rc;
-  if (s->control) rm_native_control_mask(s->control, found, n);
+  if (rc != RM_OK) {
+    rm_native_pending_free(s);
+    return rc;
+  }
+  if (s->pending.valid && s->pending.n <= cap && (apps || !s->pending.n)) {
+    /* the immediately preceding call scanned, found more than its
+     * capacity and nothing happened to the session since: its answer is
+     * this one's, without a second scan */
+    found = s->pending.apps;
+    n = s->pending.n;
+    r = s->pending.reasons;
+    un = s->pending.uninspected;
+    memset(&s->pending, 0, sizeof s->pending);
+  } else {
+    rm_native_pending_free(s);
+    rc = rm_native_scan(s, &found, &n, &r, &un);
+    if (rc != RM_OK) return rc;
+    if (s->control) rm_native_control_mask(s->control, found, n);
+  }
   s->uninspected = un;
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {
-    free(found);
+    s->pending.apps = found;
+    s->pending.n = n;
+    s->pending.reasons = r;
+    s->pending.uninspected = un;
+    s->pending.valid = 1;
     return RM_E_MORE_DATA;
   }
   if (n) memcpy(apps, found, n * sizeof *apps);

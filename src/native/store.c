@@ -209,8 +209,18 @@ static rm_session *new_session(void) {
   return s;
 }
 
+static void regs_free(rm_native_regs *r) {
+  free(r->files);
+  free(r->procs);
+  free(r->svcs);
+  free(r->text.p);
+  memset(r, 0, sizeof *r);
+}
+
 static void free_session(rm_session *s) {
   if (s->primary) rm_native_primary_remove(s);
+  rm_native_pending_free(s);
+  regs_free(&s->regs);
   if (s->control) rm_native_control_free(s->control);
   if (s->dirfd >= 0) close(s->dirfd);
   if (s->lockfd >= 0) close(s->lockfd);
@@ -246,13 +256,29 @@ static unsigned create_session(rm_session *s) {
   return RM_E_WRITE_FAULT;
 }
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags) {
   rm_session *s = new_session();
   unsigned rc;
   int live;
   *out = NULL;
   if (!s) return RM_E_OUTOFMEMORY;
   s->primary = 1;
+  if (flags & RM_START_PRIVATE) {
+    /* nobody can join: the session lives in this process alone, with a
+     * key that names it for cancel and nothing in the store */
+    unsigned char raw[RM_KEY_LEN / 2];
+    s->private_ = 1;
+    rc = random_bytes(raw, sizeof raw);
+    if (rc == RM_OK) {
+      hex_key(raw, s->key);
+      rc = rm_native_primary_add(s);
+    }
+    if (rc != RM_OK) goto fail;
+    memcpy(key, s->key, RM_KEY_LEN + 1);
+    *out = s;
+    return RM_OK;
+  }
   s->storefd = rm_native_store_open(&rc);
   if (s->storefd < 0) goto fail;
   rc = lock_within(s->storefd, STORE_LOCK_TIMEOUT_MS);
@@ -328,7 +354,9 @@ unsigned rm_native_session_check(rm_session *s) {
 
 unsigned rm_backend_end(rm_session *s) {
   unsigned rc = RM_OK;
-  if (s->primary) {
+  if (s->private_) {
+    /* nothing outside this process */
+  } else if (s->primary) {
     /* The store lock keeps a concurrent join from finding a half-removed
      * session; without it (timeout) the removal is still safe. */
     unsigned lrc = lock_within(s->storefd, STORE_LOCK_TIMEOUT_MS);
@@ -494,6 +522,105 @@ static void add_file_entry(rm_native_buf *b, const char *path,
   rm_native_gb_str(b, path);
 }
 
+/* Makes room for n more items of size each in *p (capacity *cap). */
+static int grow(void *p, size_t *cap, size_t len, size_t n, size_t size) {
+  void **pp = (void **)p;
+  size_t c = *cap ? *cap : 16;
+  void *np;
+  if (len + n <= *cap) return 0;
+  while (c < len + n) c *= 2;
+  np = realloc(*pp, c * size);
+  if (!np) return -1;
+  *pp = np;
+  *cap = c;
+  return 0;
+}
+
+/* A private session keeps what it registers in memory: each file's
+ * identity (its path too when the scan needs it: a directory, a path that
+ * did not exist), the processes and the services. All or nothing: a
+ * failure leaves the registrations as they were. Frees cwd. */
+static unsigned private_register(rm_session *s, size_t nfiles,
+                                 const char *const *files, size_t nprocs,
+                                 const rm_unique_process *procs, size_t nsvcs,
+                                 const char *const *svcs, char *cwd) {
+  rm_native_regs *r = &s->regs;
+  size_t i, text_len = r->text.len;
+  file_id *ids = NULL;
+  unsigned rc = RM_E_OUTOFMEMORY;
+  if (grow(&r->files, &r->cfiles, r->nfiles, nfiles, sizeof *r->files) != 0 ||
+      grow(&r->procs, &r->cprocs, r->nprocs, nprocs, sizeof *r->procs) != 0 ||
+      grow(&r->svcs, &r->csvcs, r->nsvcs, nsvcs, sizeof *r->svcs) != 0)
+    goto out;
+  if (nfiles) {
+    ids = (file_id *)malloc(nfiles * sizeof *ids);
+    if (!ids) goto out;
+    stat_all(files, ids, nfiles);
+  }
+  for (i = 0; i < nfiles; i++) {
+    rm_native_reg_file *f = &r->files[r->nfiles + i];
+    f->kind = ids[i].kind;
+    f->dev = (uint64_t)ids[i].dev;
+    f->ino = (uint64_t)ids[i].ino;
+    f->path = (size_t)-1;
+    if (f->kind != 'f') {
+      f->path = r->text.len;
+      if (files[i][0] != '/' && cwd) {
+        rm_native_gb_add(&r->text, cwd, strlen(cwd));
+        rm_native_gb_add(&r->text, "/", 1);
+      }
+      rm_native_gb_str(&r->text, files[i]);
+    }
+  }
+  for (i = 0; i < nsvcs; i++) {
+    r->svcs[r->nsvcs + i] = r->text.len;
+    rm_native_gb_str(&r->text, svcs[i]);
+  }
+  if (r->text.failed) {
+    r->text.failed = 0;
+    r->text.len = text_len;
+    goto out;
+  }
+  if (nprocs) memcpy(r->procs + r->nprocs, procs, nprocs * sizeof *procs);
+  r->nfiles += nfiles;
+  r->nprocs += nprocs;
+  r->nsvcs += nsvcs;
+  rc = RM_OK;
+out:
+  free(ids);
+  free(cwd);
+  return rc;
+}
+
+size_t rm_native_regs_count(const rm_native_regs *r) {
+  return r->nfiles + r->nprocs + r->nsvcs;
+}
+
+void rm_native_regs_each(const rm_native_regs *r, rm_native_entry_fn fn,
+                         void *ctx) {
+  size_t i;
+  rm_native_entry e;
+  for (i = 0; i < r->nfiles; i++) {
+    const rm_native_reg_file *f = &r->files[i];
+    memset(&e, 0, sizeof e);
+    e.kind = f->kind;
+    e.dev = f->dev;
+    e.ino = f->ino;
+    e.text = f->path == (size_t)-1 ? "" : r->text.p + f->path;
+    fn(ctx, 'F', &e);
+  }
+  for (i = 0; i < r->nprocs; i++) {
+    memset(&e, 0, sizeof e);
+    e.proc = r->procs[i];
+    fn(ctx, 'P', &e);
+  }
+  for (i = 0; i < r->nsvcs; i++) {
+    memset(&e, 0, sizeof e);
+    e.text = r->text.p + r->svcs[i];
+    fn(ctx, 'S', &e);
+  }
+}
+
 unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *files,
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs) {
@@ -504,12 +631,15 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *fi
   unsigned rc = rm_native_session_check(s);
   int fd;
   if (rc != RM_OK) return rc;
+  rm_native_pending_free(s);
   for (i = 0; i < nsvcs; i++)
     if (svcs[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
   for (i = 0; i < nfiles; i++) {
     if (files[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
     if (files[i][0] != '/' && !cwd) cwd = getcwd(NULL, 0);
   }
+  if (s->private_)
+    return private_register(s, nfiles, files, nprocs, procs, nsvcs, svcs, cwd);
   if (nfiles) {
     file_id *ids = (file_id *)malloc(nfiles * sizeof *ids);
     if (!ids) {
@@ -775,10 +905,17 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
     t = "too many open files: the process reached its descriptor limit "
         "(RLIMIT_NOFILE)";
     break;
-  case RM_E_ACCESS_DENIED:
-    t = "access denied (a registered path is a directory, or the session "
-        "store is not a private directory of the calling user)";
-    break;
+  case RM_E_ACCESS_DENIED: {
+    char path[4096];
+    if (rm_native_store_path(path, sizeof path) != 0) path[0] = '\0';
+    snprintf(buf, size,
+             "access denied: the session store %s is not a private "
+             "directory of the calling user (it must be a real directory, "
+             "not a symbolic link, owned by the user, with no access for "
+             "group or others)",
+             path);
+    return;
+  }
   case RM_E_INVALID_HANDLE:
     t = "the session is no longer valid (its primary ended it or died)";
     break;

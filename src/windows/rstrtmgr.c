@@ -195,8 +195,11 @@ static void free_wide_array(size_t n, LPCWSTR *v) {
  * Sessions
  * ------------------------------------------------------------------- */
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
-  /* RmStartSession may leave the key unterminated, or (Wine) unwritten. */
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags) {
+  /* RmStartSession may leave the key unterminated, or (Wine) unwritten.
+   * flags: a private session is an ordinary one here (nothing to save) */
+  (void)flags;
   WCHAR wkey[CCH_RM_SESSION_KEY + 1];
   rm_session *s = (rm_session *)calloc(1, sizeof *s);
   DWORD rc;
