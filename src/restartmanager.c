@@ -298,6 +298,19 @@ static const char **check_string_array(lua_State *L, int arg, size_t *n) {
   lua_Integer i, len = check_array(L, arg);
   const char **v = (const char **)scratch(L, (size_t)len * sizeof *v);
   int anchor;
+  if (len && !lua_getmetatable(L, arg)) {
+    /* a plain table: its strings are its own, and nothing runs that could
+     * change it while the pointers are in use */
+    for (i = 1; i <= len; i++) {
+      lua_rawgeti(L, arg, i);
+      v[i - 1] = check_cstring(L, -1, arg, i);
+      lua_pop(L, 1);
+    }
+    lua_pushnil(L); /* where the anchor would be */
+    *n = (size_t)len;
+    return v;
+  }
+  if (len) lua_pop(L, 1); /* the metatable */
   lua_createtable(L, len < 65536 ? (int)len : 65536, 0);
   anchor = lua_gettop(L);
   for (i = 1; i <= len; i++) {

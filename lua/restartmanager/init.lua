@@ -35,9 +35,9 @@ Process.__index = Process
 Process.__name = "restartmanager.process"
 
 --- How many resources one registration call carries at most: each call is
--- one write to the session store (one RmRegisterResources), so large lists
--- go in batches of this size.
-M.BATCH = 4096
+-- one write to the session store (one RmRegisterResources), so very large
+-- lists go in batches of this size.
+M.BATCH = 65536
 
 --- How many times `Session:list` calls RmGetList when the list keeps
 -- growing between calls (`ERROR_MORE_DATA`).

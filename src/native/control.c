@@ -337,6 +337,121 @@ static int find_registration(uint32_t pid, uint64_t start, restart_reg *r) {
   return read_reg_at(store, uid, name, r);
 }
 
+/* ---------------------------------------------------------------------
+ * A scan asks for many processes whether they registered, most often in a
+ * store or two: each store's registrations are listed once, when first
+ * asked, and a process's registration file is read only when its name is
+ * listed there.
+ * ------------------------------------------------------------------- */
+
+typedef struct cached_store {
+  char *path;
+  char *names; /* the registrations' names, each with its NUL */
+  size_t len;
+} cached_store;
+
+struct rm_native_reg_cache {
+  cached_store *stores;
+  size_t n, cap;
+};
+
+rm_native_reg_cache *rm_native_reg_cache_new(void) {
+  return (rm_native_reg_cache *)calloc(1, sizeof(rm_native_reg_cache));
+}
+
+void rm_native_reg_cache_free(rm_native_reg_cache *c) {
+  size_t i;
+  if (!c) return;
+  for (i = 0; i < c->n; i++) {
+    free(c->stores[i].path);
+    free(c->stores[i].names);
+  }
+  free(c->stores);
+  free(c);
+}
+
+/* The store at path, listed now if it was not yet; NULL when out of
+ * memory (the caller then looks the file up itself). */
+static const cached_store *cache_store(rm_native_reg_cache *c,
+                                       const char *path) {
+  cached_store *st;
+  rm_native_buf b = {NULL, 0, 0, 0};
+  DIR *d;
+  size_t i;
+  for (i = 0; i < c->n; i++)
+    if (strcmp(c->stores[i].path, path) == 0) return &c->stores[i];
+  if (c->n == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 4;
+    cached_store *ns =
+        (cached_store *)realloc(c->stores, ncap * sizeof *ns);
+    if (!ns) return NULL;
+    c->stores = ns;
+    c->cap = ncap;
+  }
+  d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+      if (strncmp(e->d_name, "restart-", 8) == 0) rm_native_gb_str(&b, e->d_name);
+    closedir(d);
+  } else if (rm_native_errno_code(errno, 0)) {
+    return NULL; /* out of descriptors: not known to be empty */
+  }
+  st = &c->stores[c->n];
+  st->path = (char *)malloc(strlen(path) + 1);
+  if (!st->path || b.failed) {
+    free(st->path);
+    free(b.p);
+    return NULL;
+  }
+  strcpy(st->path, path);
+  st->names = b.p;
+  st->len = b.len;
+  c->n++;
+  return st;
+}
+
+/* 1 when the store at path may hold the registration name: listed there,
+ * or not known (no cache, out of memory). */
+static int may_hold(rm_native_reg_cache *c, const char *path,
+                    const char *name) {
+  const cached_store *st;
+  size_t off, n = strlen(name) + 1;
+  if (!c || !(st = cache_store(c, path))) return 1;
+  for (off = 0; off < st->len; off += strlen(st->names + off) + 1)
+    if (memcmp(st->names + off, name, n) == 0) return 1;
+  return 0;
+}
+
+/* Finds the restart registration of a live process in its owner's store,
+ * through the cache c (which may be NULL). */
+static int find_registration_in(rm_native_reg_cache *c, uint32_t pid,
+                                uint64_t start, restart_reg *r) {
+  char name[96], dir[PATH_MAX], store[PATH_MAX + 32];
+  uid_t uid;
+  memset(r, 0, sizeof *r);
+  if (process_uid(pid, &uid) != 0) return -1;
+  reg_name(name, sizeof name, pid, start);
+  if (process_runtime_dir(pid, dir, sizeof dir) == 0) {
+    snprintf(store, sizeof store, "%s/restartmanager", dir);
+    if (may_hold(c, store, name) && read_reg_at(store, uid, name, r) == 0)
+      return 0;
+  }
+  snprintf(store, sizeof store, "/tmp/restartmanager-%lu", (unsigned long)uid);
+  if (!may_hold(c, store, name)) return -1;
+  return read_reg_at(store, uid, name, r);
+}
+
+int rm_native_restartable_cached(rm_native_reg_cache *c, uint32_t pid,
+                                 uint64_t start_time) {
+  restart_reg r;
+  int ok;
+  if (find_registration_in(c, pid, start_time, &r) != 0) return 0;
+  ok = !(r.flags & RM_RESTART_NO_PATCH);
+  reg_free(&r);
+  return ok;
+}
+
 int rm_native_restartable(uint32_t pid, uint64_t start_time) {
   restart_reg r;
   int ok;

@@ -156,6 +156,14 @@ int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino);
  * restarted by a restart manager (rm_native_control.c). */
 int rm_native_restartable(uint32_t pid, uint64_t start_time);
 
+/* The same through a cache of the stores' listings, for the many lookups
+ * of one scan (one cache a thread; NULL for none). */
+typedef struct rm_native_reg_cache rm_native_reg_cache;
+rm_native_reg_cache *rm_native_reg_cache_new(void);
+void rm_native_reg_cache_free(rm_native_reg_cache *c);
+int rm_native_restartable_cached(rm_native_reg_cache *c, uint32_t pid,
+                                 uint64_t start_time);
+
 /* Sets the masked bits of apps' status from the session's filters. */
 void rm_native_control_mask(struct rm_native_control *c, rm_app *apps, size_t n);
 

@@ -417,6 +417,7 @@ typedef struct worker {
   uint32_t self;
   char *buf; /* maps, read piece by piece */
   size_t bufsize;
+  rm_native_reg_cache *regs; /* the restart registrations' stores seen */
   unsigned rc;
 } worker;
 
@@ -855,7 +856,8 @@ static void describe(worker *w, uint32_t pid, const rm_native_stat *st) {
     a->restartable = 0;
   } else {
     a->session_id = login_session(w->procfd, pid);
-    a->restartable = rm_native_restartable(pid, st->start_time);
+    if (!w->regs) w->regs = rm_native_reg_cache_new();
+    a->restartable = rm_native_restartable_cached(w->regs, pid, st->start_time);
   }
 }
 
@@ -1010,8 +1012,8 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
 }
 
 static int cmp_app(const void *a, const void *b) {
-  uint32_t x = ((const rm_app *)a)->process.pid;
-  uint32_t y = ((const rm_app *)b)->process.pid;
+  uint32_t x = (*(const rm_app *const *)a)->process.pid;
+  uint32_t y = (*(const rm_app *const *)b)->process.pid;
   return x < y ? -1 : x > y;
 }
 
@@ -1073,18 +1075,23 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   }
   if (rc != RM_OK) goto done;
   if (total) {
-    size_t at = 0;
+    /* by pid: the apps are large, so their addresses are sorted and the
+     * apps copied once */
+    const rm_app **order = (const rm_app **)malloc(total * sizeof *order);
+    size_t at = 0, k;
     apps = (rm_app *)malloc(total * sizeof *apps);
-    if (!apps) {
+    if (!apps || !order) {
+      free(order);
+      free(apps);
+      apps = NULL;
       rc = RM_E_OUTOFMEMORY;
       goto done;
     }
-    /* a worker that found nothing has no array at all (NULL) */
-    for (i = 0; i < nw; i++) {
-      if (w[i].napps) memcpy(apps + at, w[i].apps, w[i].napps * sizeof *apps);
-      at += w[i].napps;
-    }
-    qsort(apps, total, sizeof *apps, cmp_app);
+    for (i = 0; i < nw; i++)
+      for (k = 0; k < w[i].napps; k++) order[at++] = &w[i].apps[k];
+    qsort(order, total, sizeof *order, cmp_app);
+    for (k = 0; k < total; k++) apps[k] = *order[k];
+    free(order);
   }
   *apps_out = apps;
   *napps = total;
@@ -1093,6 +1100,7 @@ done:
   for (i = 0; i < MAX_WORKERS; i++) {
     free(w[i].apps);
     free(w[i].buf);
+    rm_native_reg_cache_free(w[i].regs);
   }
   free(pids);
   close(procfd);
