@@ -1,16 +1,5 @@
 /*
- * Native backend: who uses the registered resources (RmGetList).
- *
- * Files are matched by device and inode, never by name, against every
- * process's executable, open descriptors (one statx per descriptor through
- * a descriptor of its /proc/PID/fd directory) and memory maps (parsed as
- * /proc/PID/maps is read: executables and shared libraries, and files
- * mapped after their descriptor was closed). Directories are matched by
- * path: a process uses a registered directory when its executable, a
- * descriptor or a mapping lies beneath it (a descriptor's link is read only
- * when its file's device is one the directory's tree spans), or its working
- * or root directory is there. The threads (one a core, at most four) take
- * the processes a few at a time from one list and describe what they find.
+ * The scan (scan.h).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -28,7 +17,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "native.h"
+#include "scan.h"
+#include "records.h"
+#include "util.h"
 
 #ifndef AT_STATX_DONT_SYNC
 #define AT_STATX_DONT_SYNC 0x4000
@@ -89,7 +80,6 @@ static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
   }
   return 0;
 }
-
 /* ---------------------------------------------------------------------
  * What the session registered
  * ------------------------------------------------------------------- */
@@ -118,6 +108,9 @@ typedef struct targets {
   uint64_t devs[MAX_DIR_DEVS];
   size_t ndevs;
   int anydev;
+  const char **paths; /* the files' paths, to identify now */
+  char *kinds;        /* and what each was when registered */
+  size_t npaths, cpaths;
 } targets;
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
@@ -222,15 +215,19 @@ static int dir_dev(const targets *t, uint64_t dev) {
 static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   targets *t = (targets *)ctx;
   if (kind == 'F') {
-    struct stat st;
-    /* A file is identified once, when it is registered: its users are
-     * found by that identity, even after the path was replaced. Only a path
-     * that did not exist then is looked up again now. */
-    if (e->kind == 'd') add_dir(t, e->text);
-    if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind == 'n' && stat(e->text, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) add_dir(t, e->text);
-      else add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    /* A file is looked for under the identity it had when registered (its
+     * users may hold it after the path was replaced) and under the one the
+     * path has now (a process may have opened the new file since): the
+     * paths are identified again all at once, after the records are read.
+     * A directory is matched by what lies beneath its path now. */
+    if (e->kind == 'd') {
+      add_dir(t, e->text);
+    } else {
+      if (e->kind == 'f') add_file(t, e->dev, e->ino);
+      if (t->npaths < t->cpaths) {
+        t->kinds[t->npaths] = (char)e->kind;
+        t->paths[t->npaths++] = e->text;
+      }
     }
   } else if (kind == 'P') {
     if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
@@ -255,44 +252,47 @@ static void targets_free(targets *t) {
   free(t->svcs);
   free(t->procs);
   free(t->dirs);
+  free(t->paths);
+  free(t->kinds);
 }
 
-/* Room for n entries of every kind. */
+/* Room for n entries of every kind (a file may add two identities). */
 static int targets_init(targets *t, size_t n) {
   memset(t, 0, sizeof *t);
-  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
+  if (idset_init(&t->files, 2 * n) != 0 || idset_init(&t->inodes, 2 * n) != 0)
     return -1;
-  t->cprocs = t->csvcs = t->cdirs = n;
+  t->cprocs = t->csvcs = t->cdirs = t->cpaths = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
   t->dirs = (dirpath *)calloc(n + 1, sizeof *t->dirs);
-  return t->procs && t->svcs && t->dirs ? 0 : -1;
+  t->paths = (const char **)calloc(n + 1, sizeof *t->paths);
+  t->kinds = (char *)calloc(n + 1, 1);
+  return t->procs && t->svcs && t->dirs && t->paths && t->kinds ? 0 : -1;
 }
 
-static unsigned targets_load(rm_session *s, targets *t) {
-  char *buf;
-  size_t len, n = 0;
+/* The targets named by the records in buf. */
+static unsigned targets_load(const char *buf, size_t len, targets *t) {
+  size_t n = 0, i;
   const char *p;
-  unsigned rc;
-  if (s->private_) {
-    /* a private session's registrations never left this process */
-    if (targets_init(t, rm_native_regs_count(&s->regs)) != 0) goto oom;
-    rm_native_regs_each(&s->regs, collect_cb, t);
-  } else {
-    memset(t, 0, sizeof *t);
-    rc = rm_native_records_load(s, &buf, &len);
-    if (rc != RM_OK) return rc;
-    /* every entry ends with a NUL: their count bounds every kind's */
-    for (p = buf; p && (p = (const char *)memchr(p, '\0',
-                                                 (size_t)(buf + len - p)));
-         p++)
-      n++;
-    if (targets_init(t, n) != 0) {
-      free(buf);
-      goto oom;
+  rm_native_file_id *now;
+  /* every entry ends with a NUL: their count bounds every kind's */
+  for (p = buf; p && (p = (const char *)memchr(p, '\0',
+                                               (size_t)(buf + len - p)));
+       p++)
+    n++;
+  if (targets_init(t, n) != 0) goto oom;
+  (void)rm_native_records_each(buf, len, collect_cb, t);
+  if (t->npaths) {
+    now = (rm_native_file_id *)malloc(t->npaths * sizeof *now);
+    if (!now) goto oom;
+    rm_native_identify(t->paths, now, t->npaths);
+    for (i = 0; i < t->npaths; i++) {
+      if (now[i].kind == 'f')
+        add_file(t, (uint64_t)now[i].dev, (uint64_t)now[i].ino);
+      else if (now[i].kind == 'd' && t->kinds[i] == 'n')
+        add_dir(t, t->paths[i]); /* a directory made there since */
     }
-    (void)rm_native_records_each(buf, len, collect_cb, t);
-    free(buf);
+    free(now);
   }
   if (t->ndirs) add_mount_devs(t);
   return RM_OK;
@@ -302,106 +302,12 @@ oom:
 }
 
 /* ---------------------------------------------------------------------
- * /proc
- * ------------------------------------------------------------------- */
-
-/* Reads a whole small file relative to dirfd into buf (NUL-terminated).
- * Returns its length or -1 with errno set. */
-static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
-  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-  ssize_t n, total = 0;
-  if (fd < 0) return -1;
-  while ((size_t)total < size - 1) {
-    n = read(fd, buf + total, size - 1 - (size_t)total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += n;
-  }
-  close(fd);
-  buf[total] = '\0';
-  return total;
-}
-
-int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
-  /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
-   * num_threads, field 22 starttime; comm may hold spaces and ')' */
-  const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-  const char *p;
-  int field;
-  size_t n;
-  if (!open || !close || close < open) return -1;
-  n = (size_t)(close - open - 1);
-  if (n >= sizeof out->comm) n = sizeof out->comm - 1;
-  memcpy(out->comm, open + 1, n);
-  out->comm[n] = '\0';
-  p = close + 1;
-  out->state = 0;
-  out->session = out->tty = out->threads = 0;
-  out->flags = 0;
-  out->start_time = 0;
-  for (field = 3; field <= 22; field++) {
-    char *end;
-    unsigned long long v;
-    while (*p == ' ') p++;
-    if (!*p) return -1;
-    if (field == 3) {
-      out->state = *p;
-      while (*p && *p != ' ') p++;
-      continue;
-    }
-    errno = 0;
-    v = strtoull(p, &end, 10);
-    if (end == p) {
-      /* negative numbers (tpgid -1) */
-      long long sv = strtoll(p, &end, 10);
-      if (end == p) return -1;
-      v = (unsigned long long)sv;
-    }
-    p = end;
-    switch (field) {
-    case 6: out->session = (long long)v; break;
-    case 7: out->tty = (long long)v; break;
-    case 9: out->flags = (unsigned)v; break;
-    case 20: out->threads = (long long)v; break;
-    case 22: out->start_time = (uint64_t)v; break;
-    default: break;
-    }
-  }
-  return 0;
-}
-
-unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st) {
-  char name[32], buf[1024];
-  snprintf(name, sizeof name, "%lu/stat", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) < 0 ||
-      rm_native_parse_stat(buf, st) != 0)
-    return RM_E_INVALID_PARAMETER;
-  return RM_OK;
-}
-
-unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
-  rm_native_stat st;
-  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  unsigned rc;
-  if (procfd < 0) return RM_E_ACCESS_DENIED;
-  rc = rm_native_read_stat(procfd, pid, &st);
-  close(procfd);
-  if (rc != RM_OK) return rc;
-  out->pid = pid;
-  out->start_time = st.start_time;
-  return RM_OK;
-}
-
-/* ---------------------------------------------------------------------
  * The scan
  * ------------------------------------------------------------------- */
 
 /* How many processes a thread takes from the list at a time. */
 #define CHUNK 4
+#define MAX_THREADS 4
 
 typedef struct worker {
   const targets *t;
@@ -409,17 +315,27 @@ typedef struct worker {
   const uint32_t *pids;
   size_t npids;
   size_t *next; /* the next process to take, shared by the threads */
-  rm_app *apps; /* the hits, described */
-  size_t napps, capps;
-  uint32_t reasons;
+  rm_native_hit *hits;
+  size_t nhits, chits;
   size_t uninspected;
-  int systemd;
-  uint32_t self;
-  char *buf; /* maps, read piece by piece */
-  size_t bufsize;
-  rm_native_reg_cache *regs; /* the restart registrations' stores seen */
+  rm_native_buf buf; /* what was last read from /proc */
   unsigned rc;
 } worker;
+
+static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
+  if (w->nhits == w->chits) {
+    size_t n = w->chits ? w->chits * 2 : 64;
+    rm_native_hit *h =
+        (rm_native_hit *)realloc(w->hits, n * sizeof *h);
+    if (!h) return -1;
+    w->hits = h;
+    w->chits = n;
+  }
+  w->hits[w->nhits].pid = pid;
+  w->hits[w->nhits].st = *st;
+  w->nhits++;
+  return 0;
+}
 
 /* statx of name relative to dirfd, without waiting on a dead network file
  * system. 0 on success. */
@@ -438,11 +354,14 @@ static int link_beneath(const targets *t, int dirfd, const char *name) {
   ssize_t n = readlinkat(dirfd, name, path, sizeof path);
   if (n < 0) return -1;
   if (n == 0 || (size_t)n >= sizeof path || path[0] != '/') return 0;
+  path[n] = '\0';
+  n = (ssize_t)rm_native_strip_deleted(path, (size_t)n);
   return beneath(t, path, (size_t)n);
 }
 
 /* 1 when the descriptor name of the fd directory dirfd is a registered
- * file or lies beneath a registered directory. */
+ * file or lies beneath a registered directory: its link is read only when
+ * its file is on a device the directories' trees span. */
 static int fd_matches(const targets *t, int dirfd, const char *name) {
   uint64_t dev, ino;
   if (t->files.count) {
@@ -467,8 +386,8 @@ struct linux_dirent64 {
  * registered file or beneath a registered directory, 0 when none is, -1
  * when it cannot be read (errno). /proc builds an entry for every
  * descriptor it lists and the scan stops at the first match: the first
- * batch is small (the standard streams and the first few descriptors),
- * the next ones larger. */
+ * batch is small (the standard streams and a few more), the next ones
+ * larger. */
 static int scan_fds(const targets *t, int procfd, const char *dir) {
   int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   union {
@@ -539,10 +458,17 @@ int rm_native_parse_maps_line(const char *line, const char **range_end,
   return 0;
 }
 
-/* One line of pid's maps, ending at its newline or NUL: 1 when it maps a
- * registered file or one beneath a registered directory. */
-static int map_matches(const targets *t, int procfd, uint32_t pid,
-                       const char *line) {
+typedef struct map_ctx {
+  const targets *t;
+  int procfd;
+  uint32_t pid;
+} map_ctx;
+
+/* One line of pid's maps (rm_native_line_fn): 1 when it maps a registered
+ * file or one beneath a registered directory. */
+static int map_matches(void *ctx, const char *line) {
+  const map_ctx *m = (const map_ctx *)ctx;
+  const targets *t = m->t;
   const char *range_end;
   uint64_t dev, ino;
   if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
@@ -567,11 +493,12 @@ static int map_matches(const targets *t, int procfd, uint32_t pid,
     char mf[128];
     size_t n = (size_t)(range_end - line);
     uint64_t d2, i2;
-    int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)pid);
+    int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)m->pid);
     if (len > 0 && (size_t)len + n < sizeof mf) {
       memcpy(mf + len, line, n);
       mf[(size_t)len + n] = '\0';
-      if (stat_id(procfd, mf, &d2, &i2) == 0 && idset_has(&t->files, d2, i2))
+      if (stat_id(m->procfd, mf, &d2, &i2) == 0 &&
+          idset_has(&t->files, d2, i2))
         return 1;
     }
   }
@@ -579,70 +506,22 @@ static int map_matches(const targets *t, int procfd, uint32_t pid,
 }
 
 /* 1 when a mapping of pid is a registered file (or beneath a registered
- * directory), 0 if none, -1 unreadable (errno). The maps are parsed as
- * they are read, a buffer at a time, and reading stops at the first
- * match: a process that maps thousands of files costs no more memory than
- * one that maps a few. */
-static int scan_maps(const targets *t, int procfd, uint32_t pid, char **bufp,
-                     size_t *sizep) {
-  char name[64];
-  size_t have = 0;
-  int fd, found = 0;
-  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
-  fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  if (!*bufp) {
-    *bufp = (char *)malloc(16384);
-    if (!*bufp) {
-      close(fd);
-      errno = ENOMEM;
-      return -1;
-    }
-    *sizep = 16384;
+ * directory), 0 if none, -1 unreadable (errno). The maps are parsed as they
+ * are read, and reading stops at the first match. */
+static int scan_maps(const targets *t, int procfd, uint32_t pid,
+                     rm_native_buf *buf) {
+  map_ctx m;
+  int stopped, err;
+  m.t = t;
+  m.procfd = procfd;
+  m.pid = pid;
+  err = rm_native_proc_lines(procfd, pid, "maps", buf, map_matches, &m,
+                             &stopped);
+  if (err) {
+    errno = err;
+    return -1;
   }
-  for (;;) {
-    char *buf = *bufp, *line, *nl;
-    ssize_t n;
-    if (*sizep - have < 2) {
-      /* a line longer than the buffer */
-      char *nb = (char *)realloc(*bufp, *sizep * 2);
-      if (!nb) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-      }
-      *bufp = buf = nb;
-      *sizep *= 2;
-    }
-    n = read(fd, buf + have, *sizep - 1 - have);
-    if (n < 0) {
-      int e = errno;
-      if (e == EINTR) continue;
-      close(fd);
-      errno = e;
-      return -1;
-    }
-    if (n == 0) {
-      buf[have] = '\0';
-      if (have) found = map_matches(t, procfd, pid, buf);
-      break;
-    }
-    have += (size_t)n;
-    buf[have] = '\0';
-    for (line = buf; (nl = (char *)memchr(line, '\n',
-                                          (size_t)(buf + have - line)));
-         line = nl + 1) {
-      if (map_matches(t, procfd, pid, line)) {
-        found = 1;
-        break;
-      }
-    }
-    if (found) break;
-    have = (size_t)(buf + have - line);
-    memmove(buf, line, have);
-  }
-  close(fd);
-  return found;
+  return stopped;
 }
 
 /* Threads created without a shared file table have descriptors of their
@@ -689,7 +568,8 @@ static int scan_threads(const targets *t, int procfd, uint32_t pid) {
 }
 
 /* How many threads pid has, from the link count of its task directory
- * (two more than its entries); 0 when it is gone. */
+ * (two more than its entries): one call, where stat is three. 0 when it is
+ * gone. */
 static long thread_count(int procfd, uint32_t pid) {
   char dir[64];
   struct stat st;
@@ -731,37 +611,45 @@ static int registered_process(const targets *t, uint32_t pid,
   return 0;
 }
 
-/* The systemd unit of pid (the last component of its cgroup path when it
- * ends in ".service"), into buf; 0 when there is one. */
 int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
-  char name[64], cg[4096], *line, *last;
-  snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
-  if (read_at(procfd, name, cg, sizeof cg) < 0) return -1;
-  for (line = cg; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    char *nl = strchr(line, '\n');
+  rm_native_buf cg = {0};
+  char *line, *nl;
+  int found = -1, err = rm_native_proc_read(procfd, pid, "cgroup", &cg);
+  if (err) {
+    free(cg.p);
+    errno = err;
+    return -1;
+  }
+  for (line = cg.p; line && *line; line = nl ? nl + 1 : NULL) {
+    const char *last;
     size_t len;
+    nl = strchr(line, '\n');
     if (nl) *nl = '\0';
     last = strrchr(line, '/');
     if (last && (len = strlen(last + 1)) > 8 &&
         strcmp(last + 1 + len - 8, ".service") == 0 && len < size) {
       memcpy(buf, last + 1, len + 1);
-      return 0;
+      found = 0;
+      break;
     }
-    if (!nl) break;
-    *nl = '\n';
   }
-  return -1;
+  free(cg.p);
+  errno = 0;
+  return found;
+}
+
+int rm_native_service_matches(const char *name, const char *unit) {
+  size_t n = strlen(name), u = strlen(unit);
+  if (!unit[0]) return 0;
+  if (strcmp(name, unit) == 0) return 1;
+  return n + 8 == u && strncmp(unit, name, n) == 0 &&
+         strcmp(unit + n, ".service") == 0;
 }
 
 static int service_registered(const targets *t, const char *unit) {
-  size_t i, ulen = strlen(unit);
-  for (i = 0; i < t->nsvcs; i++) {
-    const char *s = t->svcs[i];
-    size_t n = strlen(s);
-    if (strcmp(s, unit) == 0) return 1;
-    /* "cron" names "cron.service" */
-    if (n + 8 == ulen && strncmp(unit, s, n) == 0) return 1;
-  }
+  size_t i;
+  for (i = 0; i < t->nsvcs; i++)
+    if (rm_native_service_matches(t->svcs[i], unit)) return 1;
   return 0;
 }
 
@@ -774,102 +662,20 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
-/* Copies src into buf, cut to fit. */
-static void copy_str(char *buf, size_t size, const char *src) {
-  size_t n = strlen(src);
-  if (n >= size) n = size - 1;
-  memcpy(buf, src, n);
-  buf[n] = '\0';
-}
-
-/* The executable's base name, else the command name from stat. */
-static void app_name(int procfd, uint32_t pid, const rm_native_stat *st,
-                     char *buf, size_t size) {
-  char link[64], path[4096];
-  ssize_t n;
-  snprintf(link, sizeof link, "%lu/exe", (unsigned long)pid);
-  n = readlinkat(procfd, link, path, sizeof path - 1);
-  if (n > 0) {
-    const char *base;
-    path[n] = '\0';
-    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
-    base = strrchr(path, '/');
-    copy_str(buf, size, base ? base + 1 : path);
-  } else {
-    copy_str(buf, size, st->comm);
-  }
-}
-
-static int32_t login_session(int procfd, uint32_t pid) {
-  char name[64], buf[32];
-  unsigned long v;
-  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
-  v = strtoul(buf, NULL, 10);
-  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
-}
-
-static int systemd_running(void) {
-  struct stat st;
-  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Describes a hit into the worker's apps (on the worker's thread). */
-static void describe(worker *w, uint32_t pid, const rm_native_stat *st) {
-  rm_app *a;
-  if (w->napps == w->capps) {
-    size_t n = w->capps ? w->capps * 2 : 32;
-    rm_app *na = (rm_app *)realloc(w->apps, n * sizeof *na);
-    if (!na) {
-      w->rc = RM_E_OUTOFMEMORY;
-      return;
-    }
-    w->apps = na;
-    w->capps = n;
-  }
-  a = &w->apps[w->napps++];
-  memset(a, 0, sizeof *a);
-  a->process.pid = pid;
-  a->process.start_time = st->start_time;
-  app_name(w->procfd, pid, st, a->name, sizeof a->name);
-  a->status = RM_STATUS_RUNNING;
-  if (pid == w->self) {
-    a->type = RM_APP_CRITICAL;
-    w->reasons |= RM_REBOOT_DETECTED_SELF;
-  } else if (pid == 1) {
-    a->type = RM_APP_CRITICAL;
-    w->reasons |= RM_REBOOT_CRITICAL_PROCESS;
-  } else if (kill((pid_t)pid, 0) != 0 && errno == EPERM) {
-    a->type = RM_APP_CRITICAL;
-    w->reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (w->systemd &&
-             rm_native_service_unit(w->procfd, pid, a->service,
-                                    sizeof a->service) == 0) {
-    a->type = RM_APP_SERVICE;
-  } else if (st->tty != 0) {
-    a->type = RM_APP_CONSOLE;
-  } else {
-    a->type = RM_APP_UNKNOWN;
-  }
-  if (a->type == RM_APP_CRITICAL) {
-    a->session_id = -1;
-    a->restartable = 0;
-  } else {
-    a->session_id = login_session(w->procfd, pid);
-    if (!w->regs) w->regs = rm_native_reg_cache_new();
-    a->restartable = rm_native_restartable_cached(w->regs, pid, st->start_time);
-  }
-}
-
+/* Looks at one process: checks in the order of their cost, each failure
+ * sorted into "gone", "not ours to read" and "out of resources". Its stat
+ * is read only when needed: for registered processes and services, and
+ * for a hit. The executable comes first among the files: one call, and
+ * none is there for a kernel thread or a process that exited. */
 static void scan_one(worker *w, uint32_t pid) {
   const targets *t = w->t;
   rm_native_stat st;
   char dir[64];
   int r, denied = 0, found = 0, have_stat = 0;
   if (t->nprocs || t->nsvcs) {
-    errno = 0;
-    if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
-      (void)out_of_resources(w, errno); /* else it is gone */
+    r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
+    if (r != 0) {
+      (void)out_of_resources(w, r); /* else it is gone */
       return;
     }
     if (st.flags & PF_KTHREAD) return;
@@ -886,12 +692,12 @@ static void scan_one(worker *w, uint32_t pid) {
     }
   }
   if (!found && (t->files.count || t->ndirs)) {
-    /* the executable first: one call, and none is there for a kernel
-     * thread or a process that exited (whose leader alone may have) */
     r = exe_matches(t, w->procfd, pid);
     if (r == 1) {
       found = 1;
     } else if (r < 0 && errno == ENOENT) {
+      /* a kernel thread, a process gone, or one whose first thread
+       * exited while others run on */
       if (thread_count(w->procfd, pid) < 2) return;
     } else if (r < 0 && errno == EACCES) {
       denied = 1;
@@ -906,7 +712,7 @@ static void scan_one(worker *w, uint32_t pid) {
       else if (r < 0 && out_of_resources(w, errno)) return;
     }
     if (!found) {
-      r = scan_maps(t, w->procfd, pid, &w->buf, &w->bufsize);
+      r = scan_maps(t, w->procfd, pid, &w->buf);
       if (r == 1) found = 1;
       else if (r < 0 && errno == EACCES) denied = 1;
       else if (r < 0 && out_of_resources(w, errno)) return;
@@ -920,44 +726,55 @@ static void scan_one(worker *w, uint32_t pid) {
   }
   if (found) {
     if (!have_stat) {
-      errno = 0;
-      if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
-        (void)out_of_resources(w, errno); /* else it is gone */
+      r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
+      if (r != 0) {
+        (void)out_of_resources(w, r); /* else it is gone */
         return;
       }
       if (st.flags & PF_KTHREAD) return;
     }
-    describe(w, pid, &st);
+    if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
     if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
   }
 }
 
-int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
+/* A failed look into a process: 0 when the process is gone (it uses
+ * nothing), else the errno to report. */
+static int failure(int err) { return (err == ENOENT || err == ESRCH) ? 0 : err; }
+
+int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
+                           uint64_t ino) {
   targets t;
-  char dir[64], *buf = NULL;
-  size_t bufsize = 0;
-  int found = 0, procfd;
+  rm_native_buf buf = {0};
+  int found = 0, err = 0, r;
+  char dir[64];
   if (targets_init(&t, 1) != 0) {
     targets_free(&t);
-    return 0;
+    errno = ENOMEM;
+    return -1;
   }
   add_file(&t, dev, ino);
-  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procfd >= 0) {
-    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    found = scan_fds(&t, procfd, dir) == 1 ||
-            scan_maps(&t, procfd, pid, &buf, &bufsize) == 1 ||
-            scan_threads(&t, procfd, pid) == 1 ||
-            exe_matches(&t, procfd, pid) == 1;
-    close(procfd);
-  }
-  free(buf);
+  snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+  if ((r = scan_fds(&t, procfd, dir)) < 0) err = failure(errno);
+  found = r == 1;
+  if (!found && (r = scan_maps(&t, procfd, pid, &buf)) < 0 && !err)
+    err = failure(errno);
+  found = found || r == 1;
+  if (!found && !err && (r = scan_threads(&t, procfd, pid)) < 0)
+    err = failure(errno);
+  found = found || r == 1;
+  if (!found && exe_matches(&t, procfd, pid) == 1) found = 1;
+  free(buf.p);
   targets_free(&t);
-  return found;
+  if (found) return 1;
+  errno = err;
+  return err ? -1 : 0;
 }
 
+/* A thread's work: a few processes at a time from the shared list, until
+ * none is left (or a failure stops the scan). */
 static void *scan_range(void *arg) {
   worker *w = (worker *)arg;
   for (;;) {
@@ -986,7 +803,7 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
       close(fd);
     }
     free(pids);
-    return rm_native_errno_code(err, RM_E_ACCESS_DENIED);
+    return rm_native_errno_code(err, RM_E_INVALID_FUNCTION);
   }
   rewinddir(d);
   while ((e = readdir(d)) != NULL) {
@@ -1011,153 +828,85 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
   return RM_OK;
 }
 
-static int cmp_app(const void *a, const void *b) {
-  uint32_t x = (*(const rm_app *const *)a)->process.pid;
-  uint32_t y = (*(const rm_app *const *)b)->process.pid;
+static int cmp_hit(const void *a, const void *b) {
+  uint32_t x = ((const rm_native_hit *)a)->pid,
+           y = ((const rm_native_hit *)b)->pid;
   return x < y ? -1 : x > y;
 }
 
-#define MAX_WORKERS 4
-
-unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
-                     uint32_t *reasons_out, size_t *uninspected) {
-  targets t;
-  uint32_t *pids = NULL;
-  size_t npids = 0, i, nw = 1, total = 0, next = 0;
-  worker w[MAX_WORKERS];
-  pthread_t th[MAX_WORKERS];
-  int started[MAX_WORKERS];
-  rm_app *apps = NULL;
-  int procfd, systemd;
-  unsigned rc = targets_load(s, &t);
-  *apps_out = NULL;
-  *napps = 0;
-  *reasons_out = 0;
-  *uninspected = 0;
-  if (rc != RM_OK) return rc;
-  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procfd < 0) {
-    targets_free(&t);
-    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
-  }
-  memset(w, 0, sizeof w); /* freed on every way out */
-  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0 && t.ndirs == 0) {
-    npids = 0; /* nothing registered: nothing to look for */
-  } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
-    goto done;
-  }
+/* Runs the workers over pids (a thread a core, at most MAX_THREADS, for a
+ * long list) and gathers their hits, sorted by pid. */
+static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
+                            size_t npids, rm_native_hit **hits,
+                            size_t *nhits, size_t *uninspected) {
+  worker w[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
+  int started[MAX_THREADS];
+  size_t i, nw = 1, total = 0, next = 0;
+  unsigned rc = RM_OK;
+  memset(w, 0, sizeof w);
   if (npids >= 64) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    nw = cpus > MAX_WORKERS ? MAX_WORKERS : cpus > 1 ? (size_t)cpus : 1;
+    nw = cpus >= MAX_THREADS ? MAX_THREADS : cpus > 1 ? (size_t)cpus : 1;
   }
-  systemd = npids ? systemd_running() : 0;
   for (i = 0; i < nw; i++) {
-    w[i].t = &t;
+    w[i].t = t;
     w[i].procfd = procfd;
     w[i].pids = pids;
     w[i].npids = npids;
     w[i].next = &next;
-    w[i].systemd = systemd;
-    w[i].self = (uint32_t)getpid();
   }
-  /* the threads take a few processes at a time from one list: none waits
-   * while another has work left */
   for (i = 1; i < nw; i++)
     started[i] = pthread_create(&th[i], NULL, scan_range, &w[i]) == 0;
-  scan_range(&w[0]); /* and whatever a thread that could not start left */
+  scan_range(&w[0]); /* and what a thread that could not start left */
   for (i = 1; i < nw; i++)
     if (started[i]) pthread_join(th[i], NULL);
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
-    total += w[i].napps;
+    total += w[i].nhits;
     *uninspected += w[i].uninspected;
-    *reasons_out |= w[i].reasons;
   }
-  if (rc != RM_OK) goto done;
-  if (total) {
-    /* by pid: the apps are large, so their addresses are sorted and the
-     * apps copied once */
-    const rm_app **order = (const rm_app **)malloc(total * sizeof *order);
-    size_t at = 0, k;
-    apps = (rm_app *)malloc(total * sizeof *apps);
-    if (!apps || !order) {
-      free(order);
-      free(apps);
-      apps = NULL;
+  if (rc == RM_OK && total) {
+    rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
+    if (!all) {
       rc = RM_E_OUTOFMEMORY;
-      goto done;
+    } else {
+      size_t at = 0;
+      /* a worker that found nothing has no array at all (NULL) */
+      for (i = 0; i < nw; i++) {
+        if (w[i].nhits)
+          memcpy(all + at, w[i].hits, w[i].nhits * sizeof *all);
+        at += w[i].nhits;
+      }
+      qsort(all, total, sizeof *all, cmp_hit);
+      *hits = all;
+      *nhits = total;
     }
-    for (i = 0; i < nw; i++)
-      for (k = 0; k < w[i].napps; k++) order[at++] = &w[i].apps[k];
-    qsort(order, total, sizeof *order, cmp_app);
-    for (k = 0; k < total; k++) apps[k] = *order[k];
-    free(order);
   }
-  *apps_out = apps;
-  *napps = total;
-done:
-  if (rc != RM_OK) *reasons_out = 0;
-  for (i = 0; i < MAX_WORKERS; i++) {
-    free(w[i].apps);
-    free(w[i].buf);
-    rm_native_reg_cache_free(w[i].regs);
+  for (i = 0; i < nw; i++) {
+    free(w[i].hits);
+    free(w[i].buf.p);
   }
-  free(pids);
-  close(procfd);
-  targets_free(&t);
   return rc;
 }
 
-/* A list that did not fit the caller's capacity, kept for the call that
- * follows with more room (native.h). */
-void rm_native_pending_free(rm_session *s) {
-  free(s->pending.apps);
-  memset(&s->pending, 0, sizeof s->pending);
-}
-
-unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons) {
-  rm_app *found;
-  size_t n, un;
-  unsigned rc;
-  uint32_t r;
-  unsigned cap = *count;
-  *needed = 0;
-  *count = 0;
-  *reasons = 0;
-  rc = rm_native_session_check(s);
-  if (rc != RM_OK) {
-    rm_native_pending_free(s);
-    return rc;
-  }
-  if (s->pending.valid && s->pending.n <= cap && (apps || !s->pending.n)) {
-    /* the immediately preceding call scanned, found more than its
-     * capacity and nothing happened to the session since: its answer is
-     * this one's, without a second scan */
-    found = s->pending.apps;
-    n = s->pending.n;
-    r = s->pending.reasons;
-    un = s->pending.uninspected;
-    memset(&s->pending, 0, sizeof s->pending);
-  } else {
-    rm_native_pending_free(s);
-    rc = rm_native_scan(s, &found, &n, &r, &un);
-    if (rc != RM_OK) return rc;
-    if (s->control) rm_native_control_mask(s->control, found, n);
-  }
-  s->uninspected = un;
-  *needed = (unsigned)n;
-  if (n > cap || (n && !apps)) {
-    s->pending.apps = found;
-    s->pending.n = n;
-    s->pending.reasons = r;
-    s->pending.uninspected = un;
-    s->pending.valid = 1;
-    return RM_E_MORE_DATA;
-  }
-  if (n) memcpy(apps, found, n * sizeof *apps);
-  free(found);
-  *count = (unsigned)n;
-  *reasons = r;
-  return RM_OK;
+unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+                        rm_native_hit **hits, size_t *nhits,
+                        size_t *uninspected) {
+  targets t;
+  uint32_t *pids = NULL;
+  size_t npids = 0;
+  unsigned rc = targets_load(buf, len, &t);
+  *hits = NULL;
+  *nhits = 0;
+  *uninspected = 0;
+  if (rc != RM_OK) return rc;
+  /* nothing registered: nothing to look for */
+  if (t.files.count || t.nprocs || t.nsvcs || t.ndirs)
+    rc = list_pids(procfd, &pids, &npids);
+  if (rc == RM_OK && npids)
+    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  free(pids);
+  targets_free(&t);
+  return rc;
 }
