@@ -44,6 +44,9 @@ int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
     }
     if (n == 0) break;
     b->len += (size_t)n;
+    /* the kernel writes these files in one piece: less than was asked for
+     * is all there is (one read, not two, for a small file) */
+    if (b->len < b->cap - 1) break;
   }
   close(fd);
   if (err) {

@@ -19,7 +19,9 @@
 int rm_native_proc_open(void);
 
 /* Reads the whole of PID/NAME into b, replacing what b held (its memory is
- * reused): b->len bytes, then a NUL. */
+ * reused): b->len bytes, then a NUL. For the files the kernel writes in one
+ * piece (stat, status, sessionid, cgroup, environ): a read that returns
+ * less than it asked for ends it (maps is read with rm_native_proc_lines). */
 int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
                         rm_native_buf *b);
 

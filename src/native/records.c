@@ -123,15 +123,22 @@ static void add_file_entry(rm_native_buf *b, const char *path,
 static unsigned build_payload(rm_native_buf *b, size_t nfiles,
                               const char *const *files, const char *cwd,
                               size_t nprocs, const rm_unique_process *procs,
-                              size_t nsvcs, const char *const *svcs) {
+                              size_t nsvcs, const char *const *svcs,
+                              int identify) {
   char head[64];
   size_t i;
-  if (nfiles) {
+  if (nfiles && identify) {
     file_id *ids = (file_id *)malloc(nfiles * sizeof *ids);
     if (!ids) return RM_E_OUTOFMEMORY;
     rm_native_identify(files, ids, nfiles);
     for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &ids[i], cwd);
     free(ids);
+  } else if (nfiles) {
+    /* identified by the scan, when it looks the paths up */
+    file_id none;
+    none.kind = 'n';
+    none.dev = none.ino = 0;
+    for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &none, cwd);
   }
   for (i = 0; i < nprocs; i++) {
     int n = snprintf(head, sizeof head, "P%lu:%llu",
@@ -197,7 +204,7 @@ static unsigned write_record(int fd, const char *payload, size_t plen) {
 static unsigned make_payload(rm_native_buf *b, size_t nfiles,
                              const char *const *files, size_t nprocs,
                              const rm_unique_process *procs, size_t nsvcs,
-                             const char *const *svcs) {
+                             const char *const *svcs, int identify) {
   char *cwd = NULL;
   size_t i;
   unsigned rc;
@@ -213,7 +220,8 @@ static unsigned make_payload(rm_native_buf *b, size_t nfiles,
     /* no working directory to resolve against (it was removed): refused
      * rather than recorded as a path no one can find */
     return rm_native_errno_code(errno, RM_E_BAD_ARGUMENTS);
-  rc = build_payload(b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs);
+  rc = build_payload(b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs,
+                     identify);
   free(cwd);
   if (rc == RM_OK && b->len &&
       rm_native_parse_payload(b->p, b->len, NULL, NULL) != 0)
@@ -240,7 +248,8 @@ unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
   char head[64];
   size_t before = out->len;
   int n;
-  unsigned rc = make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs);
+  unsigned rc =
+      make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs, 0);
   if (rc != RM_OK || b.len == 0) {
     free(b.p);
     return rc;
@@ -266,7 +275,7 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
   rm_native_buf b = {0};
   unsigned rc;
   int fd;
-  rc = make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs);
+  rc = make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs, 1);
   if (rc != RM_OK || b.len == 0) {
     free(b.p);
     return rc;

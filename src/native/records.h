@@ -47,7 +47,11 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
                                   size_t nsvcs, const char *const *svcs);
 
 /* The same record appended to the buffer out instead (a private session's
- * registrations, kept in memory): all or nothing. */
+ * registrations, kept in memory): all or nothing. Its files are not looked
+ * up now but recorded as paths ('n'), which the scan identifies when it
+ * lists: only the session's own process registers into it and lists it,
+ * and a registration listed at once (who_uses, plan) costs one look-up a
+ * path instead of two. */
 unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
                                const char *const *files, size_t nprocs,
                                const rm_unique_process *procs, size_t nsvcs,
