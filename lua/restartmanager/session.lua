@@ -212,6 +212,9 @@ function Session:register(resources)
   end
   local n = math.max(#files, #processes, #services)
   if n == 0 then return true end
+  if n <= S.BATCH then
+    return self.handle:register_resources(files, processes, services)
+  end
   for i = 1, n, S.BATCH do
     local j = i + S.BATCH - 1
     local ok, msg, code = self.handle:register_resources(slice(files, i, j),

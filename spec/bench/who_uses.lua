@@ -19,6 +19,7 @@
 -- time over who_uses' for "bare/rm", ...). The peak RSS of who_uses is its
 -- VmHWM at the end of the call.
 local cjson = require "cjson"
+io.stdout:setvbuf("line")
 
 local ROUNDS = tonumber(arg[1]) or 5
 local RUNS = tonumber(arg[2]) or 5

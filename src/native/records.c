@@ -108,9 +108,13 @@ void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
 static void add_file_entry(rm_native_buf *b, const char *path,
                            const file_id *id, const char *cwd) {
   char head[64];
-  size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
-                              id->dev, id->ino);
-  rm_native_gb_add(b, head, n);
+  if (id->kind == 'n' && id->dev == 0 && id->ino == 0) {
+    rm_native_gb_add(b, "Fn:0:0:", 7);
+  } else {
+    size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:",
+                                id->kind, id->dev, id->ino);
+    rm_native_gb_add(b, head, n);
+  }
   if (path[0] != '/' && cwd) {
     rm_native_gb_add(b, cwd, strlen(cwd));
     rm_native_gb_add(b, "/", 1);

@@ -111,6 +111,10 @@ typedef struct targets {
   const char **paths; /* the files' paths, to identify now */
   char *kinds;        /* and what each was when registered */
   size_t npaths, cpaths;
+  struct {
+    uint64_t dev, ino;
+  } *then; /* the files' identities when registered */
+  size_t nthen;
 } targets;
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
@@ -223,7 +227,10 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
     if (e->kind == 'd') {
       add_dir(t, e->text);
     } else {
-      if (e->kind == 'f') add_file(t, e->dev, e->ino);
+      if (e->kind == 'f' && t->nthen < t->cpaths) {
+        t->then[t->nthen].dev = e->dev;
+        t->then[t->nthen++].ino = e->ino;
+      }
       if (t->npaths < t->cpaths) {
         t->kinds[t->npaths] = (char)e->kind;
         t->paths[t->npaths++] = e->text;
@@ -254,13 +261,15 @@ static void targets_free(targets *t) {
   free(t->dirs);
   free(t->paths);
   free(t->kinds);
+  free(t->then);
 }
 
-/* Room for n entries of every kind (a file may add two identities). */
+/* Room for n entries of every kind; the sets of identities are made once
+ * their number is known (targets_sets). */
 static int targets_init(targets *t, size_t n) {
   memset(t, 0, sizeof *t);
-  if (idset_init(&t->files, 2 * n) != 0 || idset_init(&t->inodes, 2 * n) != 0)
-    return -1;
+  t->then = calloc(n + 1, sizeof *t->then);
+  if (!t->then) return -1;
   t->cprocs = t->csvcs = t->cdirs = t->cpaths = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
@@ -268,6 +277,13 @@ static int targets_init(targets *t, size_t n) {
   t->paths = (const char **)calloc(n + 1, sizeof *t->paths);
   t->kinds = (char *)calloc(n + 1, 1);
   return t->procs && t->svcs && t->dirs && t->paths && t->kinds ? 0 : -1;
+}
+
+/* The sets, for n identities. */
+static int targets_sets(targets *t, size_t n) {
+  return idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0
+             ? -1
+             : 0;
 }
 
 /* The targets named by the records in buf. */
@@ -282,6 +298,9 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
     n++;
   if (targets_init(t, n) != 0) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
+  /* every file's identity then and now */
+  if (targets_sets(t, t->nthen + t->npaths) != 0) goto oom;
+  for (i = 0; i < t->nthen; i++) add_file(t, t->then[i].dev, t->then[i].ino);
   if (t->npaths) {
     now = (rm_native_file_id *)malloc(t->npaths * sizeof *now);
     if (!now) goto oom;
@@ -750,7 +769,7 @@ int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
   rm_native_buf buf = {0};
   int found = 0, err = 0, r;
   char dir[64];
-  if (targets_init(&t, 1) != 0) {
+  if (targets_init(&t, 1) != 0 || targets_sets(&t, 1) != 0) {
     targets_free(&t);
     errno = ENOMEM;
     return -1;
