@@ -260,9 +260,9 @@ local ok, err = xpcall(function()
     rm = "restartmanager who_uses", bare = "bare scanner (spec/bench)",
     fuser = "fuser", lsof = "lsof -O", rmnames = "who_uses, the 10,000 names",
   }
-  local function report(w, n, res)
-    print(("\n%s: %d holders found by all of: who_uses, bare, %s")
-      :format(w.title, n, w.fuser and "fuser, lsof -O" or "lsof -O"))
+  local function report(w, n, tools, res)
+    print(("\n%s: the same %d holders found by %s")
+      :format(w.title, n, table.concat(tools, ", ")))
     print(("  %-28s %10s  %s"):format("command", "median", "time / who_uses"))
     for _, k in ipairs { "rm", "bare", "fuser", "lsof", "rmnames" } do
       if res[k] then
@@ -299,9 +299,9 @@ local ok, err = xpcall(function()
   local summary = {}
   for _, w in ipairs(workloads) do
     if #holders < w.holders then start_holders(#holders, w.holders - #holders) end
-    local n = check(w)
+    local n, tools = check(w)
     local res = measure(w)
-    report(w, n, res)
+    report(w, n, tools, res)
     if w.rss then
       local kb = rss(w)
       print(("  peak RSS of who_uses (VmHWM): %.1f MB"):format(kb / 1024))
