@@ -20,7 +20,8 @@
  * changes the session drops it. */
 typedef struct pending_list {
   rm_app *apps;
-  size_t n, uninspected;
+  size_t n;
+  rm_pid_list uninspected;
   uint32_t reasons;
   int valid;
 } pending_list;
@@ -29,6 +30,8 @@ struct rm_session {
   int primary;
   int private_;       /* started private: nobody can join, no store */
   rm_native_buf mem;  /* a private session's records, in memory */
+  size_t *missing;    /* what the last list found missing (backend.h) */
+  size_t nmissing;
   pending_list pending;
   int storefd; /* the per-user store directory */
   int dirfd;   /* this session's directory in it */
@@ -79,6 +82,7 @@ static rm_session *new_session(void) {
 
 static void drop_pending(rm_session *s) {
   free(s->pending.apps);
+  free(s->pending.uninspected.pids);
   memset(&s->pending, 0, sizeof s->pending);
 }
 
@@ -86,6 +90,7 @@ static void free_session(rm_session *s) {
   if (s->primary) primary_remove(s);
   drop_pending(s);
   free(s->mem.p);
+  free(s->missing);
   if (s->control) rm_native_control_free(s->control);
   rm_native_filters_free(&s->filters);
   if (s->dirfd >= 0) close(s->dirfd);
@@ -228,7 +233,7 @@ static void *describe_range(void *arg) {
 /* Who uses the session's resources now: a malloc'd array of apps (by
  * pid), described and with the session's filters and shutdown applied. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
-                          uint32_t *reasons, size_t *uninspected) {
+                          uint32_t *reasons, rm_pid_list *uninspected) {
   rm_native_hit *hits = NULL;
   size_t n = 0;
   char *buf = NULL;
@@ -238,7 +243,8 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   *apps = NULL;
   *napps = 0;
   *reasons = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (!s->private_) rc = rm_native_records_load(s->dirfd, &buf, &len);
   if (rc != RM_OK) return rc;
   procfd = rm_native_proc_open();
@@ -246,10 +252,15 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
     free(buf);
     return rm_native_errno_code(errno, RM_E_INVALID_FUNCTION);
   }
+  free(s->missing);
+  s->missing = NULL;
+  s->nmissing = 0;
   if (s->private_)
-    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, &hits, &n, uninspected);
+    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, &hits, &n, uninspected,
+                        &s->missing, &s->nmissing);
   else
-    rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected);
+    rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected,
+                        &s->missing, &s->nmissing);
   free(buf);
   if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
     rc = RM_E_OUTOFMEMORY;
@@ -279,12 +290,22 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   }
   free(hits);
   close(procfd);
+  if (rc != RM_OK) {
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
+  }
   return rc;
+}
+
+size_t rm_native_missing(const rm_session *s, const size_t **places) {
+  *places = s->missing;
+  return s->nmissing;
 }
 
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
                              unsigned *count, rm_app *apps,
-                             uint32_t *reasons, size_t *uninspected) {
+                             uint32_t *reasons, rm_pid_list *uninspected) {
   rm_app *found;
   size_t n;
   uint32_t r;
@@ -292,7 +313,8 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
   *needed = 0;
   *count = 0;
   *reasons = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (rc != RM_OK) {
     drop_pending(s);
     return rc;
@@ -312,11 +334,14 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
   }
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {
+    /* kept for the next call (uninspected is set on success only) */
     s->pending.apps = found;
     s->pending.n = n;
     s->pending.reasons = r;
     s->pending.uninspected = *uninspected;
     s->pending.valid = 1;
+    uninspected->pids = NULL;
+    uninspected->n = 0;
     return RM_E_MORE_DATA;
   }
   if (n) memcpy(apps, found, n * sizeof *apps);
@@ -334,7 +359,8 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
                              unsigned timeout_ms, rm_progress_fn fn,
                              void *ctx) {
   rm_app *apps = NULL;
-  size_t n = 0, uninspected;
+  size_t n = 0;
+  rm_pid_list uninspected;
   uint32_t reasons;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
@@ -344,6 +370,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
   rc = rm_native_control_begin(s->control);
   if (rc != RM_OK) return rc;
   rc = list_apps(s, &apps, &n, &reasons, &uninspected);
+  free(uninspected.pids);
   /* any reboot reason: shutting down cannot free every resource */
   if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
   if (rc == RM_OK)
@@ -469,6 +496,11 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
     t = "the session is no longer valid (its primary ended it or died)";
     break;
   case RM_E_OUTOFMEMORY: t = "not enough memory"; break;
+  case RM_E_NOT_SUPPORTED:
+    t = "processes cannot be signalled safely here: pidfd_open is not "
+        "available (Linux 5.3 or later is needed, and no seccomp policy may "
+        "deny it); nothing was signalled";
+    break;
   case RM_E_INVALID_PARAMETER: t = "no such process"; break;
   case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
   case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;

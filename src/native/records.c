@@ -74,11 +74,15 @@ static void *stat_range(void *arg) {
       dir = NULL;
     }
     r = dirfd >= 0 ? fstatat(dirfd, slash + 1, &st, 0) : stat(path, &st);
+    id->missing = 0;
     if (r == 0) {
       id->kind = S_ISDIR(st.st_mode) ? 'd' : 'f';
       id->dev = (unsigned long long)st.st_dev;
       id->ino = (unsigned long long)st.st_ino;
     } else {
+      /* a path that cannot be looked at (no search permission above it)
+       * is not known to be missing */
+      id->missing = errno == ENOENT || errno == ENOTDIR;
       id->kind = 'n';
       id->dev = id->ino = 0;
     }
@@ -140,6 +144,7 @@ static unsigned build_payload(rm_native_buf *b, size_t nfiles,
   } else if (nfiles) {
     /* identified by the scan, when it looks the paths up */
     file_id none;
+    none.missing = 0;
     none.kind = 'n';
     none.dev = none.ino = 0;
     for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &none, cwd);
@@ -284,12 +289,21 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
     free(b.p);
     return rc;
   }
+  /* O_NONBLOCK: a FIFO there fails (ENXIO) rather than blocks; only a
+   * regular file takes records (a device would swallow them) */
   fd = openat(dirfd, RECORDS_NAME,
-              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                  O_CLOEXEC,
+              0600);
   if (fd < 0) {
     free(b.p);
     return errno == ENOENT ? RM_E_INVALID_HANDLE
                            : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  }
+  if (!rm_native_regular(fd)) {
+    close(fd);
+    free(b.p);
+    return RM_E_WRITE_FAULT;
   }
   rc = rm_native_lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
   if (rc == RM_OK) rc = write_record(fd, b.p, b.len);
@@ -302,12 +316,13 @@ unsigned rm_native_records_load(int dirfd, char **buf, size_t *len) {
   struct stat st;
   size_t cap, total = 0;
   char *p;
-  int fd = openat(dirfd, RECORDS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat(dirfd, RECORDS_NAME,
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   *buf = NULL;
   *len = 0;
   if (fd < 0)
     return errno == ENOENT ? RM_OK : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
-  if (fstat(fd, &st) != 0) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return RM_E_WRITE_FAULT;
   }

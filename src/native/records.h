@@ -60,6 +60,7 @@ unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
 /* What a path names now. */
 typedef struct rm_native_file_id {
   char kind; /* 'f' file, 'd' directory, 'n' does not exist */
+  char missing; /* 'n' because it does not exist (not for want of access) */
   unsigned long long dev, ino;
 } rm_native_file_id;
 

@@ -110,7 +110,10 @@ typedef struct targets {
   int anydev;
   const char **paths; /* the files' paths, to identify now */
   char *kinds;        /* and what each was when registered */
-  size_t npaths, cpaths;
+  size_t *order;      /* and each one's place among the registered files */
+  size_t npaths, cpaths, nfiles;
+  size_t *missing; /* the places of the paths that do not exist now */
+  size_t nmissing;
   struct {
     uint64_t dev, ino;
   } *then; /* the files' identities when registered */
@@ -224,6 +227,7 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
      * path has now (a process may have opened the new file since): the
      * paths are identified again all at once, after the records are read.
      * A directory is matched by what lies beneath its path now. */
+    size_t place = t->nfiles++;
     if (e->kind == 'd') {
       add_dir(t, e->text);
     } else {
@@ -232,6 +236,7 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
         t->then[t->nthen++].ino = e->ino;
       }
       if (t->npaths < t->cpaths) {
+        t->order[t->npaths] = place;
         t->kinds[t->npaths] = (char)e->kind;
         t->paths[t->npaths++] = e->text;
       }
@@ -261,6 +266,8 @@ static void targets_free(targets *t) {
   free(t->dirs);
   free(t->paths);
   free(t->kinds);
+  free(t->order);
+  free(t->missing);
   free(t->then);
 }
 
@@ -276,7 +283,12 @@ static int targets_init(targets *t, size_t n) {
   t->dirs = (dirpath *)calloc(n + 1, sizeof *t->dirs);
   t->paths = (const char **)calloc(n + 1, sizeof *t->paths);
   t->kinds = (char *)calloc(n + 1, 1);
-  return t->procs && t->svcs && t->dirs && t->paths && t->kinds ? 0 : -1;
+  t->order = (size_t *)calloc(n + 1, sizeof *t->order);
+  t->missing = (size_t *)calloc(n + 1, sizeof *t->missing);
+  return t->procs && t->svcs && t->dirs && t->paths && t->kinds &&
+                 t->order && t->missing
+             ? 0
+             : -1;
 }
 
 /* The sets, for n identities. */
@@ -306,6 +318,7 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
     if (!now) goto oom;
     rm_native_identify(t->paths, now, t->npaths);
     for (i = 0; i < t->npaths; i++) {
+      if (now[i].missing) t->missing[t->nmissing++] = t->order[i];
       if (now[i].kind == 'f')
         add_file(t, (uint64_t)now[i].dev, (uint64_t)now[i].ino);
       else if (now[i].kind == 'd' && t->kinds[i] == 'n')
@@ -336,7 +349,8 @@ typedef struct worker {
   size_t *next; /* the next process to take, shared by the threads */
   rm_native_hit *hits;
   size_t nhits, chits;
-  size_t uninspected;
+  rm_pid_list uninspected; /* pids, in the order met */
+  size_t cuninspected;
   rm_native_buf buf; /* what was last read from /proc */
   unsigned rc;
 } worker;
@@ -755,7 +769,20 @@ static void scan_one(worker *w, uint32_t pid) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+      rm_pid_list *u = &w->uninspected;
+      if (u->n == w->cuninspected) {
+        size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
+        uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
+        if (!p) {
+          w->rc = RM_E_OUTOFMEMORY;
+          return;
+        }
+        u->pids = p;
+        w->cuninspected = n;
+      }
+      u->pids[u->n++] = pid;
+    }
   }
 }
 
@@ -847,6 +874,11 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
   return RM_OK;
 }
 
+static int cmp_pid(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static int cmp_hit(const void *a, const void *b) {
   uint32_t x = ((const rm_native_hit *)a)->pid,
            y = ((const rm_native_hit *)b)->pid;
@@ -857,11 +889,11 @@ static int cmp_hit(const void *a, const void *b) {
  * long list) and gathers their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
                             size_t npids, rm_native_hit **hits,
-                            size_t *nhits, size_t *uninspected) {
+                            size_t *nhits, rm_pid_list *uninspected) {
   worker w[MAX_THREADS];
   pthread_t th[MAX_THREADS];
   int started[MAX_THREADS];
-  size_t i, nw = 1, total = 0, next = 0;
+  size_t i, nw = 1, total = 0, next = 0, nun = 0;
   unsigned rc = RM_OK;
   memset(w, 0, sizeof w);
   if (npids >= 64) {
@@ -883,7 +915,24 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
     total += w[i].nhits;
-    *uninspected += w[i].uninspected;
+    nun += w[i].uninspected.n;
+  }
+  if (rc == RM_OK && nun) {
+    uint32_t *un = (uint32_t *)malloc(nun * sizeof *un);
+    if (!un) {
+      rc = RM_E_OUTOFMEMORY;
+    } else {
+      size_t at = 0;
+      for (i = 0; i < nw; i++) {
+        if (w[i].uninspected.n)
+          memcpy(un + at, w[i].uninspected.pids,
+                 w[i].uninspected.n * sizeof *un);
+        at += w[i].uninspected.n;
+      }
+      qsort(un, nun, sizeof *un, cmp_pid);
+      uninspected->pids = un;
+      uninspected->n = nun;
+    }
   }
   if (rc == RM_OK && total) {
     rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
@@ -904,6 +953,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   }
   for (i = 0; i < nw; i++) {
     free(w[i].hits);
+    free(w[i].uninspected.pids);
     free(w[i].buf.p);
   }
   return rc;
@@ -911,20 +961,33 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
 
 unsigned rm_native_scan(int procfd, const char *buf, size_t len,
                         rm_native_hit **hits, size_t *nhits,
-                        size_t *uninspected) {
+                        rm_pid_list *uninspected, size_t **missing,
+                        size_t *nmissing) {
   targets t;
   uint32_t *pids = NULL;
   size_t npids = 0;
   unsigned rc = targets_load(buf, len, &t);
   *hits = NULL;
   *nhits = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
+  *missing = NULL;
+  *nmissing = 0;
   if (rc != RM_OK) return rc;
   /* nothing registered: nothing to look for */
   if (t.files.count || t.nprocs || t.nsvcs || t.ndirs)
     rc = list_pids(procfd, &pids, &npids);
   if (rc == RM_OK && npids)
     rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  if (rc != RM_OK) {
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
+  } else if (t.nmissing) {
+    *missing = t.missing;
+    *nmissing = t.nmissing;
+    t.missing = NULL;
+  }
   free(pids);
   targets_free(&t);
   return rc;
