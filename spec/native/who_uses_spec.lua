@@ -422,6 +422,25 @@ describe("register_resources and get_list", function()
     end
   end)
 
+  it("tells which registered paths did not exist at the last list",
+    function()
+    local a, b = file("a"), file("b")
+    for _, private in ipairs { false, true } do
+      local s <close> = core.start_session { private = private }
+      assert.same({}, s:missing())
+      local none = dir .. "/none-" .. tostring(private)
+      assert.is_true(s:register_resources({ a, none, b }))
+      assert.is_true(s:register_resources({ dir .. "/a/below", dir }))
+      assert.is_table((s:get_list(10)))
+      -- places in the order registered, a directory counted among them
+      assert.same({ 2, 4 }, s:missing())
+      H.write(none, "now")
+      assert.is_table((s:get_list(10)))
+      assert.same({ 4 }, s:missing())
+      s:end_session()
+    end
+  end)
+
   it("accepts a path that does not exist, which matches nothing", function()
     local s <close> = core.start_session()
     assert.is_true(s:register_resources({ dir .. "/not-there" }))
