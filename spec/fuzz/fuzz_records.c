@@ -102,7 +102,8 @@ static int in_buf(const bounds *b, const char *s) {
 static void check_entry(void *ctx, int type, const rm_native_entry *e) {
   const bounds *b = (const bounds *)ctx;
   if (type == 'F') {
-    CHECK(e->kind == 'f' || e->kind == 'd' || e->kind == 'n', "kind %d",
+    CHECK(e->kind == 'f' || e->kind == 'd' || e->kind == 'n' || e->kind == 'u',
+          "kind %d",
           e->kind);
     CHECK(in_buf(b, e->text) && e->text[0] == '/', "file path");
   } else if (type == 'S') {
@@ -398,7 +399,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   setenv("XDG_RUNTIME_DIR", dir, 1);
   storefd = rm_native_store_open(&rc);
   if (storefd >= 0)
-    rc = rm_native_store_create(storefd, session_key, &sessionfd, &lockfd);
+    rc = rm_native_store_create(storefd, session_key, &sessionfd, &lockfd, NULL);
   if (rc != RM_OK) {
     fprintf(stderr, "cannot start a session: %u\n", rc);
     abort();

@@ -112,8 +112,8 @@ void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
 static void add_file_entry(rm_native_buf *b, const char *path,
                            const file_id *id, const char *cwd) {
   char head[64];
-  if (id->kind == 'n' && id->dev == 0 && id->ino == 0) {
-    rm_native_gb_add(b, "Fn:0:0:", 7);
+  if (id->kind == 'u') {
+    rm_native_gb_add(b, "Fu:0:0:", 7);
   } else {
     size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:",
                                 id->kind, id->dev, id->ino);
@@ -145,14 +145,21 @@ static unsigned build_payload(rm_native_buf *b, size_t nfiles,
     /* identified by the scan, when it looks the paths up */
     file_id none;
     none.missing = 0;
-    none.kind = 'n';
+    none.kind = 'u';
     none.dev = none.ino = 0;
     for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &none, cwd);
   }
   for (i = 0; i < nprocs; i++) {
-    int n = snprintf(head, sizeof head, "P%lu:%llu",
-                     (unsigned long)procs[i].pid,
-                     (unsigned long long)procs[i].start_time);
+    /* with the process's pidfs inode where there is one: it tells the
+     * process from one that took its pid within the same clock tick */
+    uint64_t ino = rm_native_pidfs_ino(procs[i].pid, procs[i].start_time);
+    int n = ino ? snprintf(head, sizeof head, "P%lu:%llu:%llu",
+                           (unsigned long)procs[i].pid,
+                           (unsigned long long)procs[i].start_time,
+                           (unsigned long long)ino)
+                : snprintf(head, sizeof head, "P%lu:%llu",
+                           (unsigned long)procs[i].pid,
+                           (unsigned long long)procs[i].start_time);
     rm_native_gb_add(b, head, (size_t)n + 1);
   }
   for (i = 0; i < nsvcs; i++) {
@@ -382,7 +389,8 @@ static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
     if (!z || z == p) return -1;
     switch (p[0]) {
     case 'F':
-      if (z - p < 4 || (p[1] != 'f' && p[1] != 'd' && p[1] != 'n') ||
+      if (z - p < 4 ||
+          (p[1] != 'f' && p[1] != 'd' && p[1] != 'n' && p[1] != 'u') ||
           p[2] != ':')
         return -1;
       e.kind = p[1];
@@ -397,19 +405,27 @@ static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
     case 'P':
       if (parse_ull(p + 1, z, ':', &a, &q) != 0 || a > 0xFFFFFFFFull)
         return -1;
-      /* the start time runs to the entry's end */
+      /* the start time, then optionally ":" and the pidfs inode, run to
+       * the entry's end */
       {
         const char *r = q;
+        unsigned long long ino = 0, *v = &b;
         b = 0;
         if (r == z) return -1;
         while (r < z) {
           unsigned d;
+          if (*r == ':' && v == &b && r > q && r + 1 < z) {
+            v = &ino;
+            r++;
+            continue;
+          }
           if (*r < '0' || *r > '9') return -1;
           d = (unsigned)(*r - '0');
-          if (b > (~0ull - d) / 10) return -1;
-          b = b * 10 + d;
+          if (*v > (~0ull - d) / 10) return -1;
+          *v = *v * 10 + d;
           r++;
         }
+        e.ino = ino;
       }
       e.proc.pid = (uint32_t)a;
       e.proc.start_time = b;

@@ -118,6 +118,7 @@ typedef struct targets {
     uint64_t dev, ino;
   } *then; /* the files' identities when registered */
   size_t nthen;
+  uint64_t *proc_inos; /* each process's pidfs inode, 0 when not known */
 } targets;
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
@@ -225,11 +226,26 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
     /* A file is looked for under the identity it had when registered (its
      * users may hold it after the path was replaced) and under the one the
      * path has now (a process may have opened the new file since): the
-     * paths are identified again all at once, after the records are read.
-     * A directory is matched by what lies beneath its path now. */
+     * paths are identified again all at once, after the records are read,
+     * with those a private session recorded without a look-up ('u'). A
+     * directory is matched by what lies beneath its path now. */
     size_t place = t->nfiles++;
     if (e->kind == 'd') {
       add_dir(t, e->text);
+    } else if (e->kind == 'n') {
+      /* A path that did not exist when registered is not followed through
+       * a symlink that appeared there since: whoever can write its
+       * directory (another user) would choose what the installer stops. */
+      struct stat st;
+      if (lstat(e->text, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+          t->missing[t->nmissing++] = place;
+      } else if (S_ISDIR(st.st_mode)) {
+        add_dir(t, e->text); /* a directory made there since */
+      } else if (!S_ISLNK(st.st_mode) && t->nthen < t->cpaths) {
+        t->then[t->nthen].dev = (uint64_t)st.st_dev;
+        t->then[t->nthen++].ino = (uint64_t)st.st_ino;
+      }
     } else {
       if (e->kind == 'f' && t->nthen < t->cpaths) {
         t->then[t->nthen].dev = e->dev;
@@ -242,7 +258,10 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
       }
     }
   } else if (kind == 'P') {
-    if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
+    if (t->nprocs < t->cprocs) {
+      t->proc_inos[t->nprocs] = e->ino;
+      t->procs[t->nprocs++] = e->proc;
+    }
   } else if (kind == 'S') {
     if (t->nsvcs < t->csvcs) {
       size_t n = strlen(e->text);
@@ -269,6 +288,7 @@ static void targets_free(targets *t) {
   free(t->order);
   free(t->missing);
   free(t->then);
+  free(t->proc_inos);
 }
 
 /* Room for n entries of every kind; the sets of identities are made once
@@ -285,10 +305,16 @@ static int targets_init(targets *t, size_t n) {
   t->kinds = (char *)calloc(n + 1, 1);
   t->order = (size_t *)calloc(n + 1, sizeof *t->order);
   t->missing = (size_t *)calloc(n + 1, sizeof *t->missing);
+  t->proc_inos = (uint64_t *)calloc(n + 1, sizeof *t->proc_inos);
   return t->procs && t->svcs && t->dirs && t->paths && t->kinds &&
-                 t->order && t->missing
+                 t->order && t->missing && t->proc_inos
              ? 0
              : -1;
+}
+
+static int cmp_place(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
 }
 
 /* The sets, for n identities. */
@@ -321,11 +347,13 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
       if (now[i].missing) t->missing[t->nmissing++] = t->order[i];
       if (now[i].kind == 'f')
         add_file(t, (uint64_t)now[i].dev, (uint64_t)now[i].ino);
-      else if (now[i].kind == 'd' && t->kinds[i] == 'n')
-        add_dir(t, t->paths[i]); /* a directory made there since */
+      else if (now[i].kind == 'd' && t->kinds[i] == 'u')
+        add_dir(t, t->paths[i]); /* registered unlooked-up: a directory */
     }
     free(now);
   }
+  if (t->nmissing > 1)
+    qsort(t->missing, t->nmissing, sizeof *t->missing, cmp_place);
   if (t->ndirs) add_mount_devs(t);
   return RM_OK;
 oom:
@@ -640,7 +668,10 @@ static int registered_process(const targets *t, uint32_t pid,
                               uint64_t start) {
   size_t i;
   for (i = 0; i < t->nprocs; i++)
-    if (t->procs[i].pid == pid && t->procs[i].start_time == start) return 1;
+    if (t->procs[i].pid == pid && t->procs[i].start_time == start &&
+        (!t->proc_inos[i] ||
+         rm_native_pidfs_ino(pid, start) == t->proc_inos[i]))
+      return 1;
   return 0;
 }
 
