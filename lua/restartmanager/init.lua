@@ -42,7 +42,7 @@ local M = {
 local TUNABLES = { BATCH = session, LIST_TRIES = session,
   LIST_CAPACITY = session, SHUTDOWN_TIMEOUT = session }
 
---- How many resources one registration call carries at most (4096).
+--- How many resources one registration call carries at most (65536).
 -- @field BATCH
 
 --- How many times `Session:list` calls RmGetList when the list keeps
@@ -68,6 +68,10 @@ setmetatable(M, {
 })
 
 --- Starts a session; the caller is its primary installer.
+-- @tparam[opt] table opts `private` (boolean): a session nobody can join
+-- (its key joins nothing). On Linux its registrations stay in this process
+-- and the session store is never touched, which makes it cheaper;
+-- `who_uses` and `plan` use one.
 -- @treturn[1] Session
 -- @treturn[2] nil
 -- @treturn[2] string message

@@ -186,7 +186,8 @@ function step.files(st)
 end
 
 function step.start(st)
-  local s, msg, code = session.start()
+  -- a plan's session is never joined
+  local s, msg, code = session.start { private = st.mode == "plan" }
   if not s then
     emit(st, { step = "failed", phase = "start", code = code, message = msg })
     return fail(st, msg, code)

@@ -57,6 +57,16 @@ void rm_native_restart_unclaim(rm_native_restart_reg *r);
  * restart after an update (no RM_RESTART_NO_PATCH). */
 int rm_native_restartable(uint32_t pid, uint64_t start_time);
 
+/* The same for the many processes of one list: procfd a descriptor of
+ * /proc, c a cache of the stores' listings (one a thread; NULL for none),
+ * so that a store is listed once and a registration read only when it is
+ * there. */
+typedef struct rm_native_restart_cache rm_native_restart_cache;
+rm_native_restart_cache *rm_native_restart_cache_new(void);
+void rm_native_restart_cache_free(rm_native_restart_cache *c);
+int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
+                             uint32_t pid, uint64_t start_time);
+
 /* Parses a registration's bytes (exposed for the fuzz target): 0, and r's
  * strings point into buf; r->buf is left NULL. */
 int rm_native_parse_restart(char *buf, size_t len, rm_native_restart_reg *r);
