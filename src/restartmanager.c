@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #ifndef _WIN32
+#include "restart_api.h"
 #include "spawn_api.h"
 #endif
 
@@ -923,5 +924,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
 #ifndef _WIN32
   rm_spawn_open(L);
 #endif
+  rm_restart_open(L);
   return 1;
 }

@@ -96,14 +96,21 @@ static void sweep_registrations(int storefd) {
 
 unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
                               uint32_t flags) {
+  return rm_native_register_restart_as(NULL, argc, argv, flags);
+}
+
+unsigned rm_native_register_restart_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags) {
   rm_native_buf b = {NULL, 0, 0, 0};
   char name[96], tmp[128], *exe, *cwd;
   rm_unique_process self;
   unsigned rc;
   size_t i, n;
   int storefd, fd;
+  if (program && program[0] != '/') return RM_E_BAD_ARGUMENTS;
   if (rm_backend_process((uint32_t)getpid(), &self) != RM_OK) return RM_E_WRITE_FAULT;
-  exe = self_exe();
+  exe = program ? strdup(program) : self_exe();
   cwd = getcwd(NULL, 0);
   if (!exe || !cwd) {
     free(exe);

@@ -115,6 +115,13 @@ int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino);
  * restarted by a restart manager (rm_native_control.c). */
 int rm_native_restartable(uint32_t pid, uint64_t start_time);
 
+/* The calling process's restart registration, recording program (an
+ * absolute path; NULL: the calling process's executable) as what to run:
+ * for a launcher that execs program next, keeping its pid and start time. */
+unsigned rm_native_register_restart_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags);
+
 /* Sets the masked bits of apps' status from the session's filters. */
 void rm_native_control_mask(struct rm_native_control *c, rm_app *apps, size_t n);
 

@@ -1,0 +1,486 @@
+/*
+ * Native backend, bottom layer: a capture of what restarting a process
+ * needs when it never registered for restart, read before it is stopped:
+ * its executable, arguments, working directory, environment, user, group
+ * and groups, its systemd unit or desktop application id, and the facts
+ * that forbid restarting it (a set-ID executable, another PID or mount
+ * namespace, a controlling terminal).
+ *
+ * Every file is read through a descriptor of /proc/PID opened once and
+ * checked against the start time: a pid reused meanwhile makes the reads
+ * fail (the old directory stays the old process's), never answer for
+ * another process.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "capture.h"
+
+#define MAX_FILE (16u << 20) /* no /proc file of interest is larger */
+
+static void say(char msg[RM_NATIVE_MSG_SIZE], const char *fmt, unsigned long pid,
+                const char *what, int err) {
+  snprintf(msg, RM_NATIVE_MSG_SIZE, fmt, pid, what, strerror(err));
+}
+
+static unsigned code_of(int err) {
+  switch (err) {
+  case ENOENT:
+  case ESRCH: return RM_E_FILE_NOT_FOUND;
+  case EACCES:
+  case EPERM: return RM_E_ACCESS_DENIED;
+  case ENOMEM: return RM_E_OUTOFMEMORY;
+  case EMFILE:
+  case ENFILE: return RM_E_TOO_MANY_OPEN_FILES;
+  default: return RM_E_INVALID_PARAMETER;
+  }
+}
+
+/* The whole of dirfd/name into a malloc'd, NUL-terminated buffer. 0 or an
+ * errno value. */
+static int read_all(int dirfd, const char *name, char **out, size_t *len) {
+  size_t cap = 4096, n = 0;
+  char *buf = (char *)malloc(cap + 1), *grown;
+  int fd, err = 0;
+  *out = NULL;
+  *len = 0;
+  if (!buf) return ENOMEM;
+  fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err = errno;
+    free(buf);
+    return err;
+  }
+  for (;;) {
+    ssize_t r;
+    if (n == cap) {
+      if (cap >= MAX_FILE) {
+        err = EFBIG;
+        break;
+      }
+      cap *= 2;
+      grown = (char *)realloc(buf, cap + 1);
+      if (!grown) {
+        err = ENOMEM;
+        break;
+      }
+      buf = grown;
+    }
+    r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      err = errno;
+      break;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  if (err) {
+    free(buf);
+    return err;
+  }
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+/* A symbolic link of dirfd into a malloc'd string. 0 or an errno value. */
+static int read_link(int dirfd, const char *name, char **out) {
+  char path[PATH_MAX + 16];
+  ssize_t n = readlinkat(dirfd, name, path, sizeof path - 1);
+  if (n < 0) return errno;
+  path[n] = '\0';
+  *out = strdup(path);
+  return *out ? 0 : ENOMEM;
+}
+
+/* Splits a NUL-separated list of len bytes into a NULL-terminated array of
+ * pointers into buf. 0 or an errno value. */
+static int split(char *buf, size_t len, char ***out, size_t *count) {
+  size_t n = 0, i, k = 0;
+  char **v;
+  for (i = 0; i < len; i++)
+    if (buf[i] == '\0') n++;
+  if (len > 0 && buf[len - 1] != '\0') n++; /* the kernel's last one may
+                                              * lack its NUL */
+  v = (char **)calloc(n + 1, sizeof *v);
+  if (!v) return ENOMEM;
+  for (i = 0; i < len && k < n; i += strlen(buf + i) + 1) v[k++] = buf + i;
+  v[k] = NULL;
+  *out = v;
+  *count = k;
+  return 0;
+}
+
+/* The fields of /proc/PID/stat a capture needs. */
+static int parse_stat(const char *buf, uint32_t *ppid, long long *tty,
+                      uint64_t *start) {
+  const char *p = strrchr(buf, ')');
+  unsigned long long v[20];
+  char state;
+  int i;
+  if (!p) return -1;
+  p++;
+  if (sscanf(p, " %c", &state) != 1) return -1;
+  p += 2;
+  /* fields 4 (ppid) to 22 (starttime) */
+  for (i = 0; i < 19; i++) {
+    char *end;
+    long long s;
+    while (*p == ' ') p++;
+    errno = 0;
+    s = strtoll(p, &end, 10);
+    if (end == p || errno) return -1;
+    v[i] = (unsigned long long)s;
+    p = end;
+  }
+  *ppid = (uint32_t)v[0];
+  *tty = (long long)v[3];
+  *start = (uint64_t)v[18];
+  return 0;
+}
+
+static const char *line_value(const char *buf, const char *key) {
+  size_t n = strlen(key);
+  const char *p = buf;
+  while (p && *p) {
+    if (strncmp(p, key, n) == 0) return p + n;
+    p = strchr(p, '\n');
+    if (p) p++;
+  }
+  return NULL;
+}
+
+/* Uid:, Gid: and Groups: of /proc/PID/status. */
+static int parse_status(const char *buf, rm_native_capture *c) {
+  const char *u = line_value(buf, "Uid:"), *g = line_value(buf, "Gid:");
+  const char *gs = line_value(buf, "Groups:");
+  unsigned long a, b;
+  size_t n = 0;
+  if (!u || !g || sscanf(u, "%lu %lu", &a, &b) != 2) return -1;
+  c->uid = (uint32_t)a;
+  c->euid = (uint32_t)b;
+  if (sscanf(g, "%lu %lu", &a, &b) != 2) return -1;
+  c->gid = (uint32_t)a;
+  c->egid = (uint32_t)b;
+  if (gs) {
+    const char *p = gs;
+    char *end;
+    c->groups = (uint32_t *)calloc(strlen(gs) / 2 + 1, sizeof *c->groups);
+    if (!c->groups) return -1;
+    for (;;) {
+      while (*p == ' ' || *p == '\t') p++;
+      if (*p < '0' || *p > '9') break;
+      c->groups[n++] = (uint32_t)strtoul(p, &end, 10);
+      p = end;
+    }
+  }
+  c->ngroups = n;
+  return 0;
+}
+
+int rm_native_cgroup_unit(const char *path, char *unit, size_t size,
+                          int *user_unit) {
+  const char *p = path, *found = NULL, *user = NULL;
+  size_t flen = 0;
+  while (*p) {
+    const char *start, *end;
+    size_t len;
+    while (*p == '/') p++;
+    start = p;
+    while (*p && *p != '/' && *p != '\n') p++;
+    end = p;
+    len = (size_t)(end - start);
+    if (len > 13 && strncmp(start, "user@", 5) == 0 &&
+        strncmp(end - 8, ".service", 8) == 0) {
+      user = start;
+      found = NULL;
+    } else if ((len > 8 && strncmp(end - 8, ".service", 8) == 0) ||
+               (len > 6 && strncmp(end - 6, ".scope", 6) == 0)) {
+      found = start;
+      flen = len;
+    }
+    if (*p == '\n') break;
+  }
+  if (!found || flen + 1 > size) return -1;
+  /* a login session or the manager's own scope is not the program's unit */
+  if ((flen > 14 && strncmp(found, "session-", 8) == 0 &&
+       strncmp(found + flen - 6, ".scope", 6) == 0) ||
+      (flen == 10 && strncmp(found, "init.scope", 10) == 0))
+    return -1;
+  memcpy(unit, found, flen);
+  unit[flen] = '\0';
+  *user_unit = user != NULL && user < found;
+  return 0;
+}
+
+int rm_native_unit_app_id(const char *unit, char *buf, size_t size) {
+  size_t len = strlen(unit), i, k = 0;
+  const char *s, *e, *dash;
+  if (strncmp(unit, "app-", 4) != 0) return -1;
+  s = unit + 4;
+  if (len > 6 && strcmp(unit + len - 6, ".scope") == 0) {
+    /* app[-LAUNCHER]-ID-RANDOM.scope */
+    e = unit + len - 6;
+    while (e > s && e[-1] != '-') e--;
+    if (e <= s) return -1;
+    e--; /* the '-' before RANDOM */
+  } else if (len > 8 && strcmp(unit + len - 8, ".service") == 0) {
+    /* app[-LAUNCHER]-ID[@RANDOM].service */
+    e = unit + len - 8;
+    dash = (const char *)memchr(s, '@', (size_t)(e - s));
+    if (dash) e = dash;
+  } else {
+    return -1;
+  }
+  /* the ID is the last '-'-separated part: its own dashes are escaped */
+  dash = e;
+  while (dash > s && dash[-1] != '-') dash--;
+  s = dash;
+  if (s >= e) return -1;
+  for (i = 0; s + i < e; i++) {
+    char ch = s[i];
+    if (ch == '\\' && s + i + 3 < e && s[i + 1] == 'x') {
+      unsigned v;
+      char hex[3] = {s[i + 2], s[i + 3], '\0'};
+      if (sscanf(hex, "%2x", &v) == 1) {
+        ch = (char)v;
+        i += 3;
+      }
+    }
+    if (k + 1 >= size) return -1;
+    buf[k++] = ch;
+  }
+  buf[k] = '\0';
+  return k ? 0 : -1;
+}
+
+static void take_unit(rm_native_capture *c, const char *cg) {
+  const char *line = cg, *path = NULL;
+  while (line && *line) {
+    if (strncmp(line, "0::", 3) == 0) {
+      path = line + 3;
+      break;
+    }
+    if (!path && strncmp(line, "1:name=systemd:", 15) == 0) path = line + 15;
+    line = strchr(line, '\n');
+    if (line) line++;
+  }
+  if (!path) {
+    /* hybrid: the named v1 tree when the v2 line is empty */
+    line = strstr(cg, ":name=systemd:");
+    if (line) path = line + 14;
+  }
+  if (!path) return;
+  if (rm_native_cgroup_unit(path, c->unit, sizeof c->unit, &c->user_unit) != 0)
+    c->unit[0] = '\0';
+  else if (rm_native_unit_app_id(c->unit, c->app_id, sizeof c->app_id) != 0)
+    c->app_id[0] = '\0';
+}
+
+/* Whether dirfd's ns/name is another namespace than the caller's. An
+ * unreadable one counts as another: the safe answer. */
+static int other_ns(int dirfd, const char *name) {
+  char self[64];
+  struct stat a, b;
+  snprintf(self, sizeof self, "/proc/self/%s", name);
+  if (fstatat(dirfd, name, &a, 0) != 0 || stat(self, &b) != 0) return 1;
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+void rm_native_capture_free(rm_native_capture *c) {
+  if (!c) return;
+  free(c->exe);
+  free(c->cwd);
+  free(c->argv);
+  free(c->envp);
+  free(c->argbuf);
+  free(c->envbuf);
+  free(c->groups);
+  memset(c, 0, sizeof *c);
+}
+
+unsigned rm_native_capture_take(const rm_unique_process *p,
+                                rm_native_capture *c,
+                                char msg[RM_NATIVE_MSG_SIZE]) {
+  char dir[64], *buf = NULL;
+  size_t len;
+  unsigned long pid = (unsigned long)p->pid;
+  int dirfd, err;
+  uint64_t start = 0;
+  struct stat st;
+  memset(c, 0, sizeof *c);
+  msg[0] = '\0';
+  if (p->pid == 0) {
+    snprintf(msg, RM_NATIVE_MSG_SIZE, "pid 0 names no process");
+    return RM_E_INVALID_PARAMETER;
+  }
+  snprintf(dir, sizeof dir, "/proc/%lu", pid);
+  dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) {
+    err = errno;
+    say(msg, "process %lu%s: %s", pid, "", err);
+    return code_of(err);
+  }
+  err = read_all(dirfd, "stat", &buf, &len);
+  if (err || parse_stat(buf, &c->ppid, &c->tty_nr, &start) != 0) {
+    free(buf);
+    close(dirfd);
+    say(msg, "process %lu: cannot read its %s: %s", pid, "stat",
+        err ? err : EINVAL);
+    return err ? code_of(err) : RM_E_FILE_NOT_FOUND;
+  }
+  free(buf);
+  buf = NULL;
+  if (p->start_time && start != p->start_time) {
+    close(dirfd);
+    snprintf(msg, RM_NATIVE_MSG_SIZE,
+             "process %lu has ended (the pid names another process now)", pid);
+    return RM_E_FILE_NOT_FOUND;
+  }
+  c->process.pid = p->pid;
+  c->process.start_time = start;
+#define STEP(what, call)                                                   \
+  do {                                                                     \
+    if ((err = (call)) != 0) {                                             \
+      say(msg, "process %lu: cannot read its %s: %s", pid, what, err);     \
+      goto fail;                                                           \
+    }                                                                      \
+  } while (0)
+  STEP("status", read_all(dirfd, "status", &buf, &len));
+  if (parse_status(buf, c) != 0) {
+    err = EINVAL;
+    say(msg, "process %lu: cannot read its %s: %s", pid, "status", err);
+    goto fail;
+  }
+  free(buf);
+  buf = NULL;
+  STEP("executable", read_link(dirfd, "exe", &c->exe));
+  len = strlen(c->exe);
+  if (len > 10 && strcmp(c->exe + len - 10, " (deleted)") == 0) {
+    c->exe[len - 10] = '\0';
+    c->exe_deleted = 1;
+  }
+  STEP("working directory", read_link(dirfd, "cwd", &c->cwd));
+  STEP("command line", read_all(dirfd, "cmdline", &c->argbuf, &len));
+  STEP("command line", split(c->argbuf, len, &c->argv, &c->argc));
+  STEP("environment", read_all(dirfd, "environ", &c->envbuf, &len));
+  STEP("environment", split(c->envbuf, len, &c->envp, &c->envc));
+  /* the file the process runs (the old one when it was replaced) */
+  if (fstatat(dirfd, "exe", &st, 0) == 0 &&
+      ((st.st_mode & S_ISUID) ||
+       ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))))
+    c->setid = 1;
+  if (c->uid != c->euid || c->gid != c->egid) c->setid = 1;
+  c->other_pidns = other_ns(dirfd, "ns/pid");
+  c->other_mntns = other_ns(dirfd, "ns/mnt");
+  if (read_all(dirfd, "cgroup", &buf, &len) == 0) take_unit(c, buf);
+  free(buf);
+  buf = NULL;
+#undef STEP
+  /* still the same process: everything above described it */
+  err = read_all(dirfd, "stat", &buf, &len);
+  if (!err) {
+    uint32_t ppid;
+    long long tty;
+    uint64_t again = 0;
+    if (parse_stat(buf, &ppid, &tty, &again) != 0 || again != start)
+      err = ESRCH;
+  }
+  if (err) {
+    say(msg, "process %lu: %s%s", pid, "ended while it was read: ",
+        err);
+    goto fail;
+  }
+  free(buf);
+  close(dirfd);
+  return RM_OK;
+fail:
+  free(buf);
+  close(dirfd);
+  rm_native_capture_free(c);
+  return code_of(err);
+}
+
+/* Whether /proc/PID/cmdline (pid as text) is argv. */
+static int same_cmdline(const char *pid, char *const *argv) {
+  char name[300], *buf;
+  size_t len, off = 0, i;
+  int same = 1, dirfd;
+  snprintf(name, sizeof name, "/proc/%s", pid);
+  dirfd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return 0;
+  if (read_all(dirfd, "cmdline", &buf, &len) != 0) {
+    close(dirfd);
+    return 0;
+  }
+  close(dirfd);
+  for (i = 0; argv[i] && same; i++) {
+    size_t n = strlen(argv[i]);
+    if (off + n > len || memcmp(buf + off, argv[i], n) != 0 ||
+        (off + n < len && buf[off + n] != '\0'))
+      same = 0;
+    off += n + 1;
+  }
+  if (same && off < len) same = 0;
+  free(buf);
+  return same;
+}
+
+unsigned rm_native_find_running(const char *exe, char *const *argv,
+                                uint32_t uid, const rm_unique_process *except,
+                                uint32_t *pid) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  size_t elen = strlen(exe);
+  *pid = 0;
+  if (!d) return code_of(errno);
+  while ((e = readdir(d)) != NULL) {
+    char link[64], path[PATH_MAX + 16];
+    unsigned long n;
+    char tail;
+    ssize_t r;
+    struct stat st;
+    if (sscanf(e->d_name, "%lu%c", &n, &tail) != 1) continue;
+    if (except && (uint32_t)n == except->pid) continue;
+    snprintf(link, sizeof link, "/proc/%lu", n);
+    if (stat(link, &st) != 0 || (uint32_t)st.st_uid != uid) continue;
+    snprintf(link, sizeof link, "/proc/%lu/exe", n);
+    r = readlink(link, path, sizeof path - 1);
+    if (r < 0) continue;
+    path[r] = '\0';
+    if ((size_t)r == elen && memcmp(path, exe, elen) == 0 &&
+        (!argv || same_cmdline(e->d_name, argv))) {
+      /* not a zombie: those hold nothing and run nothing */
+      char statp[64], sbuf[512];
+      int fd;
+      snprintf(statp, sizeof statp, "/proc/%lu/stat", n);
+      fd = open(statp, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        ssize_t k = read(fd, sbuf, sizeof sbuf - 1);
+        const char *rp;
+        close(fd);
+        if (k > 0) {
+          sbuf[k] = '\0';
+          rp = strrchr(sbuf, ')');
+          if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X')) continue;
+        }
+      }
+      *pid = (uint32_t)n;
+      break;
+    }
+  }
+  closedir(d);
+  return RM_OK;
+}
