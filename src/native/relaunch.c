@@ -199,7 +199,8 @@ static void unit_name(const rm_native_launch *l, char *buf, size_t size) {
   for (i = 0; s[i] && i < sizeof name - 1; i++) {
     char ch = s[i];
     name[i] = ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-               (ch >= '0' && ch <= '9') || ch == '.' || ch == '_')
+               (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+               ch == '-')
                   ? ch
                   : '_';
   }
