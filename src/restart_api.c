@@ -187,7 +187,9 @@ static int capture_gc(lua_State *L) {
  * app-*.service unit), `setid` (set-user-ID or set-group-ID executable, or
  * effective ids that differ from the real ones), `other_pid_namespace`,
  * `other_mount_namespace`, `tty` (field tty_nr of its stat: 0 when it has
- * no controlling terminal), `terminal` (whether it has one)
+ * no controlling terminal), `terminal` (whether it has one),
+ * `interactive` (its standard input, output or error is that terminal:
+ * someone may be working in it)
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (2: no such process, 5: not
@@ -253,6 +255,7 @@ static int l_capture(lua_State *L) {
   set_bool(L, "other_mount_namespace", c->other_mntns);
   set_int(L, "tty", c->tty_nr);
   set_bool(L, "terminal", c->tty_nr != 0);
+  set_bool(L, "interactive", c->interactive);
   rm_native_capture_free(c);
   return 1;
 }
@@ -292,71 +295,26 @@ static int bool_field(lua_State *L, int t, const char *k) {
 static const char *const via_names[] = {NULL, "user_manager", "cgroup",
                                         "detached"};
 
-/***
- * Starts a captured program again (Linux), as the captured user, group and
- * groups, with the captured arguments, environment and working directory,
- * never with the caller's privileges, and so that it outlives the caller:
- * as a transient service of the user's own systemd manager when its
- * environment names one (`XDG_RUNTIME_DIR`), else detached and moved into
- * a cgroup beside the caller's (`restartmanager-restarted`) when the caller
- * may create one, else detached only.
- *
- * Refused (code 5): a set-ID executable (as captured, or as the file is
- * now), a process of another PID or mount namespace, a process with a
- * controlling terminal. Nothing is started when a process of the same user
- * runs the same executable with the same arguments (the captured process
- * itself, when it was not stopped after all): then the result is its pid
- * and "running".
- * @function restart_captured
- * @tparam table capture as `capture` gave it
- * @tparam[opt] table opts `manager` (default true: false never uses the
- * user's systemd manager), `name` (names the transient unit)
- * @treturn[1] integer the pid of the program (0 when the manager started
- * it and did not say)
- * @treturn[1] string how: "user_manager", "cgroup", "detached" or
- * "running"
- * @treturn[1] string|nil why the user's manager was not used, when it was
- * tried and failed
- * @treturn[2] nil
- * @treturn[2] string message
- * @treturn[2] integer Win32 error code (5: refused, 352: could not start)
- */
-static int l_restart_captured(lua_State *L) {
-  rm_native_launch l;
+/* The launch a capture table at t describes; the strings stay referenced
+ * by the table, the arrays are userdata pushed on the stack. */
+static void launch_of(lua_State *L, int t, rm_native_launch *l) {
   size_t n, ngroups, i;
-  uint32_t *groups, pid = 0;
-  char msg[RM_NATIVE_MSG_SIZE];
-  struct stat st;
-  unsigned rc;
-  int via = 0;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  memset(&l, 0, sizeof l);
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "manager");
-    l.no_manager = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    lua_getfield(L, 2, "name");
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-      return luaL_argerror(L, 2, "bad field 'name' (string expected)");
-    l.name = lua_tostring(L, -1);
-    lua_pop(L, 2);
-  }
-  lua_settop(L, 2);
-  l.exe = str_field(L, 1, "executable");
-  l.cwd = str_field(L, 1, "cwd");
-  l.uid = (uint32_t)int_field(L, 1, "uid", 0, 0xFFFFFFFEll);
-  l.gid = (uint32_t)int_field(L, 1, "gid", 0, 0xFFFFFFFEll);
-  if (!l.name) {
-    lua_getfield(L, 1, "app_id");
-    l.name = lua_tostring(L, -1);
+  uint32_t *groups;
+  l->exe = str_field(L, t, "executable");
+  l->cwd = str_field(L, t, "cwd");
+  l->uid = (uint32_t)int_field(L, t, "uid", 0, 0xFFFFFFFEll);
+  l->gid = (uint32_t)int_field(L, t, "gid", 0, 0xFFFFFFFEll);
+  if (!l->name) {
+    lua_getfield(L, t, "app_id");
+    l->name = lua_tostring(L, -1);
     lua_pop(L, 1); /* a string of the table: stays alive */
   }
-  lua_getfield(L, 1, "argv");
-  l.argv = (char *const *)string_array(L, lua_gettop(L), "argv", &n, 0);
+  lua_getfield(L, t, "argv");
+  l->argv = (char *const *)string_array(L, lua_gettop(L), "argv", &n, 0);
   if (n == 0) luaL_error(L, "bad field 'argv' of the capture (empty)");
-  lua_getfield(L, 1, "env");
-  l.envp = (char *const *)string_array(L, lua_gettop(L), "env", &n, 1);
-  lua_getfield(L, 1, "groups");
+  lua_getfield(L, t, "env");
+  l->envp = (char *const *)string_array(L, lua_gettop(L), "env", &n, 1);
+  lua_getfield(L, t, "groups");
   luaL_checktype(L, -1, LUA_TTABLE);
   ngroups = (size_t)lua_rawlen(L, -1);
   if (ngroups > 65536) luaL_error(L, "bad field 'groups' (too many)");
@@ -370,14 +328,101 @@ static int l_restart_captured(lua_State *L) {
     groups[i] = (uint32_t)g;
     lua_pop(L, 1);
   }
-  l.groups = groups;
-  l.ngroups = ngroups;
+  l->groups = groups;
+  l->ngroups = ngroups;
+}
+
+/***
+ * Whether a captured program runs again: a live process of the same user
+ * running the same executable with the same arguments (the captured
+ * process itself, when it was not stopped after all). Linux.
+ * @function running_again
+ * @tparam table capture as `capture` gave it
+ * @treturn integer|nil its pid, or nil
+ */
+static int l_running_again(lua_State *L) {
+  rm_native_launch l;
+  uint32_t pid = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  memset(&l, 0, sizeof l);
+  launch_of(L, 1, &l);
+  if (rm_native_find_running(l.exe, l.argv, l.uid, NULL, &pid) == RM_OK &&
+      pid != 0)
+    lua_pushinteger(L, (lua_Integer)pid);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/***
+ * Starts a captured program again (Linux), as the captured user, group and
+ * groups, with the captured arguments, environment and working directory,
+ * never with the caller's privileges, and so that it outlives the caller:
+ * as a transient service of the user's own systemd manager when its
+ * environment names one (`XDG_RUNTIME_DIR`), else detached and moved into
+ * a cgroup beside the caller's (`restartmanager-restarted`) when the caller
+ * may create one, else detached only.
+ *
+ * Refused (code 5): a set-ID executable (as captured, or as the file is
+ * now), a process of another PID or mount namespace (with "unit": of
+ * another PID namespace; a service's own mount namespace is systemd's to
+ * make again), a process with a controlling terminal. Nothing is started when the program runs again
+ * (see `running_again`): then the result is its pid and "running".
+ * @function restart_captured
+ * @tparam table capture as `capture` gave it
+ * @tparam[opt] table opts `via`: "command" (default: the captured command
+ * line), or "unit" (start the captured systemd service unit with
+ * systemctl, in the user's manager for a user unit; waits for the start
+ * job); `command` (with "command": an array that runs instead of the
+ * captured command line, as the captured user, e.g. a desktop launcher);
+ * `manager` (default true: false never uses the user's systemd manager);
+ * `name` (names the transient unit)
+ * @treturn[1] integer the pid of the program (0 when a manager started it
+ * and did not say)
+ * @treturn[1] string how: "user_manager", "cgroup", "detached", "unit" or
+ * "running"
+ * @treturn[1] string|nil why the user's manager was not used, when it was
+ * tried and failed
+ * @treturn[2] nil
+ * @treturn[2] string message
+ * @treturn[2] integer Win32 error code (5: refused, 352: could not start)
+ */
+static int l_restart_captured(lua_State *L) {
+  static const char *const vias[] = {"command", "unit", NULL};
+  rm_native_launch l;
+  uint32_t pid = 0;
+  char msg[RM_NATIVE_MSG_SIZE];
+  struct stat st;
+  unsigned rc;
+  int via = 0, how = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  memset(&l, 0, sizeof l);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "manager");
+    l.no_manager = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_getfield(L, 2, "name");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+      return luaL_argerror(L, 2, "bad field 'name' (string expected)");
+    l.name = lua_tostring(L, -1);
+    lua_getfield(L, 2, "via");
+    via = luaL_checkoption(L, -1, "command", vias);
+    lua_getfield(L, 2, "command");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+      return luaL_argerror(L, 2, "bad field 'command' (table expected)");
+    lua_pop(L, 4);
+  }
+  lua_settop(L, 2);
+  launch_of(L, 1, &l);
   if (bool_field(L, 1, "setid"))
     return fail_with(L, RM_E_ACCESS_DENIED,
                      "a set-user-ID or set-group-ID program is never "
                      "restarted from a capture");
+  /* a unit's own sandbox (a mount namespace of its own) is made again by
+   * systemd; another PID namespace is a container's */
   if (bool_field(L, 1, "other_pid_namespace") ||
-      bool_field(L, 1, "other_mount_namespace"))
+      (via != 1 && bool_field(L, 1, "other_mount_namespace")))
     return fail_with(L, RM_E_ACCESS_DENIED,
                      "a process of another PID or mount namespace (a "
                      "container) is never restarted from a capture");
@@ -403,10 +448,33 @@ static int l_restart_captured(lua_State *L) {
     lua_pushliteral(L, "running");
     return 2;
   }
-  rc = rm_native_launch_start(&l, &pid, &via, msg);
+  if (via == 1) {
+    const char *unit;
+    lua_getfield(L, 1, "unit");
+    unit = lua_tostring(L, -1);
+    if (!unit) return fail_with(L, RM_E_BAD_ARGUMENTS,
+                                "the capture names no systemd unit");
+    rc = rm_native_start_unit(&l, unit, bool_field(L, 1, "user_unit"), &pid,
+                              msg);
+    if (rc != RM_OK) return fail_with(L, rc, msg);
+    lua_pushinteger(L, (lua_Integer)pid);
+    lua_pushliteral(L, "unit");
+    return 2;
+  }
+  if (lua_istable(L, 2)) lua_getfield(L, 2, "command");
+  else lua_pushnil(L);
+  if (lua_istable(L, -1)) {
+    size_t n;
+    l.argv = (char *const *)string_array(L, lua_gettop(L), "command", &n, 0);
+    if (n == 0 || l.argv[0][0] != '/')
+      return luaL_argerror(L, 2, "bad field 'command' (an absolute program "
+                                 "first)");
+    l.exe = l.argv[0];
+  }
+  rc = rm_native_launch_start(&l, &pid, &how, msg);
   if (rc != RM_OK) return fail_with(L, rc, msg);
   lua_pushinteger(L, (lua_Integer)pid);
-  lua_pushstring(L, via_names[via]);
+  lua_pushstring(L, via_names[how]);
   if (msg[0]) {
     lua_pushstring(L, msg);
     return 3;
@@ -421,6 +489,7 @@ static const luaL_Reg restart_functions[] = {
 #ifndef _WIN32
   {"capture", l_capture},
   {"restart_captured", l_restart_captured},
+  {"running_again", l_running_again},
 #endif
   {NULL, NULL}};
 

@@ -97,10 +97,12 @@ describe("capture and restart of an unregistered program #native", function()
     fx.cleanup()
   end)
 
-  -- the copied binary, in "work dir", with a variable of its own
+  -- the copied binary, in "work dir", with a variable of its own, in a
+  -- session of its own (no controlling terminal, even when the specs run
+  -- on one)
   local function run_prog(seconds, prefix)
     local child = fx.track(H.start(("sh -c %s"):format(H.q(("cd %s && exec "
-      .. "env RM_OWN_VAR='value with $ and spaces' %s %s %s 0.5")
+      .. "setsid env RM_OWN_VAR='value with $ and spaces' %s %s %s 0.5")
       :format(H.q(fx.dir .. "/work dir"), prefix or "", H.q(prog),
         seconds)))))
     if not prefix then wait_exe(child.pid, prog) end
@@ -132,6 +134,7 @@ describe("capture and restart of an unregistered program #native", function()
     assert.is_false(c.other_pid_namespace)
     assert.is_false(c.other_mount_namespace)
     assert.is_false(c.terminal)
+    assert.is_false(c.interactive)
     assert.equal(0, c.tty)
   end)
 
@@ -306,6 +309,7 @@ describe("capture and restart of an unregistered program #native", function()
     started[#started + 1] = inner
     local c = assert(core.capture(inner))
     assert.is_true(c.terminal)
+    assert.is_true(c.interactive)
     assert.not_equal(0, c.tty)
     kill(inner)
     local pid, msg, code = core.restart_captured(c)
@@ -318,7 +322,7 @@ describe("capture and restart of an unregistered program #native", function()
     local nobody = H.as_nobody()
     if not nobody then pending("needs root") return end
     local child = fx.track(H.start(("setpriv --reuid=nobody --regid=nogroup "
-      .. "--groups=nogroup,users sh -c %s"):format(H.q(("cd %s && exec env "
+      .. "--groups=nogroup,users sh -c %s"):format(H.q(("cd %s && exec setsid env "
       .. "RM_OWN_VAR=mine %s 310"):format(H.q(fx.dir .. "/work dir"),
         H.q(prog))))))
     wait_exe(child.pid, prog)
@@ -403,7 +407,7 @@ describe("restart in the user's systemd manager #native #systemd", function()
     local run, why = start_manager()
     if not run then pending(why) return end
     local child = fx.track(H.start(("sh -c %s"):format(H.q(("cd %s && exec "
-      .. "env XDG_RUNTIME_DIR=%s RM_OWN_VAR=kept %s 312 0.25"):format(
+      .. "setsid env XDG_RUNTIME_DIR=%s RM_OWN_VAR=kept %s 312 0.25"):format(
         H.q(fx.dir), H.q(run), H.q(prog))))))
     wait_exe(child.pid, prog)
     local c = assert(core.capture(child.pid))
@@ -428,6 +432,40 @@ describe("restart in the user's systemd manager #native #systemd", function()
       :gsub("\n$", "")))
   end)
 
+  it("starts a program's own service unit again, through systemctl", function()
+    local run, why = start_manager()
+    if not run then pending(why) return end
+    H.write(mgr .. "/units/rmspec-prog.service", ("[Service]\nExecStart=%s 315\n")
+      :format(prog))
+    local env = "env XDG_RUNTIME_DIR=" .. H.q(run) .. " "
+    local out, rc = H.sh(env .. "systemctl --user start rmspec-prog.service 2>&1")
+    assert.equal(0, rc, out)
+    local main = tonumber(H.sh(env .. "systemctl --user show -p MainPID --value "
+      .. "rmspec-prog.service"):match("%d+"))
+    assert(main and main > 0)
+    local c = assert(core.capture(wait_exe(main, prog)))
+    assert.equal("rmspec-prog.service", c.unit)
+    kill(main)
+    -- stopped from outside (Restart=no): the unit is down
+    for _ = 1, 300 do
+      if H.sh(env .. "systemctl --user is-active rmspec-prog.service")
+          :match("inactive") then break end
+      H.sh("sleep 0.01")
+    end
+    local pid, how = assert(core.restart_captured(c, { via = "unit" }))
+    assert.equal("unit", how)
+    assert.not_equal(main, pid)
+    started[#started + 1] = pid
+    assert.is_true(H.alive(pid))
+    assert.same({ prog, "315" }, cmdline(pid))
+    assert.matches("active", H.sh(env .. "systemctl --user is-active rmspec-prog.service"))
+    -- running again: nothing more is started
+    local again, how2 = assert(core.restart_captured(c, { via = "unit" }))
+    assert.equal("running", how2)
+    assert.equal(pid, again)
+    assert.equal(pid, core.running_again(c))
+  end)
+
   it("knows the unit and desktop application id of a program", function()
     local run, why = start_manager()
     if not run then pending(why) return end
@@ -437,9 +475,9 @@ describe("restart in the user's systemd manager #native #systemd", function()
     local c = assert(core.capture(wait_exe(child.pid, prog)))
     assert.equal(prog, c.executable)
     assert.equal("app-spec-org.example.Some\\x2dApp-4242.scope", c.unit)
-    -- (user_unit says whether a user@UID.service lies above the unit: not
-    -- so for this manager, which runs outside any such unit)
-    assert.is_boolean(c.user_unit)
+    -- a user's manager runs it (found through its init.scope: this one
+    -- runs outside any user@UID.service)
+    assert.is_true(c.user_unit)
     assert.equal("org.example.Some-App", c.app_id)
   end)
 end)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -266,11 +267,70 @@ int rm_native_unit_app_id(const char *unit, char *buf, size_t size) {
   return k ? 0 : -1;
 }
 
+int rm_native_cgroup_dir(const char *path, char *buf, size_t size) {
+  char line[4096], mnt[2048] = "", root[2048] = "";
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  size_t rlen;
+  if (!f || path[0] != '/') {
+    if (f) fclose(f);
+    return -1;
+  }
+  while (fgets(line, sizeof line, f)) {
+    char r[2048], m[2048];
+    const char *sep = strstr(line, " - ");
+    if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0) continue;
+    if (sscanf(line, "%*s %*s %*s %2047s %2047s", r, m) != 2) continue;
+    if (strchr(r, '\\') || strchr(m, '\\')) continue;
+    strcpy(root, r);
+    strcpy(mnt, m);
+    break;
+  }
+  fclose(f);
+  if (!mnt[0]) return -1;
+  rlen = strlen(root);
+  if (strcmp(root, "/") == 0) rlen = 0;
+  if (rlen && (strncmp(path, root, rlen) != 0 ||
+               (path[rlen] != '/' && path[rlen] != '\0')))
+    return -1;
+  if ((size_t)snprintf(buf, size, "%s%s", mnt, path + rlen) >= size) return -1;
+  return 0;
+}
+
+/* Whether the manager of the unit at cgroup path (the unit's own cgroup
+ * directory is its last component) is a user's: the nearest ancestor with
+ * an init.scope holds the manager, and the system's is PID 1. -1 when no
+ * manager was found. */
+static int manager_is_user(const char *path, size_t unit_end) {
+  char p[2048], dir[2300], procs[2400];
+  size_t n = unit_end < sizeof p ? unit_end : sizeof p - 1;
+  memcpy(p, path, n);
+  p[n] = '\0';
+  for (;;) {
+    char *slash = strrchr(p, '/');
+    FILE *f;
+    unsigned long pid;
+    if (!slash) return -1;
+    *slash = '\0';
+    if (rm_native_cgroup_dir(p[0] ? p : "/", dir, sizeof dir) != 0)
+      return -1;
+    snprintf(procs, sizeof procs, "%s/init.scope/cgroup.procs",
+             strcmp(dir, "/") == 0 ? "" : dir);
+    f = fopen(procs, "re");
+    if (!f) continue;
+    if (fscanf(f, "%lu", &pid) != 1) pid = 0;
+    fclose(f);
+    if (pid) return pid != 1;
+    if (!p[0]) return -1;
+  }
+}
+
 static void take_unit(rm_native_capture *c, const char *cg) {
   const char *line = cg, *path = NULL;
+  int v2 = 0;
   while (line && *line) {
     if (strncmp(line, "0::", 3) == 0) {
       path = line + 3;
+      v2 = 1;
       break;
     }
     if (!path && strncmp(line, "1:name=systemd:", 15) == 0) path = line + 15;
@@ -283,10 +343,18 @@ static void take_unit(rm_native_capture *c, const char *cg) {
     if (line) path = line + 14;
   }
   if (!path) return;
-  if (rm_native_cgroup_unit(path, c->unit, sizeof c->unit, &c->user_unit) != 0)
+  if (rm_native_cgroup_unit(path, c->unit, sizeof c->unit, &c->user_unit) != 0) {
     c->unit[0] = '\0';
-  else if (rm_native_unit_app_id(c->unit, c->app_id, sizeof c->app_id) != 0)
+    return;
+  }
+  if (rm_native_unit_app_id(c->unit, c->app_id, sizeof c->app_id) != 0)
     c->app_id[0] = '\0';
+  if (!c->user_unit && v2) {
+    /* no user@UID.service above it: ask where its manager lives */
+    const char *u = strstr(path, c->unit);
+    size_t end = u ? (size_t)(u - path) + strlen(c->unit) : 0;
+    if (end && manager_is_user(path, end) == 1) c->user_unit = 1;
+  }
 }
 
 /* Whether dirfd's ns/name is another namespace than the caller's. An
@@ -297,6 +365,24 @@ static int other_ns(int dirfd, const char *name) {
   snprintf(self, sizeof self, "/proc/self/%s", name);
   if (fstatat(dirfd, name, &a, 0) != 0 || stat(self, &b) != 0) return 1;
   return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+/* Whether one of the standard descriptors of dirfd's process is its
+ * controlling terminal tty_nr (the kernel's encoding of the device). */
+static int on_terminal(int dirfd, long long tty_nr) {
+  unsigned long long t = (unsigned long long)tty_nr;
+  unsigned maj = (unsigned)((t >> 8) & 0xfff);
+  unsigned min = (unsigned)((t & 0xff) | ((t >> 12) & 0xfff00));
+  static const char *const fds[] = {"fd/0", "fd/1", "fd/2"};
+  int i;
+  if (!tty_nr) return 0;
+  for (i = 0; i < 3; i++) {
+    struct stat st;
+    if (fstatat(dirfd, fds[i], &st, 0) == 0 && S_ISCHR(st.st_mode) &&
+        major(st.st_rdev) == maj && minor(st.st_rdev) == min)
+      return 1;
+  }
+  return 0;
 }
 
 void rm_native_capture_free(rm_native_capture *c) {
@@ -383,6 +469,7 @@ unsigned rm_native_capture_take(const rm_unique_process *p,
        ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))))
     c->setid = 1;
   if (c->uid != c->euid || c->gid != c->egid) c->setid = 1;
+  c->interactive = on_terminal(dirfd, c->tty_nr);
   c->other_pidns = other_ns(dirfd, "ns/pid");
   c->other_mntns = other_ns(dirfd, "ns/mnt");
   if (read_all(dirfd, "cgroup", &buf, &len) == 0) take_unit(c, buf);

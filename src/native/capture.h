@@ -33,13 +33,16 @@ typedef struct rm_native_capture {
   size_t ngroups;
   uint32_t *groups;
   char unit[256];   /* the systemd unit it runs in ("" when none) */
-  int user_unit;    /* that unit belongs to a user's manager */
+  int user_unit;    /* that unit belongs to a user's manager (not the
+                     * system's, PID 1) */
   char app_id[256]; /* the desktop application id ("" when none) */
   int setid;        /* set-user-ID or set-group-ID executable, or ids
                      * that differ from the real ones */
   int other_pidns;  /* another PID namespace than the caller's */
   int other_mntns;  /* another mount namespace than the caller's */
   long long tty_nr; /* field tty_nr of /proc/PID/stat (0: no terminal) */
+  int interactive;  /* its standard input, output or error is that
+                     * terminal: someone may be typing into it */
   char *argbuf, *envbuf; /* what argv and envp point into */
 } rm_native_capture;
 
@@ -66,6 +69,10 @@ int rm_native_unit_app_id(const char *unit, char *buf, size_t size);
  * the user manager itself). */
 int rm_native_cgroup_unit(const char *path, char *unit, size_t size,
                           int *user_unit);
+
+/* The directory of cgroup v2 path (as /proc/PID/cgroup gives it, for the
+ * caller's cgroup namespace) in the caller's mounts, into buf. 0 or -1. */
+int rm_native_cgroup_dir(const char *path, char *buf, size_t size);
 
 /* How a restart was started. */
 #define RM_NATIVE_VIA_USER_MANAGER 1 /* a transient unit of the user's own
@@ -98,6 +105,14 @@ typedef struct rm_native_launch {
  * one of RM_NATIVE_VIA_*. */
 unsigned rm_native_launch_start(const rm_native_launch *l, uint32_t *pid,
                                 int *via, char msg[RM_NATIVE_MSG_SIZE]);
+
+/* Starts systemd unit through systemctl, waiting for its start job: in the
+ * manager of l's user (as that user, with l's environment, which must name
+ * its XDG_RUNTIME_DIR) when user is set, else in the system manager (as
+ * the caller). *pid gets its main process (0 when it has none). */
+unsigned rm_native_start_unit(const rm_native_launch *l, const char *unit,
+                              int user, uint32_t *pid,
+                              char msg[RM_NATIVE_MSG_SIZE]);
 
 /* A live process, other than except, of user uid whose executable is exe
  * and whose command line is argv (NULL-terminated; NULL: any): its pid

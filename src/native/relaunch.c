@@ -43,6 +43,8 @@
 
 #define CGROUP_NAME "restartmanager-restarted"
 
+extern char **environ;
+
 static const char *const systemd_run_paths[] = {"/usr/bin/systemd-run",
                                                 "/bin/systemd-run", NULL};
 static const char *const systemctl_paths[] = {"/usr/bin/systemctl",
@@ -142,8 +144,9 @@ static int manager_socket(const rm_native_launch *l, char *buf, size_t size) {
   return 0;
 }
 
-/* Runs tool argv as l's user with envp, waits for it; its standard output
- * (and error) into out. Returns its exit status, or -1. */
+/* Runs tool argv as l's user (NULL: as the caller) with envp, waits for
+ * it; its standard output (and error) into out. Returns its exit status,
+ * or -1. */
 static int run_as(const rm_native_launch *l, const char *tool,
                   char *const *argv, char *const *envp, char *out,
                   size_t size) {
@@ -164,7 +167,7 @@ static int run_as(const rm_native_launch *l, const char *tool,
       _exit(127);
     close_from(3);
     default_signals();
-    if (become(l) != 0) _exit(126);
+    if (l && become(l) != 0) _exit(126);
     if (chdir("/") != 0) _exit(126);
     execve(tool, argv, envp);
     _exit(127);
@@ -289,16 +292,82 @@ done:
   return rc;
 }
 
+static int valid_unit(const char *u) {
+  size_t n = strlen(u), i;
+  if (n < 9 || n > 255 || strcmp(u + n - 8, ".service") != 0) return 0;
+  for (i = 0; i < n; i++) {
+    char ch = u[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == ':' || ch == '_' || ch == '.' ||
+          ch == '-' || ch == '\\' || ch == '@'))
+      return 0;
+  }
+  return u[0] != '-';
+}
+
+unsigned rm_native_start_unit(const rm_native_launch *l, const char *unit,
+                              int user, uint32_t *pid,
+                              char msg[RM_NATIVE_MSG_SIZE]) {
+  const char *ctl = find_tool(systemctl_paths);
+  char out[1024], sock[PATH_MAX + 32];
+  char *start[6], *show[8];
+  int k = 0, rc;
+  msg[0] = '\0';
+  *pid = 0;
+  if (!valid_unit(unit)) {
+    snprintf(msg, RM_NATIVE_MSG_SIZE, "'%.200s' is not a service unit", unit);
+    return RM_E_BAD_ARGUMENTS;
+  }
+  if (!ctl) {
+    snprintf(msg, RM_NATIVE_MSG_SIZE, "systemctl is not installed");
+    return RM_E_FILE_NOT_FOUND;
+  }
+  if (user && manager_socket(l, sock, sizeof sock) != 0) {
+    snprintf(msg, RM_NATIVE_MSG_SIZE,
+             "the user's systemd manager does not answer");
+    return RM_E_FILE_NOT_FOUND;
+  }
+  start[k++] = (char *)ctl;
+  if (user) start[k++] = (char *)"--user";
+  start[k++] = (char *)"start";
+  start[k++] = (char *)"--";
+  start[k++] = (char *)unit;
+  start[k] = NULL;
+  /* the system manager is asked by the caller itself */
+  rc = run_as(user ? l : NULL, ctl, start, user ? l->envp : environ, out,
+              sizeof out);
+  if (rc != 0) {
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' ')) out[--n] = '\0';
+    snprintf(msg, RM_NATIVE_MSG_SIZE, "systemctl start %s failed (%d): %.150s",
+             unit, rc, out[0] ? out : "no message");
+    return RM_E_FAIL_RESTART;
+  }
+  k = 0;
+  show[k++] = (char *)ctl;
+  if (user) show[k++] = (char *)"--user";
+  show[k++] = (char *)"show";
+  show[k++] = (char *)"--property=MainPID";
+  show[k++] = (char *)"--value";
+  show[k++] = (char *)"--";
+  show[k++] = (char *)unit;
+  show[k] = NULL;
+  if (run_as(user ? l : NULL, ctl, show, user ? l->envp : environ, out,
+             sizeof out) == 0)
+    *pid = (uint32_t)strtoul(out, NULL, 10);
+  return RM_OK;
+}
+
 /* ---------------------------------------------------------------------
  * 2. and 3. Detached, out of the installer's cgroup when possible
  * ------------------------------------------------------------------- */
 
-/* The directory of the caller's cgroup v2, into buf. -1 when there is
- * none (no cgroup2 mount, or a path this reader does not trust). */
+/* The directory of the caller's cgroup v2, into buf: 0, or 1 for the
+ * root cgroup. -1 when there is none (no cgroup2 mount, or a path this
+ * reader does not trust). */
 static int own_cgroup_dir(char *buf, size_t size) {
-  char line[4096], path[2048] = "", mnt[2048] = "", root[2048] = "";
+  char line[4096], path[2048] = "";
   FILE *f = fopen("/proc/self/cgroup", "re");
-  size_t rlen;
   if (!f) return -1;
   while (fgets(line, sizeof line, f)) {
     if (strncmp(line, "0::", 3) == 0) {
@@ -312,27 +381,8 @@ static int own_cgroup_dir(char *buf, size_t size) {
   }
   fclose(f);
   if (path[0] != '/') return -1;
-  f = fopen("/proc/self/mountinfo", "re");
-  if (!f) return -1;
-  while (fgets(line, sizeof line, f)) {
-    char r[2048], m[2048];
-    const char *sep = strstr(line, " - ");
-    if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0) continue;
-    if (sscanf(line, "%*s %*s %*s %2047s %2047s", r, m) != 2) continue;
-    if (strchr(r, '\\') || strchr(m, '\\')) continue;
-    strcpy(root, r);
-    strcpy(mnt, m);
-    break;
-  }
-  fclose(f);
-  if (!mnt[0]) return -1;
-  rlen = strlen(root);
-  if (strcmp(root, "/") == 0) rlen = 0;
-  if (rlen && (strncmp(path, root, rlen) != 0 ||
-               (path[rlen] != '/' && path[rlen] != '\0')))
-    return -1;
-  if ((size_t)snprintf(buf, size, "%s%s", mnt, path + rlen) >= size) return -1;
-  return strcmp(path + rlen, "/") == 0 || path[rlen] == '\0' ? 1 : 0;
+  if (rm_native_cgroup_dir(path, buf, size) != 0) return -1;
+  return strcmp(path, "/") == 0 ? 1 : 0;
 }
 
 /* Opens the cgroup.procs of a cgroup beside the caller's (made when
