@@ -41,11 +41,12 @@ build = {
         ["restartmanager.core"] = {
           sources = {
             "src/restartmanager.c",
-            "src/native_store.c",
-            "src/native_scan.c",
-            "src/native_control.c",
-            "src/spawn.c",
+            "src/native/store.c",
+            "src/native/scan.c",
+            "src/native/control.c",
+            "src/native/spawn.c",
           },
+          incdirs = { "src" },
           libraries = { "pthread" },
         },
       },
@@ -53,8 +54,9 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
+          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
+            "src/windows/cmdline.c" },
+          incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
       },
@@ -62,8 +64,9 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
+          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
+            "src/windows/cmdline.c" },
+          incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
       },
