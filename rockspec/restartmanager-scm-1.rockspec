@@ -28,6 +28,11 @@ build = {
     ["restartmanager.log"] = "lua/restartmanager/log.lua",
     ["restartmanager.json"] = "lua/restartmanager/json.lua",
     ["restartmanager.cli"] = "lua/restartmanager/cli.lua",
+    ["restartmanager.session"] = "lua/restartmanager/session.lua",
+    ["restartmanager.procedure"] = "lua/restartmanager/procedure.lua",
+    ["restartmanager.secondary"] = "lua/restartmanager/secondary.lua",
+    ["restartmanager.check"] = "lua/restartmanager/check.lua",
+    ["restartmanager.errors"] = "lua/restartmanager/errors.lua",
   },
   -- the command-line tool also needs argparse, and dkjson or cjson for
   -- JSON (Debian: lua-argparse, lua-dkjson); they are not required here so
@@ -40,11 +45,15 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
-            "src/native/store.c",
-            "src/native/scan.c",
             "src/native/control.c",
-            "src/native/spawn.c",
+            "src/native/launch.c",
+            "src/native/process.c",
+            "src/native/procfs.c",
+            "src/native/scan.c",
+            "src/native/store.c",
+            "src/native/util.c",
           },
           incdirs = { "src" },
           libraries = { "pthread" },
@@ -54,8 +63,9 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
-            "src/windows/cmdline.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
           incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
@@ -64,8 +74,9 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/windows/rstrtmgr.c",
-            "src/windows/cmdline.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
           incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },

@@ -83,7 +83,7 @@ int rm_native_cgroup_dir(const char *path, char *buf, size_t size);
                                       * could not be left */
 
 /* What to start, as whom and where. */
-typedef struct rm_native_launch {
+typedef struct rm_native_relaunch {
   const char *exe;
   char *const *argv; /* argv[0] first; NULL-terminated */
   char *const *envp; /* NULL-terminated */
@@ -93,7 +93,7 @@ typedef struct rm_native_launch {
   const uint32_t *groups;
   const char *name;  /* for the unit's name and description (may be NULL) */
   int no_manager;    /* never through the user's systemd manager */
-} rm_native_launch;
+} rm_native_relaunch;
 
 /* Starts l detached from the caller, with nothing of the caller's (no
  * descriptor besides stdio on /dev/null, no signal mask, its own session),
@@ -103,14 +103,14 @@ typedef struct rm_native_launch {
  * a cgroup beside the caller's when the caller may create one. *pid gets
  * the started process (0 when the manager started it and did not say), *via
  * one of RM_NATIVE_VIA_*. */
-unsigned rm_native_launch_start(const rm_native_launch *l, uint32_t *pid,
+unsigned rm_native_relaunch_start(const rm_native_relaunch *l, uint32_t *pid,
                                 int *via, char msg[RM_NATIVE_MSG_SIZE]);
 
 /* Starts systemd unit through systemctl, waiting for its start job: in the
  * manager of l's user (as that user, with l's environment, which must name
  * its XDG_RUNTIME_DIR) when user is set, else in the system manager (as
  * the caller). *pid gets its main process (0 when it has none). */
-unsigned rm_native_start_unit(const rm_native_launch *l, const char *unit,
+unsigned rm_native_start_unit(const rm_native_relaunch *l, const char *unit,
                               int user, uint32_t *pid,
                               char msg[RM_NATIVE_MSG_SIZE]);
 

@@ -84,7 +84,7 @@ static void default_signals(void) {
 }
 
 /* The program's own ids: never the installer's privileges. 0 or errno. */
-static int become(const rm_native_launch *l) {
+static int become(const rm_native_relaunch *l) {
   if (geteuid() == 0) {
     gid_t groups[1024];
     size_t i, n = l->ngroups < 1024 ? l->ngroups : 1024;
@@ -120,7 +120,7 @@ static const char *base_name(const char *p) {
 /* Whether the manager can start l exactly: every variable has a name
  * systemd takes, no argument would be expanded ('$') and argv[0] is the
  * executable (systemd-run passes the executable's path as argv[0]). */
-static int manager_can(const rm_native_launch *l) {
+static int manager_can(const rm_native_relaunch *l) {
   size_t i;
   if (!l->argv[0] || strcmp(base_name(l->argv[0]), base_name(l->exe)) != 0)
     return 0;
@@ -133,7 +133,7 @@ static int manager_can(const rm_native_launch *l) {
 }
 
 /* The user's manager socket, when it belongs to l's user. */
-static int manager_socket(const rm_native_launch *l, char *buf, size_t size) {
+static int manager_socket(const rm_native_relaunch *l, char *buf, size_t size) {
   const char *dir = env_get(l->envp, "XDG_RUNTIME_DIR");
   struct stat st;
   if (!dir || dir[0] != '/') return -1;
@@ -147,7 +147,7 @@ static int manager_socket(const rm_native_launch *l, char *buf, size_t size) {
 /* Runs tool argv as l's user (NULL: as the caller) with envp, waits for
  * it; its standard output (and error) into out. Returns its exit status,
  * or -1. */
-static int run_as(const rm_native_launch *l, const char *tool,
+static int run_as(const rm_native_relaunch *l, const char *tool,
                   char *const *argv, char *const *envp, char *out,
                   size_t size) {
   int pfd[2], status = 0;
@@ -194,7 +194,7 @@ static int run_as(const rm_native_launch *l, const char *tool,
 
 /* A unit name from l->name: letters, digits and "._-" kept, the rest '_',
  * made unique with the caller's pid and a counter. */
-static void unit_name(const rm_native_launch *l, char *buf, size_t size) {
+static void unit_name(const rm_native_relaunch *l, char *buf, size_t size) {
   static unsigned counter;
   char name[64];
   const char *s = l->name && l->name[0] ? l->name : base_name(l->exe);
@@ -214,7 +214,7 @@ static void unit_name(const rm_native_launch *l, char *buf, size_t size) {
 }
 
 /* 0: started by the manager; -1: not (msg says why). */
-static int start_in_manager(const rm_native_launch *l, uint32_t *pid,
+static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
                             char msg[RM_NATIVE_MSG_SIZE]) {
   const char *run = find_tool(systemd_run_paths);
   const char *ctl = find_tool(systemctl_paths);
@@ -305,7 +305,7 @@ static int valid_unit(const char *u) {
   return u[0] != '-';
 }
 
-unsigned rm_native_start_unit(const rm_native_launch *l, const char *unit,
+unsigned rm_native_start_unit(const rm_native_relaunch *l, const char *unit,
                               int user, uint32_t *pid,
                               char msg[RM_NATIVE_MSG_SIZE]) {
   const char *ctl = find_tool(systemctl_paths);
@@ -422,7 +422,7 @@ static void send_record(int fd, int tag, int value) {
   (void)!write(fd, &r, sizeof r);
 }
 
-static unsigned start_detached(const rm_native_launch *l, uint32_t *pid,
+static unsigned start_detached(const rm_native_relaunch *l, uint32_t *pid,
                                int *via, char msg[RM_NATIVE_MSG_SIZE]) {
   int pipefd[2], procs = sibling_procs(), err = 0, moved = 0;
   pid_t mid;
@@ -506,7 +506,7 @@ static unsigned start_detached(const rm_native_launch *l, uint32_t *pid,
   return RM_OK;
 }
 
-unsigned rm_native_launch_start(const rm_native_launch *l, uint32_t *pid,
+unsigned rm_native_relaunch_start(const rm_native_relaunch *l, uint32_t *pid,
                                 int *via, char msg[RM_NATIVE_MSG_SIZE]) {
   char sock[PATH_MAX + 32];
   msg[0] = '\0';

@@ -20,7 +20,7 @@
 #include "lauxlib.h"
 
 #include "process.h"
-#include "restart_api.h"
+#include "binding.h"
 
 #ifndef _WIN32
 #include <sys/stat.h>
@@ -28,21 +28,6 @@
 #include "native/capture.h"
 #include "native/native.h"
 #endif
-
-/* nil, "NAME (code): msg", code; the names come from the module's `error`
- * table (upvalue 1). */
-static int fail_with(lua_State *L, unsigned code, const char *msg) {
-  const char *name;
-  luaL_pushfail(L);
-  lua_getfield(L, lua_upvalueindex(1), "error");
-  lua_geti(L, -1, (lua_Integer)code);
-  name = lua_tostring(L, -1);
-  lua_pushfstring(L, "%s (%d): %s", name ? name : "error", (int)code, msg);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  lua_pushinteger(L, (lua_Integer)code);
-  return 3;
-}
 
 /* A Lua-owned, NULL-terminated array of the strings of the array at idx
  * (which keeps them alive); *n their count. */
@@ -120,13 +105,13 @@ static int l_exec(lua_State *L) {
   argv = string_array(L, 1, "argv", &argc, 0);
   luaL_argcheck(L, argc > 0, 1, "the program is missing");
   rc = rm_process_find(argv[0], path, sizeof path, msg);
-  if (rc != RM_OK) return fail_with(L, rc, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
 #ifndef _WIN32
   if (reg) {
     rc = rm_native_register_restart_as(path, argc - 1, argv + 1,
                                        (uint32_t)flags);
     if (rc != RM_OK)
-      return fail_with(L, rc, "cannot record the restart registration");
+      return rm_push_failure(L, rc, "cannot record the restart registration");
   }
 #else
   (void)reg;
@@ -136,7 +121,7 @@ static int l_exec(lua_State *L) {
 #ifndef _WIN32
   if (reg) (void)rm_backend_unregister_restart();
 #endif
-  return fail_with(L, rc, msg);
+  return rm_push_failure(L, rc, msg);
 }
 
 #ifndef _WIN32
@@ -225,7 +210,7 @@ static int l_capture(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
   rc = rm_native_capture_take(&p, c, msg);
-  if (rc != RM_OK) return fail_with(L, rc, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
   lua_createtable(L, 0, 24);
   set_int(L, "pid", (lua_Integer)c->process.pid);
   set_int(L, "start_time", (lua_Integer)c->process.start_time);
@@ -297,7 +282,7 @@ static const char *const via_names[] = {NULL, "user_manager", "cgroup",
 
 /* The launch a capture table at t describes; the strings stay referenced
  * by the table, the arrays are userdata pushed on the stack. */
-static void launch_of(lua_State *L, int t, rm_native_launch *l) {
+static void launch_of(lua_State *L, int t, rm_native_relaunch *l) {
   size_t n, ngroups, i;
   uint32_t *groups;
   l->exe = str_field(L, t, "executable");
@@ -341,7 +326,7 @@ static void launch_of(lua_State *L, int t, rm_native_launch *l) {
  * @treturn integer|nil its pid, or nil
  */
 static int l_running_again(lua_State *L) {
-  rm_native_launch l;
+  rm_native_relaunch l;
   uint32_t pid = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -390,7 +375,7 @@ static int l_running_again(lua_State *L) {
  */
 static int l_restart_captured(lua_State *L) {
   static const char *const vias[] = {"command", "unit", NULL};
-  rm_native_launch l;
+  rm_native_relaunch l;
   uint32_t pid = 0;
   char msg[RM_NATIVE_MSG_SIZE];
   struct stat st;
@@ -416,31 +401,31 @@ static int l_restart_captured(lua_State *L) {
   lua_settop(L, 2);
   launch_of(L, 1, &l);
   if (bool_field(L, 1, "setid"))
-    return fail_with(L, RM_E_ACCESS_DENIED,
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
                      "a set-user-ID or set-group-ID program is never "
                      "restarted from a capture");
   /* a unit's own sandbox (a mount namespace of its own) is made again by
    * systemd; another PID namespace is a container's */
   if (bool_field(L, 1, "other_pid_namespace") ||
       (via != 1 && bool_field(L, 1, "other_mount_namespace")))
-    return fail_with(L, RM_E_ACCESS_DENIED,
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
                      "a process of another PID or mount namespace (a "
                      "container) is never restarted from a capture");
   if (bool_field(L, 1, "terminal"))
-    return fail_with(L, RM_E_ACCESS_DENIED,
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
                      "a program with a controlling terminal is never "
                      "restarted from a capture: it cannot get its terminal "
                      "back");
   if (stat(l.exe, &st) != 0) {
     snprintf(msg, sizeof msg, "'%s' is gone", l.exe);
-    return fail_with(L, RM_E_FILE_NOT_FOUND, msg);
+    return rm_push_failure(L, RM_E_FILE_NOT_FOUND, msg);
   }
   if ((st.st_mode & S_ISUID) ||
       ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))) {
     snprintf(msg, sizeof msg,
              "'%s' is now set-user-ID or set-group-ID: never restarted "
              "from a capture", l.exe);
-    return fail_with(L, RM_E_ACCESS_DENIED, msg);
+    return rm_push_failure(L, RM_E_ACCESS_DENIED, msg);
   }
   rc = rm_native_find_running(l.exe, l.argv, l.uid, NULL, &pid);
   if (rc == RM_OK && pid != 0) {
@@ -452,11 +437,11 @@ static int l_restart_captured(lua_State *L) {
     const char *unit;
     lua_getfield(L, 1, "unit");
     unit = lua_tostring(L, -1);
-    if (!unit) return fail_with(L, RM_E_BAD_ARGUMENTS,
+    if (!unit) return rm_push_failure(L, RM_E_BAD_ARGUMENTS,
                                 "the capture names no systemd unit");
     rc = rm_native_start_unit(&l, unit, bool_field(L, 1, "user_unit"), &pid,
                               msg);
-    if (rc != RM_OK) return fail_with(L, rc, msg);
+    if (rc != RM_OK) return rm_push_failure(L, rc, msg);
     lua_pushinteger(L, (lua_Integer)pid);
     lua_pushliteral(L, "unit");
     return 2;
@@ -471,8 +456,8 @@ static int l_restart_captured(lua_State *L) {
                                  "first)");
     l.exe = l.argv[0];
   }
-  rc = rm_native_launch_start(&l, &pid, &how, msg);
-  if (rc != RM_OK) return fail_with(L, rc, msg);
+  rc = rm_native_relaunch_start(&l, &pid, &how, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
   lua_pushinteger(L, (lua_Integer)pid);
   lua_pushstring(L, via_names[how]);
   if (msg[0]) {
@@ -493,7 +478,6 @@ static const luaL_Reg restart_functions[] = {
 #endif
   {NULL, NULL}};
 
-void rm_restart_open(lua_State *L) {
-  lua_pushvalue(L, -1); /* the module table, for the error names */
-  luaL_setfuncs(L, restart_functions, 1);
+void rm_open_restart(lua_State *L) {
+  luaL_setfuncs(L, restart_functions, 0);
 }
