@@ -386,8 +386,10 @@ end
 -- @tparam {table,...} apps as `Session:list` gives them
 -- @tparam table reasons reboot reasons, a set of names
 -- @tparam[opt=0] integer uninspected processes that could not be inspected
+-- @tparam[opt] table captures what was captured of each app before the
+-- stop (`core.capture`), by pid; a string is why nothing could be
 -- @treturn Plan
-function P.plan(pol, apps, reasons, uninspected)
+function P.plan(pol, apps, reasons, uninspected, captures)
   local plan = setmetatable({ apps = {}, reboot_reasons = reasons or {},
     uninspected = uninspected or 0, policy = pol, stop = 0, spare = 0,
     restart = 0 }, Plan)
@@ -397,6 +399,12 @@ function P.plan(pol, apps, reasons, uninspected)
     for k, v in pairs(a) do e[k] = v end
     if core.executable and e.executable == nil then
       e.executable = core.executable(a.pid) or nil
+    end
+    local c = captures and captures[a.pid]
+    if type(c) == "table" and c.start_time == a.start_time then
+      e.capture = c
+    elseif type(c) == "string" then
+      e.capture_error = c
     end
     local spared = P.spared(pol, e)
     e.terminal = e.capture and e.capture.interactive or nil
