@@ -175,7 +175,9 @@ describe("programs that never registered #native", function()
 
   it("never restarts a process of another PID namespace", function()
     if not H.is_root() then pending("needs root (unshare)") return end
-    local outer = start_prog(405, "unshare --pid --fork --mount-proc")
+    -- not the namespace's init (which ignores SIGTERM from outside)
+    local outer = start_prog(405, "unshare --pid --fork --mount-proc "
+      .. "/bin/sh -c '\"$0\" \"$@\" & wait'")
     local inner
     for _ = 1, 500 do
       inner = pids_of(prog)[1]
