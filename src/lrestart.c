@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 
 #include "native/capture.h"
-#include "native/native.h"
+#include "native/restartreg.h"
 #endif
 
 /* A Lua-owned, NULL-terminated array of the strings of the array at idx
@@ -108,7 +108,7 @@ static int l_exec(lua_State *L) {
   if (rc != RM_OK) return rm_push_failure(L, rc, msg);
 #ifndef _WIN32
   if (reg) {
-    rc = rm_native_register_restart_as(path, argc - 1, argv + 1,
+    rc = rm_native_restart_register_as(path, argc - 1, argv + 1,
                                        (uint32_t)flags);
     if (rc != RM_OK)
       return rm_push_failure(L, rc, "cannot record the restart registration");
