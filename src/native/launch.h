@@ -30,6 +30,10 @@ typedef struct rm_native_launch {
   gid_t gid;
   size_t ngroups;
   const gid_t *groups;
+  const char *cgroup_procs; /* non-NULL: the program first moves itself
+                               into this cgroup (the path of its
+                               cgroup.procs), to outlive the caller's
+                               cgroup; best effort */
 } rm_native_launch;
 
 /* Starts l. 0 with *pid the child (0 when detached: it is nobody's child

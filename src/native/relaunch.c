@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "launch.h"
 
 #define CGROUP_NAME "restartmanager-restarted"
 
@@ -385,12 +386,12 @@ static int own_cgroup_dir(char *buf, size_t size) {
   return strcmp(path, "/") == 0 ? 1 : 0;
 }
 
-/* Opens the cgroup.procs of a cgroup beside the caller's (made when
- * missing). -1 when the caller may not or need not leave its cgroup. */
-static int sibling_procs(void) {
-  char dir[4096], target[4200];
+/* The cgroup.procs of a cgroup beside the caller's (made when missing),
+ * into buf. -1 when the caller may not or need not leave its cgroup. */
+static int sibling_procs(char *buf, size_t size) {
+  char dir[4096];
   char *slash;
-  int root = own_cgroup_dir(dir, sizeof dir), fd;
+  int root = own_cgroup_dir(dir, sizeof dir);
   if (root != 0) return -1; /* none, or the root cgroup: nothing to leave */
   slash = strrchr(dir, '/');
   if (!slash) return -1;
@@ -398,111 +399,70 @@ static int sibling_procs(void) {
   if (strcmp(slash + 1, CGROUP_NAME) == 0) {
     /* the caller is itself a restarted program: its own cgroup will do */
     *slash = '/';
-    snprintf(target, sizeof target, "%s/cgroup.procs", dir);
+    if ((size_t)snprintf(buf, size, "%s/cgroup.procs", dir) >= size)
+      return -1;
   } else {
-    snprintf(target, sizeof target, "%s/" CGROUP_NAME, dir);
-    if (mkdir(target, 0755) != 0 && errno != EEXIST) return -1;
-    strcat(target, "/cgroup.procs");
+    if ((size_t)snprintf(buf, size, "%s/" CGROUP_NAME, dir) >= size)
+      return -1;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    if (strlen(buf) + 14 >= size) return -1;
+    strcat(buf, "/cgroup.procs");
   }
-  fd = open(target, O_WRONLY | O_CLOEXEC);
-  return fd;
+  return access(buf, W_OK) == 0 ? 0 : -1;
 }
 
-/* Records on the status pipe: a tag and a value, written whole. */
-enum { TAG_PID = 1, TAG_MOVED = 2, TAG_ERROR = 3 };
-typedef struct record {
-  int tag;
-  int value;
-} record;
-
-static void send_record(int fd, int tag, int value) {
-  record r;
-  r.tag = tag;
-  r.value = value;
-  (void)!write(fd, &r, sizeof r);
-}
-
-static unsigned start_detached(const rm_native_relaunch *l, uint32_t *pid,
+/* Detached, through the native backend's one way of starting processes
+ * (launch.c), moved into the sibling cgroup when there is one. */
+static unsigned start_detached(const rm_native_relaunch *r, uint32_t *pid,
                                int *via, char msg[RM_NATIVE_MSG_SIZE]) {
-  int pipefd[2], procs = sibling_procs(), err = 0, moved = 0;
-  pid_t mid;
-  record r;
-  *pid = 0;
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    err = errno;
-    if (procs >= 0) close(procs);
-    snprintf(msg, RM_NATIVE_MSG_SIZE, "cannot start '%s': %s", l->exe,
-             strerror(err));
-    return RM_E_FAIL_RESTART;
-  }
-  mid = fork();
-  if (mid < 0) {
-    err = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
-    if (procs >= 0) close(procs);
-    snprintf(msg, RM_NATIVE_MSG_SIZE, "cannot start '%s': %s", l->exe,
-             strerror(err));
-    return RM_E_FAIL_RESTART;
-  }
-  if (mid == 0) {
-    /* the middle process: detaches the program and leaves */
-    pid_t app;
-    close(pipefd[0]);
-    if (setsid() < 0) _exit(127);
-    app = fork();
-    if (app < 0) {
-      send_record(pipefd[1], TAG_ERROR, errno);
-      _exit(127);
-    }
-    if (app == 0) {
-      int nul = open("/dev/null", O_RDWR), status = pipefd[1];
-      if (nul < 0) goto fail;
-      /* out of the installer's cgroup before anything else runs */
-      if (procs >= 0) {
-        moved = write(procs, "0", 1) == 1;
-        send_record(status, TAG_MOVED, moved);
-      }
-      if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0) goto fail;
-      if (status != 3) {
-        if (dup3(status, 3, O_CLOEXEC) < 0) goto fail;
-        status = 3;
-      }
-      close_from(4);
-      default_signals();
-      if ((err = become(l)) != 0) {
-        errno = err;
-        goto fail;
-      }
-      if (chdir(l->cwd) != 0) goto fail;
-      execve(l->exe, l->argv, l->envp);
-    fail:
-      send_record(status, TAG_ERROR, errno);
-      _exit(127);
-    }
-    send_record(pipefd[1], TAG_PID, (int)app);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  if (procs >= 0) close(procs);
-  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {}
-  /* EOF once the middle has left and the program's exec closed the pipe */
-  for (;;) {
-    ssize_t n = read(pipefd[0], &r, sizeof r);
-    if (n < 0 && errno == EINTR) continue;
-    if (n != (ssize_t)sizeof r) break;
-    if (r.tag == TAG_PID) *pid = (uint32_t)r.value;
-    else if (r.tag == TAG_MOVED) moved = r.value;
-    else if (r.tag == TAG_ERROR && !err) err = r.value ? r.value : EINVAL;
-  }
-  close(pipefd[0]);
+  rm_native_launch l;
+  char procs[4200], cg[4300];
+  gid_t groups[1024];
+  size_t i, n = r->ngroups < 1024 ? r->ngroups : 1024;
+  pid_t ignored;
+  int err, moved = sibling_procs(procs, sizeof procs) == 0;
+  memset(&l, 0, sizeof l);
+  for (i = 0; i < n; i++) groups[i] = (gid_t)r->groups[i];
+  l.file = r->exe;
+  l.argv = r->argv;
+  l.envp = r->envp;
+  l.cwd = r->cwd;
+  l.detach = 1;
+  l.set_ids = 1;
+  l.uid = (uid_t)r->uid;
+  l.gid = (gid_t)r->gid;
+  l.ngroups = n;
+  l.groups = groups;
+  l.cgroup_procs = moved ? procs : NULL;
+  err = rm_native_launch_start(&l, &ignored);
   if (err) {
     snprintf(msg, RM_NATIVE_MSG_SIZE, "cannot start '%s' as uid %lu in '%s': %s",
-             l->exe, (unsigned long)l->uid, l->cwd, strerror(err));
-    *pid = 0;
+             r->exe, (unsigned long)r->uid, r->cwd, strerror(err));
     return RM_E_FAIL_RESTART;
   }
-  *via = moved ? RM_NATIVE_VIA_CGROUP : RM_NATIVE_VIA_DETACHED;
+  /* the program is nobody's child: found by what it runs */
+  *pid = 0;
+  (void)rm_native_find_running(r->exe, r->argv, r->uid, NULL, pid);
+  *via = RM_NATIVE_VIA_DETACHED;
+  if (moved && *pid) {
+    char path[64], *line = NULL;
+    size_t cap = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%lu/cgroup", (unsigned long)*pid);
+    f = fopen(path, "re");
+    procs[strlen(procs) - 13] = '\0'; /* the cgroup's directory */
+    while (f && getline(&line, &cap, f) > 0) {
+      if (strncmp(line, "0::", 3) == 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (rm_native_cgroup_dir(line + 3, cg, sizeof cg) == 0 &&
+            strcmp(cg, procs) == 0)
+          *via = RM_NATIVE_VIA_CGROUP;
+        break;
+      }
+    }
+    free(line);
+    if (f) fclose(f);
+  }
   return RM_OK;
 }
 
