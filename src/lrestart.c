@@ -69,7 +69,9 @@ static const char **string_array(lua_State *L, int idx, const char *what,
  * no directory) and its arguments
  * @tparam[opt] table opts `register_restart` (true, or a table with
  * `flags`, bits of `restart`): register first, with the arguments after
- * the program's name
+ * the program's name; `cwd` (the working directory to run in); `env`
+ * (changes to the environment: `NAME = "value"` sets, `NAME = false`
+ * removes)
  * @treturn[1] nil never returns on success
  * @treturn[2] nil
  * @treturn[2] string message
@@ -85,6 +87,32 @@ static int l_exec(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "cwd");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+      return luaL_argerror(L, 2, "bad field 'cwd' (string expected)");
+    lua_getfield(L, 2, "env");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+      return luaL_argerror(L, 2, "bad field 'env' (table expected)");
+    if (lua_istable(L, -1)) {
+      /* checked whole before anything is changed */
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        size_t len;
+        const char *k;
+        if (lua_type(L, -2) != LUA_TSTRING ||
+            (lua_type(L, -1) != LUA_TSTRING &&
+             !(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))))
+          return luaL_argerror(L, 2, "bad field 'env' (NAME = \"value\" or "
+                                     "NAME = false expected)");
+        k = lua_tolstring(L, -2, &len);
+        if (len == 0 || strchr(k, '=') || strlen(k) != len ||
+            (lua_type(L, -1) == LUA_TSTRING &&
+             strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1)))
+          return luaL_argerror(L, 2, "bad field 'env' (bad name or value)");
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 2);
     lua_getfield(L, 2, "register_restart");
     if (lua_istable(L, -1)) {
       reg = 1;
@@ -104,6 +132,30 @@ static int l_exec(lua_State *L) {
   }
   argv = string_array(L, 1, "argv", &argc, 0);
   luaL_argcheck(L, argc > 0, 1, "the program is missing");
+  if (lua_istable(L, 2)) {
+    const char *cwd;
+    lua_getfield(L, 2, "cwd");
+    cwd = lua_tostring(L, -1);
+    if (cwd) {
+      rc = rm_process_chdir(cwd, msg);
+      if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "env");
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        rc = rm_process_setenv(lua_tostring(L, -2),
+                               lua_type(L, -1) == LUA_TSTRING
+                                   ? lua_tostring(L, -1)
+                                   : NULL,
+                               msg);
+        if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
   rc = rm_process_find(argv[0], path, sizeof path, msg);
   if (rc != RM_OK) return rm_push_failure(L, rc, msg);
 #ifndef _WIN32

@@ -64,6 +64,13 @@ unsigned rm_process_running(const rm_unique_process *p, int *running);
 unsigned rm_process_find(const char *argv0, char *buf, size_t size,
                          char msg[RM_PROCESS_MSG_SIZE]);
 
+/* Changes the calling process's working directory, or one variable of its
+ * environment (value NULL removes it): what a launcher sets up before
+ * rm_process_exec. */
+unsigned rm_process_chdir(const char *dir, char msg[RM_PROCESS_MSG_SIZE]);
+unsigned rm_process_setenv(const char *name, const char *value,
+                           char msg[RM_PROCESS_MSG_SIZE]);
+
 /* Replaces the calling process's program by path (absolute, as
  * rm_process_find gives it) with argv (argc >= 1), keeping the pid, the
  * start time, the environment, the working directory and the descriptors

@@ -5,12 +5,23 @@
 --    restartmanager plan PATH... [POLICY] [--json]
 --    restartmanager close PATH... [POLICY] [--log FILE]
 --    restartmanager run --file PATH... [POLICY] [--log FILE] -- COMMAND...
+--    restartmanager launch [--chdir DIR] [--env NAME=VALUE]... -- COMMAND...
 --
 -- POLICY: `--force`, `--timeout S`, `--deadline S`, `--spare NAME`,
 -- `--spare-path PREFIX`, `--spare-type TYPE` (each repeatable),
--- `--only-registered`, `--allow-reboot`, `--policy FILE` (a JSON object
--- with the fields of a `restartmanager.policy`; the options above add to
--- it and override it).
+-- `--only-registered`, `--allow-reboot`, `--restart-unregistered`,
+-- `--restart-unregistered-name NAME`, `--restart-unregistered-path PREFIX`
+-- (each repeatable), `--yes`, `--allow-down`, `--policy FILE` (a JSON
+-- object with the fields of a `restartmanager.policy`; the options above
+-- add to it and override it).
+--
+-- Programs someone works in on a terminal are not stopped without asking:
+-- on a terminal, `close` and `run` ask first; without one they leave them
+-- running unless `--yes` is given.
+--
+-- `launch` registers itself for restart as COMMAND (its pid and start
+-- time, its working directory and environment) and then becomes COMMAND
+-- (exec): the program is registered without a line of code of its own.
 --
 -- Progress goes to standard error: a bar on a terminal, plain lines
 -- otherwise. Arguments are parsed by argparse (Debian: lua-argparse); JSON
@@ -21,8 +32,11 @@
 -- and for `plan`, the plan would be refused. `run` exits with the
 -- command's status (128 + N when signal N ended it), 125 when the command
 -- did not run because the procedure failed first or when the command
--- succeeded but the restart failed, 126 when the command could not be
--- started and 127 when it was not found.
+-- succeeded but the restart failed, 4 when the command succeeded but
+-- something that was stopped did not come back (0 only when everything
+-- came back, or with `--allow-down`), 126 when the command could not be
+-- started and 127 when it was not found. `launch` exits 126 or 127 when
+-- the command cannot be run, 1 when the registration failed.
 -- @module restartmanager.cli
 local rm = require "restartmanager"
 local policy = require "restartmanager.policy"
@@ -32,8 +46,8 @@ local core = rm.core
 local C = {}
 
 --- Exit statuses.
-C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, run_failed = 125,
-  cannot_run = 126, not_found = 127 }
+C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, down = 4,
+  run_failed = 125, cannot_run = 126, not_found = 127 }
 
 local function isatty(f)
   local ok, term = pcall(require, "term")
@@ -123,9 +137,31 @@ local STEP_TEXT = {
   end,
   cancelled = function(r) return "cancelled: " .. tostring(r.message) end,
   refused = function(r) return "refused: " .. tostring(r.message) end,
-  restarted = function(r) return "restarted " .. app_label(r) end,
+  restarted = function(r)
+    if r.via then
+      return ("restarted %s from its capture (%s): pid %s"):format(
+        app_label(r), r.via == "command" and "its command line"
+        or r.via == "unit" and "its systemd unit"
+        or "its desktop application id", tostring(r.new_pid))
+    end
+    return "restarted " .. app_label(r)
+  end,
+  already_running = function(r)
+    return ("not restarted %s: it runs again already (pid %s)"):format(
+      app_label(r), tostring(r.new_pid))
+  end,
+  with_parent = function(r)
+    return ("%s came back with its parent, pid %s"):format(app_label(r),
+      tostring(r.parent))
+  end,
   not_restarted = function(r)
     return "not restarted " .. app_label(r) .. ": " .. tostring(r.why)
+  end,
+  asked = function(r)
+    if r.stop then return nil end
+    return ("left running %d program%s with a terminal: %s"):format(#r.pids,
+      #r.pids == 1 and "" or "s", r.answered and "not confirmed"
+      or "not stopped without asking (--yes stops them)")
   end,
 }
 
@@ -166,6 +202,19 @@ local function add_policy_options(cmd)
   cmd:flag("--only-registered", "Stop nothing unless every application to "
     .. "stop can be restarted.")
   cmd:flag("--allow-reboot", "Go on even when a reboot would be needed.")
+  cmd:flag("--restart-unregistered", "Bring back the programs that never "
+    .. "registered for restart too, from what is captured before they stop.")
+  cmd:option("--restart-unregistered-name", "Bring back this program even "
+    .. "though it never registered.")
+    :argname("<name>"):count("*")
+  cmd:option("--restart-unregistered-path", "Bring back programs whose "
+    .. "executable is this file or lies under this directory, even though "
+    .. "they never registered.")
+    :argname("<prefix>"):count("*")
+  cmd:flag("--yes", "Stop programs someone works in on a terminal without "
+    .. "asking (unsaved work may be lost).")
+  cmd:flag("--allow-down", "Exit 0 even when something that was stopped "
+    .. "did not come back.")
   cmd:option("--policy", "A policy as a JSON file; the options above add "
     .. "to it.")
     :argname("<file>")
@@ -177,7 +226,9 @@ local function parser()
     "Close the programs that hold files, and bring them back afterwards.")
     :command_target("command")
     :epilog("Exit status: 0 done, 1 failed, 2 wrong usage, 3 refused (a "
-      .. "reboot would be needed). 'run' exits with the command's status.")
+      .. "reboot would be needed), 4 ('run') the command succeeded but "
+      .. "something that was stopped did not come back. 'run' exits with "
+      .. "the command's status otherwise.")
   p:flag("--version", "Show the version and exit.")
     :action(function()
       io.stdout:write("restartmanager ", rm._VERSION, " (", core.backend,
@@ -210,6 +261,17 @@ local function parser()
   run:option("--log", "Write one JSON line per step to this file ('-': "
     .. "standard output)."):argname("<file>")
   run:argument("cmd", "The command (after --), run without a shell.")
+    :args("+")
+
+  local launch = p:command("launch", "Register for restart, then become "
+    .. "the command: it comes back after an installer stopped it.")
+  launch:option("--chdir", "Run in this directory (recorded for the "
+    .. "restart).")
+    :argname("<dir>")
+  launch:option("--env", "Run with this variable set (recorded for the "
+    .. "restart).")
+    :argname("<name=value>"):count("*")
+  launch:argument("cmd", "The command (after --), run without a shell.")
     :args("+")
   return p
 end
@@ -260,6 +322,26 @@ local function policy_of(a)
   if a.allow_reboot then opts.allow_reboot_reasons = true end
   if a.timeout then opts.timeout = a.timeout end
   if a.deadline then opts.deadline = a.deadline end
+  local ru_names = a.restart_unregistered_name or {}
+  local ru_paths = a.restart_unregistered_path or {}
+  if a.restart_unregistered then
+    opts.restart_unregistered = true
+  elseif #ru_names > 0 or #ru_paths > 0 then
+    local ru = opts.restart_unregistered
+    if ru ~= true then
+      ru = type(ru) == "table" and ru or {}
+      local t = { names = {}, paths = {} }
+      for _, k in ipairs { "names", "paths" } do
+        local old = ru[k]
+        if type(old) == "string" then old = { old } end
+        if type(old) == "table" then append_all(t[k], old) end
+      end
+      append_all(t.names, ru_names)
+      append_all(t.paths, ru_paths)
+      opts.restart_unregistered = t
+    end
+  end
+  if a.yes then opts.terminal_apps = "stop" end
   -- checked here, so that a mistake is a usage error
   local ok, err = pcall(policy.new, opts)
   if not ok then return nil, tostring(err):gsub("^[^:]*:%d+: ", "") end
@@ -357,6 +439,22 @@ local function procedure_opts(a, opts, err, out)
     local text = C.step_text(rec)
     if text then display:line(text) end
   end
+  if not a.yes and isatty(io.stdin) and isatty(err) then
+    -- someone is there to ask
+    opts.ask = function(apps)
+      display:done()
+      err:write("These programs have a terminal; someone may be working "
+        .. "in them (unsaved work may be lost):\n")
+      for _, e in ipairs(apps) do
+        err:write(("  pid %d  %s  %s\n"):format(e.pid, tostring(e.name),
+          tostring(e.executable or "")))
+      end
+      err:write("Stop them? [y/N] ")
+      err:flush()
+      local answer = io.stdin:read("l")
+      return answer ~= nil and answer:match("^%s*[yY]") ~= nil
+    end
+  end
   local logfile
   if a.log == "-" then
     opts.log = out
@@ -433,11 +531,36 @@ local function run_cmd(a, out, err)
   end
   if status == nil then return C.EXIT.run_failed end
   if not ok and status == 0 then return C.EXIT.run_failed end
+  if status == 0 and ok and #(res.down or {}) > 0 and not a.allow_down then
+    err:write(("restartmanager: %d program%s stopped for the command did "
+      .. "not come back (exit status %d; --allow-down accepts that)\n")
+      :format(#res.down, #res.down == 1 and "" or "s", C.EXIT.down))
+    return C.EXIT.down
+  end
   return status
 end
 
+local function launch_cmd(a, _, err)
+  local env = {}
+  for _, e in ipairs(a.env or {}) do
+    local k, v = e:match("^([^=]+)=(.*)$")
+    if not k then
+      err:write("restartmanager: --env expects NAME=VALUE, got '", e, "'\n")
+      return C.EXIT.usage
+    end
+    env[k] = v
+  end
+  local _, msg, code = core.exec(a.cmd, { register_restart = true,
+    cwd = a.chdir, env = env })
+  -- only a failure returns
+  err:write("restartmanager: ", tostring(msg), "\n")
+  if code == core.error.ERROR_FILE_NOT_FOUND then return C.EXIT.not_found end
+  if code == core.error.ERROR_ACCESS_DENIED then return C.EXIT.cannot_run end
+  return C.EXIT.failed
+end
+
 local COMMANDS = { list = list_cmd, plan = plan_cmd, close = close_cmd,
-  run = run_cmd }
+  run = run_cmd, launch = launch_cmd }
 
 --- Runs the tool.
 -- @tparam {string,...} args the command-line arguments (`arg`)

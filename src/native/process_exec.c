@@ -91,6 +91,30 @@ unsigned rm_process_find(const char *argv0, char *buf, size_t size,
   return RM_E_FILE_NOT_FOUND;
 }
 
+unsigned rm_process_chdir(const char *dir, char msg[RM_PROCESS_MSG_SIZE]) {
+  msg[0] = '\0';
+  if (chdir(dir) != 0) {
+    int e = errno;
+    snprintf(msg, RM_PROCESS_MSG_SIZE, "cannot change to '%s': %s", dir,
+             strerror(e));
+    return code_of(e);
+  }
+  return RM_OK;
+}
+
+unsigned rm_process_setenv(const char *name, const char *value,
+                           char msg[RM_PROCESS_MSG_SIZE]) {
+  int r = value ? setenv(name, value, 1) : unsetenv(name);
+  msg[0] = '\0';
+  if (r != 0) {
+    int e = errno;
+    snprintf(msg, RM_PROCESS_MSG_SIZE, "cannot set '%.100s': %s", name,
+             strerror(e));
+    return code_of(e);
+  }
+  return RM_OK;
+}
+
 unsigned rm_process_exec(const char *path, size_t argc,
                          const char *const *argv,
                          char msg[RM_PROCESS_MSG_SIZE]) {

@@ -20,6 +20,20 @@ unsigned rm_process_find(const char *argv0, char *buf, size_t size,
   return RM_E_INVALID_PARAMETER;
 }
 
+unsigned rm_process_chdir(const char *dir, char msg[RM_PROCESS_MSG_SIZE]) {
+  (void)dir;
+  snprintf(msg, RM_PROCESS_MSG_SIZE, "not available on Windows");
+  return RM_E_INVALID_PARAMETER;
+}
+
+unsigned rm_process_setenv(const char *name, const char *value,
+                           char msg[RM_PROCESS_MSG_SIZE]) {
+  (void)name;
+  (void)value;
+  snprintf(msg, RM_PROCESS_MSG_SIZE, "not available on Windows");
+  return RM_E_INVALID_PARAMETER;
+}
+
 unsigned rm_process_exec(const char *path, size_t argc,
                          const char *const *argv,
                          char msg[RM_PROCESS_MSG_SIZE]) {
