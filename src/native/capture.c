@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "procfs.h"
 
 #define MAX_FILE (16u << 20) /* no /proc file of interest is larger */
 
@@ -46,62 +47,35 @@ static unsigned code_of(int err) {
   }
 }
 
-/* The whole of dirfd/name into a malloc'd, NUL-terminated buffer. 0 or an
- * errno value. */
-static int read_all(int dirfd, const char *name, char **out, size_t *len) {
-  size_t cap = 4096, n = 0;
-  char *buf = (char *)malloc(cap + 1), *grown;
-  int fd, err = 0;
+/* The whole of /proc/PID/name into a malloc'd, NUL-terminated buffer,
+ * through the backend's one /proc reader. 0 or an errno value. */
+static int read_all(int procfd, uint32_t pid, const char *name, char **out,
+                    size_t *len) {
+  rm_native_buf b = {0};
+  int err = rm_native_proc_read(procfd, pid, name, &b);
   *out = NULL;
   *len = 0;
-  if (!buf) return ENOMEM;
-  fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    err = errno;
-    free(buf);
-    return err;
-  }
-  for (;;) {
-    ssize_t r;
-    if (n == cap) {
-      if (cap >= MAX_FILE) {
-        err = EFBIG;
-        break;
-      }
-      cap *= 2;
-      grown = (char *)realloc(buf, cap + 1);
-      if (!grown) {
-        err = ENOMEM;
-        break;
-      }
-      buf = grown;
-    }
-    r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      err = errno;
-      break;
-    }
-    if (r == 0) break;
-    n += (size_t)r;
-  }
-  close(fd);
   if (err) {
-    free(buf);
+    free(b.p);
     return err;
   }
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
+  if (!b.p) {
+    b.p = (char *)malloc(1);
+    if (!b.p) return ENOMEM;
+    b.p[0] = '\0';
+  }
+  *out = b.p;
+  *len = b.len;
   return 0;
 }
 
-/* A symbolic link of dirfd into a malloc'd string. 0 or an errno value. */
-static int read_link(int dirfd, const char *name, char **out) {
+/* A link of /proc/PID into a malloc'd string (" (deleted)" removed). 0
+ * or an errno value. */
+static int read_link(int procfd, uint32_t pid, const char *name, char **out) {
   char path[PATH_MAX + 16];
-  ssize_t n = readlinkat(dirfd, name, path, sizeof path - 1);
-  if (n < 0) return errno;
-  path[n] = '\0';
+  size_t len;
+  int err = rm_native_proc_link(procfd, pid, name, path, sizeof path, &len);
+  if (err) return err;
   *out = strdup(path);
   return *out ? 0 : ENOMEM;
 }
@@ -357,29 +331,40 @@ static void take_unit(rm_native_capture *c, const char *cg) {
   }
 }
 
-/* Whether dirfd's ns/name is another namespace than the caller's. An
+/* "PID/name", the path below /proc of one of pid's files. */
+static const char *at(char *buf, size_t size, uint32_t pid,
+                      const char *name) {
+  snprintf(buf, size, "%lu/%s", (unsigned long)pid, name);
+  return buf;
+}
+
+/* Whether pid's ns/name is another namespace than the caller's. An
  * unreadable one counts as another: the safe answer. */
-static int other_ns(int dirfd, const char *name) {
-  char self[64];
+static int other_ns(int procfd, uint32_t pid, const char *name) {
+  char self[64], path[64];
   struct stat a, b;
   snprintf(self, sizeof self, "/proc/self/%s", name);
-  if (fstatat(dirfd, name, &a, 0) != 0 || stat(self, &b) != 0) return 1;
+  if (fstatat(procfd, at(path, sizeof path, pid, name), &a, 0) != 0 ||
+      stat(self, &b) != 0)
+    return 1;
   return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
 }
 
-/* Whether one of the standard descriptors of dirfd's process is its
- * controlling terminal tty_nr (the kernel's encoding of the device). */
-static int on_terminal(int dirfd, long long tty_nr) {
+/* Whether one of pid's standard descriptors is its controlling terminal
+ * tty_nr (the kernel's encoding of the device). */
+static int on_terminal(int procfd, uint32_t pid, long long tty_nr) {
   unsigned long long t = (unsigned long long)tty_nr;
   unsigned maj = (unsigned)((t >> 8) & 0xfff);
   unsigned min = (unsigned)((t & 0xff) | ((t >> 12) & 0xfff00));
   static const char *const fds[] = {"fd/0", "fd/1", "fd/2"};
+  char path[64];
   int i;
   if (!tty_nr) return 0;
   for (i = 0; i < 3; i++) {
     struct stat st;
-    if (fstatat(dirfd, fds[i], &st, 0) == 0 && S_ISCHR(st.st_mode) &&
-        major(st.st_rdev) == maj && minor(st.st_rdev) == min)
+    if (fstatat(procfd, at(path, sizeof path, pid, fds[i]), &st, 0) == 0 &&
+        S_ISCHR(st.st_mode) && major(st.st_rdev) == maj &&
+        minor(st.st_rdev) == min)
       return 1;
   }
   return 0;
@@ -400,37 +385,39 @@ void rm_native_capture_free(rm_native_capture *c) {
 unsigned rm_native_capture_take(const rm_unique_process *p,
                                 rm_native_capture *c,
                                 char msg[RM_NATIVE_MSG_SIZE]) {
-  char dir[64], *buf = NULL;
+  char path[64], *buf = NULL;
   size_t len;
   unsigned long pid = (unsigned long)p->pid;
-  int dirfd, err;
+  int procfd, err;
   uint64_t start = 0;
-  struct stat st;
+  struct stat st, now;
   memset(c, 0, sizeof *c);
   msg[0] = '\0';
   if (p->pid == 0) {
     snprintf(msg, RM_NATIVE_MSG_SIZE, "pid 0 names no process");
     return RM_E_INVALID_PARAMETER;
   }
-  snprintf(dir, sizeof dir, "/proc/%lu", pid);
-  dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0) {
+  procfd = rm_native_proc_open();
+  if (procfd < 0) {
     err = errno;
-    say(msg, "process %lu%s: %s", pid, "", err);
+    say(msg, "process %lu: cannot open /proc%s: %s", pid, "", err);
     return code_of(err);
   }
-  err = read_all(dirfd, "stat", &buf, &len);
+  err = read_all(procfd, p->pid, "stat", &buf, &len);
   if (err || parse_stat(buf, &c->ppid, &c->tty_nr, &start) != 0) {
     free(buf);
-    close(dirfd);
-    say(msg, "process %lu: cannot read its %s: %s", pid, "stat",
-        err ? err : EINVAL);
+    close(procfd);
+    if (err == ENOENT || err == ESRCH)
+      snprintf(msg, RM_NATIVE_MSG_SIZE, "process %lu: no such process", pid);
+    else
+      say(msg, "process %lu: cannot read its %s: %s", pid, "stat",
+          err ? err : EINVAL);
     return err ? code_of(err) : RM_E_FILE_NOT_FOUND;
   }
   free(buf);
   buf = NULL;
   if (p->start_time && start != p->start_time) {
-    close(dirfd);
+    close(procfd);
     snprintf(msg, RM_NATIVE_MSG_SIZE,
              "process %lu has ended (the pid names another process now)", pid);
     return RM_E_FILE_NOT_FOUND;
@@ -444,7 +431,7 @@ unsigned rm_native_capture_take(const rm_unique_process *p,
       goto fail;                                                           \
     }                                                                      \
   } while (0)
-  STEP("status", read_all(dirfd, "status", &buf, &len));
+  STEP("status", read_all(procfd, p->pid, "status", &buf, &len));
   if (parse_status(buf, c) != 0) {
     err = EINVAL;
     say(msg, "process %lu: cannot read its %s: %s", pid, "status", err);
@@ -452,32 +439,32 @@ unsigned rm_native_capture_take(const rm_unique_process *p,
   }
   free(buf);
   buf = NULL;
-  STEP("executable", read_link(dirfd, "exe", &c->exe));
-  len = strlen(c->exe);
-  if (len > 10 && strcmp(c->exe + len - 10, " (deleted)") == 0) {
-    c->exe[len - 10] = '\0';
-    c->exe_deleted = 1;
-  }
-  STEP("working directory", read_link(dirfd, "cwd", &c->cwd));
-  STEP("command line", read_all(dirfd, "cmdline", &c->argbuf, &len));
+  STEP("executable", read_link(procfd, p->pid, "exe", &c->exe));
+  STEP("working directory", read_link(procfd, p->pid, "cwd", &c->cwd));
+  STEP("command line", read_all(procfd, p->pid, "cmdline", &c->argbuf, &len));
   STEP("command line", split(c->argbuf, len, &c->argv, &c->argc));
-  STEP("environment", read_all(dirfd, "environ", &c->envbuf, &len));
+  STEP("environment", read_all(procfd, p->pid, "environ", &c->envbuf, &len));
   STEP("environment", split(c->envbuf, len, &c->envp, &c->envc));
   /* the file the process runs (the old one when it was replaced) */
-  if (fstatat(dirfd, "exe", &st, 0) == 0 &&
-      ((st.st_mode & S_ISUID) ||
-       ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP))))
-    c->setid = 1;
+  if (fstatat(procfd, at(path, sizeof path, p->pid, "exe"), &st, 0) == 0) {
+    if ((st.st_mode & S_ISUID) ||
+        ((st.st_mode & S_ISGID) && (st.st_mode & S_IXGRP)))
+      c->setid = 1;
+    /* its path names another file now, or none */
+    if (stat(c->exe, &now) != 0 || now.st_ino != st.st_ino ||
+        now.st_dev != st.st_dev)
+      c->exe_deleted = 1;
+  }
   if (c->uid != c->euid || c->gid != c->egid) c->setid = 1;
-  c->interactive = on_terminal(dirfd, c->tty_nr);
-  c->other_pidns = other_ns(dirfd, "ns/pid");
-  c->other_mntns = other_ns(dirfd, "ns/mnt");
-  if (read_all(dirfd, "cgroup", &buf, &len) == 0) take_unit(c, buf);
+  c->interactive = on_terminal(procfd, p->pid, c->tty_nr);
+  c->other_pidns = other_ns(procfd, p->pid, "ns/pid");
+  c->other_mntns = other_ns(procfd, p->pid, "ns/mnt");
+  if (read_all(procfd, p->pid, "cgroup", &buf, &len) == 0) take_unit(c, buf);
   free(buf);
   buf = NULL;
 #undef STEP
   /* still the same process: everything above described it */
-  err = read_all(dirfd, "stat", &buf, &len);
+  err = read_all(procfd, p->pid, "stat", &buf, &len);
   if (!err) {
     uint32_t ppid;
     long long tty;
@@ -486,33 +473,25 @@ unsigned rm_native_capture_take(const rm_unique_process *p,
       err = ESRCH;
   }
   if (err) {
-    say(msg, "process %lu: %s%s", pid, "ended while it was read: ",
-        err);
+    say(msg, "process %lu: %s%s", pid, "ended while it was read: ", err);
     goto fail;
   }
   free(buf);
-  close(dirfd);
+  close(procfd);
   return RM_OK;
 fail:
   free(buf);
-  close(dirfd);
+  close(procfd);
   rm_native_capture_free(c);
   return code_of(err);
 }
 
-/* Whether /proc/PID/cmdline (pid as text) is argv. */
-static int same_cmdline(const char *pid, char *const *argv) {
-  char name[300], *buf;
+/* Whether /proc/PID/cmdline is argv. */
+static int same_cmdline(int procfd, uint32_t pid, char *const *argv) {
+  char *buf;
   size_t len, off = 0, i;
-  int same = 1, dirfd;
-  snprintf(name, sizeof name, "/proc/%s", pid);
-  dirfd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0) return 0;
-  if (read_all(dirfd, "cmdline", &buf, &len) != 0) {
-    close(dirfd);
-    return 0;
-  }
-  close(dirfd);
+  int same = 1;
+  if (read_all(procfd, pid, "cmdline", &buf, &len) != 0) return 0;
   for (i = 0; argv[i] && same; i++) {
     size_t n = strlen(argv[i]);
     if (off + n > len || memcmp(buf + off, argv[i], n) != 0 ||
@@ -528,46 +507,45 @@ static int same_cmdline(const char *pid, char *const *argv) {
 unsigned rm_native_find_running(const char *exe, char *const *argv,
                                 uint32_t uid, const rm_unique_process *except,
                                 uint32_t *pid) {
-  DIR *d = opendir("/proc");
+  int procfd = rm_native_proc_open();
+  DIR *d;
   struct dirent *e;
-  size_t elen = strlen(exe);
+  rm_native_buf scratch = {0};
   *pid = 0;
-  if (!d) return code_of(errno);
+  if (procfd < 0) return code_of(errno);
+  d = opendir("/proc");
+  if (!d) {
+    int err = errno;
+    close(procfd);
+    return code_of(err);
+  }
   while ((e = readdir(d)) != NULL) {
-    char link[64], path[PATH_MAX + 16];
+    char path[PATH_MAX + 16];
     unsigned long n;
     char tail;
-    ssize_t r;
-    struct stat st;
+    size_t len;
+    uid_t owner;
+    rm_native_stat st;
     if (sscanf(e->d_name, "%lu%c", &n, &tail) != 1) continue;
     if (except && (uint32_t)n == except->pid) continue;
-    snprintf(link, sizeof link, "/proc/%lu", n);
-    if (stat(link, &st) != 0 || (uint32_t)st.st_uid != uid) continue;
-    snprintf(link, sizeof link, "/proc/%lu/exe", n);
-    r = readlink(link, path, sizeof path - 1);
-    if (r < 0) continue;
-    path[r] = '\0';
-    if ((size_t)r == elen && memcmp(path, exe, elen) == 0 &&
-        (!argv || same_cmdline(e->d_name, argv))) {
-      /* not a zombie: those hold nothing and run nothing */
-      char statp[64], sbuf[512];
-      int fd;
-      snprintf(statp, sizeof statp, "/proc/%lu/stat", n);
-      fd = open(statp, O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        ssize_t k = read(fd, sbuf, sizeof sbuf - 1);
-        const char *rp;
-        close(fd);
-        if (k > 0) {
-          sbuf[k] = '\0';
-          rp = strrchr(sbuf, ')');
-          if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X')) continue;
-        }
-      }
-      *pid = (uint32_t)n;
-      break;
-    }
+    if (rm_native_proc_owner(procfd, (uint32_t)n, &owner) != 0 ||
+        (uint32_t)owner != uid)
+      continue;
+    /* an instance still running a replaced file counts too: it runs */
+    if (rm_native_proc_link(procfd, (uint32_t)n, "exe", path, sizeof path,
+                            &len) != 0 ||
+        strcmp(path, exe) != 0)
+      continue;
+    if (argv && !same_cmdline(procfd, (uint32_t)n, argv)) continue;
+    /* not a zombie: those hold nothing and run nothing */
+    if (rm_native_proc_stat(procfd, (uint32_t)n, &scratch, &st) != 0 ||
+        st.state == 'Z' || st.state == 'X')
+      continue;
+    *pid = (uint32_t)n;
+    break;
   }
+  free(scratch.p);
   closedir(d);
+  close(procfd);
   return RM_OK;
 }
