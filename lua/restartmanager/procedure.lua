@@ -499,7 +499,10 @@ local function restart_one(e)
     if again then return again, "running", "desktop" end
     local cmd, why = desktop_command(c)
     if cmd then
-      local pid, how = core.restart_captured(c, { command = cmd })
+      -- detached, not as a service of the user's manager: the launcher
+      -- leaves at once, and the service would take the program with it
+      local pid, how = core.restart_captured(c, { command = cmd,
+        manager = false })
       if pid then return pid, how, "desktop" end
       why = how
     end

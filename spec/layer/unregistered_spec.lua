@@ -280,6 +280,7 @@ describe("programs that never registered #native", function()
       -- spared by the policy
       ok, report = rm.close({ files = { prog } }, { terminal_apps = "spare" })
       assert.is_true(ok)
+      assert.matches('terminal_apps = "spare"', report.apps[1].why)
       assert.is_true(H.alive(pid))
     end)
 

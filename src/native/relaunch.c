@@ -245,6 +245,9 @@ static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
   argv[k++] = (char *)"--quiet";
   argv[k++] = (char *)"--collect";
   argv[k++] = (char *)"--property=Type=exec";
+  /* a program that forks into the background and leaves its first
+   * process is not killed with it */
+  argv[k++] = (char *)"--property=KillMode=process";
   argv[k++] = unitopt;
   argv[k++] = desc;
   argv[k++] = cwdopt;
@@ -288,7 +291,7 @@ static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
   }
   rc = 0;
 done:
-  for (i = 8; i < 8 + nenv && argv[i]; i++) free(argv[i]);
+  for (i = 9; i < 9 + nenv && argv[i]; i++) free(argv[i]);
   free(argv);
   return rc;
 }
