@@ -242,32 +242,37 @@ int rm_native_unit_app_id(const char *unit, char *buf, size_t size) {
 }
 
 int rm_native_cgroup_dir(const char *path, char *buf, size_t size) {
-  char line[4096], mnt[2048] = "", root[2048] = "";
+  char line[4096];
   FILE *f = fopen("/proc/self/mountinfo", "re");
-  size_t rlen;
+  int found = -1;
   if (!f || path[0] != '/') {
     if (f) fclose(f);
     return -1;
   }
+  /* every cgroup2 mount whose root lies above path; a later mount hides
+   * an earlier one at or above its place, so the last that exists wins */
   while (fgets(line, sizeof line, f)) {
-    char r[2048], m[2048];
+    char r[2048], m[2048], dir[4096];
     const char *sep = strstr(line, " - ");
+    size_t rlen;
+    struct stat st;
     if (!sep || strncmp(sep, " - cgroup2 ", 11) != 0) continue;
     if (sscanf(line, "%*s %*s %*s %2047s %2047s", r, m) != 2) continue;
     if (strchr(r, '\\') || strchr(m, '\\')) continue;
-    strcpy(root, r);
-    strcpy(mnt, m);
-    break;
+    rlen = strcmp(r, "/") == 0 ? 0 : strlen(r);
+    if (rlen && (strncmp(path, r, rlen) != 0 ||
+                 (path[rlen] != '/' && path[rlen] != '\0')))
+      continue;
+    if ((size_t)snprintf(dir, sizeof dir, "%s%s", m, path + rlen) >=
+        sizeof dir)
+      continue;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (strlen(dir) >= size) continue;
+    strcpy(buf, dir);
+    found = 0;
   }
   fclose(f);
-  if (!mnt[0]) return -1;
-  rlen = strlen(root);
-  if (strcmp(root, "/") == 0) rlen = 0;
-  if (rlen && (strncmp(path, root, rlen) != 0 ||
-               (path[rlen] != '/' && path[rlen] != '\0')))
-    return -1;
-  if ((size_t)snprintf(buf, size, "%s%s", mnt, path + rlen) >= size) return -1;
-  return 0;
+  return found;
 }
 
 /* Whether the manager of the unit at cgroup path (the unit's own cgroup
