@@ -298,6 +298,57 @@ describe("programs that never registered #native", function()
     end)
   end)
 
+  it("brings a desktop application back through its desktop file", function()
+    if not H.is_root() then pending("needs root (a user manager)") return end
+    if not (H.read("/usr/bin/gio") or H.read("/usr/bin/gtk-launch")) then
+      pending("neither gio nor gtk-launch is installed") return
+    end
+    if not H.sh("command -v systemd-run"):match("/") then
+      pending("systemd is not installed") return
+    end
+    local mgr = H.tmpdir()
+    H.finally(finally, function()
+      H.sh(H.q(H.ROOT .. "/spec/helpers/user_manager.sh") .. " stop "
+        .. H.q(mgr))
+    end)
+    local out, rc = H.sh(H.q(H.ROOT .. "/spec/helpers/user_manager.sh")
+      .. " start " .. H.q(mgr) .. " 2>&1")
+    assert.equal(0, rc, out)
+    -- its desktop entry starts it with other arguments than it runs with
+    H.sh("mkdir -p " .. H.q(fx.dir .. "/share/applications"))
+    H.write(fx.dir .. "/share/applications/org.example.SpecApp.desktop",
+      ("[Desktop Entry]\nType=Application\nName=Spec\nExec=%s 410 0.5\n")
+        :format(prog))
+    -- started by a desktop: a scope named after its application id
+    fx.track(H.start(("env XDG_RUNTIME_DIR=%s XDG_DATA_DIRS=%s systemd-run "
+      .. "--user --scope --quiet --unit=app-spec-org.example.SpecApp-77.scope "
+      .. "%s 409 0.5"):format(H.q(mgr .. "/run"), H.q(fx.dir .. "/share"),
+        H.q(prog))))
+    local first
+    for _ = 1, 500 do
+      first = pids_of(prog)[1]
+      if first then break end
+      H.sh("sleep 0.01")
+    end
+    assert(first, "the program did not start")
+    local ok, report = rm.update({ files = { prog } }, function() end,
+      { restart_unregistered = true })
+    assert.is_true(ok)
+    local e = report.apps[1]
+    assert.equal("org.example.SpecApp", e.capture.app_id)
+    assert.equal("desktop", e.restart_via)
+    assert.equal("restarted", e.restart_outcome, e.down_why)
+    assert.is_true(H.gone(first))
+    local back
+    for _ = 1, 500 do
+      back = pids_of(prog)[1]
+      if back then break end
+      H.sh("sleep 0.01")
+    end
+    assert(back, "it did not come back")
+    assert.same({ prog, "410", "0.5" }, cmdline(back))
+  end)
+
   it("logs what was captured, never the environment's values", function()
     local child = start_prog(408)
     local lines = {}
