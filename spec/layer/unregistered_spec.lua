@@ -349,6 +349,37 @@ describe("programs that never registered #native", function()
     assert.same({ prog, "410", "0.5" }, cmdline(back))
   end)
 
+  it("registers and unregisters the calling program (register_restart)",
+    function()
+      local fifo = fx.dir .. "/fifo"
+      H.sh("mkfifo " .. H.q(fifo))
+      -- a program that registers, waits, unregisters, waits
+      local child = fx.track(H.spawn(([[
+        local rm = require "restartmanager"
+        assert(rm.register_restart({ "one", "two words" }, { no_crash = true }))
+        print("registered") io.stdout:flush()
+        io.open(%q):read("l")
+        assert(rm.unregister_restart())
+        print("unregistered") io.stdout:flush()
+        io.open(%q):read("l")
+      ]]):format(fifo, fifo)))
+      child.wait_line("registered")
+      local function restartable()
+        local s <close> = assert(rm.start())
+        assert(s:register { processes = { child.pid } })
+        local apps = assert(s:list())
+        return apps[1] and apps[1].restartable
+      end
+      assert.is_true(restartable())
+      H.sh("echo > " .. H.q(fifo))
+      child.wait_line("unregistered")
+      assert.is_false(restartable())
+      H.sh("echo > " .. H.q(fifo))
+      assert.has_error(function() rm.register_restart("x") end)
+      assert.has_error(function() rm.register_restart({}, { no_such = true }) end)
+      assert.has_error(function() rm.register_restart({}, "no_crash") end)
+    end)
+
   it("logs what was captured, never the environment's values", function()
     local child = start_prog(408)
     local lines = {}
