@@ -111,11 +111,11 @@ describe("bin/restartmanager and programs that never registered #native",
       assert.matches("NAME=VALUE", err)
     end)
 
-    it("run exits 4 when the command succeeded but a program stays down",
+    it("run exits 5 when the command succeeded but a program stays down",
       function()
         local pid = start_prog(502)
         local _, err, rc = cli("run --file " .. H.q(prog) .. " -- true")
-        assert.equal(4, rc, err)
+        assert.equal(5, rc, err)
         assert.matches("stays down: pid " .. pid, err)
         assert.matches("did not come back", err)
         assert.same({}, pids_of(prog))
@@ -142,7 +142,7 @@ describe("bin/restartmanager and programs that never registered #native",
       -- by rule: a name that does not match keeps it down
       _, err, rc = cli("run --restart-unregistered-name other --file "
         .. H.q(prog) .. " -- true")
-      assert.equal(4, rc, err)
+      assert.equal(5, rc, err)
       start_prog(503)
       _, err, rc = cli("run --restart-unregistered-path " .. H.q(fx.dir)
         .. " --file " .. H.q(prog) .. " -- true")
@@ -191,7 +191,7 @@ describe("bin/restartmanager and programs that never registered #native",
         local pid = on_terminal(505)
         local _, err, rc = cli("run --yes --restart-unregistered --file "
           .. H.q(prog) .. " -- true")
-        assert.equal(4, rc, err)
+        assert.equal(5, rc, err)
         assert.is_true(H.gone(pid))
         assert.matches("controlling terminal", err)
         assert.same({}, pids_of(prog))

@@ -129,6 +129,14 @@ static void report(reporter *r, unsigned pct) {
   if (r->fn(r->ctx, pct)) r->stop = 1;
 }
 
+/* While the wait goes on, the last percentage again, so that the caller
+ * can show the time passing (a countdown) and cancel on time. */
+#define TICK_MS 1000
+static void tick(reporter *r) {
+  if (r->stop || !r->fn || r->last < 0) return;
+  if (r->fn(r->ctx, (unsigned)r->last)) r->stop = 1;
+}
+
 static int pidfd_open_(uint32_t pid) {
   return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
@@ -224,8 +232,9 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
     pfd[k].fd = c->evfd;
     pfd[k].events = POLLIN;
     pfd[k].revents = 0;
-    r = poll(pfd, k + 1, left > INT_MAX ? INT_MAX : (int)left);
+    r = poll(pfd, k + 1, left > TICK_MS ? TICK_MS : (int)left);
     if (r < 0 && errno != EINTR) break;
+    if (r == 0 && left > TICK_MS) tick(rep);
     for (i = 0, k = 0; i < n; i++) {
       if (set[i]->exited) continue;
       if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -238,6 +247,24 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
   }
   free(pfd);
   return running;
+}
+
+/* An earlier shutdown of this session that took the process p (and did
+ * not stop it: a second, forced shutdown follows) gives it up to the
+ * newer one, so that it is restarted once. */
+static void supersede(rm_native_control *c, size_t first,
+                      const rm_unique_process *p) {
+  size_t k;
+  for (k = 0; k < first; k++) {
+    stopped *old = &c->apps[k];
+    if (old->app.process.pid != p->pid ||
+        old->app.process.start_time != p->start_time)
+      continue;
+    rm_native_restart_free(&old->reg);
+    if (old->pidfd >= 0) close(old->pidfd);
+    old->pidfd = -1;
+    old->app.status &= ~(uint32_t)RM_STATUS_STOPPED;
+  }
 }
 
 /* Takes every unmasked app into c->apps (processes first, services after
@@ -259,12 +286,20 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       st->app = apps[i];
       errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
+      if (st->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        /* no pidfd_open (a kernel before 5.3, or a seccomp policy): a
+         * process that cannot be signalled without a pid race is not
+         * "gone"; signal nothing and say why */
+        drop_stopped(c, first);
+        return RM_E_NOT_SUPPORTED;
+      }
       if (st->pidfd < 0 && rm_native_errno_code(errno, RM_OK) != RM_OK) {
         /* the process may well be running: say why, signal nothing */
         unsigned rc = rm_native_errno_code(errno, RM_OK);
         drop_stopped(c, first);
         return rc;
       }
+      supersede(c, first, &st->app.process);
       c->napps++;
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
@@ -307,7 +342,8 @@ static size_t stop_set(rm_native_control *c, stopped **set, size_t total,
 }
 
 /* The statuses of c->apps[first..] once the stop is over; closes their
- * pidfds. */
+ * pidfds, but for a registered app that was asked to stop and has not yet:
+ * the restart looks at it again (it may exit late, and must come back). */
 static void settle(rm_native_control *c, size_t first) {
   size_t i;
   for (i = first; i < c->napps; i++) {
@@ -318,12 +354,43 @@ static void settle(rm_native_control *c, size_t first) {
                        RM_STATUS_STOPPED;
     } else if (st->exited == 0) {
       st->app.status |= RM_STATUS_ERROR_ON_STOP;
+      if (st->reg.buf) continue; /* keeps its pidfd */
     } else {
       st->exited = 0; /* never signalled */
     }
     close(st->pidfd);
     st->pidfd = -1;
   }
+}
+
+/* Applications asked to stop that had not by the end of the shutdown (and
+ * registered for restart): waits up to KILL_WAIT_MS for them to exit; those
+ * that did count as stopped, and are restarted. */
+static void await_late(rm_native_control *c) {
+  stopped **set = (stopped **)calloc(c->napps + 1, sizeof *set);
+  reporter quiet;
+  size_t i, n = 0, done = 0;
+  if (!set) return;
+  memset(&quiet, 0, sizeof quiet);
+  quiet.last = -1;
+  for (i = 0; i < c->napps; i++) {
+    stopped *st = &c->apps[i];
+    if (st->pidfd >= 0 && (st->app.status & RM_STATUS_ERROR_ON_STOP)) {
+      st->exited = 0;
+      set[n++] = st;
+    }
+  }
+  if (n) (void)await_exits(c, set, n, now_ms() + KILL_WAIT_MS, &quiet, &done, n);
+  for (i = 0; i < n; i++) {
+    stopped *st = set[i];
+    if (st->exited == 1)
+      st->app.status = (st->app.status & ~(uint32_t)(RM_STATUS_RUNNING |
+                                                     RM_STATUS_ERROR_ON_STOP)) |
+                       RM_STATUS_STOPPED;
+    close(st->pidfd);
+    st->pidfd = -1;
+  }
+  free(set);
 }
 
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
@@ -392,11 +459,13 @@ static int spawn(const stopped *st) {
   return rm_native_relaunch_start(&r, &pid, &via, msg) == RM_OK ? 0 : EIO;
 }
 
-/* Whether st is to be restarted: stopped by a shutdown, registered, and
- * not registered with RM_RESTART_NO_PATCH. */
+/* Whether st is to be restarted: stopped by a shutdown, registered, not
+ * registered with RM_RESTART_NO_PATCH, and not restarted already (by a
+ * restart that was then interrupted). */
 static int to_restart(const stopped *st) {
   return (st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
-         !(st->reg.flags & RM_RESTART_NO_PATCH);
+         !(st->reg.flags & RM_RESTART_NO_PATCH) &&
+         !(st->app.status & RM_STATUS_RESTARTED);
 }
 
 unsigned rm_native_control_restart(rm_native_control *c,
@@ -410,6 +479,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
   rep.last = -1;
   rep.stop = 0;
   if (!c->shut_down) return RM_E_REQUEST_OUT_OF_SEQUENCE;
+  await_late(c);
   for (i = 0; i < c->napps; i++)
     if (to_restart(&c->apps[i])) total++;
   report(&rep, 0);
