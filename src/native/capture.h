@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/resource.h>
+
 #include "../backend.h"
 
 #define RM_NATIVE_MSG_SIZE 256
@@ -93,6 +95,14 @@ typedef struct rm_native_relaunch {
   const uint32_t *groups;
   const char *name;  /* for the unit's name and description (may be NULL) */
   int no_manager;    /* never through the user's systemd manager */
+  /* what the program had besides, each when set (else the caller's):
+   * umask, nice value, resource limits (launch.h's RM_NATIVE_NLIMITS of
+   * them, in its order; detached starts only) */
+  int has_umask;
+  unsigned umask;
+  int has_nice;
+  int nice;
+  const struct rlimit *limits;
 } rm_native_relaunch;
 
 /* Starts l detached from the caller, with nothing of the caller's (no

@@ -220,6 +220,8 @@ static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
   const char *run = find_tool(systemd_run_paths);
   const char *ctl = find_tool(systemctl_paths);
   char unit[160], unitopt[200], cwdopt[PATH_MAX + 32], desc[300];
+  char umaskopt[40], niceopt[40];
+  size_t envstart = 0;
   char out[1024];
   size_t nenv = 0, nargs = 0, i, k = 0;
   char **argv;
@@ -251,6 +253,16 @@ static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
   argv[k++] = unitopt;
   argv[k++] = desc;
   argv[k++] = cwdopt;
+  if (l->has_umask) {
+    snprintf(umaskopt, sizeof umaskopt, "--property=UMask=%04o",
+             l->umask & 07777u);
+    argv[k++] = umaskopt;
+  }
+  if (l->has_nice) {
+    snprintf(niceopt, sizeof niceopt, "--property=Nice=%d", l->nice);
+    argv[k++] = niceopt;
+  }
+  envstart = k;
   for (i = 0; i < nenv; i++) {
     /* "-E NAME": the value comes from systemd-run's own environment */
     char *eq = strchr(l->envp[i], '=');
@@ -291,7 +303,7 @@ static int start_in_manager(const rm_native_relaunch *l, uint32_t *pid,
   }
   rc = 0;
 done:
-  for (i = 9; i < 9 + nenv && argv[i]; i++) free(argv[i]);
+  for (i = envstart; i < envstart + nenv && argv[i]; i++) free(argv[i]);
   free(argv);
   return rc;
 }
@@ -437,6 +449,14 @@ static unsigned start_detached(const rm_native_relaunch *r, uint32_t *pid,
   l.ngroups = n;
   l.groups = groups;
   l.cgroup_procs = moved ? procs : NULL;
+  l.has_umask = r->has_umask;
+  l.umask = (mode_t)r->umask;
+  l.has_nice = r->has_nice;
+  l.nice = r->nice;
+  if (r->limits) {
+    l.has_limits = 1;
+    memcpy(l.limits, r->limits, sizeof l.limits);
+  }
   err = rm_native_launch_start(&l, &ignored);
   if (err) {
     snprintf(msg, RM_NATIVE_MSG_SIZE, "cannot start '%s' as uid %lu in '%s': %s",
