@@ -15,6 +15,10 @@
  *   records.h     registration records: the format of what a session
  *                 registered
  *   store.h       the per-user session store: directories, keys, locks
+ *   capture.h     what restarting a program that never registered needs
+ *                 (capture.c), and starting a program where it outlives
+ *                 the installer: the user's systemd manager, a cgroup
+ *                 beside the installer's (relaunch.c)
  *   procfs.h      the one /proc reader
  *   launch.h      starting a program with nothing inherited (also used by
  *                 process.c, the process interface of src/process.h)
@@ -35,6 +39,7 @@
 #include "restartreg.h"
 #include "records.h"
 #include "store.h"
+#include "capture.h"
 #include "procfs.h"
 #include "launch.h"
 #include "recovery.h"
