@@ -4,7 +4,10 @@
 --
 -- Nothing is read: on POSIX the path is opened as a directory (`PATH/`),
 -- which never blocks (a fifo or a device is not opened) and has no effect
--- on a file; on Windows it is opened for reading.
+-- on a file; on Windows it is opened for reading. On Windows Lua opens files
+-- through the ANSI code page, which may lack characters of a UTF-8 path: a
+-- path with characters beyond ASCII is not checked there (the Restart
+-- Manager looks at it with the wide-character API).
 -- @module restartmanager.paths
 -- @alias F
 local F = {}
@@ -34,7 +37,9 @@ end
 -- @tparam string path
 -- @treturn boolean
 function F.exists(path)
-  if windows then return open_errno(path) ~= ENOENT end
+  if windows then
+    return path:find("[\128-\255]") ~= nil or open_errno(path) ~= ENOENT
+  end
   local trimmed = path:gsub("/+$", "")
   if trimmed == "" then return true end
   local e = open_errno(trimmed .. "/")
