@@ -4,13 +4,12 @@
 --
 -- Nothing is read: on POSIX the path is opened as a directory (`PATH/`),
 -- which never blocks (a fifo or a device is not opened) and has no effect
--- on a file; on Windows it is opened for reading. On Windows Lua opens files
--- through the ANSI code page, which may lack characters of a UTF-8 path: a
--- path with characters beyond ASCII is not checked there (the Restart
--- Manager looks at it with the wide-character API).
+-- on a file; on Windows it is opened for reading.
 -- @module restartmanager.paths
 -- @alias F
 local F = {}
+
+local core = require "restartmanager.core"
 
 local ENOENT, ENOTDIR = 2, 20
 local windows = package.config:sub(1, 1) == "\\"
@@ -38,7 +37,10 @@ end
 -- @treturn boolean
 function F.exists(path)
   if windows then
-    return path:find("[\128-\255]") ~= nil or open_errno(path) ~= ENOENT
+    -- io.open takes the ANSI code page's names: the core asks with UTF-16
+    local known = core.path_exists(path)
+    if known ~= nil then return known end
+    return open_errno(path) ~= ENOENT
   end
   local trimmed = path:gsub("/+$", "")
   if trimmed == "" then return true end

@@ -431,7 +431,6 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
           R.still_there = core.process(pid) ~= nil
           scenario(("app %d %d 5 1 1 1 %s -\n"):format(pid, p.start_time,
             u16("cmd.exe")))
-          -- (the stand-in scripts who uses the file: it need not exist)
           R.ok = { rm.update({ files = { "C:\\held" } }, function() end,
             { allow_missing = true }) }
           local plan = R.ok[2]
