@@ -120,8 +120,13 @@ describe("valgrind #valgrind", function()
         check(select(3, s:remove_filter("service", "nothing")) == 2, "no filter")
         -- shutdown (progress reported), then restart
         local reports = 0
-        check(s:shutdown(core.shutdown.force, function() reports = reports + 1 end, 2000))
-        check(s:restart())
+        -- (valgrind 3.19 does not know pidfd_open: the shutdown then stops
+        -- nothing and says so, 50, and there is nothing to restart, 776)
+        local ok, msg, code = s:shutdown(core.shutdown.force,
+          function() reports = reports + 1 end, 2000)
+        check(ok or code == 50, msg)
+        local rok, rmsg, rcode = s:restart()
+        check(rok or (not ok and rcode == 776), rmsg)
         -- restart registration of this process
         check(core.register_application_restart({ "--again", "two words" }, 0))
         check(core.unregister_application_restart())
@@ -137,8 +142,8 @@ describe("valgrind #valgrind", function()
       assert.same({}, definite_losses(log))
       assert.equal(0, definitely_lost(log))
       -- (valgrind 3.19, Debian 12's, does not know pidfd_open: under it the
-      -- shutdown finds the holder but cannot open it, and leaves it alone;
-      -- the sanitized run checks the signalling path for leaks)
+      -- shutdown finds the holder, cannot open it, and fails with 50 without
+      -- signalling; the sanitized run checks the signalling path for leaks)
     end)
 
   it("loses nothing when an empty path follows a relative one", function()
