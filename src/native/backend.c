@@ -409,3 +409,5 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
 }
 
 const char *rm_backend_wine_version(void) { return NULL; }
+
+const char *rm_backend_engine(void) { return "native"; }
