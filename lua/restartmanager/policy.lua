@@ -739,7 +739,8 @@ function P.format(plan)
         pol.timeout or P.TIMEOUT,
         pol.deadline and ("; deadline %g s"):format(pol.deadline) or "")
   end
-  return table.concat(out, "\n")
+  -- names and paths come from whoever started the processes
+  return P.printable(table.concat(out, "\n"))
 end
 
 return P
