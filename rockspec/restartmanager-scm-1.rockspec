@@ -58,6 +58,7 @@ build = {
             "src/native/process.c",
             "src/native/procfs.c",
             "src/native/records.c",
+            "src/native/recovery.c",
             "src/native/restartreg.c",
             "src/native/scan.c",
             "src/native/store.c",

@@ -1090,5 +1090,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   rm_open_process(L);
   rm_open_console(L);
+  rm_open_restart(L);
   return 1;
 }

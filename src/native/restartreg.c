@@ -81,10 +81,13 @@ static void sweep_registrations(int storefd) {
   closedir(d);
 }
 
-/* The registration's bytes for the calling process, into b. */
-static unsigned build_registration(rm_native_buf *b, size_t argc,
-                                   const char *const *argv, uint32_t flags) {
-  char *exe = self_exe(), *cwd = getcwd(NULL, 0);
+/* The registration's bytes for the calling process, into b; program
+ * (NULL: the calling process's executable) is what runs on restart. */
+static unsigned build_registration(rm_native_buf *b, const char *program,
+                                   size_t argc, const char *const *argv,
+                                   uint32_t flags) {
+  char *exe = program ? strdup(program) : self_exe();
+  char *cwd = getcwd(NULL, 0);
   size_t i, n;
   if (!exe || !cwd) {
     free(exe);
@@ -135,14 +138,21 @@ static unsigned write_whole(int storefd, const char *name,
 
 unsigned rm_native_restart_register(size_t argc, const char *const *argv,
                                     uint32_t flags) {
+  return rm_native_restart_register_as(NULL, argc, argv, flags);
+}
+
+unsigned rm_native_restart_register_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags) {
   rm_native_buf b = {0};
   char name[96];
   uint64_t start;
   unsigned rc;
   int storefd;
+  if (program && program[0] != '/') return RM_E_BAD_ARGUMENTS;
   if (rm_native_proc_start_time((uint32_t)getpid(), &start) != 0)
     return RM_E_WRITE_FAULT;
-  rc = build_registration(&b, argc, argv, flags);
+  rc = build_registration(&b, program, argc, argv, flags);
   if (rc != RM_OK) {
     free(b.p);
     return rc;

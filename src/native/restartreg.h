@@ -34,6 +34,12 @@ typedef struct rm_native_restart_reg {
  * directory, argv (the arguments after the executable) and environment. */
 unsigned rm_native_restart_register(size_t argc, const char *const *argv,
                                     uint32_t flags);
+/* The same, recording program (an absolute path; NULL: the calling
+ * process's executable) as what runs on restart: for a launcher that
+ * execs program next, keeping its pid and start time. */
+unsigned rm_native_restart_register_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags);
 /* Removes the calling process's registration (none is not an error). */
 unsigned rm_native_restart_unregister(void);
 
