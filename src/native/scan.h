@@ -31,14 +31,15 @@ typedef struct rm_native_hit {
   rm_native_stat st;
 } rm_native_hit;
 
-/* The processes that use what the records in buf[0..len) name, into a
+/* The processes that use what the records in buf[0..len) name (with
+ * payload set: the payloads of rm_native_records_add), into a
  * malloc'd array sorted by pid; *uninspected the processes that could not
  * be looked into (another user's, for a caller that is not root), sorted
  * by pid, its array the caller's to free; *missing the places (from 0, in
  * the order registered) of the files whose path does not exist now, *nmissing
  * of them (a malloc'd array, NULL when none). 4 or 14 when descriptors or
  * memory ran out (never a process passed off as clean). */
-unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
                         rm_native_hit **hits, size_t *nhits,
                         rm_pid_list *uninspected, size_t **missing,
                         size_t *nmissing);
