@@ -15,6 +15,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
+/* The same for a global function declared in a .c file rather than here. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define RM_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define RM_INTERNAL
+#endif
+
 /* Win32 error codes, the same numbers on every platform. */
 #define RM_OK                      0u
 #define RM_E_FILE_NOT_FOUND        2u
@@ -187,5 +201,9 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size);
 
 /* Wine's version string when running under Wine, else NULL. */
 const char *rm_backend_wine_version(void);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

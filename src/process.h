@@ -13,6 +13,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A started child: its pid and, on Windows, the process handle kept until
  * rm_process_release (the exit status lives in the handle). */
 typedef struct rm_child {
@@ -58,5 +65,9 @@ unsigned rm_process_executable(uint32_t pid, char *buf, size_t size,
  * zombie (POSIX), not a process that exited but is still open by someone
  * (Windows: its handle is signalled). */
 unsigned rm_process_running(const rm_unique_process *p, int *running);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -24,6 +24,7 @@
 -- succeeded but the restart failed, 126 when the command could not be
 -- started and 127 when it was not found.
 -- @module restartmanager.cli
+-- @alias C
 local rm = require "restartmanager"
 local policy = require "restartmanager.policy"
 local json = require "restartmanager.json"
@@ -43,9 +44,6 @@ local function isatty(f)
   return false
 end
 
---- Progress and messages on a stream: a bar redrawn in place on a
--- terminal, plain lines otherwise.
--- @type Display
 local Display = {}
 Display.__index = Display
 
@@ -61,6 +59,10 @@ function C.display(stream, tty)
   if tty == nil then tty = isatty(stream) end
   return setmetatable({ out = stream, tty = tty, bar = nil }, Display)
 end
+
+--- Progress and messages on a stream: a bar redrawn in place on a
+-- terminal, plain lines otherwise.
+-- @type Display
 
 function Display:clear()
   if self.tty and self.bar then
@@ -128,6 +130,9 @@ local STEP_TEXT = {
     return "not restarted " .. app_label(r) .. ": " .. tostring(r.why)
   end,
 }
+
+--- Running the tool.
+-- @section tool
 
 --- The readable form of a step record (nil for steps shown otherwise).
 -- @tparam table rec a record as `restartmanager.log` describes

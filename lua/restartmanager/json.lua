@@ -2,6 +2,7 @@
 -- (Debian: lua-dkjson) when installed, else `cjson` (Debian: lua-cjson).
 -- Neither is needed by the rest of restartmanager.
 -- @module restartmanager.json
+-- @alias J
 local J = {}
 
 --- The order keys are written in, where dkjson writes them (cjson writes

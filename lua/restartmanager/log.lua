@@ -33,6 +33,7 @@
 -- lua-cjson).
 --
 -- @module restartmanager.log
+-- @alias L
 local L = {}
 
 local json = require "restartmanager.json"

@@ -28,6 +28,7 @@
 -- the update.
 --
 -- @module restartmanager.policy
+-- @alias P
 local core = require "restartmanager.core"
 
 local P = {}
@@ -240,6 +241,9 @@ Plan.__name = "restartmanager.plan"
 function Plan:__tostring()
   return P.format(self)
 end
+
+--- Plans: building, reading and printing them.
+-- @section plans
 
 --- Builds the plan for the apps a list gave.
 -- @tparam table pol a policy from `new`

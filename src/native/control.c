@@ -209,7 +209,7 @@ static int parse_count(const char *s, size_t max, size_t *out) {
   return 0;
 }
 
-int rm_native_parse_restart(char *buf, size_t len, restart_reg *r);
+RM_INTERNAL int rm_native_parse_restart(char *buf, size_t len, restart_reg *r);
 int rm_native_parse_restart(char *buf, size_t len, restart_reg *r) {
   const char *p = buf, *end = buf + len, *f;
   size_t argc, envc, i, flags;

@@ -10,6 +10,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 struct rm_session {
   int primary;
   size_t uninspected; /* processes the last scan could not look into */
@@ -120,5 +127,9 @@ void rm_native_control_mask(struct rm_native_control *c, rm_app *apps, size_t n)
 
 /* Releases control-side state (rm_native_control.c). */
 void rm_native_control_free(struct rm_native_control *c);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

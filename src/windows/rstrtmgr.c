@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "../backend.h" /* by path: with -Isrc, src/restartmanager.h (the
+                            * public header) would hide the SDK's above */
 #include "cmdline.h"
 
 /* Codes the mingw-w64 headers lack. */
