@@ -211,9 +211,13 @@ $(eval $(call windows_host,win64,$(WIN64)))
 $(eval $(call windows_host,win32,$(WIN32)))
 
 # Programs the specs start (spec/helpers/*.c).
-HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid
+HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
+           $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
+           $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
+           $(BUILD)/helpers/slow_exit
 
-$(BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua
+$(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -222,7 +226,11 @@ $(BUILD)/helpers/%: spec/helpers/%.c
 	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
 
 # ---------------------------------------------------------------------------
-# Tests. busted is Debian's (installed for Lua 5.1's path); it runs here under
+# Tests. Specs tagged #unfixed describe a known weakness the code does not
+# yet withstand (spec/reliability/): `make test` leaves them out, busted
+# --tags=unfixed runs them alone; every other spec must pass.
+#
+# busted is Debian's (installed for Lua 5.1's path); it runs here under
 # Lua 5.4 with the project's own modules first on the path.
 
 SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua" \
@@ -246,19 +254,22 @@ run_specs = store=$$(mktemp -d) && \
   XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(1) $(2) $(BUSTED) $(3) $(SPECS); \
   rc=$$?; rm -rf $$store; exit $$rc
 
-# Specs that need Wine, valgrind or the fuzz targets carry these tags.
-NATIVE_TAGS := --exclude-tags=wine,valgrind,fuzz
+# Specs that need Wine, valgrind or the fuzz targets carry these tags; those
+# tagged unfixed (a known weakness not yet withstood) run only when asked
+# for (BUSTED_FLAGS=--tags=unfixed).
+SKIP_UNFIXED = $(if $(findstring unfixed,$(BUSTED_FLAGS)),,--exclude-tags=unfixed)
+NATIVE_TAGS  = --exclude-tags=wine,valgrind,fuzz $(SKIP_UNFIXED)
 NATIVE_DEPS := all $(HELPERS) $(EXAMPLE_HOSTS)
 WINE_DEPS   := all windows standin $(HELPERS) static \
                $(BUILD)/win64/host.exe $(BUILD)/win32/host.exe
 
 # make test: lint, every spec in one run, then the native ones sanitized
 # (skipped when BUSTED_FLAGS selects tags that run only unsanitized: wine,
-# valgrind, fuzz).
+# valgrind, fuzz, or the unfixed ones).
 test: deps lint $(NATIVE_DEPS) $(WINE_DEPS)
-	@$(call run_specs,,$(LUA),$(BUSTED_FLAGS))
+	@$(call run_specs,,$(LUA),$(SKIP_UNFIXED) $(BUSTED_FLAGS))
 	@case " $(BUSTED_FLAGS) " in \
-	  *--tags*wine*|*--tags*valgrind*|*--tags*fuzz*|*" -t "*) \
+	  *--tags*wine*|*--tags*valgrind*|*--tags*fuzz*|*--tags*unfixed*|*" -t "*) \
 	    echo "test-asan: not run, BUSTED_FLAGS selects specs it does not run";; \
 	  *) $(MAKE) --no-print-directory test-asan;; \
 	esac
@@ -269,7 +280,7 @@ test-native: deps-test $(NATIVE_DEPS)
 
 # The Windows build under Wine alone (tag wine).
 test-wine: deps-test deps-windows $(WINE_DEPS)
-	@$(call run_specs,,$(LUA),--tags=wine $(BUSTED_FLAGS))
+	@$(call run_specs,,$(LUA),--tags=wine $(SKIP_UNFIXED) $(BUSTED_FLAGS))
 
 # deps-GROUP: one group of .ci/install-deps (build, test, windows, ...)
 deps-%:
@@ -318,8 +329,8 @@ $(ASAN_LUA): $(LUA_SRC)/src/lua.h
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) -I$(LUA_INCDIR) -o $@ $(LUA_SRC)/src/lua.c -llua5.4
 
-# the helper that embeds Lua is sanitized too; the others are copies
-$(ASAN_BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua are sanitized too; the others are copies
+$(ASAN_BUILD)/helpers/two_states $(ASAN_BUILD)/helpers/slow_exit: $(ASAN_BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -342,23 +353,25 @@ FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Isrc -Isrc/native -Isrc/windows -pthread
 FUZZ_TARGETS := stat maps records key restart cmdline
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
-NATIVE_BACKEND = $(filter-out src/native/spawn.c,$(wildcard src/native/*.c))
+N := src/native
+# Each target links the unit it fuzzes and the layers below it
+# (src/native/native.h); none includes a .c file.
+FUZZ_UNITS_stat    := $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_maps    := $(N)/scan.c $(N)/records.c $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_records := $(N)/records.c $(N)/store.c $(N)/util.c
+FUZZ_UNITS_restart := $(N)/restartreg.c $(N)/store.c $(N)/procfs.c $(N)/util.c
+# rm_backend_join's refusal of a malformed key: the whole backend
+FUZZ_UNITS_key     := $(filter-out $(N)/process.c,$(wildcard $(N)/*.c))
 
 $(BUILD)/fuzz/fuzz_cmdline: spec/fuzz/fuzz_cmdline.c spec/fuzz/fuzz.h \
     src/windows/cmdline.c src/windows/cmdline.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/windows/cmdline.c
 
-# includes native_control.c itself, for the parser's private record type
-$(BUILD)/fuzz/fuzz_restart: spec/fuzz/fuzz_restart.c spec/fuzz/fuzz.h \
-    $(NATIVE_SRC) $(HEADERS)
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $$(FUZZ_UNITS_$$*) $(HEADERS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< \
-	  $(filter-out src/native/control.c,$(NATIVE_BACKEND))
-
-$(BUILD)/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz.h $(NATIVE_SRC) $(HEADERS)
-	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(NATIVE_BACKEND)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_UNITS_$*)
 
 # the plain run gives each target 10 s (spec/reliability/fuzz_spec.lua)
 test: $(FUZZ_BIN)

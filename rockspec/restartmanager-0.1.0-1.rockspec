@@ -47,10 +47,16 @@ build = {
   -- every file of lua/restartmanager/ (the spec checks none is missing)
   modules = {
     ["restartmanager"] = "lua/restartmanager/init.lua",
+    ["restartmanager.check"] = "lua/restartmanager/check.lua",
     ["restartmanager.cli"] = "lua/restartmanager/cli.lua",
+    ["restartmanager.errors"] = "lua/restartmanager/errors.lua",
     ["restartmanager.json"] = "lua/restartmanager/json.lua",
     ["restartmanager.log"] = "lua/restartmanager/log.lua",
+    ["restartmanager.paths"] = "lua/restartmanager/paths.lua",
     ["restartmanager.policy"] = "lua/restartmanager/policy.lua",
+    ["restartmanager.procedure"] = "lua/restartmanager/procedure.lua",
+    ["restartmanager.secondary"] = "lua/restartmanager/secondary.lua",
+    ["restartmanager.session"] = "lua/restartmanager/session.lua",
   },
   install = {
     bin = { restartmanager = "bin/restartmanager" },
@@ -63,11 +69,20 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
+            "src/native/apps.c",
+            "src/native/backend.c",
             "src/native/control.c",
+            "src/native/filters.c",
+            "src/native/launch.c",
+            "src/native/process.c",
+            "src/native/procfs.c",
+            "src/native/records.c",
+            "src/native/restartreg.c",
             "src/native/scan.c",
-            "src/native/spawn.c",
             "src/native/store.c",
+            "src/native/util.c",
           },
           incdirs = { "src" },
           libraries = { "pthread" },
@@ -80,8 +95,10 @@ build = {
         -- RestartManager.h
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
             "src/windows/cmdline.c",
+            "src/windows/process.c",
             "src/windows/rstrtmgr.c",
           },
           libraries = { "rstrtmgr" },

@@ -1,12 +1,5 @@
 /*
- * Native backend: who uses the registered resources (RmGetList).
- *
- * Files are matched by device and inode, never by name, against every
- * process's open descriptors (one statx per descriptor through a descriptor
- * of its /proc/PID/fd directory), its memory maps (one read of
- * /proc/PID/maps: executables and shared libraries, and files mapped after
- * their descriptor was closed) and its executable. The scan is split over
- * two threads when the machine has more than one core.
+ * The scan (scan.h).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -23,7 +16,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "native.h"
+#include "scan.h"
+#include "records.h"
+#include "util.h"
 
 #ifndef AT_STATX_DONT_SYNC
 #define AT_STATX_DONT_SYNC 0x4000
@@ -84,7 +79,6 @@ static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
   }
   return 0;
 }
-
 /* ---------------------------------------------------------------------
  * What the session registered
  * ------------------------------------------------------------------- */
@@ -108,14 +102,17 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   targets *t = (targets *)ctx;
   if (kind == 'F') {
     struct stat st;
-    /* A file is identified once, when it is registered: its users are
-     * found by that identity, even after the path was replaced. Only a path
-     * that did not exist then is looked up again now. */
+    /* A file is looked for under the identity it had when registered (its
+     * users may hold it after the path was replaced) and under the one the
+     * path has now (a process may have opened the new file since). */
     if (e->kind == 'd') t->has_dir = 1;
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind == 'n' && stat(e->text, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) t->has_dir = 1;
-      else add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (e->kind != 'd' && stat(e->text, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) {
+        if (e->kind == 'n') t->has_dir = 1;
+      } else {
+        add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+      }
     }
   } else if (kind == 'P') {
     if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
@@ -140,157 +137,53 @@ static void targets_free(targets *t) {
   free(t->procs);
 }
 
-static unsigned targets_load(rm_session *s, targets *t) {
-  char *buf;
-  size_t len, n = 0;
+/* The targets named by the records in buf. */
+static unsigned targets_load(const char *buf, size_t len, targets *t) {
+  size_t n = 0;
   const char *p;
-  unsigned rc;
   memset(t, 0, sizeof *t);
-  rc = rm_native_records_load(s, &buf, &len);
-  if (rc != RM_OK) return rc;
-  /* every entry ends with a NUL: their count bounds every kind's */
+  /* every entry ends with a NUL: their count bounds every kind's (and a
+   * file may add two identities) */
   for (p = buf; p && (p = (const char *)memchr(p, '\0',
                                                (size_t)(buf + len - p)));
        p++)
     n++;
-  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
+  if (idset_init(&t->files, 2 * n) != 0 ||
+      idset_init(&t->inodes, 2 * n) != 0)
     goto oom;
   t->cprocs = t->csvcs = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
   if (!t->procs || !t->svcs) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
-  free(buf);
   return RM_OK;
 oom:
-  free(buf);
   targets_free(t);
   return RM_E_OUTOFMEMORY;
-}
-
-/* ---------------------------------------------------------------------
- * /proc
- * ------------------------------------------------------------------- */
-
-/* Reads a whole small file relative to dirfd into buf (NUL-terminated).
- * Returns its length or -1 with errno set. */
-static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
-  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-  ssize_t n, total = 0;
-  if (fd < 0) return -1;
-  while ((size_t)total < size - 1) {
-    n = read(fd, buf + total, size - 1 - (size_t)total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += n;
-  }
-  close(fd);
-  buf[total] = '\0';
-  return total;
-}
-
-int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
-  /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
-   * num_threads, field 22 starttime; comm may hold spaces and ')' */
-  const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-  const char *p;
-  int field;
-  size_t n;
-  if (!open || !close || close < open) return -1;
-  n = (size_t)(close - open - 1);
-  if (n >= sizeof out->comm) n = sizeof out->comm - 1;
-  memcpy(out->comm, open + 1, n);
-  out->comm[n] = '\0';
-  p = close + 1;
-  out->state = 0;
-  out->session = out->tty = out->threads = 0;
-  out->flags = 0;
-  out->start_time = 0;
-  for (field = 3; field <= 22; field++) {
-    char *end;
-    unsigned long long v;
-    while (*p == ' ') p++;
-    if (!*p) return -1;
-    if (field == 3) {
-      out->state = *p;
-      while (*p && *p != ' ') p++;
-      continue;
-    }
-    errno = 0;
-    v = strtoull(p, &end, 10);
-    if (end == p) {
-      /* negative numbers (tpgid -1) */
-      long long sv = strtoll(p, &end, 10);
-      if (end == p) return -1;
-      v = (unsigned long long)sv;
-    }
-    p = end;
-    switch (field) {
-    case 6: out->session = (long long)v; break;
-    case 7: out->tty = (long long)v; break;
-    case 9: out->flags = (unsigned)v; break;
-    case 20: out->threads = (long long)v; break;
-    case 22: out->start_time = (uint64_t)v; break;
-    default: break;
-    }
-  }
-  return 0;
-}
-
-unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st) {
-  char name[32], buf[1024];
-  snprintf(name, sizeof name, "%lu/stat", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) < 0 ||
-      rm_native_parse_stat(buf, st) != 0)
-    return RM_E_INVALID_PARAMETER;
-  return RM_OK;
-}
-
-unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
-  rm_native_stat st;
-  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  unsigned rc;
-  if (procfd < 0) return RM_E_ACCESS_DENIED;
-  rc = rm_native_read_stat(procfd, pid, &st);
-  close(procfd);
-  if (rc != RM_OK) return rc;
-  out->pid = pid;
-  out->start_time = st.start_time;
-  return RM_OK;
 }
 
 /* ---------------------------------------------------------------------
  * The scan
  * ------------------------------------------------------------------- */
 
-enum { HIT_FILE = 1, HIT_PROC = 2, HIT_SVC = 4 };
-
-typedef struct hit {
-  uint32_t pid;
-  rm_native_stat st;
-} hit;
-
 typedef struct worker {
   const targets *t;
   int procfd;
   const uint32_t *pids;
   size_t npids;
-  hit *hits;
+  rm_native_hit *hits;
   size_t nhits, chits;
-  size_t uninspected;
-  char *buf; /* maps */
-  size_t bufsize;
+  rm_pid_list uninspected; /* pids, in the order met */
+  size_t cuninspected;
+  rm_native_buf buf; /* what was last read from /proc */
   unsigned rc;
 } worker;
 
 static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
   if (w->nhits == w->chits) {
     size_t n = w->chits ? w->chits * 2 : 64;
-    hit *h = (hit *)realloc(w->hits, n * sizeof *h);
+    rm_native_hit *h =
+        (rm_native_hit *)realloc(w->hits, n * sizeof *h);
     if (!h) return -1;
     w->hits = h;
     w->chits = n;
@@ -360,38 +253,6 @@ static int scan_fds(const worker *w, const char *dir) {
   return found;
 }
 
-/* Reads a whole /proc file of any size into w->buf. */
-static ssize_t read_big(worker *w, const char *name) {
-  int fd = openat(w->procfd, name, O_RDONLY | O_CLOEXEC);
-  size_t total = 0;
-  if (fd < 0) return -1;
-  for (;;) {
-    ssize_t n;
-    if (w->bufsize - total < 4096) {
-      size_t ns = w->bufsize ? w->bufsize * 2 : 65536;
-      char *nb = (char *)realloc(w->buf, ns);
-      if (!nb) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-      }
-      w->buf = nb;
-      w->bufsize = ns;
-    }
-    n = read(fd, w->buf + total, w->bufsize - total - 1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += (size_t)n;
-  }
-  close(fd);
-  w->buf[total] = '\0';
-  return (ssize_t)total;
-}
-
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                            uint64_t *dev, uint64_t *ino) {
   /* start-end perms offset major:minor inode [path] */
@@ -427,11 +288,13 @@ int rm_native_parse_maps_line(const char *line, const char **range_end,
 
 /* 1 when a mapping of pid is a registered file, 0 if none, -1 unreadable. */
 static int scan_maps(worker *w, uint32_t pid) {
-  char name[64];
   char *line, *next;
-  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
-  if (read_big(w, name) < 0) return -1;
-  for (line = w->buf; *line; line = next) {
+  int err = rm_native_proc_read(w->procfd, pid, "maps", &w->buf);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  for (line = w->buf.p; *line; line = next) {
     const char *range_end;
     uint64_t dev, ino;
     next = strchr(line, '\n');
@@ -510,37 +373,45 @@ static int registered_process(const targets *t, uint32_t pid,
   return 0;
 }
 
-/* The systemd unit of pid (the last component of its cgroup path when it
- * ends in ".service"), into buf; 0 when there is one. */
 int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
-  char name[64], cg[4096], *line, *last;
-  snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
-  if (read_at(procfd, name, cg, sizeof cg) < 0) return -1;
-  for (line = cg; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    char *nl = strchr(line, '\n');
+  rm_native_buf cg = {0};
+  char *line, *nl;
+  int found = -1, err = rm_native_proc_read(procfd, pid, "cgroup", &cg);
+  if (err) {
+    free(cg.p);
+    errno = err;
+    return -1;
+  }
+  for (line = cg.p; line && *line; line = nl ? nl + 1 : NULL) {
+    const char *last;
     size_t len;
+    nl = strchr(line, '\n');
     if (nl) *nl = '\0';
     last = strrchr(line, '/');
     if (last && (len = strlen(last + 1)) > 8 &&
         strcmp(last + 1 + len - 8, ".service") == 0 && len < size) {
       memcpy(buf, last + 1, len + 1);
-      return 0;
+      found = 0;
+      break;
     }
-    if (!nl) break;
-    *nl = '\n';
   }
-  return -1;
+  free(cg.p);
+  errno = 0;
+  return found;
+}
+
+int rm_native_service_matches(const char *name, const char *unit) {
+  size_t n = strlen(name), u = strlen(unit);
+  if (!unit[0]) return 0;
+  if (strcmp(name, unit) == 0) return 1;
+  return n + 8 == u && strncmp(unit, name, n) == 0 &&
+         strcmp(unit + n, ".service") == 0;
 }
 
 static int service_registered(const targets *t, const char *unit) {
-  size_t i, ulen = strlen(unit);
-  for (i = 0; i < t->nsvcs; i++) {
-    const char *s = t->svcs[i];
-    size_t n = strlen(s);
-    if (strcmp(s, unit) == 0) return 1;
-    /* "cron" names "cron.service" */
-    if (n + 8 == ulen && strncmp(unit, s, n) == 0) return 1;
-  }
+  size_t i;
+  for (i = 0; i < t->nsvcs; i++)
+    if (rm_native_service_matches(t->svcs[i], unit)) return 1;
   return 0;
 }
 
@@ -553,13 +424,17 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
+/* Looks at one process: checks in the order of their cost
+ * (stat, the registered processes and services, descriptors, maps, the
+ * executable, threads with their own descriptors), each failure sorted
+ * into "gone", "not ours to read" and "out of resources". */
 static void scan_one(worker *w, uint32_t pid) {
   rm_native_stat st;
   char dir[64];
   int r, denied = 0, found = 0;
-  errno = 0;
-  if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
-    (void)out_of_resources(w, errno); /* else it is gone */
+  r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
+  if (r != 0) {
+    (void)out_of_resources(w, r); /* else it is gone */
     return;
   }
   if (st.flags & PF_KTHREAD) return;
@@ -602,37 +477,59 @@ static void scan_one(worker *w, uint32_t pid) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+      rm_pid_list *u = &w->uninspected;
+      if (u->n == w->cuninspected) {
+        size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
+        uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
+        if (!p) {
+          w->rc = RM_E_OUTOFMEMORY;
+          return;
+        }
+        u->pids = p;
+        w->cuninspected = n;
+      }
+      u->pids[u->n++] = pid;
+    }
   }
 }
 
-int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
+/* A failed look into a process: 0 when the process is gone (it uses
+ * nothing), else the errno to report. */
+static int failure(int err) { return (err == ENOENT || err == ESRCH) ? 0 : err; }
+
+int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
+                           uint64_t ino) {
   targets t;
   worker w;
   char dir[64];
   uint64_t d, i;
-  int found = 0;
+  int found = 0, err = 0, r;
   memset(&t, 0, sizeof t);
   memset(&w, 0, sizeof w);
   if (idset_init(&t.files, 1) != 0 || idset_init(&t.inodes, 1) != 0) {
     targets_free(&t);
-    return 0;
+    errno = ENOMEM;
+    return -1;
   }
   add_file(&t, dev, ino);
   w.t = &t;
-  w.procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (w.procfd >= 0) {
-    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    found = scan_fds(&w, dir) == 1 || scan_maps(&w, pid) == 1 ||
-            scan_threads(&w, pid) == 1;
-    snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-    if (!found && stat_id(w.procfd, dir, &d, &i) == 0 && d == dev && i == ino)
-      found = 1;
-    close(w.procfd);
-  }
-  free(w.buf);
+  w.procfd = procfd;
+  snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+  if ((r = scan_fds(&w, dir)) < 0) err = failure(errno);
+  found = r == 1;
+  if (!found && (r = scan_maps(&w, pid)) < 0 && !err) err = failure(errno);
+  found = found || r == 1;
+  if (!found && !err && (r = scan_threads(&w, pid)) < 0) err = failure(errno);
+  found = found || r == 1;
+  snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
+  if (!found && stat_id(procfd, dir, &d, &i) == 0 && d == dev && i == ino)
+    found = 1;
+  free(w.buf.p);
   targets_free(&t);
-  return found;
+  if (found) return 1;
+  errno = err;
+  return err ? -1 : 0;
 }
 
 static void *scan_range(void *arg) {
@@ -684,120 +581,30 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
   return RM_OK;
 }
 
-static int cmp_hit(const void *a, const void *b) {
-  uint32_t x = ((const hit *)a)->pid, y = ((const hit *)b)->pid;
+static int cmp_pid(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
 }
 
-/* Copies src into buf, cut to fit. */
-static void copy_str(char *buf, size_t size, const char *src) {
-  size_t n = strlen(src);
-  if (n >= size) n = size - 1;
-  memcpy(buf, src, n);
-  buf[n] = '\0';
+static int cmp_hit(const void *a, const void *b) {
+  uint32_t x = ((const rm_native_hit *)a)->pid,
+           y = ((const rm_native_hit *)b)->pid;
+  return x < y ? -1 : x > y;
 }
 
-/* The executable's base name, else the command name from stat. */
-static void app_name(int procfd, const hit *h, char *buf, size_t size) {
-  char link[64], path[4096];
-  ssize_t n;
-  snprintf(link, sizeof link, "%lu/exe", (unsigned long)h->pid);
-  n = readlinkat(procfd, link, path, sizeof path - 1);
-  if (n > 0) {
-    const char *base;
-    path[n] = '\0';
-    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
-    base = strrchr(path, '/');
-    copy_str(buf, size, base ? base + 1 : path);
-  } else {
-    copy_str(buf, size, h->st.comm);
-  }
-}
-
-static int32_t login_session(int procfd, uint32_t pid) {
-  char name[64], buf[32];
-  unsigned long v;
-  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
-  v = strtoul(buf, NULL, 10);
-  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
-}
-
-static int systemd_running(void) {
-  struct stat st;
-  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Fills an rm_app for a hit and returns its reboot reasons. */
-static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
-  uint32_t reasons = 0;
-  memset(a, 0, sizeof *a);
-  a->process.pid = h->pid;
-  a->process.start_time = h->st.start_time;
-  app_name(procfd, h, a->name, sizeof a->name);
-  a->status = RM_STATUS_RUNNING;
-  a->session_id = login_session(procfd, h->pid);
-  if (h->pid == (uint32_t)getpid()) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_DETECTED_SELF;
-  } else if (h->pid == 1) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_CRITICAL_PROCESS;
-  } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (systemd &&
-             rm_native_service_unit(procfd, h->pid, a->service,
-                                 sizeof a->service) == 0) {
-    a->type = RM_APP_SERVICE;
-  } else if (h->st.tty != 0) {
-    a->type = RM_APP_CONSOLE;
-  } else {
-    a->type = RM_APP_UNKNOWN;
-  }
-  if (a->type == RM_APP_CRITICAL) {
-    a->session_id = -1;
-    a->restartable = 0;
-  } else {
-    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
-  }
-  return reasons;
-}
-
-unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
-                     uint32_t *reasons_out, size_t *uninspected) {
-  targets t;
-  uint32_t *pids = NULL;
-  size_t npids = 0, i, nw, total = 0;
+/* Runs the workers over pids (two threads for a long list) and gathers
+ * their hits, sorted by pid. */
+static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
+                            size_t npids, rm_native_hit **hits,
+                            size_t *nhits, rm_pid_list *uninspected) {
   worker w[2];
-  rm_app *apps = NULL;
-  uint32_t reasons = 0;
-  int procfd, systemd;
-  unsigned rc = targets_load(s, &t);
-  *apps_out = NULL;
-  *napps = 0;
-  *reasons_out = 0;
-  *uninspected = 0;
-  if (rc != RM_OK) return rc;
-  if (t.has_dir) {
-    targets_free(&t);
-    return RM_E_ACCESS_DENIED;
-  }
-  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procfd < 0) {
-    targets_free(&t);
-    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
-  }
-  memset(w, 0, sizeof w); /* freed on every way out */
-  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
-    npids = 0; /* nothing registered: nothing to look for */
-  } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
-    goto done;
-  }
+  size_t i, nw, total = 0, nun = 0;
+  unsigned rc = RM_OK;
+  memset(w, 0, sizeof w);
   nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
   for (i = 0; i < nw; i++) {
     size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
-    w[i].t = &t;
+    w[i].t = t;
     w[i].procfd = procfd;
     w[i].pids = pids + lo;
     w[i].npids = hi - lo;
@@ -817,67 +624,72 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
     total += w[i].nhits;
-    *uninspected += w[i].uninspected;
+    nun += w[i].uninspected.n;
   }
-  if (rc != RM_OK) goto done;
-  if (total) {
-    hit *all = (hit *)malloc(total * sizeof *all);
-    apps = (rm_app *)calloc(total, sizeof *apps);
-    if (!all || !apps) {
-      free(all);
-      free(apps);
-      apps = NULL;
+  if (rc == RM_OK && nun) {
+    uint32_t *un = (uint32_t *)malloc(nun * sizeof *un);
+    if (!un) {
       rc = RM_E_OUTOFMEMORY;
-      goto done;
+    } else {
+      if (w[0].uninspected.n)
+        memcpy(un, w[0].uninspected.pids, w[0].uninspected.n * sizeof *un);
+      if (nw == 2 && w[1].uninspected.n)
+        memcpy(un + w[0].uninspected.n, w[1].uninspected.pids,
+               w[1].uninspected.n * sizeof *un);
+      qsort(un, nun, sizeof *un, cmp_pid);
+      uninspected->pids = un;
+      uninspected->n = nun;
     }
-    /* a worker that found nothing has no array at all (NULL) */
-    if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
-    if (nw == 2 && w[1].nhits)
-      memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
-    qsort(all, total, sizeof *all, cmp_hit);
-    systemd = systemd_running();
-    for (i = 0; i < total; i++)
-      reasons |= describe(procfd, &all[i], &apps[i], systemd);
-    free(all);
   }
-  *apps_out = apps;
-  *napps = total;
-  *reasons_out = reasons;
-done:
+  if (rc == RM_OK && total) {
+    rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
+    if (!all) {
+      rc = RM_E_OUTOFMEMORY;
+    } else {
+      /* a worker that found nothing has no array at all (NULL) */
+      if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
+      if (nw == 2 && w[1].nhits)
+        memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
+      qsort(all, total, sizeof *all, cmp_hit);
+      *hits = all;
+      *nhits = total;
+    }
+  }
   for (i = 0; i < 2; i++) {
     free(w[i].hits);
-    free(w[i].buf);
+    free(w[i].uninspected.pids);
+    free(w[i].buf.p);
   }
-  free(pids);
-  close(procfd);
-  targets_free(&t);
   return rc;
 }
 
-unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons) {
-  rm_app *found;
-  size_t n, un;
-  unsigned rc;
-  uint32_t r;
-  unsigned cap = *count;
-  *needed = 0;
-  *count = 0;
-  *reasons = 0;
-  rc = rm_native_session_check(s);
+unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+                        rm_native_hit **hits, size_t *nhits,
+                        rm_pid_list *uninspected) {
+  targets t;
+  uint32_t *pids = NULL;
+  size_t npids = 0;
+  unsigned rc = targets_load(buf, len, &t);
+  *hits = NULL;
+  *nhits = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (rc != RM_OK) return rc;
-  rc = rm_native_scan(s, &found, &n, &r, &un);
-  if (rc != RM_OK) return rc;
-  if (s->control) rm_native_control_mask(s->control, found, n);
-  s->uninspected = un;
-  *needed = (unsigned)n;
-  if (n > cap || (n && !apps)) {
-    free(found);
-    return RM_E_MORE_DATA;
+  if (t.has_dir) {
+    targets_free(&t);
+    return RM_E_ACCESS_DENIED;
   }
-  if (n) memcpy(apps, found, n * sizeof *apps);
-  free(found);
-  *count = (unsigned)n;
-  *reasons = r;
-  return RM_OK;
+  /* nothing registered: nothing to look for */
+  if (t.files.count || t.nprocs || t.nsvcs)
+    rc = list_pids(procfd, &pids, &npids);
+  if (rc == RM_OK && npids)
+    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  if (rc != RM_OK) {
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
+  }
+  free(pids);
+  targets_free(&t);
+  return rc;
 }
