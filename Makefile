@@ -98,7 +98,7 @@ $(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -shared -o $$@ $(WIN_SRC) \
-	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr
+	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr -lbcrypt -lpsapi -luser32 -ladvapi32 -lshell32
 endef
 $(eval $(call windows_lua,win64,$(WIN64)))
 $(eval $(call windows_lua,win32,$(WIN32)))
@@ -109,7 +109,8 @@ $(eval $(call windows_lua,win32,$(WIN32)))
 # copies of lua.exe, lua54.dll and the module; run with
 # WINEDLLOVERRIDES=rstrtmgr=n). wintool.exe (spec/helpers/wintool.c) checks
 # the command-line quoting against CommandLineToArgvW and reads process
-# times. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
+# times. winholder.exe (spec/helpers/winholder.c) holds, maps or shows a
+# window over a file for the win32 engine's specs. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
 # built to keep both ABIs compiling.
 STANDIN_SRC := spec/helpers/standin_rstrtmgr.c
 WINTOOL_SRC := spec/helpers/wintool.c src/windows/cmdline.c
@@ -124,6 +125,10 @@ $(BUILD)/$(1)-standin/wintool.exe: $(WINTOOL_SRC) src/windows/cmdline.h
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -Isrc/windows -o $$@ $(WINTOOL_SRC) -lshell32
 
+$(BUILD)/$(1)-standin/winholder.exe: spec/helpers/winholder.c
+	@mkdir -p $$(@D)
+	$(2)-gcc $(WIN_CFLAGS) -o $$@ $$< -lshell32 -luser32
+
 $(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)/restartmanager
@@ -132,7 +137,8 @@ $(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
 	@touch $$@
 
 $(1)-standin: $(BUILD)/$(1)-standin/rstrtmgr.dll \
-    $(BUILD)/$(1)-standin/wintool.exe $(BUILD)/$(1)-standin/.copied
+    $(BUILD)/$(1)-standin/wintool.exe $(BUILD)/$(1)-standin/winholder.exe \
+    $(BUILD)/$(1)-standin/.copied
 endef
 $(eval $(call windows_standin,win64,$(WIN64)))
 $(eval $(call windows_standin,win32,$(WIN32)))
@@ -205,7 +211,8 @@ define windows_host
 $(BUILD)/$(1)/host.exe: examples/host.c src/restartmanager.h \
     $(BUILD)/$(1)/librestartmanager.a $(BUILD)/$(1)/lua54.dll
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -o $$@ examples/host.c \
-	  $(BUILD)/$(1)/librestartmanager.a $(BUILD)/$(1)/lua54.dll -lrstrtmgr
+	  $(BUILD)/$(1)/librestartmanager.a $(BUILD)/$(1)/lua54.dll \
+	  -lrstrtmgr -lbcrypt -lpsapi -luser32 -ladvapi32 -lshell32
 endef
 $(eval $(call windows_host,win64,$(WIN64)))
 $(eval $(call windows_host,win32,$(WIN32)))

@@ -69,16 +69,19 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lconsole.c",
             "src/lprocess.c",
             "src/restartmanager.c",
             "src/native/apps.c",
             "src/native/backend.c",
+            "src/native/console.c",
             "src/native/control.c",
             "src/native/filters.c",
             "src/native/launch.c",
             "src/native/process.c",
             "src/native/procfs.c",
             "src/native/records.c",
+            "src/native/recovery.c",
             "src/native/restartreg.c",
             "src/native/scan.c",
             "src/native/store.c",
@@ -95,13 +98,21 @@ build = {
         -- RestartManager.h
         ["restartmanager.core"] = {
           sources = {
+            "src/lconsole.c",
             "src/lprocess.c",
             "src/restartmanager.c",
+            "src/windows/backend.c",
             "src/windows/cmdline.c",
+            "src/windows/console.c",
             "src/windows/process.c",
             "src/windows/rstrtmgr.c",
+            "src/windows/w32_engine.c",
+            "src/windows/w32_scan.c",
+            "src/windows/w32_store.c",
+            "src/windows/wutil.c",
           },
-          libraries = { "rstrtmgr" },
+          libraries = { "rstrtmgr", "bcrypt", "psapi", "user32", "advapi32",
+            "shell32" },
         },
       },
     },

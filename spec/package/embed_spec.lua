@@ -187,10 +187,12 @@ describe("embedding on Windows #wine", function()
       end)
   end
 
-  -- host.exe beside lua54.dll, run under Wine with empty Lua paths; with
-  -- standin = true beside the TEST STAND-IN rstrtmgr.dll (scripted answers,
-  -- not Microsoft's DLL and not Wine's)
-  local function run_host(script, scenario, standin)
+  -- host.exe beside lua54.dll, run under Wine with empty Lua paths, on the
+  -- file at the Linux path held. The engine is the module's choice (the
+  -- win32 engine under Wine); with standin = true it is rstrtmgr.dll, the
+  -- TEST STAND-IN (scripted answers, not Microsoft's DLL and not Wine's)
+  -- placed beside host.exe.
+  local function run_host(script, held, scenario, standin)
     local dir = H.tmpdir()
     H.sh("cp " .. H.q(BUILD .. "/win64/host.exe") .. " " .. H.q(BUILD
       .. "/win64/lua54.dll") .. " " .. H.q(dir))
@@ -199,18 +201,17 @@ describe("embedding on Windows #wine", function()
     end
     H.write(dir .. "/script.lua", script)
     H.write(dir .. "/scenario", scenario or "")
-    H.write(dir .. "/held.dat", "held")
     local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
       .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all LUA_PATH= LUA_CPATH= "
-      .. (standin and "WINEDLLOVERRIDES=rstrtmgr=n " or "")
+      .. (standin and "WINEDLLOVERRIDES=rstrtmgr=n RESTARTMANAGER_ENGINE=rstrtmgr " or "")
       .. "RM_STANDIN_SCENARIO=" .. H.q(W.winpath(dir .. "/scenario"))
       .. " RM_STANDIN_LOG=" .. H.q(W.winpath(dir .. "/log"))
-      .. " wine host.exe script.lua " .. H.q(W.winpath(dir .. "/held.dat"))
+      .. " wine host.exe script.lua " .. H.q(W.winpath(held))
       .. " >out 2>&1 </dev/null")
     local out = (H.read(dir .. "/out") or ""):gsub("\r\n", "\n")
     local log = (H.read(dir .. "/log") or ""):gsub("\r\n", "\n")
     H.sh("rm -rf " .. H.q(dir))
-    return out, rc, log, W.winpath(dir .. "/held.dat")
+    return out, rc, log
   end
 
   local SCRIPT = [[
@@ -225,24 +226,31 @@ for _, app in ipairs(apps) do print("uses", app.pid, app.name) end
 print("done", #apps)
 ]]
 
-  it("the Windows host runs the library from inside itself under Wine",
+  it("the Windows host finds the Windows program that holds a file",
     function()
-      -- Wine's own rstrtmgr.dll answers every list with no application
-      local out, rc = run_host(SCRIPT)
+      local fx = H.scratch()
+      H.finally(finally, fx.cleanup)
+      local held = fx.file("held.dat")
+      local h = fx.track(W.holder("exclusive", held))
+      local out, rc = run_host(SCRIPT, held)
       assert.equal(0, rc, out)
       assert.matches("backend\twindows\ttrue\n", out)
-      assert.matches("done\t0\n$", out)
+      assert.matches("\nuses\t" .. h.winpid .. "\twinholder%.exe\n", out)
+      assert.matches("done\t1\n$", out)
     end)
 
   it("the Windows host passes the list through (TEST STAND-IN rstrtmgr.dll)",
     function()
+      local fx = H.scratch()
+      H.finally(finally, fx.cleanup)
+      local held = fx.file("held.dat")
       local scenario = "reasons 0\napp 4242 77 1 1 1 1 " .. W.u16("Game.exe")
         .. " -\n"
-      local out, rc, log, held = run_host(SCRIPT, scenario, true)
+      local out, rc, log = run_host(SCRIPT, held, scenario, true)
       assert.equal(0, rc, out)
       assert.matches("uses\t4242\tGame.exe\n", out)
       assert.matches("done\t1\n$", out)
       -- the file went to RmRegisterResources as its Windows path
-      assert.matches("\nfile 0 " .. W.u16(held) .. "\n", "\n" .. log)
+      assert.matches("\nfile 0 " .. W.u16(W.winpath(held)) .. "\n", "\n" .. log)
     end)
 end)

@@ -94,6 +94,36 @@ describe("rockspecs", function()
     assert.is_nil(windows.incdirs)
   end)
 
+  it("the Windows sources build as the rock builds them, without -Isrc #wine",
+    function()
+      -- mingw-w64 with Lua's headers and nothing else, as LuaRocks' builtin
+      -- build does with the rockspec's Windows module
+      local scm = load_rockspec(ROCKSPECS .. "/" .. SCM)
+      local windows = scm.build.platforms.windows.modules["restartmanager.core"]
+      local lua_inc = H.ROOT .. "/build/lua-src/src"
+      assert.is_not_nil(H.read(lua_inc .. "/lua.h"), "make windows first")
+      local dir = H.tmpdir()
+      H.finally(finally, function() H.sh("rm -rf " .. H.q(dir)) end)
+      local objects = {}
+      for i, src in ipairs(windows.sources) do
+        local obj = dir .. "/" .. i .. ".o"
+        local out, rc = H.sh("cd " .. H.q(H.ROOT) .. " && x86_64-w64-mingw32-gcc -O2 -c -I"
+          .. H.q(lua_inc) .. " -o " .. H.q(obj) .. " " .. H.q(src) .. " 2>&1")
+        assert.equal(0, rc, src .. ": " .. out)
+        objects[#objects + 1] = H.q(obj)
+      end
+      local libs = {}
+      for _, l in ipairs(windows.libraries) do libs[#libs + 1] = "-l" .. l end
+      local out, rc = H.sh("x86_64-w64-mingw32-gcc -shared -o " .. H.q(dir .. "/core.dll")
+        .. " " .. table.concat(objects, " ") .. " " .. H.q(H.ROOT .. "/build/win64/lua54.dll")
+        .. " " .. table.concat(libs, " ") .. " 2>&1")
+      assert.equal(0, rc, out)
+      out = H.sh("x86_64-w64-mingw32-objdump -p " .. H.q(dir .. "/core.dll"))
+      local exports = out:match("%[Ordinal/Name Pointer%] Table\n(.-)\n\n")
+      assert.is_string(exports, out)
+      assert.equal("luaopen_restartmanager_core", exports:match("^%s*%[%s*0%] (%S+)%s*$"))
+    end)
+
   describe("in a fresh tree", function()
     local work, tree, config, deps
     -- LuaRocks as a user runs it: none of the specs' own environment (the

@@ -51,10 +51,12 @@ void rm_native_control_mark(const rm_native_control *c, rm_app *apps,
 /* Stops apps (a fresh list, its filters' masks already set), processes
  * before services, politely and then, with RM_SHUTDOWN_FORCE, by force;
  * each polite stop may take timeout_ms. Within a task. */
+/* recdir: the session's directory, where what is stopped is recorded
+ * before the first signal (recovery.h); -1 for none. */
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     size_t n, uint32_t flags,
-                                    unsigned timeout_ms, rm_progress_fn fn,
-                                    void *ctx);
+                                    unsigned timeout_ms, int recdir,
+                                    rm_progress_fn fn, void *ctx);
 
 /* Starts again, in reverse stop order, what the shutdowns stopped and
  * registered for restart, except what filters (process and service
@@ -62,7 +64,8 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
  * a task. */
 unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
-                                   int procfd, rm_progress_fn fn, void *ctx);
+                                   int procfd, int recdir, rm_progress_fn fn,
+                                   void *ctx);
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #pragma GCC visibility pop

@@ -35,6 +35,7 @@
 #include "store.h"
 #include "procfs.h"
 #include "launch.h"
+#include "recovery.h"
 #include "util.h"
 
 #endif
