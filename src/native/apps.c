@@ -51,14 +51,13 @@ int rm_native_systemd_running(void) {
 }
 
 uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
-                            rm_app *a) {
+                            rm_native_restart_cache *cache, rm_app *a) {
   uint32_t reasons = 0;
   memset(a, 0, sizeof *a);
   a->process.pid = h->pid;
   a->process.start_time = h->st.start_time;
   app_name(procfd, h, a->name, sizeof a->name);
   a->status = RM_STATUS_RUNNING;
-  a->session_id = login_session(procfd, h->pid);
   if (h->pid == (uint32_t)getpid()) {
     a->type = RM_APP_CRITICAL;
     reasons |= RM_REBOOT_DETECTED_SELF;
@@ -81,7 +80,9 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
     a->session_id = -1;
     a->restartable = 0;
   } else {
-    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
+    a->session_id = login_session(procfd, h->pid);
+    a->restartable =
+        rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
   }
   return reasons;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "restartreg.h"
 #include "scan.h"
 
 /* Hidden: a shared object built from these sources exports only the
@@ -22,9 +23,10 @@
 int rm_native_systemd_running(void);
 
 /* Fills a for the process h (procfd: a descriptor of /proc) and returns
- * its reboot reasons (RM_REBOOT_* bits). */
+ * its reboot reasons (RM_REBOOT_* bits). cache: the calling thread's cache
+ * of restart registrations (restartreg.h), or NULL. */
 uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
-                            rm_app *a);
+                            rm_native_restart_cache *cache, rm_app *a);
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #pragma GCC visibility pop
