@@ -430,6 +430,9 @@ function Plan:__tostring()
   return P.format(self)
 end
 
+--- Plans: building, reading and printing them.
+-- @section plans
+
 --- Builds the plan for the apps a list gave.
 -- @tparam table pol a policy from `new`
 -- @tparam {table,...} apps as `Session:list` gives them

@@ -12,6 +12,13 @@
 #include "restartreg.h"
 #include "scan.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* 1 when systemd runs the machine (its services are then named). */
 int rm_native_systemd_running(void);
 
@@ -20,5 +27,9 @@ int rm_native_systemd_running(void);
  * of restart registrations (restartreg.h), or NULL. */
 uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
                             rm_native_restart_cache *cache, rm_app *a);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

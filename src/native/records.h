@@ -36,6 +36,13 @@
 #include "backend.h"
 #include "util.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Appends one record naming files (each identified now; a relative path is
  * made absolute against the working directory), processes and services to
  * the session directory dirfd. Nothing is written on failure:
@@ -106,5 +113,9 @@ void rm_native_payload_each(const char *p, size_t len, rm_native_entry_fn fn,
  * entry was well formed; fn is called only then. */
 int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
                             void *ctx);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

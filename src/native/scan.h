@@ -25,6 +25,13 @@
 
 #include "procfs.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A process the scan found, with what its stat said then. */
 typedef struct rm_native_hit {
   uint32_t pid;
@@ -63,5 +70,9 @@ int rm_native_service_matches(const char *name, const char *unit);
  * identity. */
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                               uint64_t *dev, uint64_t *ino);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif
