@@ -578,8 +578,9 @@ function Run:procedure_opts(opts)
       err:write("These programs have a terminal; someone may be working "
         .. "in them (unsaved work may be lost):\n")
       for _, e in ipairs(apps) do
-        err:write(("  pid %d  %s  %s\n"):format(e.pid, tostring(e.name),
-          tostring(e.executable or "")))
+        err:write(("  pid %d  %s  %s\n"):format(e.pid,
+          policy.printable(tostring(e.name)),
+          policy.printable(tostring(e.executable or ""))))
       end
       err:write("Stop them? [y/N] ")
       err:flush()

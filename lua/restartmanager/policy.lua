@@ -708,21 +708,22 @@ function P.format(plan)
   for _, e in ipairs(plan.apps) do
     if e.action == "stop" and e.terminal then
       out[#out + 1] = ("has a terminal: pid %s (%s): unsaved work may be "
-        .. "lost"):format(tostring(e.pid), tostring(e.name))
+        .. "lost"):format(tostring(e.pid), P.printable(tostring(e.name)))
     end
   end
   if plan.dry_run then
     for _, e in ipairs(plan.apps) do
       if e.action == "stop" and not e.restart and not e.with_parent then
         out[#out + 1] = ("would stay down: pid %s (%s): %s"):format(
-          tostring(e.pid), tostring(e.name), tostring(e.restart_why))
+          tostring(e.pid), P.printable(tostring(e.name)),
+          P.printable(tostring(e.restart_why)))
       end
     end
   else
     for _, e in ipairs(plan.down or {}) do
       out[#out + 1] = ("stays down: pid %s (%s): %s"):format(
-        tostring(e.pid), tostring(e.name), tostring(e.down_why
-          or e.restart_why))
+        tostring(e.pid), P.printable(tostring(e.name)),
+        P.printable(tostring(e.down_why or e.restart_why)))
     end
   end
   out[#out + 1] = "reboot reasons: " .. P.reasons_text(plan.reboot_reasons)
