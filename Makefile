@@ -395,14 +395,9 @@ $(BUILD)/bench/bare_scan: spec/bench/bare_scan.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
 
-<<<<<<< HEAD
 # BENCH_ARGS: rounds, runs a round, and rounds with fuser and lsof of
 # spec/bench/who_uses.lua (11 3 3)
-bench: deps all $(HELPERS) $(BUILD)/bench/clock.so $(BUILD)/bench/bare_scan
-=======
-# BENCH_ARGS: rounds and runs a round of spec/bench/who_uses.lua (5 5)
 bench: deps-bench all $(HELPERS) $(BUILD)/bench/clock.so $(BUILD)/bench/bare_scan
->>>>>>> pkg
 	@$(SPEC_ENV) $(LUA) spec/bench/who_uses.lua $(BENCH_ARGS)
 	@$(SPEC_ENV) LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
 	  $(LUA) spec/bench/shutdown.lua
