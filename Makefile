@@ -39,6 +39,9 @@ NATIVE_SRC := $(BINDING) $(wildcard src/native/*.c)
 WIN_SRC    := $(BINDING) $(wildcard src/windows/*.c)
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so
+# libsystemd is loaded at run time (dlopen); older C libraries keep dlopen
+# in libdl
+NATIVE_LIBS := -ldl
 
 .PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install lint docs clean \
         test-asan fuzz
@@ -47,7 +50,7 @@ all: $(NATIVE_SO)
 
 $(NATIVE_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(NATIVE_LIBS) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------
 # Windows: the module for x86_64 and i686, and Lua itself from Debian's
@@ -124,7 +127,8 @@ $(eval $(call windows_standin,win32,$(WIN32)))
 standin: win64-standin win32-standin
 
 # Programs the specs start (spec/helpers/*.c).
-HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid
+HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
+           $(BUILD)/helpers/unitd
 
 # examples/host.c: a C program that embeds Lua with the core linked in
 # (luaL_requiref), as a host application would.
@@ -134,7 +138,7 @@ EXAMPLE_HOST := $(BUILD)/examples/host
 $(EXAMPLE_HOST): examples/host.c $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
-	  $(NATIVE_SRC) $(LUA_LIB) $(LDFLAGS)
+	  $(NATIVE_SRC) $(LUA_LIB) $(NATIVE_LIBS) $(LDFLAGS)
 
 $(BUILD)/helpers/two_states: spec/helpers/two_states.c
 	@mkdir -p $(@D)
@@ -198,7 +202,7 @@ ASAN_ENV     = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_aft
 $(ASAN_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR) \
-	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(NATIVE_LIBS) $(LDFLAGS)
 
 $(ASAN_LUA): $(LUA_SRC)/src/lua.h
 	@mkdir -p $(@D)

@@ -499,6 +499,21 @@ static void push_app(lua_State *L, const rm_app *a) {
   lua_setfield(L, -2, "session_id");
   lua_pushboolean(L, a->restartable);
   lua_setfield(L, -2, "restartable");
+#ifndef _WIN32
+  /* a service: true when systemd stops and starts it, else why it cannot
+   * (it is then stopped with signals, as any process) */
+  if (a->type == RM_APP_SERVICE || (a->type == RM_APP_CRITICAL && a->service[0])) {
+    switch (a->control) {
+    case RM_CONTROL_SYSTEMD: lua_pushboolean(L, 1); break;
+    case RM_CONTROL_NO_LIBSYSTEMD:
+      lua_pushliteral(L, "libsystemd.so.0 could not be loaded");
+      break;
+    case RM_CONTROL_NO_SYSTEMD: lua_pushliteral(L, "no systemd runs"); break;
+    default: lua_pushliteral(L, "its systemd manager could not be reached"); break;
+    }
+    lua_setfield(L, -2, "systemd");
+  }
+#endif
 }
 
 /***

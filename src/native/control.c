@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "native.h"
+#include "services.h"
 
 #define RESTART_MAGIC "RMRESTART1"
 #define KILL_WAIT_MS 5000
@@ -358,6 +359,8 @@ typedef struct filter {
 
 typedef struct stopped {
   rm_app app;
+  long unit; /* index in units of its service unit, stopped through systemd;
+                -1 for a process stopped with signals */
   restart_reg reg; /* reg.buf NULL when the app did not register */
   uid_t uid;
   gid_t gid;
@@ -372,6 +375,8 @@ struct rm_native_control {
   size_t nfilters;
   stopped *apps; /* what shutdown stopped, in stop order */
   size_t napps;
+  rm_native_unit *units; /* the service units it stopped through systemd */
+  size_t nunits;
   int shut_down;   /* a shutdown ran since the last restart */
   int busy;        /* a shutdown or restart is running */
   int cancel;      /* set by cancel(), read with __atomic */
@@ -445,6 +450,9 @@ static void free_stopped(struct rm_native_control *c) {
   free(c->apps);
   c->apps = NULL;
   c->napps = 0;
+  rm_native_units_free(c->units, c->nunits);
+  c->units = NULL;
+  c->nunits = 0;
 }
 
 void rm_native_control_free(struct rm_native_control *c) {
@@ -562,14 +570,6 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
   return RM_OK;
 }
 
-static int service_matches(const char *name, const char *unit) {
-  size_t n = strlen(name), u = strlen(unit);
-  if (!unit[0]) return 0;
-  if (strcmp(name, unit) == 0) return 1;
-  return n + 8 == u && strncmp(unit, name, n) == 0 &&
-         strcmp(unit + n, ".service") == 0;
-}
-
 /* The strongest filter action that applies to app (0 for none). */
 static int filter_action(const struct rm_native_control *c, const rm_app *a) {
   size_t i;
@@ -583,7 +583,7 @@ static int filter_action(const struct rm_native_control *c, const rm_app *a) {
             f->f.process.start_time == a->process.start_time;
       break;
     case RM_FILTER_TRIGGER_SERVICE:
-      hit = service_matches(f->name, a->service);
+      hit = rm_native_service_matches(f->name, a->service);
       break;
     case RM_FILTER_TRIGGER_FILE: {
       struct stat st;
@@ -776,11 +776,70 @@ static void reset_cancel(struct rm_native_control *c) {
   __atomic_store_n(&c->cancel, 0, __ATOMIC_SEQ_CST);
 }
 
+/* A service process stopped and started through systemd. */
+static int via_systemd(const rm_app *a) {
+  return a->type == RM_APP_SERVICE && a->control == RM_CONTROL_SYSTEMD;
+}
+
+/* The index in c->units (from first on) of the unit of a, added when new;
+ * -1 when out of memory. */
+static long unit_index(struct rm_native_control *c, size_t first,
+                       const rm_app *a) {
+  rm_sd_unit u;
+  rm_native_unit *grown;
+  size_t i;
+  memset(&u, 0, sizeof u);
+  if (strncmp(a->service, "user:", 5) == 0) {
+    if (rm_sd_parse_name(a->service, &u) != 0) return -1;
+  } else {
+    u.uid = RM_SD_SYSTEM;
+    if (strlen(a->service) >= sizeof u.name) return -1;
+    strcpy(u.name, a->service);
+  }
+  for (i = first; i < c->nunits; i++)
+    if (c->units[i].unit.uid == u.uid && strcmp(c->units[i].unit.name, u.name) == 0)
+      return (long)i;
+  grown = (rm_native_unit *)realloc(c->units, (c->nunits + 1) * sizeof *grown);
+  if (!grown) return -1;
+  c->units = grown;
+  memset(&c->units[c->nunits], 0, sizeof *c->units);
+  c->units[c->nunits].unit = u;
+  c->units[c->nunits].state = RM_SD_JOB_PENDING;
+  return (long)c->nunits++;
+}
+
+/* What the waits on systemd's jobs report to: progress and cancel. */
+typedef struct unit_wait {
+  struct rm_native_control *c;
+  reporter *rep;
+  size_t *done, total;
+  size_t first; /* the units of this operation: c->units[first..] */
+} unit_wait;
+
+static int unit_wait_stop(void *ctx) {
+  unit_wait *u = (unit_wait *)ctx;
+  return cancelled(u->c) || u->rep->stop;
+}
+
+static void unit_wait_finished(void *ctx, rm_sd_job *j) {
+  unit_wait *u = (unit_wait *)ctx;
+  size_t i, k;
+  for (i = u->first; i < u->c->nunits; i++) {
+    if (u->c->units[i].unit.uid != j->uid ||
+        strcmp(u->c->units[i].unit.name, j->unit) != 0)
+      continue;
+    /* every process of the unit is done with */
+    for (k = 0; k < u->c->napps; k++)
+      if (u->c->apps[k].unit == (long)i) (*u->done)++;
+    report(u->rep, (unsigned)(*u->done * 100 / (u->total ? u->total : 1)));
+  }
+}
+
 unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
                       rm_progress_fn fn, void *ctx) {
   struct rm_native_control *c;
   rm_app *apps = NULL;
-  size_t n = 0, un, i, first, total = 0, done = 0, left;
+  size_t n = 0, un, i, first, first_unit, total = 0, nsig = 0, done = 0, left;
   uint32_t reasons;
   stopped *grown, **set = NULL;
   reporter rep = {fn, ctx, -1, 0};
@@ -818,7 +877,10 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
   }
   c->apps = grown;
   first = c->napps;
-  /* processes first, services after them */
+  first_unit = c->nunits;
+  /* applications first, services after them (as on Windows); a service's
+   * processes are never signalled one by one where systemd can stop its
+   * unit */
   for (pass = 0; pass < 2; pass++) {
     for (i = 0; i < n; i++) {
       stopped *st;
@@ -827,19 +889,25 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
       st = &c->apps[c->napps];
       memset(st, 0, sizeof *st);
       st->app = apps[i];
+      st->unit = -1;
+      st->pidfd = -1;
+      if (via_systemd(&apps[i])) {
+        st->unit = unit_index(c, first_unit, &apps[i]);
+        if (st->unit < 0) {
+          rc = RM_E_OUTOFMEMORY;
+          goto undo;
+        }
+        total++;
+        c->napps++;
+        continue;
+      }
       errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
       if (st->pidfd < 0 && rm_native_errno_code(errno, RM_OK) != RM_OK) {
         /* out of descriptors or memory: the process may well be running;
          * stop before anything is signalled, and say why */
-        size_t k;
         rc = rm_native_errno_code(errno, RM_OK);
-        for (k = first; k < c->napps; k++) {
-          reg_free(&c->apps[k].reg);
-          if (c->apps[k].pidfd >= 0) close(c->apps[k].pidfd);
-        }
-        c->napps = first;
-        goto out;
+        goto undo;
       }
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
@@ -852,18 +920,19 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
       if (find_registration(apps[i].process.pid, apps[i].process.start_time,
                             &st->reg) != 0)
         memset(&st->reg, 0, sizeof st->reg);
-      set[total++] = st;
+      set[nsig++] = st;
+      total++;
       c->napps++;
     }
   }
   c->shut_down = 1;
   report(&rep, 0);
-  for (i = 0; i < total && !rep.stop && !cancelled(c); i++) {
+  for (i = 0; i < nsig && !rep.stop && !cancelled(c); i++) {
     if (pidfd_signal(set[i]->pidfd, SIGTERM) != 0 && errno == ESRCH)
       set[i]->exited = 1;
   }
   /* anything not signalled because of a stop or cancel is not waited for */
-  for (left = i; left < total; left++) set[left]->exited = -1;
+  for (left = i; left < nsig; left++) set[left]->exited = -1;
   left = await_exits(c, set, i, now_ms() + (long)timeout_ms, &rep, &done,
                      total ? total : 1);
   if (left && (flags & RM_SHUTDOWN_FORCE) && !rep.stop && !cancelled(c)) {
@@ -873,8 +942,39 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
     left = await_exits(c, set, i, now_ms() + KILL_WAIT_MS, &rep, &done,
                        total ? total : 1);
   }
+  if (c->nunits > first_unit) {
+    if (rep.stop || cancelled(c)) {
+      /* never asked to stop: nothing to start again */
+      for (i = first_unit; i < c->nunits; i++)
+        c->units[i].state = RM_SD_JOB_FAILED;
+    } else {
+      unit_wait uw;
+      rm_sd_waiter w;
+      uw.c = c;
+      uw.rep = &rep;
+      uw.done = &done;
+      uw.total = total;
+      uw.first = first_unit;
+      w.cancel_fd = c->evfd;
+      w.stop = unit_wait_stop;
+      w.finished = unit_wait_finished;
+      w.ctx = &uw;
+      left += rm_native_units_stop(c->units + first_unit, c->nunits - first_unit,
+                                   (flags & RM_SHUTDOWN_FORCE) != 0,
+                                   now_ms() + (long)timeout_ms, KILL_WAIT_MS, &w);
+    }
+  }
   for (i = first; i < c->napps; i++) {
     stopped *st = &c->apps[i];
+    if (st->unit >= 0) {
+      int state = c->units[st->unit].state;
+      if (state == RM_SD_JOB_DONE)
+        st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
+                         RM_STATUS_STOPPED;
+      else if (!rep.stop && !cancelled(c))
+        st->app.status |= RM_STATUS_ERROR_ON_STOP;
+      continue;
+    }
     if (st->pidfd < 0) continue;
     if (st->exited == 1) {
       st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
@@ -890,6 +990,15 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
   if (cancelled(c) || rep.stop) rc = RM_E_CANCELLED;
   else if (left) rc = RM_E_FAIL_SHUTDOWN;
   else report(&rep, 100);
+  goto out;
+undo:
+  for (i = first; i < c->napps; i++) {
+    reg_free(&c->apps[i].reg);
+    if (c->apps[i].pidfd >= 0) close(c->apps[i].pidfd);
+  }
+  c->napps = first;
+  for (i = first_unit; i < c->nunits; i++) rm_sd_strv_free(c->units[i].triggers);
+  c->nunits = first_unit;
 out:
   free(set);
   free(apps);
@@ -967,6 +1076,69 @@ static int spawn(const stopped *st) {
   return n == (ssize_t)sizeof err ? err : 0;
 }
 
+/* Starts again the units this session stopped through systemd (whether or
+ * not their services registered for restart), unless a filter says no, and
+ * marks their processes. Returns non-zero when one did not start. */
+static int restart_units(struct rm_native_control *c, reporter *rep,
+                         size_t *done, size_t total) {
+  rm_native_unit *todo;
+  size_t *which, n = 0, i, k;
+  int failed = 0;
+  if (!c->nunits) return 0;
+  todo = (rm_native_unit *)calloc(c->nunits, sizeof *todo);
+  which = (size_t *)calloc(c->nunits, sizeof *which);
+  if (!todo || !which) {
+    free(todo);
+    free(which);
+    for (k = 0; k < c->napps; k++)
+      if (c->apps[k].unit >= 0) c->apps[k].app.status |= RM_STATUS_ERROR_ON_RESTART;
+    return 1;
+  }
+  /* the reverse of the stop order */
+  for (i = c->nunits; i-- > 0;) {
+    int masked = 0;
+    /* a stop that was refused stopped nothing */
+    if (c->units[i].state == RM_SD_JOB_FAILED) continue;
+    for (k = 0; k < c->napps; k++) {
+      stopped *st = &c->apps[k];
+      if (st->unit != (long)i) continue;
+      st->app.status |= mask_bits(filter_action(c, &st->app));
+      if (st->app.status & RM_STATUS_RESTART_MASKED) masked = 1;
+    }
+    if (masked) continue;
+    todo[n] = c->units[i]; /* shares its triggers */
+    which[n++] = i;
+  }
+  if (n) {
+    unit_wait uw;
+    rm_sd_waiter w;
+    uw.c = c;
+    uw.rep = rep;
+    uw.done = done;
+    uw.total = total;
+    uw.first = 0;
+    w.cancel_fd = c->evfd;
+    w.stop = unit_wait_stop;
+    w.finished = NULL;
+    w.ctx = &uw;
+    (void)rm_native_units_start(todo, n, &w);
+    for (i = 0; i < n; i++) {
+      int ok = todo[i].state == RM_SD_JOB_DONE;
+      if (!ok && (rep->stop || cancelled(c))) continue;
+      if (!ok) failed = 1;
+      for (k = 0; k < c->napps; k++) {
+        if (c->apps[k].unit != (long)which[i]) continue;
+        c->apps[k].app.status |= ok ? RM_STATUS_RESTARTED : RM_STATUS_ERROR_ON_RESTART;
+        (*done)++;
+      }
+      report(rep, (unsigned)(*done * 100 / (total ? total : 1)));
+    }
+  }
+  free(todo);
+  free(which);
+  return failed;
+}
+
 unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   struct rm_native_control *c;
   reporter rep = {fn, ctx, -1, 0};
@@ -980,16 +1152,19 @@ unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   reset_cancel(c);
   for (i = 0; i < c->napps; i++) {
     const stopped *st = &c->apps[i];
-    if ((st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
-        !(st->reg.flags & RM_RESTART_NO_PATCH))
+    if (st->unit >= 0 ||
+        ((st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
+         !(st->reg.flags & RM_RESTART_NO_PATCH)))
       total++;
   }
   report(&rep, 0);
-  /* the reverse of the stop order */
+  /* the reverse of the stop order: services first, then applications */
+  failed = restart_units(c, &rep, &done, total);
   for (i = c->napps; i-- > 0;) {
     stopped *st = &c->apps[i];
     int action;
     if (rep.stop || cancelled(c)) break;
+    if (st->unit >= 0) continue;
     if (!(st->app.status & RM_STATUS_STOPPED) || !st->reg.buf ||
         (st->reg.flags & RM_RESTART_NO_PATCH))
       continue;

@@ -101,7 +101,6 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out);
 unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st);
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                            uint64_t *dev, uint64_t *ino);
-int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size);
 
 /* Who uses the registered resources: a malloc'd array of apps (by pid). */
 unsigned rm_native_scan(rm_session *s, rm_app **apps, size_t *napps,

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "native.h"
+#include "services.h"
 
 #ifndef AT_STATX_DONT_SYNC
 #define AT_STATX_DONT_SYNC 0x4000
@@ -120,11 +121,15 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   } else if (kind == 'P') {
     if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
   } else if (kind == 'S') {
-    if (t->nsvcs < t->csvcs) {
-      size_t n = strlen(e->text);
+    char canon[RM_SVC_NAME_SIZE];
+    /* by its canonical name ("cron" is "cron.service"); a name that is
+     * none matches nothing */
+    if (t->nsvcs < t->csvcs &&
+        rm_native_service_name(e->text, canon, sizeof canon) == 0) {
+      size_t n = strlen(canon);
       char *copy = (char *)malloc(n + 1);
       if (copy) {
-        memcpy(copy, e->text, n + 1);
+        memcpy(copy, canon, n + 1);
         t->svcs[t->nsvcs++] = copy;
       }
     }
@@ -510,37 +515,10 @@ static int registered_process(const targets *t, uint32_t pid,
   return 0;
 }
 
-/* The systemd unit of pid (the last component of its cgroup path when it
- * ends in ".service"), into buf; 0 when there is one. */
-int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
-  char name[64], cg[4096], *line, *last;
-  snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
-  if (read_at(procfd, name, cg, sizeof cg) < 0) return -1;
-  for (line = cg; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    char *nl = strchr(line, '\n');
-    size_t len;
-    if (nl) *nl = '\0';
-    last = strrchr(line, '/');
-    if (last && (len = strlen(last + 1)) > 8 &&
-        strcmp(last + 1 + len - 8, ".service") == 0 && len < size) {
-      memcpy(buf, last + 1, len + 1);
-      return 0;
-    }
-    if (!nl) break;
-    *nl = '\n';
-  }
-  return -1;
-}
-
 static int service_registered(const targets *t, const char *unit) {
-  size_t i, ulen = strlen(unit);
-  for (i = 0; i < t->nsvcs; i++) {
-    const char *s = t->svcs[i];
-    size_t n = strlen(s);
-    if (strcmp(s, unit) == 0) return 1;
-    /* "cron" names "cron.service" */
-    if (n + 8 == ulen && strncmp(unit, s, n) == 0) return 1;
-  }
+  size_t i;
+  for (i = 0; i < t->nsvcs; i++)
+    if (strcmp(t->svcs[i], unit) == 0) return 1;
   return 0;
 }
 
@@ -565,10 +543,14 @@ static void scan_one(worker *w, uint32_t pid) {
   if (st.flags & PF_KTHREAD) return;
   if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
   if (!found && w->t->nsvcs) {
-    char unit[256];
+    rm_sd_unit u;
+    char unit[RM_SVC_NAME_SIZE];
     errno = 0;
-    if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
-      if (service_registered(w->t, unit)) found = 1;
+    if (rm_sd_unit_of(w->procfd, pid, &u) == 0) {
+      if (u.kind == RM_SD_SERVICE &&
+          rm_sd_format_name(&u, unit, sizeof unit) == 0 &&
+          service_registered(w->t, unit))
+        found = 1;
     } else if (out_of_resources(w, errno)) {
       return;
     }
@@ -723,13 +705,9 @@ static int32_t login_session(int procfd, uint32_t pid) {
   return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
 }
 
-static int systemd_running(void) {
-  struct stat st;
-  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* Fills an rm_app for a hit and returns its reboot reasons. */
-static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
+static uint32_t describe(int procfd, const hit *h, rm_app *a,
+                         rm_native_services *sv) {
   uint32_t reasons = 0;
   memset(a, 0, sizeof *a);
   a->process.pid = h->pid;
@@ -746,10 +724,13 @@ static uint32_t describe(int procfd, const hit *h, rm_app *a, int systemd) {
   } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
     a->type = RM_APP_CRITICAL;
     reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (systemd &&
-             rm_native_service_unit(procfd, h->pid, a->service,
-                                 sizeof a->service) == 0) {
-    a->type = RM_APP_SERVICE;
+  } else if (sv && rm_native_services_describe(sv, procfd, h->pid, a,
+                                              &reasons)) {
+    /* a service: stopped and started through systemd, which can start it
+     * whether or not it registered; without systemd, as any process */
+    if (a->control != RM_CONTROL_SYSTEMD)
+      a->restartable = rm_native_restartable(h->pid, h->st.start_time);
+    return reasons;
   } else if (h->st.tty != 0) {
     a->type = RM_APP_CONSOLE;
   } else {
@@ -772,7 +753,8 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
   worker w[2];
   rm_app *apps = NULL;
   uint32_t reasons = 0;
-  int procfd, systemd;
+  int procfd;
+  rm_native_services *sv;
   unsigned rc = targets_load(s, &t);
   *apps_out = NULL;
   *napps = 0;
@@ -835,9 +817,17 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
     if (nw == 2 && w[1].nhits)
       memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
     qsort(all, total, sizeof *all, cmp_hit);
-    systemd = systemd_running();
+    sv = rm_native_services_new();
+    if (!sv) {
+      free(all);
+      free(apps);
+      apps = NULL;
+      rc = RM_E_OUTOFMEMORY;
+      goto done;
+    }
     for (i = 0; i < total; i++)
-      reasons |= describe(procfd, &all[i], &apps[i], systemd);
+      reasons |= describe(procfd, &all[i], &apps[i], sv);
+    rm_native_services_free(sv);
     free(all);
   }
   *apps_out = apps;
