@@ -306,6 +306,9 @@ local function list_cmd(a, out, err)
       if app.service and app.service ~= "" then
         name = name .. " [" .. app.service .. "]"
       end
+      if type(app.systemd) == "string" then
+        name = name .. " (with signals: " .. app.systemd .. ")"
+      end
       rows[#rows + 1] = { tostring(app.pid), app.type,
         app.restartable and "yes" or "no", name }
     end

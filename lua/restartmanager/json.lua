@@ -7,7 +7,7 @@ local J = {}
 --- The order keys are written in, where dkjson writes them (cjson writes
 -- them in any order).
 J.KEY_ORDER = { "time", "step", "phase", "pid", "start_time", "name", "type",
-  "service", "restartable", "executable", "status", "session_id", "action",
+  "service", "systemd", "restartable", "executable", "status", "session_id", "action",
   "why", "force", "restart", "restart_why", "outcome", "restart_outcome",
   "ok", "code", "message", "reason", "files", "processes", "services",
   "dry_run", "stop", "spare", "reboot_reasons", "uninspected", "refused",

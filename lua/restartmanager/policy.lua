@@ -259,7 +259,10 @@ function P.plan(pol, apps, reasons, uninspected)
       e.executable = core.executable(a.pid) or nil
     end
     local spared = P.spared(pol, e)
-    if a.type == "critical" then
+    if a.type == "critical" and a.service then
+      e.action, e.why = "none", "critical: its unit refuses a manual stop "
+        .. "(RefuseManualStop), a reboot would be needed"
+    elseif a.type == "critical" then
       e.action, e.why = "none", "critical: cannot be stopped, a reboot would be needed"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
@@ -267,17 +270,24 @@ function P.plan(pol, apps, reasons, uninspected)
       e.action, e.why = "spare", spared
     else
       e.action, e.why = "stop", "uses the registered resources"
+      if a.systemd == true then
+        e.why = e.why .. "; stopped through systemd"
+      elseif type(a.systemd) == "string" then
+        e.why = e.why .. "; stopped with signals (" .. a.systemd .. ")"
+      end
     end
     if e.action == "stop" then
       plan.stop = plan.stop + 1
       e.force = pol.force
       if not a.restartable then
-        e.restart, e.restart_why = false,
-          "not registered for restart: stays down"
+        e.restart, e.restart_why = false, a.systemd == true
+          and "systemd cannot start it: stays down"
+          or "not registered for restart: stays down"
       elseif a.status and a.status & core.app_status.restart_masked ~= 0 then
         e.restart, e.restart_why = false, "a no_restart filter keeps it down"
       else
-        e.restart, e.restart_why = true, "registered for restart"
+        e.restart, e.restart_why = true, a.systemd == true
+          and "started again through systemd" or "registered for restart"
         plan.restart = plan.restart + 1
       end
     else
