@@ -3,7 +3,8 @@
 #   make            the native module (build/restartmanager/core.so)
 #   make windows    both Windows DLLs (x86_64, i686) and a Windows Lua to run
 #                   them under Wine
-#   make test       every spec, native and Wine (installs what is missing),
+#   make test       every spec, native and Wine (installs what is missing;
+#                   the systemd specs boot and stop a private systemd),
 #                   then the native specs again against a sanitized build
 #   make test-asan  only that sanitized run (AddressSanitizer, UBSan, LSan)
 #   make fuzz       the fuzz targets of spec/fuzz/, FUZZ_SECONDS (60) each
