@@ -228,7 +228,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Isrc -Isrc/native -Isrc/windows -pthread
-FUZZ_TARGETS := stat maps records key restart cmdline
+FUZZ_TARGETS := stat maps records key restart cmdline cgroup
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 NATIVE_BACKEND = $(filter-out src/native/spawn.c,$(wildcard src/native/*.c))
 

@@ -39,6 +39,19 @@ static int starts_with(const char *s, size_t n, const char *prefix) {
   return n >= k && memcmp(s, prefix, k) == 0;
 }
 
+static int valid_unit_chars(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    /* what systemd allows in unit names */
+    if (!(isalnum(ch) || ch == ':' || ch == '-' || ch == '_' || ch == '.' ||
+          ch == '\\' || ch == '@'))
+      return 0;
+  }
+  return 1;
+}
+
 /* "user@UID.service" -> UID, else -1. */
 static long user_manager_uid(const char *s, size_t n) {
   size_t i;
@@ -95,7 +108,7 @@ static void parse_path(const char *p, size_t len, rm_sd_unit *out) {
         continue;
       }
     }
-    if (n == 0 || n >= RM_SD_UNIT_SIZE) return;
+    if (n >= RM_SD_UNIT_SIZE || !valid_unit_chars(c, n)) return;
     memcpy(out->name, c, n);
     out->name[n] = '\0';
     out->uid = uid;
@@ -182,19 +195,6 @@ int rm_sd_unit_of(int procfd, uint32_t pid, rm_sd_unit *out) {
 /* ---------------------------------------------------------------------
  * Service names
  * ------------------------------------------------------------------- */
-
-static int valid_unit_chars(const char *s, size_t n) {
-  size_t i;
-  if (n == 0) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    /* what systemd allows in unit names */
-    if (!(isalnum(ch) || ch == ':' || ch == '-' || ch == '_' || ch == '.' ||
-          ch == '\\' || ch == '@'))
-      return 0;
-  }
-  return 1;
-}
 
 int rm_sd_parse_name(const char *name, rm_sd_unit *u) {
   const char *unit = name;
