@@ -10,6 +10,7 @@
 #   make fuzz       the fuzz targets of spec/fuzz/, FUZZ_SECONDS (60) each
 #   make demo       the primary/secondary procedure end to end
 #   make install    into PREFIX (or LUADIR/LIBDIR/BINDIR)
+#   make uninstall  removes what make install put there
 #   make lint       luacheck over lua/, bin/, examples/ and spec/
 #   make docs       the LDoc reference into build/docs
 #
@@ -44,7 +45,7 @@ NATIVE_SO  := $(BUILD)/restartmanager/core.so
 # in libdl
 NATIVE_LIBS := -ldl
 
-.PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install lint docs clean \
+.PHONY: all windows standin win64-standin win32-standin test test-native test-wine demo deps install uninstall lint docs clean \
         test-asan fuzz
 
 all: $(NATIVE_SO)
@@ -269,16 +270,35 @@ bench: deps all $(HELPERS) $(BUILD)/bench/clock.so
 demo: deps all
 	@$(SPEC_ENV) $(LUA) examples/demo.lua
 
-LUA_MODULES := init policy log json cli
+# Every module of the Lua layer (lua/restartmanager/*.lua, one folder deep
+# too), installed as they lie under lua/.
+LUA_FILES := $(sort $(wildcard lua/restartmanager/*.lua lua/restartmanager/*/*.lua))
 
+# bin/restartmanager is installed with the directories it was installed
+# with written into it, so that it finds its own modules without LUA_PATH
+# (DESTDIR, a staging root, is not part of them).
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/restartmanager $(DESTDIR)$(LUADIR)/restartmanager \
-	  $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/restartmanager $(DESTDIR)$(BINDIR)
 	install -m 755 $(NATIVE_SO) $(DESTDIR)$(LIBDIR)/restartmanager/core.so
-	for m in $(LUA_MODULES); do \
-	  install -m 644 lua/restartmanager/$$m.lua $(DESTDIR)$(LUADIR)/restartmanager/$$m.lua || exit 1; \
+	for f in $(LUA_FILES:lua/%=%); do \
+	  install -d $(DESTDIR)$(LUADIR)/$$(dirname $$f) && \
+	  install -m 644 lua/$$f $(DESTDIR)$(LUADIR)/$$f || exit 1; \
 	done
-	install -m 755 bin/restartmanager $(DESTDIR)$(BINDIR)/restartmanager
+	sed 's|^local LUADIR, LIBDIR = nil, nil.*|local LUADIR, LIBDIR = "$(LUADIR)", "$(LIBDIR)"|' \
+	  bin/restartmanager > $(DESTDIR)$(BINDIR)/restartmanager.tmp
+	grep -q '^local LUADIR, LIBDIR = "' $(DESTDIR)$(BINDIR)/restartmanager.tmp
+	chmod 755 $(DESTDIR)$(BINDIR)/restartmanager.tmp
+	mv $(DESTDIR)$(BINDIR)/restartmanager.tmp $(DESTDIR)$(BINDIR)/restartmanager
+
+# What install put there, and the folders it made when they are left empty.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/restartmanager \
+	  $(DESTDIR)$(LIBDIR)/restartmanager/core.so \
+	  $(LUA_FILES:lua/%=$(DESTDIR)$(LUADIR)/%)
+	-rmdir $(filter-out $(DESTDIR)$(LUADIR)/restartmanager/, \
+	    $(sort $(dir $(LUA_FILES:lua/%=$(DESTDIR)$(LUADIR)/%)))) \
+	  $(DESTDIR)$(LUADIR)/restartmanager \
+	  $(DESTDIR)$(LIBDIR)/restartmanager 2>/dev/null
 
 # .luacheckrc holds the settings (busted's globals for spec/).
 lint: deps

@@ -28,6 +28,11 @@ build = {
     ["restartmanager.log"] = "lua/restartmanager/log.lua",
     ["restartmanager.json"] = "lua/restartmanager/json.lua",
     ["restartmanager.cli"] = "lua/restartmanager/cli.lua",
+    ["restartmanager.session"] = "lua/restartmanager/session.lua",
+    ["restartmanager.procedure"] = "lua/restartmanager/procedure.lua",
+    ["restartmanager.secondary"] = "lua/restartmanager/secondary.lua",
+    ["restartmanager.check"] = "lua/restartmanager/check.lua",
+    ["restartmanager.errors"] = "lua/restartmanager/errors.lua",
   },
   -- the command-line tool also needs argparse, and dkjson or cjson for
   -- JSON (Debian: lua-argparse, lua-dkjson); they are not required here so
@@ -40,12 +45,17 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lprocess.c",
             "src/restartmanager.c",
-            "src/native_store.c",
-            "src/native_scan.c",
-            "src/native_control.c",
-            "src/spawn.c",
+            "src/native/control.c",
+            "src/native/launch.c",
+            "src/native/process.c",
+            "src/native/procfs.c",
+            "src/native/scan.c",
+            "src/native/store.c",
+            "src/native/util.c",
           },
+          incdirs = { "src" },
           libraries = { "pthread" },
         },
       },
@@ -53,8 +63,10 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
+          incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
       },
@@ -62,8 +74,10 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/restartmanager.c", "src/backend_windows.c",
-            "src/win_restart.c" },
+          sources = { "src/lprocess.c", "src/restartmanager.c",
+            "src/windows/cmdline.c", "src/windows/process.c",
+            "src/windows/rstrtmgr.c" },
+          incdirs = { "src" },
           libraries = { "rstrtmgr" },
         },
       },

@@ -158,12 +158,97 @@ function H.scratch(opts)
   function fx.holder(words, hopts)
     return fx.track(H.holder(words, hopts))
   end
+  -- the cooperative application (H.app) in this directory, on this fifo
+  function fx.app(aopts)
+    assert(fx.fifo, "H.scratch { fifo = true } for cooperative apps")
+    local a = {}
+    for k, v in pairs(aopts or {}) do a[k] = v end
+    a.dir, a.fifo = fx.dir, fx.fifo
+    a.data = a.data or fx.file("data", "old")
+    return H.app(a, fx.track)
+  end
   function fx.cleanup()
+    -- the apps end by themselves, restarted ones (not our children) too
+    if fx.fifo then H.release(fx.fifo) end
     for _, c in ipairs(fx.children) do c.kill("KILL") end
-    if fx.fifo then H.sh("pkill -KILL -f " .. H.q(fx.fifo) .. " 2>/dev/null") end
     H.sh("rm -rf " .. H.q(fx.dir))
   end
   return fx
+end
+
+-- The cooperative application, spec/helpers/app.lua: registered for
+-- restart with its own arguments, it keeps its data file open, appends one
+-- line per start to its state file and blocks opening the fifo until
+-- H.release(fifo). opts: dir (its working directory) and fifo, required;
+-- data (the file it holds), state (default dir/state), flags
+-- (RM_APP_FLAGS), env (the words that find the modules, default
+-- H.lua_env()), prefix (words before the interpreter: another user),
+-- script (another copy of app.lua), words (more arguments, shell words).
+-- track: called with the started child. Waits for its first start;
+-- returns {state=, data=, first= (the first start, see H.app_starts),
+-- child=, starts() (every start so far), wait_starts(n), instances() (the
+-- pids of the app's processes now, restarted ones included)}.
+function H.app(opts, track)
+  local state = opts.state or (opts.dir .. "/state")
+  local cmd = ("env -C %s RM_APP_ENV=hello RM_APP_FLAGS=%d %s %s %s %s %s %s %s %s")
+    :format(H.q(opts.dir), opts.flags or 0, opts.env or H.lua_env(),
+      opts.prefix or "", H.LUA,
+      H.q(opts.script or (H.ROOT .. "/spec/helpers/app.lua")), H.q(state),
+      H.q(opts.data), H.q(opts.fifo), opts.words or "")
+  local a = { state = state, data = opts.data }
+  a.child = H.start(cmd)
+  if track then track(a.child) end
+  function a.starts() return H.app_starts(state) end
+  function a.wait_starts(n) return H.wait_app_starts(state, n) end
+  function a.instances() return H.running_with(state) end
+  a.first = a.wait_starts(1)[1]
+  return a
+end
+
+-- Ends every cooperative application blocked on fifo, and the ones still
+-- to get there: the fifo is opened for reading and writing (which lets the
+-- blocked ones open it; they then end), removed (a later open fails: they
+-- end at once), and closed.
+function H.release(fifo)
+  local f = io.open(fifo, "r+")
+  os.remove(fifo)
+  if f then f:close() end
+end
+
+-- The pids of the running processes (not zombies) whose command line
+-- contains word, sorted.
+function H.running_with(word)
+  local out = H.sh("grep -l -a -F -e " .. H.q(word)
+    .. " /proc/[0-9]*/cmdline 2>/dev/null")
+  local pids = {}
+  for pid in out:gmatch("/proc/(%d+)/cmdline") do
+    pid = tonumber(pid)
+    if H.alive(pid) then pids[#pids + 1] = pid end
+  end
+  table.sort(pids)
+  return pids
+end
+
+-- Whether process pid runs and no signal has reached it: none pending, and
+-- not exiting. A fatal signal leaves that trace as soon as kill() has
+-- returned (the kernel marks the process as exiting and queues SIGKILL in
+-- the sender's call), so this needs no wait: right after a call that
+-- would have signalled the process, it tells whether it did. (A SIGTERM
+-- the process ignores leaves no trace, and has no effect.)
+function H.untouched(pid)
+  local status = H.read("/proc/" .. pid .. "/status")
+  local stat = H.read("/proc/" .. pid .. "/stat")
+  if not status or not stat then return false end
+  local state = status:match("\nState:%s*(%a)")
+  if state == "Z" or state == "X" then return false end
+  for _, field in ipairs { "SigPnd", "ShdPnd" } do
+    local mask = status:match("\n" .. field .. ":%s*(%x+)")
+    if not mask or tonumber(mask, 16) ~= 0 then return false end
+  end
+  -- the flags, field 9 of stat: PF_EXITING is 0x4
+  local flags = tonumber(stat:match("^%d+ %b() %a " .. ("%-?%d+ "):rep(5)
+    .. "(%d+)"))
+  return flags ~= nil and flags & 0x4 == 0
 end
 
 -- Whether process pid runs (a zombie does not).

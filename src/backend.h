@@ -17,6 +17,7 @@
 
 /* Win32 error codes, the same numbers on every platform. */
 #define RM_OK                      0u
+#define RM_E_INVALID_FUNCTION      1u
 #define RM_E_FILE_NOT_FOUND        2u
 #define RM_E_TOO_MANY_OPEN_FILES   4u
 #define RM_E_ACCESS_DENIED         5u

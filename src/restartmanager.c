@@ -15,9 +15,7 @@
 #include "lauxlib.h"
 
 #include "backend.h"
-#ifndef _WIN32
-#include "spawn_api.h"
-#endif
+#include "binding.h"
 
 #if LUA_VERSION_NUM < 504
 #error "restartmanager needs Lua 5.4"
@@ -97,6 +95,7 @@ static const Const restart_flags[] = {
 
 static const Const errors[] = {
   {"ERROR_SUCCESS", RM_OK},
+  {"ERROR_INVALID_FUNCTION", RM_E_INVALID_FUNCTION},
   {"ERROR_FILE_NOT_FOUND", RM_E_FILE_NOT_FOUND},
   {"ERROR_TOO_MANY_OPEN_FILES", RM_E_TOO_MANY_OPEN_FILES},
   {"ERROR_ACCESS_DENIED", RM_E_ACCESS_DENIED},
@@ -146,23 +145,31 @@ static void push_consts(lua_State *L, const Const *c) {
  * Errors
  * ------------------------------------------------------------------- */
 
-/* Pushes "NAME (code): text". */
-static void push_error_message(lua_State *L, unsigned code) {
-  char text[512];
+/* Pushes "NAME (code): text"; text NULL: the backend's description. */
+static void push_error_message(lua_State *L, unsigned code,
+                               const char *text) {
+  char buf[512];
   const char *name = const_name(errors, (lua_Integer)code);
-  rm_backend_error_text(code, text, sizeof text);
+  if (!text) {
+    rm_backend_error_text(code, buf, sizeof buf);
+    text = buf;
+  }
   if (name)
     lua_pushfstring(L, "%s (%d): %s", name, (int)code, text);
   else
     lua_pushfstring(L, "error %d: %s", (int)code, text);
 }
 
-/* The failure triple: nil, message, code. */
-static int push_failure(lua_State *L, unsigned code) {
+/* The failure triple: nil, message, code (binding.h). */
+int rm_push_failure(lua_State *L, unsigned code, const char *text) {
   luaL_pushfail(L);
-  push_error_message(L, code);
+  push_error_message(L, code, text);
   lua_pushinteger(L, (lua_Integer)code);
   return 3;
+}
+
+static int push_failure(lua_State *L, unsigned code) {
+  return rm_push_failure(L, code, NULL);
 }
 
 static int push_result(lua_State *L, unsigned code) {
@@ -185,7 +192,7 @@ static int argerror_at(lua_State *L, int arg, lua_Integer i,
 
 /* 1 when s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or
  * code points past U+10FFFF). */
-static int valid_utf8(const unsigned char *s, size_t len) {
+int rm_valid_utf8(const unsigned char *s, size_t len) {
   size_t i = 0;
   while (i < len) {
     unsigned c = s[i], n, cp, k;
@@ -228,7 +235,7 @@ static const char *check_cstring(lua_State *L, int idx, int arg,
                                        "byte", i));
     luaL_argerror(L, arg, "string contains a zero byte");
   }
-  if (rm_backend_needs_utf8 && !valid_utf8((const unsigned char *)s, len)) {
+  if (rm_backend_needs_utf8 && !rm_valid_utf8((const unsigned char *)s, len)) {
     if (i > 0)
       luaL_argerror(L, arg,
                     lua_pushfstring(L, "string at index %I is not valid "
@@ -253,9 +260,9 @@ static void *scratch(lua_State *L, size_t n) {
   return lua_newuserdatauv(L, n ? n : 1, 0);
 }
 
-/* {pid=, start_time=} at idx into *p. what names it in messages. */
-static void read_process(lua_State *L, int idx, int arg, lua_Integer i,
-                         rm_unique_process *p) {
+/* {pid=, start_time=} at idx into *p (binding.h). */
+void rm_check_process(lua_State *L, int idx, int arg, lua_Integer i,
+                      rm_unique_process *p) {
   lua_Integer pid, st;
   int ok1, ok2;
   if (!lua_istable(L, idx)) {
@@ -467,7 +474,7 @@ static int l_register_resources(lua_State *L) {
   procs = (rm_unique_process *)scratch(L, (size_t)np * sizeof *procs);
   for (i = 1; i <= np; i++) {
     lua_geti(L, 3, i);
-    read_process(L, -1, 3, i, &procs[i - 1]);
+    rm_check_process(L, -1, 3, i, &procs[i - 1]);
     lua_pop(L, 1);
   }
   nprocs = (size_t)np;
@@ -712,7 +719,7 @@ static void read_filter_target(lua_State *L, int arg, rm_filter *f) {
   memset(f, 0, sizeof *f);
   f->trigger = kind_triggers[k];
   if (f->trigger == RM_FILTER_TRIGGER_PROCESS)
-    read_process(L, arg + 1, arg + 1, 0, &f->process);
+    rm_check_process(L, arg + 1, arg + 1, 0, &f->process);
   else
     f->name = check_cstring(L, arg + 1, arg + 1, 0);
 }
@@ -935,8 +942,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_setfield(L, -2, "backend");
   lua_pushliteral(L, RM_VERSION);
   lua_setfield(L, -2, "_VERSION");
-#ifndef _WIN32
-  rm_spawn_open(L);
-#endif
+  rm_open_process(L);
   return 1;
 }

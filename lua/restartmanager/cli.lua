@@ -400,11 +400,6 @@ local function run_cmd(a, out, err)
     err:write("restartmanager: ", perr, "\n")
     return C.EXIT.usage
   end
-  if not core.spawn then
-    err:write("restartmanager: 'run' is not available on the ", core.backend,
-      " backend yet\n")
-    return C.EXIT.failed
-  end
   local files = {}
   for _, group in ipairs(a.file) do append_all(files, group) end
   local display, logfile = procedure_opts(a, opts, err, out)

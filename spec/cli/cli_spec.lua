@@ -4,7 +4,7 @@ local H = require "spec.helpers"
 
 describe("bin/restartmanager", function()
   local json
-  local dir, fifo, children
+  local dir
   local BIN = H.ROOT .. "/bin/restartmanager"
 
   setup(function()
@@ -14,7 +14,7 @@ describe("bin/restartmanager", function()
   local fx, file, holder
   before_each(function()
     fx = H.scratch { fifo = true }
-    dir, fifo, children, file, holder = fx.dir, fx.fifo, fx.children, fx.file, fx.holder
+    dir, file, holder = fx.dir, fx.file, fx.holder
   end)
 
   after_each(function() fx.cleanup() end)
@@ -29,18 +29,11 @@ describe("bin/restartmanager", function()
 
 
 
-  local wait_starts, gone = H.wait_app_starts, H.gone
+  local gone, untouched = H.gone, H.untouched
 
-
-
-
+  -- the cooperative app (H.app), registered for restart, holding data
   local function app(data)
-    local state = dir .. "/state"
-    children[#children + 1] = H.start(("env -C %s %s %s %s %s %s %s")
-      :format(H.q(dir), H.lua_env(), H.LUA,
-        H.q(H.ROOT .. "/spec/helpers/app.lua"), H.q(state), H.q(data),
-        H.q(fifo)))
-    return state, wait_starts(state, 1)[1]
+    return fx.app { data = data }
   end
 
   describe("usage", function()
@@ -89,7 +82,7 @@ describe("bin/restartmanager", function()
       assert.matches("^PID +TYPE +RESTARTABLE +NAME\n", out)
       assert.matches("\n" .. h.pid .. " +%a+ +no +holder\n", out)
       assert.matches("\nreboot reasons: none\n", out)
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
       out, err, rc = cli("list " .. H.q(dir .. "/none"))
       assert.equal(0, rc, err)
       assert.matches("^no application uses these files\n", out)
@@ -134,8 +127,7 @@ describe("bin/restartmanager", function()
       assert.matches("\n  " .. h.pid .. " +holder +%a+ +stop +no ", out)
       assert.matches("would stop 1, spare 0, restart 0; kill what has not "
         .. "stopped after 3 s", out, 1, true)
-      H.sh("sleep 0.2")
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
     end)
 
     it("writes the plan as JSON, with the policy's reasons", function()
@@ -159,7 +151,7 @@ describe("bin/restartmanager", function()
       assert.equal(3, rc)
       assert.matches("\nrefused: ERROR_FAIL_SHUTDOWN %(351%): only_registered",
         out)
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
     end)
   end)
 
@@ -186,7 +178,7 @@ describe("bin/restartmanager", function()
         local _, err, rc = cli("close --timeout 0.3 " .. H.q(f))
         assert.equal(1, rc)
         assert.matches("ERROR_FAIL_SHUTDOWN %(351%)", err)
-        assert.is_true(h.alive())
+        assert.is_true(untouched(h.pid))
         local log = dir .. "/steps.jsonl"
         local out
         out, err, rc = cli("close --force --timeout 0.3 --log " .. H.q(log)
@@ -214,8 +206,7 @@ describe("bin/restartmanager", function()
       assert.matches(" spared ", out)
       assert.matches("spared pid " .. h.pid .. " %(holder%): never%-touch rule",
         err)
-      H.sh("sleep 0.2")
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
       local bad = file("bad.json", '{"never": {"paths": ["relative"]}}')
       out, err, rc = cli("close --policy " .. H.q(bad) .. " " .. H.q(f))
       assert.equal(2, rc)
@@ -226,7 +217,7 @@ describe("bin/restartmanager", function()
       assert.equal(2, rc)
       assert.equal("", out)
       assert.matches("cannot read the policy", err)
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
     end)
 
     it("draws a progress bar on a terminal", function()
@@ -250,14 +241,15 @@ describe("bin/restartmanager", function()
     it("closes the users, runs the command, restarts them, exits with its status",
       function()
         local data = file("data", "old")
-        local state, first = app(data)
+        local a = app(data)
+        local first = a.first
         local h = holder("open " .. H.q(data))
         local out, err, rc = cli("run --file " .. H.q(data) .. " --timeout 5 -- "
           .. "sh -c " .. H.q('echo "command: $1"; printf new > "$2"; exit 3')
           .. " sh 'two words' " .. H.q(data))
         assert.equal(3, rc, err)
         assert.equal("command: two words\n", out)
-        local second = wait_starts(state, 2)[2]
+        local second = a.wait_starts(2)[2]
         assert.not_equal(first.pid, second.pid)
         assert.equal("new", second.data)
         assert.is_true(gone(h.pid))
@@ -270,12 +262,12 @@ describe("bin/restartmanager", function()
     it("exits 127 for a command that does not exist, and still restarts",
       function()
         local data = file("data")
-        local state = app(data)
+        local a = app(data)
         local _, err, rc = cli("run --file " .. H.q(data) .. " -- "
           .. H.q(dir .. "/no-such-command"))
         assert.equal(127, rc)
         assert.matches("ERROR_FILE_NOT_FOUND", err)
-        assert.equal(2, #wait_starts(state, 2))
+        assert.equal(2, #a.wait_starts(2))
       end)
 
     it("exits 125 without running the command when the procedure is refused",
@@ -288,7 +280,7 @@ describe("bin/restartmanager", function()
         assert.equal(125, rc)
         assert.matches("refused: ERROR_FAIL_SHUTDOWN", err)
         assert.is_nil(H.read(marker))
-        assert.is_true(h.alive())
+        assert.is_true(untouched(h.pid))
       end)
 
     it("reports 128 + N for a command ended by signal N", function()

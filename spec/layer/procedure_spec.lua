@@ -4,24 +4,23 @@
 local H = require "spec.helpers"
 
 describe("procedure", function()
-  local rm, policy, json
-  local dir, fifo, children
+  local rm, policy, json, system
+  local dir
 
   setup(function()
     rm = require "restartmanager"
     policy = require "restartmanager.policy"
     json = require "restartmanager.json"
+    system = require "system"
   end)
 
   local fx, file, holder
   before_each(function()
     fx = H.scratch { fifo = true }
-    dir, fifo, children, file, holder = fx.dir, fx.fifo, fx.children, fx.file, fx.holder
+    dir, file, holder = fx.dir, fx.file, fx.holder
   end)
 
   after_each(function() fx.cleanup() end)
-
-
 
   -- a copy of the holder program under another name and path
   local function holder_copy(path)
@@ -30,20 +29,11 @@ describe("procedure", function()
     return path
   end
 
-  local starts, wait_starts, gone, alive = H.app_starts, H.wait_app_starts, H.gone, H.alive
+  local gone, untouched = H.gone, H.untouched
 
-
-
-
-
-  -- the cooperative app of spec/helpers/app.lua (registered for restart)
+  -- the cooperative app (H.app), registered for restart, holding data
   local function app(data)
-    local state = dir .. "/state"
-    children[#children + 1] = H.start(("env -C %s %s %s %s %s %s %s")
-      :format(H.q(dir), H.lua_env(), H.LUA,
-        H.q(H.ROOT .. "/spec/helpers/app.lua"), H.q(state), H.q(data),
-        H.q(fifo)))
-    return state, wait_starts(state, 1)[1]
+    return fx.app { data = data }
   end
 
   local function by_pid(apps)
@@ -56,7 +46,8 @@ describe("procedure", function()
     it("stops nothing, and says what would happen to each app and why",
       function()
         local data = file("data", "old")
-        local state, first = app(data)
+        local a = app(data)
+        local first = a.first
         local h = holder("open " .. H.q(data))
         local plan = assert(rm.plan({ files = { data } }, { force = true }))
         assert.is_true(plan.dry_run)
@@ -79,11 +70,10 @@ describe("procedure", function()
         assert.matches("\n  " .. h.pid .. " .- stop .- no ", text)
         assert.matches("would stop 2, spare 0, restart 1; kill what has not "
           .. "stopped after 30 s", text, 1, true)
-        -- nothing happened
-        H.sh("sleep 0.3")
-        assert.is_true(alive(first.pid))
-        assert.is_true(h.alive())
-        assert.equal(1, #starts(state))
+        -- nothing happened: no signal reached them, nothing was started
+        assert.is_true(untouched(first.pid))
+        assert.is_true(untouched(h.pid))
+        assert.same({ first.pid }, a.instances())
       end)
 
     it("is what rm.update does with dry_run: fn is not called", function()
@@ -97,8 +87,7 @@ describe("procedure", function()
       assert.is_true(plan.dry_run)
       assert.equal(h.pid, plan.apps[1].pid)
       assert.is_false(called)
-      H.sh("sleep 0.2")
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
     end)
 
     it("says when the update would be refused, and why", function()
@@ -127,7 +116,7 @@ describe("procedure", function()
       assert.equal(351, plan.refused_code)
       assert.matches("only_registered: holder %(pid " .. h.pid .. "%) cannot "
         .. "be restarted", plan.refused)
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
     end)
   end)
 
@@ -141,8 +130,7 @@ describe("procedure", function()
         { never = { names = { "keeper" } }, timeout = 5 })
       assert.is_true(ok)
       assert.is_true(gone(other.pid))
-      H.sh("sleep 0.2")
-      assert.is_true(keeper.alive(), "the spared app was stopped")
+      assert.is_true(untouched(keeper.pid), "the spared app was signalled")
       local r = by_pid(report.apps)
       assert.equal("spare", r[keeper.pid].action)
       assert.equal('never-touch rule: name "keeper"', r[keeper.pid].why)
@@ -162,7 +150,7 @@ describe("procedure", function()
           { never = { paths = { dir .. "/protected" } }, timeout = 5 })
         assert.is_true(ok)
         assert.is_true(gone(beside.pid), "a prefix is a directory, not a string")
-        assert.is_true(inside.alive())
+        assert.is_true(untouched(inside.pid))
         assert.matches('executable under "' .. dir .. '/protected"',
           by_pid(report.apps)[inside.pid].why, 1, true)
         -- a trailing separator and the file itself work as well
@@ -182,8 +170,7 @@ describe("procedure", function()
       local ok, report = rm.close({ files = { data } },
         { never = { types = { t } }, timeout = 5 })
       assert.is_true(ok)
-      H.sh("sleep 0.2")
-      assert.is_true(h.alive())
+      assert.is_true(untouched(h.pid))
       assert.equal('never-touch rule: type "' .. t .. '"', report.apps[1].why)
       -- and the same run without the rule stops it
       assert.is_true(rm.close({ files = { data } }, { timeout = 5 }))
@@ -215,7 +202,7 @@ describe("procedure", function()
           .. "before every application stopped", msg)
         assert.is_true(os.time() - t0 <= 4, "the deadline did not bound the wait")
         assert.is_false(called)
-        assert.is_true(h.alive(), "killed after the deadline")
+        assert.is_true(untouched(h.pid), "killed after the deadline")
         assert.equal("not_stopped", report.apps[1].outcome)
         local steps = {}
         for _, l in ipairs(lines) do steps[l.step] = l end
@@ -228,19 +215,23 @@ describe("procedure", function()
       local f = file("slow-report")
       local h = holder("open " .. H.q(f))
       local seen = {}
+      -- long enough for the list on a busy machine
+      local deadline = 3
+      local t0 = system.monotime()
       local ok, msg, code = rm.update({ files = { f } }, function() end, {
-        deadline = 1, timeout = 20,
+        deadline = deadline, timeout = 20,
         progress = function(p, phase)
           seen[#seen + 1] = phase .. " " .. p
           -- the caller is slow: the deadline passes at the 0% report,
           -- before any signal is sent
-          if phase == "shutdown" and p == 0 then H.sh("sleep 1.3") end
+          if phase == "shutdown" and p == 0 then
+            H.sh(("sleep %.2f"):format(t0 + deadline + 0.2 - system.monotime()))
+          end
         end })
       assert.is_nil(ok)
       assert.equal(1223, code)
-      assert.matches("deadline of 1 s", msg)
-      H.sh("sleep 0.2")
-      assert.is_true(h.alive(), "signalled after the cancel")
+      assert.matches("deadline of 3 s", msg)
+      assert.is_true(untouched(h.pid), "signalled after the cancel")
       assert.equal("shutdown 0", seen[1])
       -- what stopped (nothing) is restarted; the restart is not bounded
       assert.equal("restart 0", seen[2])
@@ -257,7 +248,8 @@ describe("procedure", function()
   describe("the JSON log", function()
     it("has one line per step, each a JSON object", function()
       local data = file("data", "old")
-      local state, first = app(data)
+      local a = app(data)
+      local first = a.first
       local stubborn = holder("ignore-term open " .. H.q(data))
       local lines = {}
       local ok, report = rm.update({ files = { data } }, function()
@@ -265,7 +257,7 @@ describe("procedure", function()
       end, { force = true, timeout = 0.5,
         log = function(line) lines[#lines + 1] = line end })
       assert.is_true(ok)
-      local second = wait_starts(state, 2)[2]
+      local second = a.wait_starts(2)[2]
       assert.equal("new", second.data)
       assert.is_true(gone(stubborn.pid))
 
@@ -312,7 +304,7 @@ describe("procedure", function()
     it("raises the sink's error only after the apps were restarted",
       function()
         local data = file("data", "old")
-        local state = app(data)
+        local a = app(data)
         assert.has_error(function()
           rm.update({ files = { data } }, function() end, { timeout = 5,
             log = function(line)
@@ -321,27 +313,30 @@ describe("procedure", function()
               end
             end })
         end, "the disk is full")
-        assert.equal(2, #wait_starts(state, 2))
+        assert.equal(2, #a.wait_starts(2))
         assert.same({}, H.store_keys())
       end)
   end)
 
   it("rm.close stops the apps and does not restart them", function()
     local data = file("data")
-    local state, first = app(data)
+    local a = app(data)
+    local first = a.first
     local ok, report = rm.close({ files = { data } }, { timeout = 5 })
     assert.is_true(ok)
     assert.is_true(gone(first.pid))
     assert.equal("stopped", report.apps[1].outcome)
     assert.is_false(report.apps[1].restart)
-    H.sh("sleep 0.3")
-    assert.equal(1, #starts(state))
+    -- a restart would have started it before rm.close returned
+    assert.same({}, a.instances())
+    assert.equal(1, #a.starts())
     assert.matches("^report: 1 application uses the resources", tostring(report))
   end)
 
   it("returns a report with each app's outcome", function()
     local data = file("data")
-    local state, first = app(data)
+    local a = app(data)
+    local first = a.first
     local ok, report = rm.update({ files = { data } }, function(apps, plan)
       assert.equal(first.pid, apps[1].pid)
       assert.equal("stop", plan.apps[1].action)
@@ -350,7 +345,7 @@ describe("procedure", function()
     assert.equal("stopped", report.apps[1].outcome)
     assert.equal("restarted", report.apps[1].restart_outcome)
     assert.matches("\n  " .. first.pid .. " .- stopped  restarted", tostring(report))
-    wait_starts(state, 2)
+    a.wait_starts(2)
   end)
 
   it("raises on misuse of the policy and the options", function()

@@ -25,8 +25,8 @@ describe("shutdown and restart", function()
   after_each(function()
     assert.is_true(bystander.alive(), "a process outside the list was hit")
     for _, c in ipairs(children) do c.kill("KILL") end
-    -- restarted applications are not our children: find them by their fifo
-    H.sh("pkill -KILL -f " .. H.q(fifo) .. " 2>/dev/null")
+    -- restarted applications are not our children: they end when released
+    H.release(fifo)
     H.sh("rm -rf " .. H.q(dir))
   end)
 
@@ -49,17 +49,15 @@ describe("shutdown and restart", function()
 
 
 
-  -- starts the cooperative app; returns its state file and first start
+  -- starts the cooperative app (H.app); returns its state file, its data
+  -- file and its first start
   local function app(opts)
-    opts = opts or {}
-    local state = dir .. "/state"
-    local data = opts.data or file("data", "old")
-    local cmd = ("env -C %s RM_APP_ENV=hello RM_APP_FLAGS=%d %s %s %s %s %s %s one 'two words'")
-      :format(H.q(dir), opts.flags or 0, opts.env or H.lua_env(),
-        opts.prefix or "", H.LUA, H.q(opts.script or (H.ROOT .. "/spec/helpers/app.lua")),
-        H.q(state), H.q(data) .. " " .. H.q(fifo))
-    children[#children + 1] = H.start(cmd)
-    return state, data, wait_starts(state, 1)[1]
+    local a = {}
+    for k, v in pairs(opts or {}) do a[k] = v end
+    a.dir, a.fifo, a.words = dir, fifo, "one 'two words'"
+    a.data = a.data or file("data", "old")
+    a = H.app(a, function(c) children[#children + 1] = c end)
+    return a.state, a.data, a.first
   end
 
   it("stops a cooperative app and restarts it as it registered, on the new file",

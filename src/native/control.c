@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "native.h"
+#include "launch.h"
 #include "services.h"
 
 #define RESTART_MAGIC "RMRESTART1"
@@ -65,7 +66,7 @@ static char *self_exe(void) {
   char *copy;
   if (n <= 0) return NULL;
   path[n] = '\0';
-  if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = '\0';
+  rm_native_strip_deleted(path, (size_t)n);
   copy = (char *)malloc(strlen(path) + 1);
   if (copy) strcpy(copy, path);
   return copy;
@@ -1006,74 +1007,23 @@ out:
   return rc;
 }
 
-/* Starts the registered command of st, detached, as its owner. 0 or an
- * errno value. */
+/* Starts the registered command of st, detached, as its owner, with
+ * nothing of the installer inherited. 0 or an errno value. */
 static int spawn(const stopped *st) {
-  int pipefd[2], err = 0;
-  pid_t mid;
-  ssize_t n;
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return errno;
-  mid = fork();
-  if (mid < 0) {
-    err = errno;
-    close(pipefd[0]);
-    close(pipefd[1]);
-    return err;
-  }
-  if (mid == 0) {
-    /* the middle process: detaches the application and leaves */
-    pid_t app;
-    close(pipefd[0]);
-    if (setsid() < 0) _exit(127);
-    app = fork();
-    if (app < 0) {
-      err = errno;
-      (void)!write(pipefd[1], &err, sizeof err);
-      _exit(127);
-    }
-    if (app == 0) {
-      int nul = open("/dev/null", O_RDWR);
-      long fd, max;
-      sigset_t none;
-      if (nul < 0) goto fail;
-      if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0) goto fail;
-      if (pipefd[1] != 3) {
-        if (dup3(pipefd[1], 3, O_CLOEXEC) < 0) goto fail;
-      }
-      /* nothing of the installer's leaks into the application */
-      if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
-        max = sysconf(_SC_OPEN_MAX);
-        if (max < 0 || max > 65536) max = 65536;
-        for (fd = 4; fd < max; fd++) (void)close((int)fd);
-      }
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, NULL);
-      signal(SIGTERM, SIG_DFL);
-      signal(SIGINT, SIG_DFL);
-      signal(SIGPIPE, SIG_DFL);
-      /* never with the installer's privileges: the app's own ids */
-      if (geteuid() == 0) {
-        if (setgroups((size_t)st->ngroups, st->groups) != 0) goto fail;
-      }
-      if (setgid(st->gid) != 0 || setuid(st->uid) != 0) goto fail;
-      if (st->uid != 0 && (setuid(0) == 0)) goto fail;
-      if (chdir(st->reg.cwd) != 0) goto fail;
-      execve(st->reg.exe, st->reg.argv, st->reg.envp);
-    fail:
-      err = errno;
-      (void)!write(3, &err, sizeof err);
-      _exit(127);
-    }
-    _exit(0);
-  }
-  close(pipefd[1]);
-  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR) {}
-  /* EOF: the application's exec closed the pipe; else its errno */
-  do {
-    n = read(pipefd[0], &err, sizeof err);
-  } while (n < 0 && errno == EINTR);
-  close(pipefd[0]);
-  return n == (ssize_t)sizeof err ? err : 0;
+  rm_native_launch l;
+  pid_t pid;
+  memset(&l, 0, sizeof l);
+  l.file = st->reg.exe;
+  l.argv = st->reg.argv;
+  l.envp = st->reg.envp;
+  l.cwd = st->reg.cwd;
+  l.detach = 1;
+  l.set_ids = 1;
+  l.uid = st->uid;
+  l.gid = st->gid;
+  l.ngroups = (size_t)st->ngroups;
+  l.groups = st->groups;
+  return rm_native_launch_start(&l, &pid);
 }
 
 /* Starts again the units this session stopped through systemd (whether or

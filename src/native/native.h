@@ -9,6 +9,8 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "procfs.h"
+#include "util.h"
 
 struct rm_session {
   int primary;
@@ -31,12 +33,6 @@ void rm_native_primary_remove(rm_session *s);
  * group or others. Returns the directory's descriptor or -1 with *rc set. */
 int rm_native_store_open(unsigned *rc);
 
-/* The code for a failed call that needed a descriptor or memory: 4 (too
- * many open files) for EMFILE and ENFILE, 14 for ENOMEM, else otherwise.
- * Running out of descriptors is never taken for a missing file or a dead
- * session. */
-unsigned rm_native_errno_code(int err, unsigned otherwise);
-
 /* 1 when key is a well-formed session key: exactly RM_KEY_LEN lowercase
  * hexadecimal characters, then the NUL. Reads no further than the first NUL
  * or the character after the key. */
@@ -48,18 +44,6 @@ int rm_native_store_path(char *buf, size_t size);
 /* RM_OK while the session's primary is alive and the session exists,
  * RM_E_INVALID_HANDLE once it has ended or its primary died. */
 unsigned rm_native_session_check(rm_session *s);
-
-/* A growable byte buffer; after a failed allocation it ignores further
- * additions and has failed set. */
-typedef struct rm_native_buf {
-  char *p;
-  size_t len, cap;
-  int failed;
-} rm_native_buf;
-
-void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n);
-/* Adds s with its terminating NUL. */
-void rm_native_gb_str(rm_native_buf *b, const char *s);
 
 /* One registered resource, as read back from the store. */
 typedef struct rm_native_entry {
@@ -88,17 +72,6 @@ size_t rm_native_records_each(const char *buf, size_t len, rm_native_entry_fn fn
 int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
                          void *ctx);
 
-/* What the scan needs from /proc/PID/stat. */
-typedef struct rm_native_stat {
-  char comm[64];
-  char state;
-  long long session, tty, threads;
-  unsigned flags;
-  uint64_t start_time;
-} rm_native_stat;
-
-int rm_native_parse_stat(const char *buf, rm_native_stat *out);
-unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st);
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                            uint64_t *dev, uint64_t *ino);
 

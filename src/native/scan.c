@@ -198,71 +198,15 @@ static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
   return total;
 }
 
-int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
-  /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
-   * num_threads, field 22 starttime; comm may hold spaces and ')' */
-  const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-  const char *p;
-  int field;
-  size_t n;
-  if (!open || !close || close < open) return -1;
-  n = (size_t)(close - open - 1);
-  if (n >= sizeof out->comm) n = sizeof out->comm - 1;
-  memcpy(out->comm, open + 1, n);
-  out->comm[n] = '\0';
-  p = close + 1;
-  out->state = 0;
-  out->session = out->tty = out->threads = 0;
-  out->flags = 0;
-  out->start_time = 0;
-  for (field = 3; field <= 22; field++) {
-    char *end;
-    unsigned long long v;
-    while (*p == ' ') p++;
-    if (!*p) return -1;
-    if (field == 3) {
-      out->state = *p;
-      while (*p && *p != ' ') p++;
-      continue;
-    }
-    errno = 0;
-    v = strtoull(p, &end, 10);
-    if (end == p) {
-      /* negative numbers (tpgid -1) */
-      long long sv = strtoll(p, &end, 10);
-      if (end == p) return -1;
-      v = (unsigned long long)sv;
-    }
-    p = end;
-    switch (field) {
-    case 6: out->session = (long long)v; break;
-    case 7: out->tty = (long long)v; break;
-    case 9: out->flags = (unsigned)v; break;
-    case 20: out->threads = (long long)v; break;
-    case 22: out->start_time = (uint64_t)v; break;
-    default: break;
-    }
-  }
-  return 0;
-}
-
-unsigned rm_native_read_stat(int procfd, uint32_t pid, rm_native_stat *st) {
-  char name[32], buf[1024];
-  snprintf(name, sizeof name, "%lu/stat", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) < 0 ||
-      rm_native_parse_stat(buf, st) != 0)
-    return RM_E_INVALID_PARAMETER;
-  return RM_OK;
-}
-
 unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
   rm_native_stat st;
-  int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  unsigned rc;
+  rm_native_buf scratch = {0};
+  int procfd = rm_native_proc_open(), err;
   if (procfd < 0) return RM_E_ACCESS_DENIED;
-  rc = rm_native_read_stat(procfd, pid, &st);
+  err = rm_native_proc_stat(procfd, pid, &scratch, &st);
   close(procfd);
-  if (rc != RM_OK) return rc;
+  free(scratch.p);
+  if (err) return rm_native_errno_code(err, RM_E_INVALID_PARAMETER);
   out->pid = pid;
   out->start_time = st.start_time;
   return RM_OK;
@@ -289,6 +233,7 @@ typedef struct worker {
   size_t uninspected;
   char *buf; /* maps */
   size_t bufsize;
+  rm_native_buf scratch; /* stat */
   unsigned rc;
 } worker;
 
@@ -535,9 +480,9 @@ static void scan_one(worker *w, uint32_t pid) {
   rm_native_stat st;
   char dir[64];
   int r, denied = 0, found = 0;
-  errno = 0;
-  if (rm_native_read_stat(w->procfd, pid, &st) != RM_OK) {
-    (void)out_of_resources(w, errno); /* else it is gone */
+  r = rm_native_proc_stat(w->procfd, pid, &w->scratch, &st);
+  if (r != 0) {
+    (void)out_of_resources(w, r); /* else it is gone */
     return;
   }
   if (st.flags & PF_KTHREAD) return;
@@ -688,7 +633,7 @@ static void app_name(int procfd, const hit *h, char *buf, size_t size) {
   if (n > 0) {
     const char *base;
     path[n] = '\0';
-    if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0) path[n - 10] = 0;
+    rm_native_strip_deleted(path, (size_t)n);
     base = strrchr(path, '/');
     copy_str(buf, size, base ? base + 1 : path);
   } else {
@@ -837,6 +782,7 @@ done:
   for (i = 0; i < 2; i++) {
     free(w[i].hits);
     free(w[i].buf);
+    free(w[i].scratch.p);
   }
   free(pids);
   close(procfd);

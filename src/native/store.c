@@ -45,12 +45,6 @@ int rm_native_store_path(char *buf, size_t size) {
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-unsigned rm_native_errno_code(int err, unsigned otherwise) {
-  if (err == EMFILE || err == ENFILE) return RM_E_TOO_MANY_OPEN_FILES;
-  if (err == ENOMEM) return RM_E_OUTOFMEMORY;
-  return otherwise;
-}
-
 int rm_native_store_open(unsigned *rc) {
   char path[4096];
   struct stat st;
@@ -378,29 +372,6 @@ static uint64_t fnv1a(const char *p, size_t n) {
     h *= 0x100000001b3ull;
   }
   return h;
-}
-
-/* A growable buffer (native.h). */
-void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n) {
-  if (b->failed) return;
-  if (b->cap - b->len < n) {
-    size_t cap = b->cap ? b->cap : 4096;
-    char *np;
-    while (cap - b->len < n) cap *= 2;
-    np = (char *)realloc(b->p, cap);
-    if (!np) {
-      b->failed = 1;
-      return;
-    }
-    b->p = np;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-
-void rm_native_gb_str(rm_native_buf *b, const char *s) {
-  rm_native_gb_add(b, s, strlen(s) + 1);
 }
 
 /* What a registered path was when it was registered. */

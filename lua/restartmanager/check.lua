@@ -1,0 +1,66 @@
+--- Argument checks shared by the modules of the Lua layer. Misuse raises
+-- (`error` at the caller's `level`); these return the checked value.
+-- @module restartmanager.check
+local K = {}
+
+--- Whether `f` can be called (a function, or a table or userdata with
+-- `__call`).
+-- @param f
+-- @treturn boolean
+function K.callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+--- Argument `n` of function `fname` must be a table.
+-- @param v the argument
+-- @tparam integer n its position
+-- @tparam string fname the function's name
+-- @tparam integer level as for `error`, from the caller of `table_arg`
+-- @treturn table v
+function K.table_arg(v, n, fname, level)
+  if type(v) ~= "table" then
+    error(("bad argument #%d to '%s' (table expected, got %s)"):format(n,
+      fname, type(v)), level + 1)
+  end
+  return v
+end
+
+--- An optional options table (argument #1 of `fname`): `{}` when nil.
+-- @param opts
+-- @tparam string fname
+-- @tparam integer level as for `error`, from the caller of `opts`
+-- @treturn table
+function K.opts(opts, fname, level)
+  if opts == nil then return {} end
+  return K.table_arg(opts, 1, fname, level + 1)
+end
+
+--- An optional array field: `{}` when nil.
+-- @param t
+-- @tparam string name the field's name
+-- @tparam integer level as for `error`, from the caller of `opt_array`
+-- @treturn table
+function K.opt_array(t, name, level)
+  if t ~= nil and type(t) ~= "table" then
+    error(("bad field '%s' (table expected, got %s)"):format(name, type(t)),
+      level + 1)
+  end
+  return t or {}
+end
+
+--- An optional option that must be callable.
+-- @param f
+-- @tparam string name the option's name
+-- @tparam integer level as for `error`, from the caller of `opt_function`
+-- @return f
+function K.opt_function(f, name, level)
+  if f ~= nil and not K.callable(f) then
+    error(("bad option '%s' (function expected, got %s)"):format(name,
+      type(f)), level + 1)
+  end
+  return f
+end
+
+return K

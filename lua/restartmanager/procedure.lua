@@ -1,0 +1,447 @@
+--- The procedure behind `restartmanager.update`, `restartmanager.close`
+-- and `restartmanager.plan`: a sequence of small named steps over one state
+-- table.
+--
+-- The steps, in order (`sequence`), each a function of `steps` taking the
+-- state and returning whether the procedure goes on:
+--
+-- * `start`: start a session
+-- * `register`: register the resources
+-- * `list`: list who uses them
+-- * `plan`: apply the policy (the dry run ends here)
+-- * `check`: refuse before stopping anything (a refused plan)
+-- * `spare`: keep the spared applications running (`no_shutdown` filters)
+-- * `shutdown`: ask the others to stop, within the timeout and deadline
+-- * `force`: kill what did not stop, when the policy says so
+-- * `settle`: the outcome of the stopping
+-- * `update`: call the update function (only when everything stopped)
+-- * `restart`: restart what stopped (always, once anything was asked to
+--   stop)
+--
+-- Then `report` ends the session and gives the result. Steps up to `spare`
+-- may end the procedure early (nothing has been stopped then); from
+-- `shutdown` on, every step runs, so that what stopped always comes back.
+-- The first failure (`fail`) is the procedure's result.
+--
+-- The state: `mode` ("update", "close" or "plan"), `resources`, `fn`,
+-- `opts`, `pol` (the policy), `session`, `apps`, `reasons`, `uninspected`,
+-- `plan`, `stopping` (the plan's entries asked to stop), `left` (those
+-- still running), `shut` (a shutdown was asked), `stop` (the shutdown's
+-- result: `ok`, `msg`, `code`, `raised`), `deadline` (on the monotonic
+-- clock), `deadline_hit`, `failure` (`{message, code}`), `raised` (the
+-- first error of the `progress` function, of `fn` and of the log, raised
+-- at the end).
+--
+-- @module restartmanager.procedure
+local core = require "restartmanager.core"
+local policy = require "restartmanager.policy"
+local log = require "restartmanager.log"
+local session = require "restartmanager.session"
+local check = require "restartmanager.check"
+local errors = require "restartmanager.errors"
+
+local R = {}
+
+--- The options the procedure takes besides a policy's.
+R.OPTIONS = { progress = true, log = true, dry_run = true, on_step = true }
+
+-- A monotonic clock for deadlines: luasystem's when installed (Debian:
+-- lua-system), else os.time (whole seconds).
+local monotime
+do
+  local ok, system = pcall(require, "system")
+  if ok and type(system) == "table" and system.monotime then
+    monotime = system.monotime
+  else
+    monotime = os.time
+  end
+end
+
+-- Whether the process a plan entry names still runs (`core.running`: the
+-- same pid and start time, and not a zombie). When that cannot be told, it
+-- counts as running: nothing is reported stopped that may not have.
+local function running(e)
+  local r = core.running { pid = e.pid, start_time = e.start_time }
+  return r ~= false
+end
+
+local function app_record(step, e, extra)
+  local rec = { step = step, pid = e.pid, start_time = e.start_time,
+    name = e.name, type = e.type, restartable = e.restartable,
+    executable = e.executable }
+  if e.service and e.service ~= "" then rec.service = e.service end
+  if e.systemd ~= nil then rec.systemd = e.systemd end
+  for k, v in pairs(extra or {}) do rec[k] = v end
+  return rec
+end
+
+local function sorted_set(set)
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+local function count(t) return type(t) == "table" and #t or 0 end
+
+--- Sends a step's record to `on_step` and the log. The log never
+-- interrupts the procedure: its first error is raised at the end, and
+-- nothing is logged after it.
+-- @tparam table st the state
+-- @tparam table rec the record (`time` is added)
+function R.emit(st, rec)
+  if st.raised.sink then return end
+  rec.time = log.now()
+  local ok, err = true, nil
+  if st.on_step then ok, err = pcall(st.on_step, rec) end
+  if ok and st.sink then ok, err = pcall(st.sink, rec) end
+  if not ok then st.raised.sink = { err } end
+end
+local emit = R.emit
+
+--- Records a failure (the first one is the result) and says to stop.
+-- @tparam table st
+-- @tparam string msg
+-- @tparam integer code
+-- @treturn boolean false
+function R.fail(st, msg, code)
+  st.failure = st.failure or { msg, code }
+  return false
+end
+local fail = R.fail
+
+local function past_deadline(st)
+  return st.deadline ~= nil and monotime() >= st.deadline
+end
+
+-- The progress function handed to the core for one phase: the caller's,
+-- and the deadline's cancel.
+local function progress_for(st, phase)
+  local user = st.opts.progress
+  return function(p)
+    if user then user(p, phase) end
+    if phase ~= "restart" and past_deadline(st) then
+      st.deadline_hit = true
+      st.session:cancel()
+    end
+  end
+end
+
+-- Calls a session method whose progress function may raise: the error is
+-- kept for the end, and the call fails with ERROR_CANCELLED.
+local function guarded(st, method, opts)
+  local pok, ok, msg, code = pcall(method, st.session, opts)
+  if pok then return { ok = ok, msg = msg, code = code } end
+  st.raised.progress = st.raised.progress or { ok }
+  return { raised = true, msg = "the progress function raised an error",
+    code = core.error.ERROR_CANCELLED }
+end
+
+-- Marks what has stopped since the last look; returns what still runs.
+local function sweep(st, outcome)
+  local left = {}
+  for _, e in ipairs(st.stopping) do
+    if not e.outcome then
+      if running(e) then
+        left[#left + 1] = e
+      else
+        e.outcome = outcome
+        emit(st, app_record(outcome, e))
+      end
+    end
+  end
+  return left
+end
+
+--- The steps, by name (see the module's description).
+R.steps = {}
+local step = R.steps
+
+function step.start(st)
+  local s, msg, code = session.start()
+  if not s then
+    emit(st, { step = "failed", phase = "start", code = code, message = msg })
+    return fail(st, msg, code)
+  end
+  st.session = s
+  return true
+end
+
+function step.register(st)
+  local r = st.resources
+  emit(st, { step = "started", files = count(r.files),
+    processes = count(r.processes), services = count(r.services),
+    dry_run = st.mode == "plan" or nil })
+  local ok, msg, code = st.session:register(r)
+  if not ok then
+    emit(st, { step = "failed", phase = "register", code = code,
+      message = msg })
+    return fail(st, msg, code)
+  end
+  return true
+end
+
+function step.list(st)
+  local apps, reasons, uninspected = st.session:list()
+  if not apps then
+    emit(st, { step = "failed", phase = "list", code = uninspected,
+      message = reasons })
+    return fail(st, reasons, uninspected)
+  end
+  st.apps, st.reasons, st.uninspected = apps, reasons, uninspected
+  return true
+end
+
+function step.plan(st)
+  local plan = policy.plan(st.pol, st.apps, st.reasons, st.uninspected)
+  st.plan = plan
+  plan.dry_run = st.mode == "plan"
+  if st.mode == "close" then
+    plan.restart = 0
+    for _, e in ipairs(plan.apps) do
+      if e.action == "stop" then
+        e.restart, e.restart_why = false, "closed: not restarted"
+      end
+    end
+  end
+  for _, e in ipairs(plan.apps) do
+    emit(st, app_record("listed", e, { action = e.action, why = e.why }))
+  end
+  emit(st, { step = "planned", stop = plan.stop, spare = plan.spare,
+    restart = plan.restart,
+    reboot_reasons = sorted_set(plan.reboot_reasons),
+    uninspected = plan.uninspected, dry_run = plan.dry_run,
+    refused = plan.refused })
+  return st.mode ~= "plan"
+end
+
+function step.check(st)
+  local plan = st.plan
+  if plan.refused then
+    emit(st, { step = "refused", code = plan.refused_code,
+      message = plan.refused })
+    return fail(st, plan.refused, plan.refused_code)
+  end
+  return true
+end
+
+function step.spare(st)
+  local masked = core.app_status.shutdown_masked
+  local spare = {}
+  for _, e in ipairs(st.plan.apps) do
+    if e.action == "spare" and (e.status or 0) & masked == 0 then
+      spare[#spare + 1] = { pid = e.pid, start_time = e.start_time }
+    end
+  end
+  if #spare > 0 then
+    local ok, msg, code = st.session:filter { processes = spare,
+      action = "no_shutdown" }
+    if not ok then
+      emit(st, { step = "failed", phase = "filter", code = code,
+        message = msg })
+      return fail(st, msg, code)
+    end
+  end
+  st.stopping = {}
+  for _, e in ipairs(st.plan.apps) do
+    if e.action == "spare" then
+      e.outcome = "spared"
+      emit(st, app_record("spared", e, { why = e.why }))
+    elseif e.action == "stop" then
+      st.stopping[#st.stopping + 1] = e
+      emit(st, app_record("stop_requested", e))
+    end
+  end
+  return true
+end
+
+function step.shutdown(st)
+  local timeout = st.pol.timeout
+  if st.deadline then
+    timeout = math.max(0, math.min(timeout, st.deadline - monotime()))
+  end
+  if st.deadline and timeout <= 0 then
+    -- no time left to stop anything: nothing is asked to
+    st.deadline_hit = true
+    st.stop = {}
+  else
+    st.shut = true
+    st.stop = guarded(st, st.session.shutdown, { timeout = timeout,
+      only_registered = st.pol.only_registered,
+      progress = progress_for(st, "shutdown") })
+  end
+  st.left = sweep(st, "stopped")
+  return true
+end
+
+function step.force(st)
+  local s = st.stop
+  if s.ok or s.raised or s.code ~= core.error.ERROR_FAIL_SHUTDOWN
+      or not st.pol.force or #st.left == 0 or past_deadline(st) then
+    return true
+  end
+  for _, e in ipairs(st.left) do emit(st, app_record("force_requested", e)) end
+  st.stop = guarded(st, st.session.shutdown, { force = true, timeout = 0,
+    progress = progress_for(st, "force") })
+  st.left = sweep(st, "forced")
+  return true
+end
+
+function step.settle(st)
+  local s = st.stop
+  if not s.ok and not s.raised and st.deadline
+      and (st.deadline_hit or past_deadline(st)) then
+    s.msg, s.code = errors.message("ERROR_CANCELLED",
+      "the deadline of %g s passed before every application stopped",
+      st.pol.deadline)
+    emit(st, { step = "cancelled", phase = "shutdown", reason = "deadline",
+      code = s.code, message = s.msg })
+  end
+  if s.ok then return true end
+  for _, e in ipairs(st.left) do
+    e.outcome = "not_stopped"
+    emit(st, app_record("failed", e, { phase = "shutdown", code = s.code,
+      message = s.msg }))
+  end
+  if #st.left == 0 then
+    emit(st, { step = "failed", phase = "shutdown", code = s.code,
+      message = s.msg })
+  end
+  fail(st, s.msg, s.code)
+  return true
+end
+
+function step.update(st)
+  if st.mode ~= "update" or st.failure then return true end
+  local ok, err = pcall(st.fn, st.apps, st.plan)
+  if ok then
+    emit(st, { step = "updated", ok = true })
+  else
+    st.raised.fn = { err }
+    emit(st, { step = "updated", ok = false, message = tostring(err) })
+    fail(st, tostring(err), core.error.ERROR_CANCELLED)
+  end
+  return true
+end
+
+function step.restart(st)
+  if st.mode ~= "update" or not st.shut then return true end
+  -- what did stop comes back, whatever happened since
+  local r = guarded(st, st.session.restart,
+    { progress = progress_for(st, "restart") })
+  local back = {}
+  for _, e in ipairs(st.stopping) do
+    if e.outcome == "stopped" or e.outcome == "forced" then
+      if not e.restart then
+        e.restart_outcome = "not_restarted"
+        emit(st, app_record("not_restarted", e, { why = e.restart_why }))
+      elseif r.ok then
+        e.restart_outcome = "restarted"
+        emit(st, app_record("restarted", e))
+      else
+        -- the backend says that some failed, not which
+        e.restart_outcome = "unknown"
+        back[#back + 1] = e.pid
+      end
+    end
+  end
+  if not r.ok then
+    st.plan.restart_failed = r.msg
+    emit(st, { step = "failed", phase = "restart", code = r.code,
+      message = r.msg, pids = back })
+    fail(st, r.msg, r.code)
+  end
+  return true
+end
+
+--- The order the steps run in (names of `steps`).
+R.sequence = { "start", "register", "list", "plan", "check", "spare",
+  "shutdown", "force", "settle", "update", "restart" }
+
+--- Ends the session and gives the procedure's result; raises the first
+-- error of the progress function, of `fn` or of the log, in that order.
+-- @tparam table st
+-- @treturn[1] true
+-- @treturn[1] restartmanager.policy.Plan
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer code
+-- @treturn[2] restartmanager.policy.Plan|nil the plan, as far as it went
+function R.report(st)
+  local ok, msg, code = true, nil, nil
+  if st.failure then ok, msg, code = nil, st.failure[1], st.failure[2] end
+  if st.session then
+    local eok, emsg, ecode = st.session:close()
+    if ok and not eok then ok, msg, code = nil, emsg, ecode end
+    emit(st, { step = "ended", ok = ok and true or false, code = code,
+      message = msg })
+  end
+  for _, k in ipairs { "progress", "fn", "sink" } do
+    if st.raised[k] then error(st.raised[k][1], 0) end
+  end
+  if ok then return true, st.plan end
+  return nil, msg, code, st.plan
+end
+
+--- The state a procedure starts from; raises on misuse.
+-- @tparam string mode "update", "close" or "plan"
+-- @tparam table resources
+-- @tparam function|nil fn
+-- @tparam table|nil opts
+-- @tparam integer level as for `error`, from the caller of `new`
+-- @treturn table
+function R.new(mode, resources, fn, opts, level)
+  level = level + 1
+  check.table_arg(resources, 1, mode, level)
+  local pol = policy.new(opts, R.OPTIONS, level)
+  opts = opts or {}
+  if opts.timeout == nil then pol.timeout = session.SHUTDOWN_TIMEOUT end
+  check.opt_function(opts.progress, "progress", level)
+  check.opt_function(opts.on_step, "on_step", level)
+  if mode == "update" and opts.dry_run then mode = "plan" end
+  local st = { mode = mode, resources = resources, fn = fn, opts = opts,
+    pol = pol, sink = log.sink(opts.log, level), on_step = opts.on_step,
+    raised = {}, stopping = {}, left = {} }
+  if pol.deadline then st.deadline = monotime() + pol.deadline end
+  return st
+end
+
+--- Runs the steps of `sequence`, then `report`. The session is ended even
+-- when a step raises.
+-- @tparam table st from `new`
+-- @return as `report`
+function R.run(st)
+  local _ <close> = setmetatable({}, { __close = function()
+    if st.session then st.session:close() end
+  end })
+  for _, name in ipairs(R.sequence) do
+    if not R.steps[name](st) then break end
+  end
+  return R.report(st)
+end
+
+--- See `restartmanager.update`.
+function R.update(resources, fn, opts)
+  if not (opts and opts.dry_run) and not check.callable(fn) then
+    error("bad argument #2 to 'update' (function expected, got "
+      .. type(fn) .. ")", 2)
+  end
+  return R.run(R.new("update", resources, fn, opts, 2))
+end
+
+--- See `restartmanager.close`.
+function R.close(resources, opts)
+  return R.run(R.new("close", resources, nil, opts, 2))
+end
+
+--- See `restartmanager.plan`.
+function R.plan(resources, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.dry_run = true
+  local ok, plan_or_msg, code = R.run(R.new("plan", resources, nil, o, 2))
+  if not ok then return nil, plan_or_msg, code end
+  return plan_or_msg
+end
+
+return R

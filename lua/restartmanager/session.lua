@@ -1,0 +1,343 @@
+--- Sessions of the Lua layer: start one (the primary installer), join one
+-- by key (a secondary installer), register resources in batches, list who
+-- uses them in the loop that follows a growing list, shut down, restart,
+-- filter. A `Session` wraps one `restartmanager.core` session handle.
+--
+-- Operations that fail return `nil, message, code`; misuse raises.
+-- @module restartmanager.session
+local core = require "restartmanager.core"
+local check = require "restartmanager.check"
+
+local S = {
+  --- Environment variable through which a primary installer hands its
+  -- session key to the secondary installers it starts.
+  KEY_ENV = "RESTARTMANAGER_KEY",
+  --- Command-line option through which a primary installer may hand the
+  -- key instead (`--restartmanager-key=KEY`).
+  KEY_OPTION = "--restartmanager-key=",
+  --- How many resources one registration call carries at most: each call
+  -- is one write to the session store (one RmRegisterResources), so large
+  -- lists go in batches of this size.
+  BATCH = 4096,
+  --- How many times `Session:list` calls RmGetList when the list keeps
+  -- growing between calls (`ERROR_MORE_DATA`).
+  LIST_TRIES = 6,
+  --- The capacity `Session:list` asks for first.
+  LIST_CAPACITY = 256,
+  --- How long (seconds) a shutdown waits for applications to stop
+  -- politely before it gives up on them (or, with `force`, kills them).
+  SHUTDOWN_TIMEOUT = 30,
+}
+
+local Session = {}
+Session.__index = Session
+Session.__name = "restartmanager.session"
+S.Session = Session
+
+local function wrap(handle, key, primary)
+  return setmetatable({ handle = handle, key = key, primary = primary },
+    Session)
+end
+
+local function slice(t, i, j)
+  return table.move(t, i, math.min(j, #t), 1, {})
+end
+
+--- Whether `v` is a session of this module.
+-- @param v
+-- @treturn boolean
+function S.is_session(v)
+  return getmetatable(v) == Session
+end
+
+--- Starts a session; the caller is its primary installer.
+-- @treturn[1] Session
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function S.start()
+  local handle, key, code = core.start_session()
+  if not handle then return nil, key, code end
+  return wrap(handle, key, true)
+end
+
+--- The key a primary installer handed to this process: the
+-- `--restartmanager-key=KEY` argument if given (in `args`, default the
+-- global `arg`), else the `RESTARTMANAGER_KEY` environment variable.
+-- @tparam[opt] {string,...} args
+-- @treturn string|nil
+function S.handed_key(args)
+  args = args or rawget(_G, "arg") or {}
+  local prefix = S.KEY_OPTION
+  for _, a in ipairs(args) do
+    if type(a) == "string" and a:sub(1, #prefix) == prefix then
+      return a:sub(#prefix + 1)
+    end
+  end
+  local env = os.getenv(S.KEY_ENV)
+  if env and env ~= "" then return env end
+  return nil
+end
+
+--- Joins a session as a secondary installer.
+-- @tparam[opt] string key the session key; without it, the key handed to
+-- this process (see `handed_key`)
+-- @treturn[1] Session
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function S.join(key)
+  if key == nil then
+    key = S.handed_key()
+    if key == nil then
+      error("no session key: pass one, or set " .. S.KEY_ENV, 2)
+    end
+  elseif type(key) ~= "string" then
+    error("bad argument #1 to 'join' (string expected, got " .. type(key)
+      .. ")", 2)
+  end
+  local handle, msg, code = core.join_session(key)
+  if not handle then return nil, msg, code end
+  return wrap(handle, key, false)
+end
+
+--- Turns reboot reason bits into a set of names (`{}` when none).
+-- @tparam integer bits
+-- @treturn table e.g. `{detected_self = true}`
+function S.reboot_reasons(bits)
+  local set = {}
+  for name, value in pairs(core.reboot_reason) do
+    if type(name) == "string" and value ~= 0 and bits & value ~= 0 then
+      set[name] = true
+    end
+  end
+  return set
+end
+
+--- Who uses these files: starts a session, registers them, lists, ends.
+-- @tparam {string,...} paths
+-- @treturn[1] {app,...} apps
+-- @treturn[1] table reboot reasons as a set of names
+-- @treturn[1] integer processes that could not be inspected
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function S.who_uses(paths)
+  if type(paths) == "string" then paths = { paths } end
+  check.table_arg(paths, 1, "who_uses", 2)
+  local session <close>, msg, code = S.start()
+  if not session then return nil, msg, code end
+  local ok
+  ok, msg, code = session:register { files = paths }
+  if not ok then return nil, msg, code end
+  return session:list()
+end
+
+--- A session of the Lua layer.
+-- Fields: `key` (the session key), `primary` (true for the session's
+-- starter), `handle` (the `restartmanager.core` session).
+-- @type Session
+
+--- Ends the session (a secondary leaves it; the primary destroys it). Also
+-- done when the session is garbage-collected or leaves a `<close>` scope.
+-- Safe to call twice.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:close()
+  return self.handle:end_session()
+end
+
+--- Whether the session has been closed.
+-- @treturn boolean
+function Session:closed()
+  -- every method but end_session raises on a closed handle
+  return not pcall(self.handle.key, self.handle)
+end
+
+function Session:__close()
+  self.handle:end_session()
+end
+
+function Session:__tostring()
+  if self:closed() then return "restartmanager session (closed)" end
+  return ("restartmanager session (%s, key %s)"):format(
+    self.primary and "primary" or "secondary", self.key)
+end
+
+--- Registers resources with the session, in batches of `BATCH`.
+-- @tparam table resources `files` (paths), `processes` (each a pid or a
+-- `{pid=, start_time=}` table; a bare pid is resolved to the live process
+-- now) and `services` (names), each optional
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:register(resources)
+  if type(resources) ~= "table" then
+    error("bad argument #1 to 'register' (table expected, got "
+      .. type(resources) .. ")", 2)
+  end
+  local files = check.opt_array(resources.files, "files", 2)
+  local services = check.opt_array(resources.services, "services", 2)
+  local given = check.opt_array(resources.processes, "processes", 2)
+  local processes = {}
+  for i, p in ipairs(given) do
+    if math.type(p) == "integer" then
+      local proc, msg, code = core.process(p)
+      if not proc then return nil, msg, code end
+      processes[i] = proc
+    else
+      processes[i] = p
+    end
+  end
+  local n = math.max(#files, #processes, #services)
+  if n == 0 then return true end
+  for i = 1, n, S.BATCH do
+    local j = i + S.BATCH - 1
+    local ok, msg, code = self.handle:register_resources(slice(files, i, j),
+      slice(processes, i, j), slice(services, i, j))
+    if not ok then return nil, msg, code end
+  end
+  return true
+end
+
+--- The applications and services that use the session's resources:
+-- RmGetList in a loop that follows the list while it grows (at most
+-- `LIST_TRIES` calls).
+-- @treturn[1] {app,...} apps, each `{pid=, start_time=, name=, service=,
+-- type=, status=, session_id=, restartable=}`
+-- @treturn[1] table reboot reasons as a set of names
+-- @treturn[1] integer how many processes could not be inspected (Linux:
+-- other users' processes when not running as root); they may use the
+-- files too
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:list()
+  -- A first guess big enough for most lists saves a second scan; after an
+  -- ERROR_MORE_DATA the list is asked for again with room to grow.
+  local capacity = math.max(self.last_needed or 0, S.LIST_CAPACITY)
+  local code, msg
+  for _ = 1, S.LIST_TRIES do
+    local apps, reasons, uninspected, needed = self.handle:get_list(capacity)
+    if apps then
+      self.last_needed = #apps
+      return apps, S.reboot_reasons(reasons), uninspected
+    end
+    msg, code = reasons, uninspected
+    if code ~= core.error.ERROR_MORE_DATA then return nil, msg, code end
+    capacity = needed + needed // 8 + 1
+  end
+  return nil, msg, code
+end
+
+--- Shuts down the applications and services that use the registered
+-- resources (primary only). Nothing is stopped when a reboot would be
+-- needed (`ERROR_FAIL_NOACTION_REBOOT`, 350).
+-- @tparam[opt] table opts `force` (kill what does not stop in time),
+-- `only_registered` (stop nothing unless every app can be restarted),
+-- `timeout` (seconds, default `SHUTDOWN_TIMEOUT`; native backend),
+-- `progress` (a function called with rising percentages)
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code (351 when some did not stop)
+function Session:shutdown(opts)
+  opts = check.opts(opts, "shutdown", 2)
+  local flags = 0
+  if opts.force then flags = flags | core.shutdown.force end
+  if opts.only_registered then flags = flags | core.shutdown.only_registered end
+  local timeout = opts.timeout or S.SHUTDOWN_TIMEOUT
+  if type(timeout) ~= "number" or timeout < 0 then
+    error("bad field 'timeout' (non-negative number of seconds expected)", 2)
+  end
+  return self.handle:shutdown(flags, opts.progress,
+    math.floor(timeout * 1000 + 0.5))
+end
+
+--- Restarts what this session shut down and that registered for restart
+-- (primary only).
+-- @tparam[opt] table opts `progress` (a function called with rising
+-- percentages)
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code (352 when some failed, 776 before a
+-- shutdown)
+function Session:restart(opts)
+  opts = check.opts(opts, "restart", 2)
+  return self.handle:restart(opts.progress)
+end
+
+--- Asks the running shutdown or restart to stop (it then returns
+-- `ERROR_CANCELLED`, 1223); callable from a progress function.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:cancel()
+  return self.handle:cancel()
+end
+
+local FILTER_KINDS = { files = "file", processes = "process",
+  services = "service" }
+
+--- Adds filters (primary only): `action` ("no_shutdown" keeps the apps
+-- running, "no_restart" keeps them down after the shutdown) for every
+-- target in `files`, `processes` (pids or `{pid=, start_time=}`) and
+-- `services`. With `remove = true` the filters of those targets are removed
+-- instead.
+-- @tparam table spec
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:filter(spec)
+  spec = check.opts(spec, "filter", 2)
+  if not spec.remove and spec.action ~= "no_shutdown"
+      and spec.action ~= "no_restart" then
+    error("bad field 'action' ('no_shutdown' or 'no_restart' expected)", 2)
+  end
+  for field, kind in pairs(FILTER_KINDS) do
+    for _, target in ipairs(check.opt_array(spec[field], field, 2)) do
+      if kind == "process" and math.type(target) == "integer" then
+        local proc, msg, code = core.process(target)
+        if not proc then return nil, msg, code end
+        target = proc
+      end
+      local ok, msg, code
+      if spec.remove then
+        ok, msg, code = self.handle:remove_filter(kind, target)
+      else
+        ok, msg, code = self.handle:add_filter(kind, target, spec.action)
+      end
+      if not ok then return nil, msg, code end
+    end
+  end
+  return true
+end
+
+--- The session's filters, as `{kind=, target=, action=}` tables.
+-- @treturn[1] table
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function Session:filters()
+  return self.handle:get_filter_list()
+end
+
+--- Starts a secondary installer with this session's key (see
+-- `restartmanager.spawn_secondary`).
+-- @tparam {string,...} cmd
+-- @tparam[opt] table opts as for `spawn_secondary`, without `session` and
+-- `key`
+function Session:spawn_secondary(cmd, opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.session = self
+  return require("restartmanager.secondary").spawn(cmd, o)
+end
+
+return S

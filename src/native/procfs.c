@@ -1,0 +1,123 @@
+/*
+ * The one /proc reader (procfs.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+int rm_native_proc_open(void) {
+  return open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static void proc_name(char *buf, size_t size, uint32_t pid, const char *name) {
+  snprintf(buf, size, "%lu/%s", (unsigned long)pid, name);
+}
+
+int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
+                        rm_native_buf *b) {
+  char path[64];
+  int fd, err = 0;
+  proc_name(path, sizeof path, pid, name);
+  b->len = 0;
+  b->failed = 0;
+  fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  for (;;) {
+    ssize_t n;
+    /* room for a page and the terminating NUL */
+    if (rm_native_gb_reserve(b, 4097) != 0) {
+      err = ENOMEM;
+      break;
+    }
+    n = read(fd, b->p + b->len, b->cap - b->len - 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    if (n == 0) break;
+    b->len += (size_t)n;
+  }
+  close(fd);
+  if (err) {
+    b->len = 0;
+    return err;
+  }
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+int rm_native_proc_link(int procfd, uint32_t pid, const char *name,
+                        char *buf, size_t size, size_t *len) {
+  char path[64];
+  ssize_t n;
+  proc_name(path, sizeof path, pid, name);
+  if (size < 2) return ENAMETOOLONG;
+  n = readlinkat(procfd, path, buf, size - 1);
+  if (n < 0) return errno;
+  if ((size_t)n >= size - 1) return ENAMETOOLONG; /* may be cut */
+  buf[n] = '\0';
+  *len = rm_native_strip_deleted(buf, (size_t)n);
+  return 0;
+}
+
+int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
+  /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
+   * num_threads, field 22 starttime; comm may hold spaces and ')' */
+  const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+  const char *p;
+  int field;
+  size_t n;
+  if (!open || !close || close < open) return -1;
+  n = (size_t)(close - open - 1);
+  if (n >= sizeof out->comm) n = sizeof out->comm - 1;
+  memcpy(out->comm, open + 1, n);
+  out->comm[n] = '\0';
+  p = close + 1;
+  out->state = 0;
+  out->session = out->tty = out->threads = 0;
+  out->flags = 0;
+  out->start_time = 0;
+  for (field = 3; field <= 22; field++) {
+    char *end;
+    unsigned long long v;
+    while (*p == ' ') p++;
+    if (!*p) return -1;
+    if (field == 3) {
+      out->state = *p;
+      while (*p && *p != ' ') p++;
+      continue;
+    }
+    errno = 0;
+    v = strtoull(p, &end, 10);
+    if (end == p) {
+      /* negative numbers (tpgid -1) */
+      long long sv = strtoll(p, &end, 10);
+      if (end == p) return -1;
+      v = (unsigned long long)sv;
+    }
+    p = end;
+    switch (field) {
+    case 6: out->session = (long long)v; break;
+    case 7: out->tty = (long long)v; break;
+    case 9: out->flags = (unsigned)v; break;
+    case 20: out->threads = (long long)v; break;
+    case 22: out->start_time = (uint64_t)v; break;
+    default: break;
+    }
+  }
+  return 0;
+}
+
+int rm_native_proc_stat(int procfd, uint32_t pid, rm_native_buf *scratch,
+                        rm_native_stat *st) {
+  int err = rm_native_proc_read(procfd, pid, "stat", scratch);
+  if (err) return err;
+  return rm_native_parse_stat(scratch->p, st) == 0 ? 0 : EINVAL;
+}

@@ -1,0 +1,49 @@
+/*
+ * The one /proc reader of the native backend. Every file and link under
+ * /proc/PID is named the same way: a descriptor of /proc (from
+ * rm_native_proc_open) and the path "PID/NAME" below it. Functions return 0
+ * or an errno value (ENOENT or ESRCH: the process is gone; EACCES: another
+ * user's; EMFILE, ENFILE, ENOMEM: out of resources, never taken for a gone
+ * process).
+ */
+#ifndef RESTARTMANAGER_NATIVE_PROCFS_H
+#define RESTARTMANAGER_NATIVE_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* A descriptor of /proc (close it with close), or -1 with errno set. */
+int rm_native_proc_open(void);
+
+/* Reads the whole of PID/NAME into b, replacing what b held (its memory is
+ * reused): b->len bytes, then a NUL. */
+int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
+                        rm_native_buf *b);
+
+/* The target of the link PID/NAME (exe, cwd, fd/N) into buf, with the
+ * kernel's " (deleted)" suffix removed (rm_native_strip_deleted); *len its
+ * length. ENAMETOOLONG when it does not fit in size. */
+int rm_native_proc_link(int procfd, uint32_t pid, const char *name,
+                        char *buf, size_t size, size_t *len);
+
+/* What the backend needs from /proc/PID/stat. */
+typedef struct rm_native_stat {
+  char comm[64];
+  char state; /* 'Z' zombie, 'X' dead */
+  long long session, tty, threads;
+  unsigned flags;
+  uint64_t start_time; /* field 22: clock ticks after boot */
+} rm_native_stat;
+
+/* Parses a /proc/PID/stat line: 0, or -1 when it is malformed. */
+int rm_native_parse_stat(const char *buf, rm_native_stat *out);
+
+/* Reads and parses PID/stat (EINVAL when it does not parse). scratch is
+ * the caller's buffer, reused from call to call (free(scratch->p) once
+ * done). */
+int rm_native_proc_stat(int procfd, uint32_t pid, rm_native_buf *scratch,
+                        rm_native_stat *st);
+
+#endif

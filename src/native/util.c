@@ -1,0 +1,91 @@
+/*
+ * The native backend's bottom layer (util.h): the errno map, the growable
+ * buffer, the " (deleted)" stripper.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* The one map. resource: the entry holds whatever the caller meant by the
+ * call (running out of descriptors or memory is never anything else). */
+static const struct {
+  int err;
+  unsigned code;
+  int resource;
+} errno_map[] = {
+  {EMFILE, RM_E_TOO_MANY_OPEN_FILES, 1},
+  {ENFILE, RM_E_TOO_MANY_OPEN_FILES, 1},
+  {ENOMEM, RM_E_OUTOFMEMORY, 1},
+  {ENOENT, RM_E_FILE_NOT_FOUND, 0},
+  {ENOTDIR, RM_E_FILE_NOT_FOUND, 0},
+  {ESRCH, RM_E_FILE_NOT_FOUND, 0},
+  {EACCES, RM_E_ACCESS_DENIED, 0},
+  {EPERM, RM_E_ACCESS_DENIED, 0},
+  {ENOEXEC, RM_E_ACCESS_DENIED, 0},
+  {ECHILD, RM_E_INVALID_HANDLE, 0},
+  {EAGAIN, RM_E_OUTOFMEMORY, 0},
+  {E2BIG, RM_E_BAD_ARGUMENTS, 0},
+};
+
+#define NMAP (sizeof errno_map / sizeof errno_map[0])
+
+unsigned rm_native_errno_code(int err, unsigned otherwise) {
+  size_t i;
+  for (i = 0; i < NMAP && errno_map[i].resource; i++)
+    if (errno_map[i].err == err) return errno_map[i].code;
+  return otherwise;
+}
+
+unsigned rm_native_errno_win32(int err) {
+  size_t i;
+  for (i = 0; i < NMAP; i++)
+    if (errno_map[i].err == err) return errno_map[i].code;
+  return RM_E_INVALID_PARAMETER;
+}
+
+int rm_native_gb_reserve(rm_native_buf *b, size_t n) {
+  size_t cap;
+  char *np;
+  if (b->failed) return -1;
+  if (b->cap - b->len >= n) return 0;
+  cap = b->cap ? b->cap : 4096;
+  while (cap - b->len < n) {
+    if (cap > (size_t)-1 / 2) {
+      b->failed = 1;
+      return -1;
+    }
+    cap *= 2;
+  }
+  np = (char *)realloc(b->p, cap);
+  if (!np) {
+    b->failed = 1;
+    return -1;
+  }
+  b->p = np;
+  b->cap = cap;
+  return 0;
+}
+
+void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n) {
+  if (rm_native_gb_reserve(b, n) != 0) return;
+  if (n) memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+void rm_native_gb_str(rm_native_buf *b, const char *s) {
+  rm_native_gb_add(b, s, strlen(s) + 1);
+}
+
+#define DELETED " (deleted)"
+#define DELETED_LEN (sizeof DELETED - 1)
+
+size_t rm_native_strip_deleted(char *path, size_t len) {
+  if (len > DELETED_LEN &&
+      memcmp(path + len - DELETED_LEN, DELETED, DELETED_LEN) == 0) {
+    len -= DELETED_LEN;
+    path[len] = '\0';
+  }
+  return len;
+}

@@ -1,0 +1,49 @@
+/*
+ * The native backend's bottom layer: small helpers every other native file
+ * may use and which use nothing of the backend themselves.
+ *
+ *   - the one map from errno values to Win32 codes;
+ *   - the growable byte buffer;
+ *   - the one " (deleted)" stripper for paths read from /proc.
+ */
+#ifndef RESTARTMANAGER_NATIVE_UTIL_H
+#define RESTARTMANAGER_NATIVE_UTIL_H
+
+#include <stddef.h>
+
+#include "backend.h"
+
+/* The code for a failed call that needed a descriptor or memory: 4 (too
+ * many open files) for EMFILE and ENFILE, 14 for ENOMEM, else otherwise.
+ * Running out of descriptors is never taken for a missing file or a dead
+ * session, so callers that give a missing file its own meaning use this
+ * form (otherwise 0 asks "was it a lack of resources?"). */
+unsigned rm_native_errno_code(int err, unsigned otherwise);
+
+/* The Win32 code for err wherever errno has one obvious meaning (starting
+ * or waiting for a process, reading /proc/PID/exe): the resources above,
+ * then ENOENT, ENOTDIR, ESRCH -> 2; EACCES, EPERM, ENOEXEC -> 5; ECHILD ->
+ * 6; EAGAIN -> 14; E2BIG -> 160; anything else -> 87. */
+unsigned rm_native_errno_win32(int err);
+
+/* A growable byte buffer; after a failed allocation it ignores further
+ * additions and has failed set. Start it zeroed ({0}); free(p) ends it. */
+typedef struct rm_native_buf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} rm_native_buf;
+
+void rm_native_gb_add(rm_native_buf *b, const char *s, size_t n);
+/* Adds s with its terminating NUL. */
+void rm_native_gb_str(rm_native_buf *b, const char *s);
+/* Makes room for n more bytes at p + len (len unchanged); 0, or -1 (and
+ * failed set) when memory ran out. */
+int rm_native_gb_reserve(rm_native_buf *b, size_t n);
+
+/* The kernel appends " (deleted)" to a /proc link (exe, fd/N, cwd, maps)
+ * whose file was removed or replaced. Removes it from path (of length len,
+ * NUL-terminated) in place; returns the new length. */
+size_t rm_native_strip_deleted(char *path, size_t len);
+
+#endif
