@@ -26,6 +26,10 @@ function S.unavailable()
   if not io.open("/lib/systemd/systemd", "r") then return "no systemd" end
   local _, rc = H.sh("command -v unshare nsenter setpriv >/dev/null")
   if rc ~= 0 then return "no unshare, nsenter or setpriv" end
+  if not io.open("/sys/fs/cgroup/cgroup.controllers", "r")
+      and not io.open("/sys/fs/cgroup/unified/cgroup.controllers", "r") then
+    return "no cgroup2 hierarchy"
+  end
   return nil
 end
 

@@ -134,7 +134,12 @@ run)
   exec nsenter -t "$pid" -m -p -u -i -n -C -- "$@" ;;
 stop)
   [ -d "$cg" ] || exit 0
-  echo 1 > "$cg/cgroup.kill"
+  if [ -e "$cg/cgroup.kill" ]; then
+    echo 1 > "$cg/cgroup.kill"
+  else
+    # kernels before 5.14: PID 1 of the namespace takes all of it along
+    kill -KILL "$(cat "$dir/systemd.pid")" 2>/dev/null || true
+  fi
   while grep -q '^populated 1' "$cg/cgroup.events"; do sleep 0.01; done
   find "$cg" -depth -type d -exec rmdir {} \;
   rm -f "$dir/systemd.pid" ;;
