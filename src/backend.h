@@ -1,6 +1,7 @@
 /*
  * The internal interface between the Lua binding (restartmanager.c) and the
- * two backends: backend_windows.c (rstrtmgr.dll) and native_*.c (Linux).
+ * two backends: src/windows/rstrtmgr.c (rstrtmgr.dll) and
+ * src/native/backend.c (Linux, over the layers of src/native/native.h).
  *
  * Every function returns a Win32 error code (0 on success) on both
  * platforms. No function here calls into Lua or raises: the binding owns all
@@ -153,9 +154,12 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *fi
                       size_t nsvcs, const char *const *svcs);
 
 /* On entry *count is the capacity of apps (which may be NULL when it is 0).
- * On RM_E_MORE_DATA *needed is set, *count is 0 and nothing is written. */
+ * On RM_E_MORE_DATA *needed is set, *count is 0 and nothing is written.
+ * *uninspected: how many processes could not be looked into (the native
+ * backend: another user's, for a caller that is not root; the Restart
+ * Manager reports nothing of the kind, so the Windows backend sets 0). */
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons);
+                      rm_app *apps, uint32_t *reasons, size_t *uninspected);
 
 /* Conductor only. timeout_ms bounds the wait for each polite stop (the
  * native backend's deadline; the Windows backend has its own). */
@@ -177,13 +181,6 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
                              size_t *needed, unsigned *count);
 
 unsigned rm_backend_process(uint32_t pid, rm_unique_process *out);
-
-#ifndef _WIN32
-/* Native backend: how many processes the last rm_backend_get_list on s could not
- * look into (another user's, for a caller that is not root). The Restart
- * Manager reports nothing of the kind. */
-size_t rm_native_uninspected(const rm_session *s);
-#endif
 
 /* The calling process's restart registration: argv are the arguments after
  * the executable's name. */

@@ -543,12 +543,14 @@ static int l_get_list(lua_State *L) {
   lua_Integer cap = luaL_optinteger(L, 2, 0);
   unsigned needed = 0, count, i, rc;
   uint32_t reasons = 0;
+  size_t uninspected = 0;
   rm_app *apps;
   luaL_argcheck(L, cap >= 0 && cap <= MAX_CAPACITY, 2,
                 "capacity must be from 0 to 1000000");
   count = (unsigned)cap;
   apps = (rm_app *)scratch(L, (size_t)cap * sizeof *apps);
-  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons);
+  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons,
+                           &uninspected);
   if (rc != RM_OK) {
     push_failure(L, rc);
     if (rc == RM_E_MORE_DATA) {
@@ -564,11 +566,7 @@ static int l_get_list(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushinteger(L, (lua_Integer)reasons);
-#ifdef _WIN32
-  lua_pushinteger(L, 0);
-#else
-  lua_pushinteger(L, (lua_Integer)rm_native_uninspected(u->s));
-#endif
+  lua_pushinteger(L, (lua_Integer)uninspected);
   return 3;
 }
 

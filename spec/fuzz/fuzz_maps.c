@@ -18,7 +18,7 @@
 
 #include "fuzz.h"
 
-#include "native.h"
+#include "scan.h"
 
 typedef struct result {
   int rc;

@@ -6,8 +6,8 @@
  *   is well formed and lies inside the buffer: files have a known kind and
  *   an absolute path, services a name; the same bytes always give the same
  *   entries.
- * First byte odd: the real writer (rm_backend_register, in a session of a private
- *   store) appends one to four records of arbitrary files, processes and
+ * First byte odd: the real writer (rm_native_records_append, in a session of a
+ *   private store) appends one to four records of arbitrary files, processes and
  *   services; then the file is damaged the way a killed writer or a full
  *   disk leaves it, or not at all:
  *     0  no damage
@@ -31,7 +31,8 @@
 
 #include "fuzz.h"
 
-#include "native.h"
+#include "records.h"
+#include "store.h"
 
 #define MAX_RECORDS 5
 #define MAX_ENTRIES 64
@@ -49,7 +50,9 @@ typedef struct entries {
   int bad; /* a callback saw something malformed */
 } entries;
 
-static rm_session *session;
+/* the session of a private store: its directory and lock */
+static int storefd = -1, sessionfd = -1, lockfd = -1;
+static char session_key[RM_KEY_LEN + 1];
 static char *cwd;
 
 static void collect(void *ctx, int type, const rm_native_entry *ne) {
@@ -251,7 +254,7 @@ static void expect_batch(const batch *b, entries *es) {
 
 static off_t file_size(void) {
   struct stat st;
-  int fd = openat(session->dirfd, "records", O_RDONLY);
+  int fd = openat(sessionfd, "records", O_RDONLY);
   off_t n = -1;
   if (fd >= 0 && fstat(fd, &st) == 0) n = st.st_size;
   if (fd >= 0) close(fd);
@@ -259,9 +262,9 @@ static off_t file_size(void) {
 }
 
 static void write_batch(const batch *b) {
-  unsigned rc = rm_backend_register(session, b->nf, (const char *const *)b->files,
-                             b->np, b->procs, b->ns,
-                             (const char *const *)b->svcs);
+  unsigned rc = rm_native_records_append(
+      sessionfd, b->nf, (const char *const *)b->files, b->np, b->procs, b->ns,
+      (const char *const *)b->svcs);
   CHECK(rc == RM_OK, "the writer failed: %u", rc);
 }
 
@@ -269,7 +272,7 @@ static void write_batch(const batch *b) {
 static void insert_at(off_t at, off_t cut, const char *ins, size_t nins) {
   off_t size = file_size();
   char *buf = (char *)malloc((size_t)size + nins + 1);
-  int fd = openat(session->dirfd, "records", O_RDWR);
+  int fd = openat(sessionfd, "records", O_RDWR);
   ssize_t got;
   CHECK(fd >= 0 && buf, "records file");
   got = pread(fd, buf, (size_t)size, 0);
@@ -293,7 +296,7 @@ static void round_trip(Reader *r) {
   char *buf;
   size_t len;
   unsigned rc;
-  (void)unlinkat(session->dirfd, "records", 0);
+  (void)unlinkat(sessionfd, "records", 0);
   ends[0] = 0;
   for (i = 0; i < nrec; i++) {
     make_batch(r, &batches[i]);
@@ -306,7 +309,7 @@ static void round_trip(Reader *r) {
     size_t k = rd_below(r, (unsigned)nrec - 1);
     off_t span = ends[k + 1] - ends[k];
     off_t at = ends[k] + (off_t)(rd_u64(r, 3) % (uint64_t)(span + 1));
-    int fd = openat(session->dirfd, "records", O_RDWR);
+    int fd = openat(sessionfd, "records", O_RDWR);
     CHECK(fd >= 0 && ftruncate(fd, at) == 0, "truncate");
     close(fd);
     skip_from = at == ends[k + 1] ? k + 1 : k;
@@ -319,7 +322,7 @@ static void round_trip(Reader *r) {
     off_t span = ends[k + 1] - ends[k];
     off_t at = ends[k] + (off_t)(rd_u64(r, 3) % (uint64_t)span);
     unsigned char c, nc;
-    int fd = openat(session->dirfd, "records", O_RDWR);
+    int fd = openat(sessionfd, "records", O_RDWR);
     CHECK(fd >= 0 && pread(fd, &c, 1, at) == 1, "read");
     nc = (unsigned char)(c ^ (1 + rd_below(r, 254)));
     if (nc == 0) nc = c == 1 ? 2 : 1; /* see the note on damage 2 above */
@@ -340,7 +343,7 @@ static void round_trip(Reader *r) {
   }
   for (i = 0; i < nrec; i++)
     if (i < skip_from || i >= skip_to) expect_batch(&batches[i], &want);
-  rc = rm_native_records_load(session, &buf, &len);
+  rc = rm_native_records_load(sessionfd, &buf, &len);
   CHECK(rc == RM_OK, "load: %u", rc);
   rm_native_records_each(buf, len, collect, &got);
   free(buf);
@@ -374,21 +377,28 @@ static char store_dir[] = "/tmp/rm-fuzz-records-XXXXXX";
 
 static void cleanup(void) {
   char path[sizeof store_dir + 32];
-  if (session) (void)rm_backend_end(session);
-  session = NULL;
+  if (sessionfd >= 0) {
+    rm_native_store_remove(storefd, session_key);
+    close(sessionfd);
+    close(lockfd);
+    close(storefd);
+  }
+  sessionfd = -1;
   snprintf(path, sizeof path, "%s/restartmanager", store_dir);
   (void)rmdir(path);
   (void)rmdir(store_dir);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  char *dir = store_dir, key[RM_KEY_LEN + 1];
-  unsigned rc;
+  char *dir = store_dir;
+  unsigned rc = RM_OK;
   (void)argc;
   (void)argv;
   if (!mkdtemp(dir)) abort();
   setenv("XDG_RUNTIME_DIR", dir, 1);
-  rc = rm_backend_start(&session, key);
+  storefd = rm_native_store_open(&rc);
+  if (storefd >= 0)
+    rc = rm_native_store_create(storefd, session_key, &sessionfd, &lockfd);
   if (rc != RM_OK) {
     fprintf(stderr, "cannot start a session: %u\n", rc);
     abort();

@@ -3,8 +3,7 @@
  * (<store>/restart-<pid>-<start time>, which a root restart reads from
  * another user's store).
  *
- * The parser's record type is private to rm_native_control.c, so this target
- * is built with that file included.
+ * Built with src/native/restartreg.c and the layers below it.
  *
  * First byte even: the rest is a raw registration. Whenever it parses,
  *   every string lies inside the buffer and is terminated there, the
@@ -13,7 +12,13 @@
  * First byte odd: a registration is written in the documented layout from
  *   arbitrary fields and parsed back; every field must come back exactly.
  */
-#include "../../src/native/control.c"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "restartreg.h"
+
+#define RESTART_MAGIC "RMRESTART1" /* the format of restartreg.h */
 
 #include "fuzz.h"
 
@@ -21,7 +26,7 @@ static int inside(const char *s, const char *buf, size_t len) {
   return s >= buf && s < buf + len && memchr(s, '\0', len - (size_t)(s - buf));
 }
 
-static void check_parsed(const restart_reg *r, const char *buf, size_t len) {
+static void check_parsed(const rm_native_restart_reg *r, const char *buf, size_t len) {
   size_t i;
   CHECK(inside(r->exe, buf, len) && r->exe[0] == '/', "executable");
   CHECK(inside(r->cwd, buf, len) && r->cwd[0] == '/', "working directory");
@@ -36,11 +41,11 @@ static void check_parsed(const restart_reg *r, const char *buf, size_t len) {
 static void raw(Reader *rd) {
   size_t n;
   uint8_t *bytes = rd_exact(rd, 1 << 16, &n);
-  restart_reg r;
+  rm_native_restart_reg r;
   if (rm_native_parse_restart((char *)bytes, n, &r) == 0) {
     check_parsed(&r, (const char *)bytes, n);
     r.buf = NULL; /* not the parser's to free */
-    reg_free(&r);
+    rm_native_restart_free(&r);
   }
   free(bytes);
 }
@@ -57,7 +62,7 @@ static void structured(Reader *rd) {
   char *buf = NULL, num[32], *exe, *cwd, *argv[16], *envp[16];
   size_t len = 0, argc = rd_below(rd, 15), envc = rd_below(rd, 15), i;
   uint32_t flags = (uint32_t)rd_u64(rd, 4);
-  restart_reg r;
+  rm_native_restart_reg r;
   char *x = rd_string(rd, 100, NULL), *y = rd_string(rd, 100, NULL);
   exe = (char *)malloc(strlen(x) + 2);
   cwd = (char *)malloc(strlen(y) + 2);
@@ -96,12 +101,12 @@ static void structured(Reader *rd) {
   CHECK(r.envp[envc] == NULL, "more than %zu environment entries", envc);
   /* one byte less is a torn registration: refused */
   {
-    restart_reg t;
+    rm_native_restart_reg t;
     CHECK(rm_native_parse_restart(buf, len - 1, &t) != 0,
           "a registration without its last byte was accepted");
   }
   r.buf = NULL;
-  reg_free(&r);
+  rm_native_restart_free(&r);
   for (i = 0; i < argc; i++) free(argv[i]);
   for (i = 0; i < envc; i++) free(envp[i]);
   free(exe);

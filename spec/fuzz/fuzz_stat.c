@@ -10,9 +10,9 @@
  */
 #include "fuzz.h"
 
-#include "native.h"
+#include "procfs.h"
 
-#define LINE_MAX_READ 1024 /* rm_native_read_stat's buffer */
+#define LINE_MAX_READ 1024 /* longer than any stat line the kernel writes */
 
 static void expect_comm(const char *line, const rm_native_stat *st) {
   const char *open = strchr(line, '('), *close = strrchr(line, ')');
@@ -74,7 +74,7 @@ static void structured(Reader *r) {
     line[n++] = '\n';
     line[n] = '\0';
   }
-  /* rm_native_read_stat reads at most 1023 bytes: fields past 22 may be cut */
+  /* lines are cut at 1023 bytes here: fields past 22 may be lost */
   if (strlen(line) >= LINE_MAX_READ) line[LINE_MAX_READ - 1] = '\0';
   memset(&st, 0, sizeof st);
   CHECK(rm_native_parse_stat(line, &st) == 0, "well-formed line refused: %s",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -120,4 +121,25 @@ int rm_native_proc_stat(int procfd, uint32_t pid, rm_native_buf *scratch,
   int err = rm_native_proc_read(procfd, pid, "stat", scratch);
   if (err) return err;
   return rm_native_parse_stat(scratch->p, st) == 0 ? 0 : EINVAL;
+}
+
+int rm_native_proc_start_time(uint32_t pid, uint64_t *start) {
+  rm_native_buf scratch = {0};
+  rm_native_stat st;
+  int procfd = rm_native_proc_open(), err;
+  if (procfd < 0) return errno;
+  err = rm_native_proc_stat(procfd, pid, &scratch, &st);
+  close(procfd);
+  free(scratch.p);
+  if (!err) *start = st.start_time;
+  return err;
+}
+
+int rm_native_proc_owner(int procfd, uint32_t pid, uid_t *uid) {
+  char path[32];
+  struct stat st;
+  snprintf(path, sizeof path, "%lu", (unsigned long)pid);
+  if (fstatat(procfd, path, &st, 0) != 0) return errno;
+  *uid = st.st_uid;
+  return 0;
 }

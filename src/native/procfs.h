@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util.h"
 
@@ -45,5 +46,12 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out);
  * done). */
 int rm_native_proc_stat(int procfd, uint32_t pid, rm_native_buf *scratch,
                         rm_native_stat *st);
+
+/* The start time of a live process (rm_unique_process.start_time), opening
+ * /proc itself: for callers that look at one process. */
+int rm_native_proc_start_time(uint32_t pid, uint64_t *start);
+
+/* The owner of process pid (the owner of /proc/PID). */
+int rm_native_proc_owner(int procfd, uint32_t pid, uid_t *uid);
 
 #endif

@@ -1,12 +1,5 @@
 /*
- * Native backend: who uses the registered resources (RmGetList).
- *
- * Files are matched by device and inode, never by name, against every
- * process's open descriptors (one statx per descriptor through a descriptor
- * of its /proc/PID/fd directory), its memory maps (one read of
- * /proc/PID/maps: executables and shared libraries, and files mapped after
- * their descriptor was closed) and its executable. The scan is split over
- * two threads when the machine has more than one core.
+ * The scan (scan.h).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -23,8 +16,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "native.h"
+#include "scan.h"
+#include "records.h"
 #include "services.h"
+#include "util.h"
 
 #ifndef AT_STATX_DONT_SYNC
 #define AT_STATX_DONT_SYNC 0x4000
@@ -85,7 +80,6 @@ static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
   }
   return 0;
 }
-
 /* ---------------------------------------------------------------------
  * What the session registered
  * ------------------------------------------------------------------- */
@@ -109,21 +103,24 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   targets *t = (targets *)ctx;
   if (kind == 'F') {
     struct stat st;
-    /* A file is identified once, when it is registered: its users are
-     * found by that identity, even after the path was replaced. Only a path
-     * that did not exist then is looked up again now. */
+    /* A file is looked for under the identity it had when registered (its
+     * users may hold it after the path was replaced) and under the one the
+     * path has now (a process may have opened the new file since). */
     if (e->kind == 'd') t->has_dir = 1;
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind == 'n' && stat(e->text, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) t->has_dir = 1;
-      else add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    if (e->kind != 'd' && stat(e->text, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) {
+        if (e->kind == 'n') t->has_dir = 1;
+      } else {
+        add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+      }
     }
   } else if (kind == 'P') {
     if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
   } else if (kind == 'S') {
     char canon[RM_SVC_NAME_SIZE];
-    /* by its canonical name ("cron" is "cron.service"); a name that is
-     * none matches nothing */
+    /* by its canonical name, made once ("user:alice:foo" looks alice up);
+     * a name that is none matches nothing */
     if (t->nsvcs < t->csvcs &&
         rm_native_service_name(e->text, canon, sizeof canon) == 0) {
       size_t n = strlen(canon);
@@ -145,102 +142,52 @@ static void targets_free(targets *t) {
   free(t->procs);
 }
 
-static unsigned targets_load(rm_session *s, targets *t) {
-  char *buf;
-  size_t len, n = 0;
+/* The targets named by the records in buf. */
+static unsigned targets_load(const char *buf, size_t len, targets *t) {
+  size_t n = 0;
   const char *p;
-  unsigned rc;
   memset(t, 0, sizeof *t);
-  rc = rm_native_records_load(s, &buf, &len);
-  if (rc != RM_OK) return rc;
-  /* every entry ends with a NUL: their count bounds every kind's */
+  /* every entry ends with a NUL: their count bounds every kind's (and a
+   * file may add two identities) */
   for (p = buf; p && (p = (const char *)memchr(p, '\0',
                                                (size_t)(buf + len - p)));
        p++)
     n++;
-  if (idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0)
+  if (idset_init(&t->files, 2 * n) != 0 ||
+      idset_init(&t->inodes, 2 * n) != 0)
     goto oom;
   t->cprocs = t->csvcs = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
   if (!t->procs || !t->svcs) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
-  free(buf);
   return RM_OK;
 oom:
-  free(buf);
   targets_free(t);
   return RM_E_OUTOFMEMORY;
-}
-
-/* ---------------------------------------------------------------------
- * /proc
- * ------------------------------------------------------------------- */
-
-/* Reads a whole small file relative to dirfd into buf (NUL-terminated).
- * Returns its length or -1 with errno set. */
-static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size) {
-  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-  ssize_t n, total = 0;
-  if (fd < 0) return -1;
-  while ((size_t)total < size - 1) {
-    n = read(fd, buf + total, size - 1 - (size_t)total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += n;
-  }
-  close(fd);
-  buf[total] = '\0';
-  return total;
-}
-
-unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
-  rm_native_stat st;
-  rm_native_buf scratch = {0};
-  int procfd = rm_native_proc_open(), err;
-  if (procfd < 0) return RM_E_ACCESS_DENIED;
-  err = rm_native_proc_stat(procfd, pid, &scratch, &st);
-  close(procfd);
-  free(scratch.p);
-  if (err) return rm_native_errno_code(err, RM_E_INVALID_PARAMETER);
-  out->pid = pid;
-  out->start_time = st.start_time;
-  return RM_OK;
 }
 
 /* ---------------------------------------------------------------------
  * The scan
  * ------------------------------------------------------------------- */
 
-enum { HIT_FILE = 1, HIT_PROC = 2, HIT_SVC = 4 };
-
-typedef struct hit {
-  uint32_t pid;
-  rm_native_stat st;
-} hit;
-
 typedef struct worker {
   const targets *t;
   int procfd;
   const uint32_t *pids;
   size_t npids;
-  hit *hits;
+  rm_native_hit *hits;
   size_t nhits, chits;
   size_t uninspected;
-  char *buf; /* maps */
-  size_t bufsize;
-  rm_native_buf scratch; /* stat */
+  rm_native_buf buf; /* what was last read from /proc */
   unsigned rc;
 } worker;
 
 static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
   if (w->nhits == w->chits) {
     size_t n = w->chits ? w->chits * 2 : 64;
-    hit *h = (hit *)realloc(w->hits, n * sizeof *h);
+    rm_native_hit *h =
+        (rm_native_hit *)realloc(w->hits, n * sizeof *h);
     if (!h) return -1;
     w->hits = h;
     w->chits = n;
@@ -310,38 +257,6 @@ static int scan_fds(const worker *w, const char *dir) {
   return found;
 }
 
-/* Reads a whole /proc file of any size into w->buf. */
-static ssize_t read_big(worker *w, const char *name) {
-  int fd = openat(w->procfd, name, O_RDONLY | O_CLOEXEC);
-  size_t total = 0;
-  if (fd < 0) return -1;
-  for (;;) {
-    ssize_t n;
-    if (w->bufsize - total < 4096) {
-      size_t ns = w->bufsize ? w->bufsize * 2 : 65536;
-      char *nb = (char *)realloc(w->buf, ns);
-      if (!nb) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-      }
-      w->buf = nb;
-      w->bufsize = ns;
-    }
-    n = read(fd, w->buf + total, w->bufsize - total - 1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      close(fd);
-      return -1;
-    }
-    if (n == 0) break;
-    total += (size_t)n;
-  }
-  close(fd);
-  w->buf[total] = '\0';
-  return (ssize_t)total;
-}
-
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                            uint64_t *dev, uint64_t *ino) {
   /* start-end perms offset major:minor inode [path] */
@@ -377,11 +292,13 @@ int rm_native_parse_maps_line(const char *line, const char **range_end,
 
 /* 1 when a mapping of pid is a registered file, 0 if none, -1 unreadable. */
 static int scan_maps(worker *w, uint32_t pid) {
-  char name[64];
   char *line, *next;
-  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
-  if (read_big(w, name) < 0) return -1;
-  for (line = w->buf; *line; line = next) {
+  int err = rm_native_proc_read(w->procfd, pid, "maps", &w->buf);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  for (line = w->buf.p; *line; line = next) {
     const char *range_end;
     uint64_t dev, ino;
     next = strchr(line, '\n');
@@ -463,7 +380,7 @@ static int registered_process(const targets *t, uint32_t pid,
 static int service_registered(const targets *t, const char *unit) {
   size_t i;
   for (i = 0; i < t->nsvcs; i++)
-    if (strcmp(t->svcs[i], unit) == 0) return 1;
+    if (rm_native_service_matches(t->svcs[i], unit)) return 1;
   return 0;
 }
 
@@ -476,11 +393,15 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
+/* Looks at one process: checks in the order of their cost
+ * (stat, the registered processes and services, descriptors, maps, the
+ * executable, threads with their own descriptors), each failure sorted
+ * into "gone", "not ours to read" and "out of resources". */
 static void scan_one(worker *w, uint32_t pid) {
   rm_native_stat st;
   char dir[64];
   int r, denied = 0, found = 0;
-  r = rm_native_proc_stat(w->procfd, pid, &w->scratch, &st);
+  r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
   if (r != 0) {
     (void)out_of_resources(w, r); /* else it is gone */
     return;
@@ -488,14 +409,10 @@ static void scan_one(worker *w, uint32_t pid) {
   if (st.flags & PF_KTHREAD) return;
   if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
   if (!found && w->t->nsvcs) {
-    rm_sd_unit u;
-    char unit[RM_SVC_NAME_SIZE];
+    char unit[256];
     errno = 0;
-    if (rm_sd_unit_of(w->procfd, pid, &u) == 0) {
-      if (u.kind == RM_SD_SERVICE &&
-          rm_sd_format_name(&u, unit, sizeof unit) == 0 &&
-          service_registered(w->t, unit))
-        found = 1;
+    if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
+      if (service_registered(w->t, unit)) found = 1;
     } else if (out_of_resources(w, errno)) {
       return;
     }
@@ -533,33 +450,42 @@ static void scan_one(worker *w, uint32_t pid) {
   }
 }
 
-int rm_native_process_uses(uint32_t pid, uint64_t dev, uint64_t ino) {
+/* A failed look into a process: 0 when the process is gone (it uses
+ * nothing), else the errno to report. */
+static int failure(int err) { return (err == ENOENT || err == ESRCH) ? 0 : err; }
+
+int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
+                           uint64_t ino) {
   targets t;
   worker w;
   char dir[64];
   uint64_t d, i;
-  int found = 0;
+  int found = 0, err = 0, r;
   memset(&t, 0, sizeof t);
   memset(&w, 0, sizeof w);
   if (idset_init(&t.files, 1) != 0 || idset_init(&t.inodes, 1) != 0) {
     targets_free(&t);
-    return 0;
+    errno = ENOMEM;
+    return -1;
   }
   add_file(&t, dev, ino);
   w.t = &t;
-  w.procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (w.procfd >= 0) {
-    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    found = scan_fds(&w, dir) == 1 || scan_maps(&w, pid) == 1 ||
-            scan_threads(&w, pid) == 1;
-    snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-    if (!found && stat_id(w.procfd, dir, &d, &i) == 0 && d == dev && i == ino)
-      found = 1;
-    close(w.procfd);
-  }
-  free(w.buf);
+  w.procfd = procfd;
+  snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+  if ((r = scan_fds(&w, dir)) < 0) err = failure(errno);
+  found = r == 1;
+  if (!found && (r = scan_maps(&w, pid)) < 0 && !err) err = failure(errno);
+  found = found || r == 1;
+  if (!found && !err && (r = scan_threads(&w, pid)) < 0) err = failure(errno);
+  found = found || r == 1;
+  snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
+  if (!found && stat_id(procfd, dir, &d, &i) == 0 && d == dev && i == ino)
+    found = 1;
+  free(w.buf.p);
   targets_free(&t);
-  return found;
+  if (found) return 1;
+  errno = err;
+  return err ? -1 : 0;
 }
 
 static void *scan_range(void *arg) {
@@ -612,119 +538,24 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
 }
 
 static int cmp_hit(const void *a, const void *b) {
-  uint32_t x = ((const hit *)a)->pid, y = ((const hit *)b)->pid;
+  uint32_t x = ((const rm_native_hit *)a)->pid,
+           y = ((const rm_native_hit *)b)->pid;
   return x < y ? -1 : x > y;
 }
 
-/* Copies src into buf, cut to fit. */
-static void copy_str(char *buf, size_t size, const char *src) {
-  size_t n = strlen(src);
-  if (n >= size) n = size - 1;
-  memcpy(buf, src, n);
-  buf[n] = '\0';
-}
-
-/* The executable's base name, else the command name from stat. */
-static void app_name(int procfd, const hit *h, char *buf, size_t size) {
-  char link[64], path[4096];
-  ssize_t n;
-  snprintf(link, sizeof link, "%lu/exe", (unsigned long)h->pid);
-  n = readlinkat(procfd, link, path, sizeof path - 1);
-  if (n > 0) {
-    const char *base;
-    path[n] = '\0';
-    rm_native_strip_deleted(path, (size_t)n);
-    base = strrchr(path, '/');
-    copy_str(buf, size, base ? base + 1 : path);
-  } else {
-    copy_str(buf, size, h->st.comm);
-  }
-}
-
-static int32_t login_session(int procfd, uint32_t pid) {
-  char name[64], buf[32];
-  unsigned long v;
-  snprintf(name, sizeof name, "%lu/sessionid", (unsigned long)pid);
-  if (read_at(procfd, name, buf, sizeof buf) <= 0) return -1;
-  v = strtoul(buf, NULL, 10);
-  return v >= 0x7FFFFFFFul ? -1 : (int32_t)v;
-}
-
-/* Fills an rm_app for a hit and returns its reboot reasons. */
-static uint32_t describe(int procfd, const hit *h, rm_app *a,
-                         rm_native_services *sv) {
-  uint32_t reasons = 0;
-  memset(a, 0, sizeof *a);
-  a->process.pid = h->pid;
-  a->process.start_time = h->st.start_time;
-  app_name(procfd, h, a->name, sizeof a->name);
-  a->status = RM_STATUS_RUNNING;
-  a->session_id = login_session(procfd, h->pid);
-  if (h->pid == (uint32_t)getpid()) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_DETECTED_SELF;
-  } else if (h->pid == 1) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_CRITICAL_PROCESS;
-  } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
-    a->type = RM_APP_CRITICAL;
-    reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (sv && rm_native_services_describe(sv, procfd, h->pid, a,
-                                              &reasons)) {
-    /* a service: stopped and started through systemd, which can start it
-     * whether or not it registered; without systemd, as any process */
-    if (a->control != RM_CONTROL_SYSTEMD)
-      a->restartable = rm_native_restartable(h->pid, h->st.start_time);
-    return reasons;
-  } else if (h->st.tty != 0) {
-    a->type = RM_APP_CONSOLE;
-  } else {
-    a->type = RM_APP_UNKNOWN;
-  }
-  if (a->type == RM_APP_CRITICAL) {
-    a->session_id = -1;
-    a->restartable = 0;
-  } else {
-    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
-  }
-  return reasons;
-}
-
-unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
-                     uint32_t *reasons_out, size_t *uninspected) {
-  targets t;
-  uint32_t *pids = NULL;
-  size_t npids = 0, i, nw, total = 0;
+/* Runs the workers over pids (two threads for a long list) and gathers
+ * their hits, sorted by pid. */
+static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
+                            size_t npids, rm_native_hit **hits,
+                            size_t *nhits, size_t *uninspected) {
   worker w[2];
-  rm_app *apps = NULL;
-  uint32_t reasons = 0;
-  int procfd;
-  rm_native_services *sv;
-  unsigned rc = targets_load(s, &t);
-  *apps_out = NULL;
-  *napps = 0;
-  *reasons_out = 0;
-  *uninspected = 0;
-  if (rc != RM_OK) return rc;
-  if (t.has_dir) {
-    targets_free(&t);
-    return RM_E_ACCESS_DENIED;
-  }
-  procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (procfd < 0) {
-    targets_free(&t);
-    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
-  }
-  memset(w, 0, sizeof w); /* freed on every way out */
-  if (t.files.count == 0 && t.nprocs == 0 && t.nsvcs == 0) {
-    npids = 0; /* nothing registered: nothing to look for */
-  } else if ((rc = list_pids(procfd, &pids, &npids)) != RM_OK) {
-    goto done;
-  }
+  size_t i, nw, total = 0;
+  unsigned rc = RM_OK;
+  memset(w, 0, sizeof w);
   nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
   for (i = 0; i < nw; i++) {
     size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
-    w[i].t = &t;
+    w[i].t = t;
     w[i].procfd = procfd;
     w[i].pids = pids + lo;
     w[i].npids = hi - lo;
@@ -746,74 +577,48 @@ unsigned rm_native_scan(rm_session *s, rm_app **apps_out, size_t *napps,
     total += w[i].nhits;
     *uninspected += w[i].uninspected;
   }
-  if (rc != RM_OK) goto done;
-  if (total) {
-    hit *all = (hit *)malloc(total * sizeof *all);
-    apps = (rm_app *)calloc(total, sizeof *apps);
-    if (!all || !apps) {
-      free(all);
-      free(apps);
-      apps = NULL;
+  if (rc == RM_OK && total) {
+    rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
+    if (!all) {
       rc = RM_E_OUTOFMEMORY;
-      goto done;
+    } else {
+      /* a worker that found nothing has no array at all (NULL) */
+      if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
+      if (nw == 2 && w[1].nhits)
+        memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
+      qsort(all, total, sizeof *all, cmp_hit);
+      *hits = all;
+      *nhits = total;
     }
-    /* a worker that found nothing has no array at all (NULL) */
-    if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
-    if (nw == 2 && w[1].nhits)
-      memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
-    qsort(all, total, sizeof *all, cmp_hit);
-    sv = rm_native_services_new();
-    if (!sv) {
-      free(all);
-      free(apps);
-      apps = NULL;
-      rc = RM_E_OUTOFMEMORY;
-      goto done;
-    }
-    for (i = 0; i < total; i++)
-      reasons |= describe(procfd, &all[i], &apps[i], sv);
-    rm_native_services_free(sv);
-    free(all);
   }
-  *apps_out = apps;
-  *napps = total;
-  *reasons_out = reasons;
-done:
   for (i = 0; i < 2; i++) {
     free(w[i].hits);
-    free(w[i].buf);
-    free(w[i].scratch.p);
+    free(w[i].buf.p);
   }
-  free(pids);
-  close(procfd);
-  targets_free(&t);
   return rc;
 }
 
-unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons) {
-  rm_app *found;
-  size_t n, un;
-  unsigned rc;
-  uint32_t r;
-  unsigned cap = *count;
-  *needed = 0;
-  *count = 0;
-  *reasons = 0;
-  rc = rm_native_session_check(s);
+unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+                        rm_native_hit **hits, size_t *nhits,
+                        size_t *uninspected) {
+  targets t;
+  uint32_t *pids = NULL;
+  size_t npids = 0;
+  unsigned rc = targets_load(buf, len, &t);
+  *hits = NULL;
+  *nhits = 0;
+  *uninspected = 0;
   if (rc != RM_OK) return rc;
-  rc = rm_native_scan(s, &found, &n, &r, &un);
-  if (rc != RM_OK) return rc;
-  if (s->control) rm_native_control_mask(s->control, found, n);
-  s->uninspected = un;
-  *needed = (unsigned)n;
-  if (n > cap || (n && !apps)) {
-    free(found);
-    return RM_E_MORE_DATA;
+  if (t.has_dir) {
+    targets_free(&t);
+    return RM_E_ACCESS_DENIED;
   }
-  if (n) memcpy(apps, found, n * sizeof *apps);
-  free(found);
-  *count = (unsigned)n;
-  *reasons = r;
-  return RM_OK;
+  /* nothing registered: nothing to look for */
+  if (t.files.count || t.nprocs || t.nsvcs)
+    rc = list_pids(procfd, &pids, &npids);
+  if (rc == RM_OK && npids)
+    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  free(pids);
+  targets_free(&t);
+  return rc;
 }

@@ -1,13 +1,14 @@
 /*
- * Native backend: services through systemd (see services.h).
+ * Services through systemd (services.h).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "procfs.h"
 #include "services.h"
 
 /* What one manager said of one unit. */
@@ -34,9 +35,26 @@ void rm_native_services_free(rm_native_services *sv) {
   free(sv);
 }
 
-int rm_native_systemd_runs(void) {
-  struct stat st;
-  return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+/* The unit of pid, from its /proc/PID/cgroup. 0, or an errno value. */
+static int unit_of(int procfd, uint32_t pid, rm_sd_unit *u) {
+  rm_native_buf b = {0};
+  int err = rm_native_proc_read(procfd, pid, "cgroup", &b);
+  if (err == 0) rm_sd_parse_cgroup(b.p ? b.p : "", b.len, u);
+  free(b.p);
+  return err;
+}
+
+int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
+  rm_sd_unit u;
+  int err = unit_of(procfd, pid, &u);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  errno = 0;
+  if (u.kind != RM_SD_SERVICE || rm_sd_format_name(&u, buf, size) != 0)
+    return -1;
+  return 0;
 }
 
 /* The manager's answer for u, asked the first time. */
@@ -67,8 +85,7 @@ int rm_native_services_describe(rm_native_services *sv, int procfd,
                                 uint32_t pid, rm_app *a, uint32_t *reasons) {
   rm_sd_unit u;
   const answer *ans;
-  if (!rm_native_systemd_runs()) return 0;
-  if (rm_sd_unit_of(procfd, pid, &u) != 0 || u.kind != RM_SD_SERVICE) return 0;
+  if (unit_of(procfd, pid, &u) != 0 || u.kind != RM_SD_SERVICE) return 0;
   if (rm_sd_format_name(&u, a->service, sizeof a->service) != 0) return 0;
   a->type = RM_APP_SERVICE;
   ans = ask(sv, &u);

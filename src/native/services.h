@@ -1,6 +1,6 @@
 /*
- * Native backend: services through systemd, between the layers that
- * describe and stop processes (scan, control) and systemd.c below. A
+ * Services through systemd, between the layers that find, describe, filter
+ * and stop processes (scan, apps, filters, control) and systemd.h. A
  * service is a process of a service unit, where systemd runs; it is stopped
  * and started through the manager that owns its unit when systemd can be
  * used, and with signals, as any process, when it cannot (rm_app.control
@@ -9,7 +9,9 @@
 #ifndef RESTARTMANAGER_NATIVE_SERVICES_H
 #define RESTARTMANAGER_NATIVE_SERVICES_H
 
-#include "../backend.h"
+#include <stdint.h>
+
+#include "backend.h"
 #include "systemd.h"
 
 /* One scan's view of the services: the managers' answers, asked once per
@@ -19,11 +21,15 @@ typedef struct rm_native_services rm_native_services;
 rm_native_services *rm_native_services_new(void);
 void rm_native_services_free(rm_native_services *sv);
 
-/* 1 when a systemd runs here (/run/systemd/system): only then do units
- * name services. */
-int rm_native_systemd_runs(void);
+/* The service of pid (procfd: a descriptor of /proc): the canonical name of
+ * its service unit ("cron.service", "user:1000:foo.service") into buf, 0
+ * when it is a process of a service unit; -1 when it is not (errno 0) or
+ * its cgroup could not be read (errno set). Applications a desktop
+ * launched (app-*), login sessions and other scopes are no services. */
+int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size);
 
-/* When pid is a service (a process of a service unit, where systemd runs):
+/* When pid is a service (a process of a service unit; call it only where
+ * systemd runs):
  * sets a->type (RM_APP_SERVICE, or RM_APP_CRITICAL for a unit that refuses a
  * manual stop), a->service (its name: "cron.service",
  * "user:1000:foo.service"), a->control and a->restartable (systemd can
@@ -40,8 +46,11 @@ int rm_native_services_describe(rm_native_services *sv, int procfd,
  * -1 when it is malformed or names no user. */
 int rm_native_service_name(const char *name, char *buf, size_t size);
 
-/* 1 when the registered or filter name names the service of a listed app
- * (its a->service, as rm_native_services_describe wrote it). */
+/* The one rule for a service name against a service: 1 when the
+ * registered or filter name names service (a canonical name, as
+ * rm_native_service_unit gives it): "cron" and "cron.service" both name
+ * "cron.service", "user:alice:foo" names "user:1000:foo.service" when
+ * alice's uid is 1000. */
 int rm_native_service_matches(const char *name, const char *service);
 
 /* A unit stopped through systemd by a shutdown, and what came down with

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../backend.h"
+#include "backend.h"
 #include "systemd.h"
 
 /* ---------------------------------------------------------------------
@@ -166,30 +166,6 @@ void rm_sd_parse_cgroup(const char *text, size_t len, rm_sd_unit *out) {
     memset(out, 0, sizeof *out);
     out->uid = RM_SD_SYSTEM;
   }
-}
-
-int rm_sd_unit_of(int procfd, uint32_t pid, rm_sd_unit *out) {
-  char name[64], buf[8192];
-  size_t total = 0;
-  int fd;
-  snprintf(name, sizeof name, "%lu/cgroup", (unsigned long)pid);
-  fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  while (total < sizeof buf) {
-    ssize_t n = read(fd, buf + total, sizeof buf - total);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      errno = err;
-      return -1;
-    }
-    if (n == 0) break;
-    total += (size_t)n;
-  }
-  close(fd);
-  rm_sd_parse_cgroup(buf, total, out);
-  return 0;
 }
 
 /* ---------------------------------------------------------------------

@@ -37,10 +37,6 @@ typedef struct rm_sd_unit {
  * the process is in no unit. Reads no further than len. */
 void rm_sd_parse_cgroup(const char *text, size_t len, rm_sd_unit *out);
 
-/* The same for a live process (procfd: a descriptor of /proc). -1 when its
- * cgroup file cannot be read (errno set). */
-int rm_sd_unit_of(int procfd, uint32_t pid, rm_sd_unit *out);
-
 /* How services are named:
  *   "cron" or "cron.service"             the system manager's cron.service
  *   "user:1000:foo" or "user:1000:foo.service"

@@ -1,8 +1,11 @@
 /*
  * The native backend's bottom layer (util.h): the errno map, the growable
- * buffer, the " (deleted)" stripper.
+ * buffer, the " (deleted)" stripper, the lock with a timeout.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sys/file.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +91,24 @@ size_t rm_native_strip_deleted(char *path, size_t len) {
     path[len] = '\0';
   }
   return len;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+unsigned rm_native_lock_within(int fd, long timeout_ms) {
+  long waited = 0, step = 1;
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return RM_OK;
+    if (errno != EWOULDBLOCK && errno != EINTR) return RM_E_WRITE_FAULT;
+    if (waited >= timeout_ms) return RM_E_SEM_TIMEOUT;
+    sleep_ms(step);
+    waited += step;
+    if (step < 16) step *= 2;
+  }
 }

@@ -4,7 +4,8 @@
  *
  *   - the one map from errno values to Win32 codes;
  *   - the growable byte buffer;
- *   - the one " (deleted)" stripper for paths read from /proc.
+ *   - the one " (deleted)" stripper for paths read from /proc;
+ *   - a lock with a timeout.
  */
 #ifndef RESTARTMANAGER_NATIVE_UTIL_H
 #define RESTARTMANAGER_NATIVE_UTIL_H
@@ -40,6 +41,10 @@ void rm_native_gb_str(rm_native_buf *b, const char *s);
 /* Makes room for n more bytes at p + len (len unchanged); 0, or -1 (and
  * failed set) when memory ran out. */
 int rm_native_gb_reserve(rm_native_buf *b, size_t n);
+
+/* An exclusive flock on fd, waiting at most timeout_ms: RM_OK,
+ * RM_E_SEM_TIMEOUT, or RM_E_WRITE_FAULT when the file cannot be locked. */
+unsigned rm_native_lock_within(int fd, long timeout_ms);
 
 /* The kernel appends " (deleted)" to a /proc link (exe, fd/N, cwd, maps)
  * whose file was removed or replaced. Removes it from path (of length len,

@@ -1,0 +1,399 @@
+/*
+ * The native (Linux) backend: the one implementation of backend.h, and the
+ * only file that knows a session (struct rm_session). Each call checks the
+ * session and hands plain arguments to the layers below it
+ * (native.h): the store, the registration records, the scan, describing
+ * apps, filters, shutdown and restart.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "native.h"
+
+struct rm_session {
+  int primary;
+  int storefd; /* the per-user store directory */
+  int dirfd;   /* this session's directory in it */
+  int lockfd;  /* primary: the lock file, held for the session's lifetime */
+  char key[RM_KEY_LEN + 1];
+  rm_native_control *control; /* primary only */
+  rm_native_filters filters;  /* primary only */
+  struct rm_session *next_primary; /* this process's primaries (cancel) */
+};
+
+const char rm_backend_name[] = "linux";
+/* file names are bytes on Linux */
+const int rm_backend_needs_utf8 = 0;
+
+/* ---------------------------------------------------------------------
+ * Sessions
+ * ------------------------------------------------------------------- */
+
+/* The process's live primary sessions, so that another thread (or Lua
+ * state) can cancel a session's running task by its key. */
+static pthread_mutex_t primaries_lock = PTHREAD_MUTEX_INITIALIZER;
+static rm_session *primaries;
+
+static void primary_add(rm_session *s) {
+  pthread_mutex_lock(&primaries_lock);
+  s->next_primary = primaries;
+  primaries = s;
+  pthread_mutex_unlock(&primaries_lock);
+}
+
+static void primary_remove(rm_session *s) {
+  rm_session **p;
+  pthread_mutex_lock(&primaries_lock);
+  for (p = &primaries; *p; p = &(*p)->next_primary) {
+    if (*p == s) {
+      *p = s->next_primary;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&primaries_lock);
+}
+
+static rm_session *new_session(void) {
+  rm_session *s = (rm_session *)calloc(1, sizeof *s);
+  if (s) s->storefd = s->dirfd = s->lockfd = -1;
+  return s;
+}
+
+static void free_session(rm_session *s) {
+  if (s->primary) primary_remove(s);
+  if (s->control) rm_native_control_free(s->control);
+  rm_native_filters_free(&s->filters);
+  if (s->dirfd >= 0) close(s->dirfd);
+  if (s->lockfd >= 0) close(s->lockfd);
+  if (s->storefd >= 0) close(s->storefd);
+  free(s);
+}
+
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+  rm_session *s = new_session();
+  unsigned rc;
+  *out = NULL;
+  if (!s) return RM_E_OUTOFMEMORY;
+  s->primary = 1;
+  s->storefd = rm_native_store_open(&rc);
+  if (s->storefd < 0) goto fail;
+  /* made now, so that a cancel from another thread never races its
+   * creation */
+  if (!(s->control = rm_native_control_new())) {
+    rc = rm_native_errno_code(errno, RM_E_OUTOFMEMORY);
+    goto fail;
+  }
+  rc = rm_native_store_create(s->storefd, s->key, &s->dirfd, &s->lockfd);
+  if (rc != RM_OK) goto fail;
+  primary_add(s);
+  memcpy(key, s->key, RM_KEY_LEN + 1);
+  *out = s;
+  return RM_OK;
+fail:
+  s->primary = 0; /* never listed */
+  free_session(s);
+  return rc;
+}
+
+unsigned rm_backend_join(rm_session **out, const char *key) {
+  rm_session *s;
+  unsigned rc;
+  *out = NULL;
+  /* a malformed key never reaches the file system */
+  if (strlen(key) != RM_KEY_LEN || !rm_native_valid_key(key))
+    return RM_E_SESSION_CREDENTIAL_CONFLICT;
+  s = new_session();
+  if (!s) return RM_E_OUTOFMEMORY;
+  memcpy(s->key, key, RM_KEY_LEN + 1);
+  s->storefd = rm_native_store_open(&rc);
+  if (s->storefd >= 0) rc = rm_native_store_join(s->storefd, key, &s->dirfd);
+  if (rc != RM_OK) {
+    free_session(s);
+    return rc;
+  }
+  *out = s;
+  return RM_OK;
+}
+
+int rm_backend_is_primary(const rm_session *s) { return s->primary; }
+
+/* RM_OK while the session lives: always for its primary, else while the
+ * primary holds it. */
+static unsigned session_check(const rm_session *s) {
+  return s->primary ? RM_OK : rm_native_store_check(s->dirfd);
+}
+
+/* The primary's calls: RM_E_SESSION_CREDENTIAL_CONFLICT for a secondary. */
+static unsigned conductor(const rm_session *s) {
+  unsigned rc = session_check(s);
+  if (rc != RM_OK) return rc;
+  return s->primary ? RM_OK : RM_E_SESSION_CREDENTIAL_CONFLICT;
+}
+
+unsigned rm_backend_end(rm_session *s) {
+  unsigned rc = RM_OK;
+  if (s->primary)
+    rm_native_store_remove(s->storefd, s->key);
+  else
+    rc = session_check(s);
+  free_session(s);
+  return rc;
+}
+
+unsigned rm_backend_register(rm_session *s, size_t nfiles,
+                             const char *const *files, size_t nprocs,
+                             const rm_unique_process *procs, size_t nsvcs,
+                             const char *const *svcs) {
+  unsigned rc = session_check(s);
+  if (rc != RM_OK) return rc;
+  return rm_native_records_append(s->dirfd, nfiles, files, nprocs, procs,
+                                  nsvcs, svcs);
+}
+
+/* ---------------------------------------------------------------------
+ * The list
+ * ------------------------------------------------------------------- */
+
+/* Who uses the session's resources now: a malloc'd array of apps (by
+ * pid), described, with what the primary's filters and shutdowns say of
+ * them. */
+static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
+                          uint32_t *reasons, size_t *uninspected) {
+  rm_native_hit *hits = NULL;
+  size_t n = 0, i;
+  char *buf;
+  size_t len;
+  int procfd;
+  rm_native_services *sv = NULL;
+  unsigned rc = rm_native_records_load(s->dirfd, &buf, &len);
+  *apps = NULL;
+  *napps = 0;
+  *reasons = 0;
+  *uninspected = 0;
+  if (rc != RM_OK) return rc;
+  procfd = rm_native_proc_open();
+  if (procfd < 0) {
+    free(buf);
+    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
+  }
+  rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected);
+  free(buf);
+  if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
+    rc = RM_E_OUTOFMEMORY;
+  /* where systemd runs, its managers are asked about the services (once a
+   * unit) */
+  if (rc == RM_OK && n && rm_native_systemd_running() &&
+      !(sv = rm_native_services_new()))
+    rc = RM_E_OUTOFMEMORY;
+  if (rc == RM_OK) {
+    for (i = 0; i < n; i++) {
+      rm_app *a = &(*apps)[i];
+      *reasons |= rm_native_describe(procfd, &hits[i], sv, a);
+      if (s->filters.n)
+        a->status |= rm_native_filters_mask(
+            rm_native_filters_action(&s->filters, procfd, a));
+    }
+    if (s->control) rm_native_control_mark(s->control, *apps, n);
+    *napps = n;
+  } else {
+    free(*apps);
+    *apps = NULL;
+  }
+  rm_native_services_free(sv);
+  free(hits);
+  close(procfd);
+  return rc;
+}
+
+unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
+                             unsigned *count, rm_app *apps,
+                             uint32_t *reasons, size_t *uninspected) {
+  rm_app *found;
+  size_t n;
+  uint32_t r;
+  unsigned cap = *count, rc = session_check(s);
+  *needed = 0;
+  *count = 0;
+  *reasons = 0;
+  *uninspected = 0;
+  if (rc != RM_OK) return rc;
+  rc = list_apps(s, &found, &n, &r, uninspected);
+  if (rc != RM_OK) return rc;
+  *needed = (unsigned)n;
+  if (n > cap || (n && !apps)) {
+    free(found);
+    return RM_E_MORE_DATA;
+  }
+  if (n) memcpy(apps, found, n * sizeof *apps);
+  free(found);
+  *count = (unsigned)n;
+  *reasons = r;
+  return RM_OK;
+}
+
+/* ---------------------------------------------------------------------
+ * Shutdown, restart, cancel
+ * ------------------------------------------------------------------- */
+
+unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
+                             unsigned timeout_ms, rm_progress_fn fn,
+                             void *ctx) {
+  rm_app *apps = NULL;
+  size_t n = 0, uninspected;
+  uint32_t reasons;
+  unsigned rc = conductor(s);
+  if (rc != RM_OK) return rc;
+  if (flags & ~(RM_SHUTDOWN_FORCE | RM_SHUTDOWN_ONLY_REGISTERED))
+    return RM_E_BAD_ARGUMENTS;
+  rc = rm_native_control_begin(s->control);
+  if (rc != RM_OK) return rc;
+  rc = list_apps(s, &apps, &n, &reasons, &uninspected);
+  /* any reboot reason: shutting down cannot free every resource */
+  if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
+  if (rc == RM_OK)
+    rc = rm_native_control_shutdown(s->control, apps, n, flags, timeout_ms,
+                                    fn, ctx);
+  free(apps);
+  rm_native_control_end(s->control);
+  return rc;
+}
+
+unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
+  unsigned rc = conductor(s);
+  int procfd;
+  if (rc != RM_OK) return rc;
+  rc = rm_native_control_begin(s->control);
+  if (rc != RM_OK) return rc;
+  procfd = rm_native_proc_open();
+  if (procfd < 0) {
+    rc = rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
+  } else {
+    rc = rm_native_control_restart(s->control, &s->filters, procfd, fn, ctx);
+    close(procfd);
+  }
+  rm_native_control_end(s->control);
+  return rc;
+}
+
+unsigned rm_backend_cancel(rm_session *s) {
+  unsigned rc = conductor(s);
+  if (rc != RM_OK) return rc;
+  return rm_native_control_cancel(s->control);
+}
+
+unsigned rm_backend_cancel_key(const char *key) {
+  rm_session *s;
+  unsigned rc = RM_E_INVALID_HANDLE;
+  pthread_mutex_lock(&primaries_lock);
+  for (s = primaries; s; s = s->next_primary) {
+    if (strcmp(s->key, key) == 0) {
+      /* under the lock: the session cannot be freed meanwhile */
+      rc = rm_native_control_cancel(s->control);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&primaries_lock);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * Filters
+ * ------------------------------------------------------------------- */
+
+unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
+  unsigned rc = conductor(s);
+  return rc != RM_OK ? rc : rm_native_filters_add(&s->filters, f);
+}
+
+unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
+  unsigned rc = conductor(s);
+  return rc != RM_OK ? rc : rm_native_filters_remove(&s->filters, f);
+}
+
+unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
+                                    size_t *needed, unsigned *count) {
+  unsigned rc = conductor(s);
+  *needed = 0;
+  *count = 0;
+  if (rc != RM_OK) return rc;
+  return rm_native_filters_layout(&s->filters, buf, size, needed, count);
+}
+
+/* ---------------------------------------------------------------------
+ * Processes, restart registration, errors
+ * ------------------------------------------------------------------- */
+
+unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
+  uint64_t start;
+  int err = rm_native_proc_start_time(pid, &start);
+  if (err) return rm_native_errno_code(err, RM_E_INVALID_PARAMETER);
+  out->pid = pid;
+  out->start_time = start;
+  return RM_OK;
+}
+
+unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
+                                     uint32_t flags) {
+  return rm_native_restart_register(argc, argv, flags);
+}
+
+unsigned rm_backend_unregister_restart(void) {
+  return rm_native_restart_unregister();
+}
+
+void rm_backend_error_text(unsigned code, char *buf, size_t size) {
+  const char *t;
+  switch (code) {
+  case RM_E_INVALID_FUNCTION: t = "not supported"; break;
+  case RM_OK: t = "the operation completed successfully"; break;
+  case RM_E_FILE_NOT_FOUND: t = "no such filter"; break;
+  case RM_E_TOO_MANY_OPEN_FILES:
+    t = "too many open files: the process reached its descriptor limit "
+        "(RLIMIT_NOFILE)";
+    break;
+  case RM_E_ACCESS_DENIED:
+    t = "access denied (a registered path is a directory, or the session "
+        "store is not a private directory of the calling user)";
+    break;
+  case RM_E_INVALID_HANDLE:
+    t = "the session is no longer valid (its primary ended it or died)";
+    break;
+  case RM_E_OUTOFMEMORY: t = "not enough memory"; break;
+  case RM_E_INVALID_PARAMETER: t = "no such process"; break;
+  case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
+  case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;
+  case RM_E_BAD_ARGUMENTS:
+    t = "invalid arguments (an empty name, or a relative path while the "
+        "working directory no longer exists)";
+    break;
+  case RM_E_BUSY:
+    t = "the session is busy with a shutdown or restart";
+    break;
+  case RM_E_MORE_DATA: t = "more data is available: the capacity is too small"; break;
+  case RM_E_FAIL_NOACTION_REBOOT:
+    t = "a reboot is needed: nothing was shut down";
+    break;
+  case RM_E_FAIL_SHUTDOWN: t = "some applications could not be shut down"; break;
+  case RM_E_FAIL_RESTART: t = "some applications could not be restarted"; break;
+  case RM_E_MAX_SESSIONS_REACHED:
+    t = "the maximum number of sessions (64 per user) is reached";
+    break;
+  case RM_E_REQUEST_OUT_OF_SEQUENCE:
+    t = "restart was called before shutdown";
+    break;
+  case RM_E_SESSION_CREDENTIAL_CONFLICT:
+    t = "the session key is unknown, belongs to another user, or the call is "
+        "reserved to the primary installer";
+    break;
+  case RM_E_CANCELLED: t = "the operation was cancelled"; break;
+  default: t = "unknown error"; break;
+  }
+  snprintf(buf, size, "%s", t);
+}
+
+const char *rm_backend_wine_version(void) { return NULL; }

@@ -1,0 +1,414 @@
+/*
+ * Registration records (records.h).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "records.h"
+#include "util.h"
+
+#define RECORDS_NAME "records"
+#define RECORD_TAG "RMR2 "
+#define RECORD_MAGIC "\0" RECORD_TAG
+#define RECORD_LOCK_TIMEOUT_MS 5000
+
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/* What a registered path was when it was registered. */
+typedef struct file_id {
+  char kind; /* 'f' file, 'd' directory, 'n' did not exist */
+  unsigned long long dev, ino;
+} file_id;
+
+typedef struct stat_job {
+  const char *const *paths;
+  file_id *ids;
+  size_t lo, hi;
+} stat_job;
+
+static void *stat_range(void *arg) {
+  stat_job *j = (stat_job *)arg;
+  size_t i, dirlen = 0;
+  const char *dir = NULL; /* the directory dirfd was opened on */
+  int dirfd = -1;
+  for (i = j->lo; i < j->hi; i++) {
+    struct stat st;
+    file_id *id = &j->ids[i];
+    const char *path = j->paths[i], *slash = strrchr(path, '/');
+    int r;
+    /* Files of one directory come together in most lists: looking each up
+     * from the directory, opened once, saves walking the whole path. */
+    if (slash && slash != path && slash[1]) {
+      size_t n = (size_t)(slash - path);
+      if (!dir || n != dirlen || memcmp(dir, path, n) != 0) {
+        char buf[PATH_MAX];
+        if (dirfd >= 0) close(dirfd);
+        dirfd = -1;
+        dir = NULL;
+        if (n < sizeof buf) {
+          memcpy(buf, path, n);
+          buf[n] = '\0';
+          dirfd = open(buf, O_PATH | O_DIRECTORY | O_CLOEXEC);
+          if (dirfd >= 0) {
+            dir = path;
+            dirlen = n;
+          }
+        }
+      }
+    } else if (dirfd >= 0) {
+      close(dirfd);
+      dirfd = -1;
+      dir = NULL;
+    }
+    r = dirfd >= 0 ? fstatat(dirfd, slash + 1, &st, 0) : stat(path, &st);
+    if (r == 0) {
+      id->kind = S_ISDIR(st.st_mode) ? 'd' : 'f';
+      id->dev = (unsigned long long)st.st_dev;
+      id->ino = (unsigned long long)st.st_ino;
+    } else {
+      id->kind = 'n';
+      id->dev = id->ino = 0;
+    }
+  }
+  if (dirfd >= 0) close(dirfd);
+  return NULL;
+}
+
+/* Identifies every path, on two threads for long lists. */
+static void stat_all(const char *const *paths, file_id *ids, size_t n) {
+  stat_job jobs[2];
+  pthread_t th;
+  jobs[0].paths = jobs[1].paths = paths;
+  jobs[0].ids = jobs[1].ids = ids;
+  jobs[0].lo = 0;
+  jobs[0].hi = jobs[1].lo = n >= 1024 ? n / 2 : n;
+  jobs[1].hi = n;
+  if (jobs[1].lo < n && pthread_create(&th, NULL, stat_range, &jobs[1]) == 0) {
+    stat_range(&jobs[0]);
+    pthread_join(th, NULL);
+  } else {
+    jobs[0].hi = n;
+    stat_range(&jobs[0]);
+  }
+}
+
+static void add_file_entry(rm_native_buf *b, const char *path,
+                           const file_id *id, const char *cwd) {
+  char head[64];
+  size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
+                              id->dev, id->ino);
+  rm_native_gb_add(b, head, n);
+  if (path[0] != '/' && cwd) {
+    rm_native_gb_add(b, cwd, strlen(cwd));
+    rm_native_gb_add(b, "/", 1);
+  }
+  rm_native_gb_str(b, path);
+}
+
+/* The payload of one record, into b. cwd: the working directory, for
+ * relative paths. */
+static unsigned build_payload(rm_native_buf *b, size_t nfiles,
+                              const char *const *files, const char *cwd,
+                              size_t nprocs, const rm_unique_process *procs,
+                              size_t nsvcs, const char *const *svcs) {
+  char head[64];
+  size_t i;
+  if (nfiles) {
+    file_id *ids = (file_id *)malloc(nfiles * sizeof *ids);
+    if (!ids) return RM_E_OUTOFMEMORY;
+    stat_all(files, ids, nfiles);
+    for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &ids[i], cwd);
+    free(ids);
+  }
+  for (i = 0; i < nprocs; i++) {
+    int n = snprintf(head, sizeof head, "P%lu:%llu",
+                     (unsigned long)procs[i].pid,
+                     (unsigned long long)procs[i].start_time);
+    rm_native_gb_add(b, head, (size_t)n + 1);
+  }
+  for (i = 0; i < nsvcs; i++) {
+    rm_native_gb_add(b, "S", 1);
+    rm_native_gb_str(b, svcs[i]);
+  }
+  return b->failed ? RM_E_OUTOFMEMORY : RM_OK;
+}
+
+/* Appends the record (header, then b's payload and newline) to fd, which
+ * the caller has locked; cuts a partly written record back off. */
+static unsigned write_record(int fd, const char *payload, size_t plen) {
+  char head[64];
+  struct iovec iov[3];
+  struct stat st;
+  size_t total, done = 0, k;
+  off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
+  int n = 1 + snprintf(head + 1, sizeof head - 1, RECORD_TAG "%lu %016llx\n",
+                       (unsigned long)plen,
+                       (unsigned long long)fnv1a(payload, plen));
+  head[0] = '\0';
+  iov[0].iov_base = head;
+  iov[0].iov_len = (size_t)n;
+  iov[1].iov_base = (void *)payload;
+  iov[1].iov_len = plen;
+  iov[2].iov_base = (void *)"\n";
+  iov[2].iov_len = 1;
+  total = (size_t)n + plen + 1;
+  while (done < total) {
+    ssize_t w;
+    /* the iovecs past what is written */
+    size_t skip = done, first = 0;
+    struct iovec rest[3];
+    for (k = 0; k < 3; k++) {
+      if (skip >= iov[k].iov_len) {
+        skip -= iov[k].iov_len;
+        continue;
+      }
+      rest[first].iov_base = (char *)iov[k].iov_base + skip;
+      rest[first].iov_len = iov[k].iov_len - skip;
+      skip = 0;
+      first++;
+    }
+    w = writev(fd, rest, (int)first);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      /* the lock is still held: no one appended after the part written */
+      if (before >= 0) (void)!ftruncate(fd, before);
+      return RM_E_WRITE_FAULT;
+    }
+    done += (size_t)w;
+  }
+  return RM_OK;
+}
+
+unsigned rm_native_records_append(int dirfd, size_t nfiles,
+                                  const char *const *files, size_t nprocs,
+                                  const rm_unique_process *procs,
+                                  size_t nsvcs, const char *const *svcs) {
+  rm_native_buf b = {0};
+  char *cwd = NULL;
+  size_t i;
+  unsigned rc;
+  int fd, relative = 0;
+  /* every argument is checked before anything is allocated */
+  for (i = 0; i < nsvcs; i++)
+    if (svcs[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
+  for (i = 0; i < nfiles; i++) {
+    if (files[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
+    if (files[i][0] != '/') relative = 1;
+  }
+  if (relative && !(cwd = getcwd(NULL, 0)))
+    /* no working directory to resolve against (it was removed): refused
+     * rather than recorded as a path no one can find */
+    return rm_native_errno_code(errno, RM_E_BAD_ARGUMENTS);
+  rc = build_payload(&b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs);
+  free(cwd);
+  if (rc == RM_OK && b.len &&
+      rm_native_parse_payload(b.p, b.len, NULL, NULL) != 0)
+    rc = RM_E_BAD_ARGUMENTS; /* a record the reader would refuse */
+  if (rc != RM_OK || b.len == 0) {
+    free(b.p);
+    return rc;
+  }
+  fd = openat(dirfd, RECORDS_NAME,
+              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    free(b.p);
+    return errno == ENOENT ? RM_E_INVALID_HANDLE
+                           : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  }
+  rc = rm_native_lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
+  if (rc == RM_OK) rc = write_record(fd, b.p, b.len);
+  close(fd); /* releases the lock */
+  free(b.p);
+  return rc;
+}
+
+unsigned rm_native_records_load(int dirfd, char **buf, size_t *len) {
+  struct stat st;
+  size_t cap, total = 0;
+  char *p;
+  int fd = openat(dirfd, RECORDS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  *buf = NULL;
+  *len = 0;
+  if (fd < 0)
+    return errno == ENOENT ? RM_OK : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return RM_E_WRITE_FAULT;
+  }
+  cap = (size_t)st.st_size + 1;
+  p = (char *)malloc(cap);
+  if (!p) {
+    close(fd);
+    return RM_E_OUTOFMEMORY;
+  }
+  /* a writer may be appending: read what there is, up to the size seen */
+  while (total < cap - 1) {
+    ssize_t n = read(fd, p + total, cap - 1 - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      free(p);
+      close(fd);
+      return RM_E_WRITE_FAULT;
+    }
+    if (n == 0) break;
+    total += (size_t)n;
+  }
+  close(fd);
+  p[total] = '\0';
+  *buf = p;
+  *len = total;
+  return RM_OK;
+}
+
+/* Parses "<digits>" ending at stop; 0 on success. */
+static int parse_ull(const char *p, const char *end, char stop,
+                     unsigned long long *v, const char **next) {
+  unsigned long long x = 0;
+  const char *q = p;
+  while (q < end && *q >= '0' && *q <= '9') {
+    unsigned d = (unsigned)(*q - '0');
+    if (x > (~0ull - d) / 10) return -1;
+    x = x * 10 + d;
+    q++;
+  }
+  if (q == p || q >= end || *q != stop) return -1;
+  *v = x;
+  *next = q + 1;
+  return 0;
+}
+
+/* Checks (fn NULL) or delivers the entries of one payload. */
+static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
+                           void *ctx) {
+  const char *end = p + len;
+  if (len == 0 || p[len - 1] != '\0') return -1;
+  while (p < end) {
+    const char *z = (const char *)memchr(p, '\0', (size_t)(end - p));
+    rm_native_entry e;
+    unsigned long long a, b;
+    const char *q;
+    memset(&e, 0, sizeof e);
+    if (!z || z == p) return -1;
+    switch (p[0]) {
+    case 'F':
+      if (z - p < 4 || (p[1] != 'f' && p[1] != 'd' && p[1] != 'n') ||
+          p[2] != ':')
+        return -1;
+      e.kind = p[1];
+      if (parse_ull(p + 3, z, ':', &a, &q) != 0 ||
+          parse_ull(q, z, ':', &b, &q) != 0 || q >= z || *q != '/')
+        return -1;
+      e.dev = a;
+      e.ino = b;
+      e.text = q;
+      if (fn) fn(ctx, 'F', &e);
+      break;
+    case 'P':
+      if (parse_ull(p + 1, z, ':', &a, &q) != 0 || a > 0xFFFFFFFFull)
+        return -1;
+      /* the start time runs to the entry's end */
+      {
+        const char *r = q;
+        b = 0;
+        if (r == z) return -1;
+        while (r < z) {
+          unsigned d;
+          if (*r < '0' || *r > '9') return -1;
+          d = (unsigned)(*r - '0');
+          if (b > (~0ull - d) / 10) return -1;
+          b = b * 10 + d;
+          r++;
+        }
+      }
+      e.proc.pid = (uint32_t)a;
+      e.proc.start_time = b;
+      if (fn) fn(ctx, 'P', &e);
+      break;
+    case 'S':
+      if (z - p < 2) return -1;
+      e.text = p + 1;
+      if (fn) fn(ctx, 'S', &e);
+      break;
+    default:
+      return -1;
+    }
+    p = z + 1;
+  }
+  return 0;
+}
+
+int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
+                            void *ctx) {
+  if (payload_entries(p, len, NULL, NULL) != 0) return -1;
+  return fn ? payload_entries(p, len, fn, ctx) : 0;
+}
+
+size_t rm_native_records_each(const char *buf, size_t len, rm_native_entry_fn fn,
+                           void *ctx) {
+  size_t off = 0, skipped = 0;
+  const size_t mlen = sizeof RECORD_MAGIC - 1;
+  while (off < len) {
+    const char *rec = (const char *)memmem(buf + off, len - off, RECORD_MAGIC,
+                                           mlen);
+    const char *q, *nl, *payload;
+    unsigned long long plen, hash = 0;
+    size_t start, i;
+    if (!rec) {
+      if (len - off > 0) skipped++;
+      break;
+    }
+    start = (size_t)(rec - buf);
+    if (start > off) skipped++; /* garbage before this header */
+    q = rec + mlen;
+    /* a header line is short: look no further for its end */
+    nl = (const char *)memchr(q, '\n', len - (size_t)(q - buf) < 64
+                                           ? len - (size_t)(q - buf)
+                                           : 64);
+    if (!nl || parse_ull(q, nl, ' ', &plen, &q) != 0 || nl - q != 16)
+      goto bad;
+    for (i = 0; i < 16; i++) {
+      char c = q[i];
+      unsigned d;
+      if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+      else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+      else goto bad;
+      hash = hash << 4 | d;
+    }
+    payload = nl + 1;
+    /* the payload and the final newline */
+    if (plen >= len - (size_t)(payload - buf) || payload[plen] != '\n')
+      goto bad;
+    if (fnv1a(payload, (size_t)plen) != hash ||
+        rm_native_parse_payload(payload, (size_t)plen, fn, ctx) != 0)
+      goto bad;
+    off = (size_t)(payload - buf) + (size_t)plen + 1;
+    continue;
+  bad:
+    skipped++;
+    off = start + 1; /* look for the next header */
+    /* the skipped bytes up to the next header are this bad record's */
+    {
+      const char *nx = (const char *)memmem(buf + off, len - off,
+                                            RECORD_MAGIC, mlen);
+      off = nx ? (size_t)(nx - buf) : len;
+    }
+  }
+  return skipped;
+}

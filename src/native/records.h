@@ -1,0 +1,76 @@
+/*
+ * Registration records: what a session registered, appended to the
+ * session directory's "records" file by every participant.
+ *
+ * A record is a NUL and a header line "RMR2 <length> <hash>\n", then
+ * <length> bytes of payload and a newline, <hash> being the payload's
+ * 64-bit FNV-1a in 16 hex digits. Writers append whole records under an
+ * exclusive lock on the file, and cut a record they could not finish (a
+ * full disk) back off; a writer killed mid-write leaves a torn record,
+ * which readers skip before resynchronising on the next header.
+ *
+ * The NUL makes that resynchronisation safe: a NUL followed by "RMR2 "
+ * occurs nowhere inside a record (each NUL in a payload ends an entry and
+ * is followed by the next entry's F, P or S, or by the final newline), so
+ * a path that carries the text of a record is never taken for one, even
+ * inside a torn record. The final newline makes a record whole only once
+ * its last byte is written: without it, the next record's NUL could stand
+ * in for the payload's last one.
+ *
+ * The payload is a sequence of NUL-terminated entries:
+ *   F<kind>:<dev>:<ino>:<absolute path>   kind f (file), d (dir), n (none)
+ *   P<pid>:<start time>
+ *   S<service name>
+ *
+ * Knows the file format, not sessions: functions take the session
+ * directory's descriptor.
+ */
+
+#ifndef RESTARTMANAGER_NATIVE_RECORDS_H
+#define RESTARTMANAGER_NATIVE_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/* Appends one record naming files (each identified now; a relative path is
+ * made absolute against the working directory), processes and services to
+ * the session directory dirfd. Nothing is written on failure:
+ * RM_E_BAD_ARGUMENTS for an empty name, or for a relative path when the
+ * working directory no longer exists; RM_E_INVALID_HANDLE when the session
+ * is gone. */
+unsigned rm_native_records_append(int dirfd, size_t nfiles,
+                                  const char *const *files, size_t nprocs,
+                                  const rm_unique_process *procs,
+                                  size_t nsvcs, const char *const *svcs);
+
+/* One registered resource, as read back. */
+typedef struct rm_native_entry {
+  int kind;     /* files: 'f' file, 'd' directory, 'n' did not exist */
+  uint64_t dev; /* files: identity when registered (0 when 'n') */
+  uint64_t ino;
+  rm_unique_process proc; /* processes */
+  const char *text;       /* files: absolute path; services: the name */
+} rm_native_entry;
+
+/* type is 'F' (file), 'P' (process) or 'S' (service). */
+typedef void (*rm_native_entry_fn)(void *ctx, int type,
+                                   const rm_native_entry *e);
+
+/* Reads the records of the session directory dirfd into a malloc'd buffer
+ * (*buf NULL and *len 0 when there are none). */
+unsigned rm_native_records_load(int dirfd, char **buf, size_t *len);
+
+/* Calls fn for every entry of every whole record in buf; a torn or
+ * corrupted record is skipped, never misread. Returns how many records were
+ * skipped. */
+size_t rm_native_records_each(const char *buf, size_t len,
+                              rm_native_entry_fn fn, void *ctx);
+
+/* Parses one record payload (exposed for the fuzz targets): 0 when every
+ * entry was well formed; fn is called only then. */
+int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
+                            void *ctx);
+
+#endif

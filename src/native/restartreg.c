@@ -1,0 +1,330 @@
+/*
+ * Restart registrations (restartreg.h).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "restartreg.h"
+#include "procfs.h"
+#include "store.h"
+#include "util.h"
+
+#define RESTART_MAGIC "RMRESTART1"
+
+extern char **environ;
+
+/* ---------------------------------------------------------------------
+ * Restart registrations: <store>/restart-<pid>-<start time>, written whole
+ * (a temporary file renamed into place). Contents, NUL-separated:
+ *   RMRESTART1, flags, executable, working directory, argument count,
+ *   arguments..., environment count, environment entries...
+ * ------------------------------------------------------------------- */
+static void reg_name(char *buf, size_t size, uint32_t pid, uint64_t start) {
+  snprintf(buf, size, "restart-%lu-%llu", (unsigned long)pid,
+           (unsigned long long)start);
+}
+
+static void add_number(rm_native_buf *b, unsigned long long v) {
+  char num[32];
+  snprintf(num, sizeof num, "%llu", v);
+  rm_native_gb_str(b, num);
+}
+
+/* The calling process's executable, without " (deleted)". */
+static char *self_exe(void) {
+  char path[PATH_MAX];
+  size_t n;
+  char *copy;
+  int procfd = rm_native_proc_open(), err;
+  if (procfd < 0) return NULL;
+  err = rm_native_proc_link(procfd, (uint32_t)getpid(), "exe", path,
+                            sizeof path, &n);
+  close(procfd);
+  if (err || n == 0) return NULL;
+  copy = (char *)malloc(n + 1);
+  if (copy) memcpy(copy, path, n + 1);
+  return copy;
+}
+
+/* Removes the registrations of processes that are gone. */
+static void sweep_registrations(int storefd) {
+  int fd = dup(storefd);
+  DIR *d;
+  struct dirent *e;
+  if (fd < 0) return;
+  d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  while ((e = readdir(d)) != NULL) {
+    unsigned long pid;
+    unsigned long long start;
+    uint64_t now;
+    char tail;
+    if (sscanf(e->d_name, "restart-%lu-%llu%c", &pid, &start, &tail) != 2)
+      continue;
+    if (rm_native_proc_start_time((uint32_t)pid, &now) != 0 || now != start)
+      (void)unlinkat(storefd, e->d_name, 0);
+  }
+  closedir(d);
+}
+
+/* The registration's bytes for the calling process, into b. */
+static unsigned build_registration(rm_native_buf *b, size_t argc,
+                                   const char *const *argv, uint32_t flags) {
+  char *exe = self_exe(), *cwd = getcwd(NULL, 0);
+  size_t i, n;
+  if (!exe || !cwd) {
+    free(exe);
+    free(cwd);
+    return RM_E_OUTOFMEMORY;
+  }
+  rm_native_gb_str(b, RESTART_MAGIC);
+  add_number(b, flags);
+  rm_native_gb_str(b, exe);
+  rm_native_gb_str(b, cwd);
+  free(exe);
+  free(cwd);
+  add_number(b, argc);
+  for (i = 0; i < argc; i++) rm_native_gb_str(b, argv[i]);
+  for (n = 0; environ && environ[n]; n++) {
+  }
+  add_number(b, n);
+  for (i = 0; i < n; i++) rm_native_gb_str(b, environ[i]);
+  return b->failed ? RM_E_OUTOFMEMORY : RM_OK;
+}
+
+/* Writes b to name in the store, whole: a temporary file renamed. */
+static unsigned write_whole(int storefd, const char *name,
+                            const rm_native_buf *b) {
+  char tmp[128];
+  unsigned rc = RM_E_WRITE_FAULT;
+  int fd;
+  snprintf(tmp, sizeof tmp, "%s.tmp", name);
+  (void)unlinkat(storefd, tmp, 0);
+  fd = openat(storefd, tmp,
+              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    size_t done = 0;
+    while (done < b->len) {
+      ssize_t w = write(fd, b->p + done, b->len - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) break;
+      done += (size_t)w;
+    }
+    if (close(fd) == 0 && done == b->len &&
+        renameat(storefd, tmp, storefd, name) == 0)
+      rc = RM_OK;
+    else
+      (void)unlinkat(storefd, tmp, 0);
+  }
+  return rc;
+}
+
+unsigned rm_native_restart_register(size_t argc, const char *const *argv,
+                                    uint32_t flags) {
+  rm_native_buf b = {0};
+  char name[96];
+  uint64_t start;
+  unsigned rc;
+  int storefd;
+  if (rm_native_proc_start_time((uint32_t)getpid(), &start) != 0)
+    return RM_E_WRITE_FAULT;
+  rc = build_registration(&b, argc, argv, flags);
+  if (rc != RM_OK) {
+    free(b.p);
+    return rc;
+  }
+  storefd = rm_native_store_open(&rc);
+  if (storefd < 0) {
+    free(b.p);
+    return rc;
+  }
+  sweep_registrations(storefd);
+  reg_name(name, sizeof name, (uint32_t)getpid(), start);
+  rc = write_whole(storefd, name, &b);
+  close(storefd);
+  free(b.p);
+  return rc;
+}
+
+unsigned rm_native_restart_unregister(void) {
+  char name[96];
+  uint64_t start;
+  unsigned rc;
+  int storefd;
+  if (rm_native_proc_start_time((uint32_t)getpid(), &start) != 0)
+    return RM_E_WRITE_FAULT;
+  storefd = rm_native_store_open(&rc);
+  if (storefd < 0) return rc;
+  reg_name(name, sizeof name, (uint32_t)getpid(), start);
+  rc = (unlinkat(storefd, name, 0) == 0 || errno == ENOENT)
+           ? RM_OK
+           : RM_E_WRITE_FAULT;
+  close(storefd);
+  return rc;
+}
+
+void rm_native_restart_free(rm_native_restart_reg *r) {
+  free(r->buf);
+  free(r->argv);
+  free(r->envp);
+  memset(r, 0, sizeof *r);
+}
+
+/* Next NUL-terminated field of [*p, end), or NULL. */
+static const char *field(const char **p, const char *end) {
+  const char *s = *p, *z;
+  if (s >= end) return NULL;
+  z = (const char *)memchr(s, '\0', (size_t)(end - s));
+  if (!z) return NULL;
+  *p = z + 1;
+  return s;
+}
+
+static int parse_count(const char *s, size_t max, size_t *out) {
+  char *end;
+  unsigned long long v;
+  if (!s || !*s || *s < '0' || *s > '9') return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (*end || errno || v > max) return -1;
+  *out = (size_t)v;
+  return 0;
+}
+int rm_native_parse_restart(char *buf, size_t len, rm_native_restart_reg *r) {
+  const char *p = buf, *end = buf + len, *f;
+  size_t argc, envc, i, flags;
+  memset(r, 0, sizeof *r);
+  f = field(&p, end);
+  if (!f || strcmp(f, RESTART_MAGIC) != 0) return -1;
+  if (parse_count(field(&p, end), 0xFFFFFFFFu, &flags) != 0) return -1;
+  r->flags = (uint32_t)flags;
+  r->exe = field(&p, end);
+  r->cwd = field(&p, end);
+  if (!r->exe || !r->cwd || r->exe[0] != '/' || r->cwd[0] != '/') return -1;
+  if (parse_count(field(&p, end), len, &argc) != 0) return -1;
+  r->argv = (char **)calloc(argc + 2, sizeof *r->argv);
+  if (!r->argv) return -1;
+  r->argv[0] = (char *)r->exe;
+  for (i = 0; i < argc; i++)
+    if (!(r->argv[i + 1] = (char *)field(&p, end))) goto bad;
+  if (parse_count(field(&p, end), len, &envc) != 0) goto bad;
+  r->envp = (char **)calloc(envc + 1, sizeof *r->envp);
+  if (!r->envp) goto bad;
+  for (i = 0; i < envc; i++)
+    if (!(r->envp[i] = (char *)field(&p, end))) goto bad;
+  if (p != end) goto bad;
+  return 0;
+bad:
+  free(r->argv);
+  free(r->envp);
+  r->argv = r->envp = NULL;
+  return -1;
+}
+
+/* Reads a registration of pid from the store directory at path, trusted
+ * only when the directory and the file belong to uid and no one else may
+ * write them. */
+static int read_reg_at(const char *store, uid_t uid, const char *name,
+                       rm_native_restart_reg *r) {
+  struct stat st;
+  char *buf;
+  size_t total = 0;
+  int dfd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd;
+  if (dfd < 0) return -1;
+  if (fstat(dfd, &st) != 0 || st.st_uid != uid || (st.st_mode & 077)) {
+    close(dfd);
+    return -1;
+  }
+  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  close(dfd);
+  if (fd < 0) return -1;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+      (st.st_mode & 022) || st.st_size > (1 << 24)) {
+    close(fd);
+    return -1;
+  }
+  buf = (char *)malloc((size_t)st.st_size + 1);
+  if (!buf) {
+    close(fd);
+    return -1;
+  }
+  while (total < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + total, (size_t)st.st_size - total);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    total += (size_t)n;
+  }
+  close(fd);
+  if (rm_native_parse_restart(buf, total, r) != 0) {
+    free(buf);
+    return -1;
+  }
+  r->buf = buf;
+  return 0;
+}
+
+/* The value of XDG_RUNTIME_DIR in pid's environment, into buf. */
+static int process_runtime_dir(int procfd, uint32_t pid, char *buf,
+                               size_t size) {
+  static const char key[] = "XDG_RUNTIME_DIR=";
+  const size_t klen = sizeof key - 1;
+  rm_native_buf env = {0};
+  const char *p;
+  int found = -1;
+  if (rm_native_proc_read(procfd, pid, "environ", &env) == 0) {
+    for (p = env.p; p < env.p + env.len; p += strlen(p) + 1) {
+      if (strncmp(p, key, klen) == 0 && p[klen] == '/' &&
+          strlen(p + klen) + 1 < size) {
+        strcpy(buf, p + klen);
+        found = 0;
+        break;
+      }
+    }
+  }
+  free(env.p);
+  return found;
+}
+
+int rm_native_restart_find(uint32_t pid, uint64_t start,
+                           rm_native_restart_reg *r) {
+  char name[96], dir[PATH_MAX], store[PATH_MAX + 32];
+  uid_t uid;
+  int procfd = rm_native_proc_open(), rc = -1;
+  memset(r, 0, sizeof *r);
+  if (procfd < 0) return -1;
+  if (rm_native_proc_owner(procfd, pid, &uid) != 0) goto done;
+  reg_name(name, sizeof name, pid, start);
+  if (process_runtime_dir(procfd, pid, dir, sizeof dir) == 0) {
+    snprintf(store, sizeof store, "%s/restartmanager", dir);
+    if (read_reg_at(store, uid, name, r) == 0) {
+      rc = 0;
+      goto done;
+    }
+  }
+  snprintf(store, sizeof store, "/tmp/restartmanager-%lu", (unsigned long)uid);
+  rc = read_reg_at(store, uid, name, r);
+done:
+  close(procfd);
+  return rc;
+}
+
+int rm_native_restartable(uint32_t pid, uint64_t start_time) {
+  rm_native_restart_reg r;
+  int ok;
+  if (rm_native_restart_find(pid, start_time, &r) != 0) return 0;
+  ok = !(r.flags & RM_RESTART_NO_PATCH);
+  rm_native_restart_free(&r);
+  return ok;
+}

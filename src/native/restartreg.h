@@ -1,0 +1,50 @@
+/*
+ * Restart registrations (RegisterApplicationRestart): how to start a
+ * process again, written by the process itself into its owner's store as
+ * <store>/restart-<pid>-<start time>, whole (a temporary file renamed into
+ * place). Contents, NUL-separated:
+ *   RMRESTART1, flags, executable, working directory, argument count,
+ *   arguments..., environment count, environment entries...
+ * A registration is trusted only from a store directory and file that
+ * belong to the process's owner and that no one else may write.
+ */
+#ifndef RESTARTMANAGER_NATIVE_RESTARTREG_H
+#define RESTARTMANAGER_NATIVE_RESTARTREG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+/* A parsed registration; the strings point into buf. */
+typedef struct rm_native_restart_reg {
+  char *buf;
+  uint32_t flags;
+  const char *exe, *cwd;
+  char **argv; /* exe, arguments..., NULL */
+  char **envp; /* NULL-terminated */
+} rm_native_restart_reg;
+
+/* Records how to restart the calling process: its executable, working
+ * directory, argv (the arguments after the executable) and environment. */
+unsigned rm_native_restart_register(size_t argc, const char *const *argv,
+                                    uint32_t flags);
+/* Removes the calling process's registration (none is not an error). */
+unsigned rm_native_restart_unregister(void);
+
+/* The registration of the live process pid with that start time, from its
+ * owner's store: 0, or -1 when it has none that can be trusted. Release it
+ * with rm_native_restart_free. */
+int rm_native_restart_find(uint32_t pid, uint64_t start,
+                           rm_native_restart_reg *r);
+void rm_native_restart_free(rm_native_restart_reg *r);
+
+/* 1 when pid (with that start time) registered for restart and allows a
+ * restart after an update (no RM_RESTART_NO_PATCH). */
+int rm_native_restartable(uint32_t pid, uint64_t start_time);
+
+/* Parses a registration's bytes (exposed for the fuzz target): 0, and r's
+ * strings point into buf; r->buf is left NULL. */
+int rm_native_parse_restart(char *buf, size_t len, rm_native_restart_reg *r);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * The scan: which processes use a set of resources (RmGetList's search).
+ *
+ * Files are matched by device and inode, never by name, against every
+ * process's open descriptors (one statx per descriptor through a descriptor
+ * of its /proc/PID/fd directory), its memory maps (one read of
+ * /proc/PID/maps: executables and shared libraries, and files mapped after
+ * their descriptor was closed) and its executable. A registered file is
+ * looked for under the identity it had when registered and under the one
+ * its path has now (a file replaced at that path since). Processes match by
+ * pid and start time, services by their systemd unit. The scan is split
+ * over two threads when the machine has more than one core.
+ *
+ * Takes plain arguments: the registration records' bytes (records.h), a
+ * descriptor of /proc (procfs.h).
+ */
+#ifndef RESTARTMANAGER_NATIVE_SCAN_H
+#define RESTARTMANAGER_NATIVE_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procfs.h"
+
+/* A process the scan found, with what its stat said then. */
+typedef struct rm_native_hit {
+  uint32_t pid;
+  rm_native_stat st;
+} rm_native_hit;
+
+/* The processes that use what the records in buf[0..len) name, into a
+ * malloc'd array sorted by pid; *uninspected counts the processes that
+ * could not be looked into (another user's, for a caller that is not
+ * root). RM_E_ACCESS_DENIED when a directory is registered; 4 or 14 when
+ * descriptors or memory ran out (never a process passed off as clean). */
+unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+                        rm_native_hit **hits, size_t *nhits,
+                        size_t *uninspected);
+
+/* Whether process pid uses the file (dev, ino): descriptors, maps or
+ * executable. 1 yes, 0 no, -1 when it could not be read (errno set). */
+int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
+                           uint64_t ino);
+
+/* Parses one /proc/PID/maps line (exposed for the fuzz target): 0, with
+ * *range_end the end of its address range and the mapped file's
+ * identity. */
+int rm_native_parse_maps_line(const char *line, const char **range_end,
+                              uint64_t *dev, uint64_t *ino);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * The per-user session store: one directory per user
+ * ($XDG_RUNTIME_DIR/restartmanager, else /tmp/restartmanager-UID), mode
+ * 0700, holding one directory per session, named by its key. A session's
+ * primary holds an exclusive flock on the session's "lock" file for as long
+ * as the session lives, so a session whose lock can be taken has lost its
+ * primary and is stale. Creating and joining take a lock on the store
+ * directory itself while they look at or change the set of sessions.
+ *
+ * Knows directories and keys, not sessions: the caller (backend.c) keeps
+ * the descriptors these functions hand out.
+ */
+#ifndef RESTARTMANAGER_NATIVE_STORE_H
+#define RESTARTMANAGER_NATIVE_STORE_H
+
+#include <stddef.h>
+
+#include "backend.h"
+
+/* The store directory's path for the calling user, into buf. 0 on success. */
+int rm_native_store_path(char *buf, size_t size);
+
+/* Opens (creating it 0700 if needed) the calling user's store directory and
+ * checks that it is a real directory, owned by the caller, with no access for
+ * group or others. Returns the directory's descriptor or -1 with *rc set. */
+int rm_native_store_open(unsigned *rc);
+
+/* 1 when key is a well-formed session key: exactly RM_KEY_LEN lowercase
+ * hexadecimal characters, then the NUL. Reads no further than the first NUL
+ * or the character after the key. */
+int rm_native_valid_key(const char *key);
+
+/* A new session in the store storefd: removes stale sessions, refuses when
+ * the user has too many live ones, creates the session's directory with a
+ * fresh random key and takes its lock. key, *dirfd and *lockfd (held for
+ * the session's lifetime) on success. */
+unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
+                                int *dirfd, int *lockfd);
+
+/* Opens the live session key of the store: *dirfd on success,
+ * RM_E_SESSION_CREDENTIAL_CONFLICT when there is none (or it is stale, or
+ * another user's). */
+unsigned rm_native_store_join(int storefd, const char *key, int *dirfd);
+
+/* RM_OK while the session directory dirfd exists and has its primary,
+ * RM_E_INVALID_HANDLE once it has ended or its primary died. */
+unsigned rm_native_store_check(int dirfd);
+
+/* Removes the session key from the store (its primary ends it). */
+void rm_native_store_remove(int storefd, const char *key);
+
+#endif
