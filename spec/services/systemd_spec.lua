@@ -323,6 +323,47 @@ describe("services through a real systemd #systemd", function()
       "the service was stopped before the application")
   end)
 
+  it("restarts services before applications", function()
+    boot(function()
+      return { ["early.service"] = service { file = "shared.txt", "Restart=no",
+        -- whether the application runs again when the service starts (its
+        -- restart returns once the program was executed)
+        "ExecStartPre=/bin/sh -c 'if pgrep -f \"helpers/app[.]lua /\" >/dev/null; "
+          .. "then echo app-first; else echo service-first; fi >> @DIR@/order'" } }
+    end)
+    file("shared.txt", "v1\n")
+    H.sh("mkfifo " .. H.q(m.dir .. "/fifo"))
+    assert.equal(0, (select(2, m.systemctl("start early.service"))))
+    local r = inside((([[
+      -- a registered application that uses the same file; it records each
+      -- start in app.state and blocks on the fifo
+      os.execute(("LUA APP %s/app.state %s/shared.txt %s/fifo >/dev/null 2>&1 &")
+        :format(DIR, DIR, DIR))
+      local function starts()
+        local f = io.open(DIR .. "/app.state")
+        local n = 0
+        if f then
+          for _ in f:lines() do n = n + 1 end
+          f:close()
+        end
+        return n
+      end
+      local deadline = os.time() + 10
+      while starts() < 1 and os.time() < deadline do os.execute("sleep 0.02") end
+      local ok, msg = rm.update({ files = { DIR .. "/shared.txt" } }, function() end)
+      say("ok", ok)
+      say("msg", msg)
+      deadline = os.time() + 10
+      while starts() < 2 and os.time() < deadline do os.execute("sleep 0.02") end
+      say("starts", starts())
+    ]]):gsub("LUA", H.LUA):gsub("APP", H.ROOT .. "/spec/helpers/app.lua")))
+    assert.equal("true", r.ok, r.msg)
+    assert.equal("2", r.starts, "the application was not restarted")
+    local order = {}
+    for l in (H.read(m.dir .. "/order") or ""):gmatch("%S+") do order[#order + 1] = l end
+    assert.same({ "service-first", "service-first" }, order)
+  end)
+
   it("names services by unit: \"keep\" is keep.service, user:UID:NAME a user's unit",
     function()
       boot(function()
