@@ -433,6 +433,41 @@ describe("services through a real systemd #systemd", function()
       assert.equal("v2", seen[2].version)
     end)
 
+  it("lets a user stop and start its own unit in its own manager", function()
+    boot(function()
+      return {}, { ["mine.service"] = service { file = "own.txt", "Restart=always",
+        "RestartSec=0" } }
+    end, NOBODY)
+    file("own.txt", "v1\n")
+    file("own.txt.runs", "", "666")
+    assert.equal(0, (select(2, m.user_systemctl("start mine.service"))))
+    -- the installer runs as that user, with the user's own runtime directory
+    local src = (PRELUDE .. "local DIR = " .. ("%q"):format(m.dir) .. "\n" .. [[
+      local apps = rm.who_uses { DIR .. "/own.txt" }
+      say("type", apps[1] and apps[1].type)
+      say("service", apps[1] and apps[1].service)
+      say("systemd", apps[1] and apps[1].systemd)
+      local ok, msg = rm.update({ files = { DIR .. "/own.txt" } }, function()
+        say("during", sh("systemctl --user is-active mine.service"))
+      end)
+      say("ok", ok)
+      say("msg", msg)
+      say("after", sh("systemctl --user is-active mine.service"))
+    ]]):gsub("NOBODY", tostring(NOBODY)):gsub("UNITD", SD.UNITD)
+    local out, rc = m.sh("setpriv --reuid " .. NOBODY .. " --regid " .. NOBODY
+      .. " --clear-groups env " .. H.lua_env() .. " XDG_RUNTIME_DIR=/run/user/"
+      .. NOBODY .. " " .. H.LUA .. " -e " .. H.q(src))
+    assert.equal(0, rc, out)
+    local r = SD.report(out)
+    assert.equal("service", r.type)
+    assert.equal("user:65534:mine.service", r.service)
+    assert.equal("true", r.systemd)
+    assert.equal("inactive", r.during)
+    assert.equal("true", r.ok, r.msg)
+    assert.equal("active", r.after)
+    assert.equal(2, #runs("own.txt.runs"))
+  end)
+
   it("lists a desktop's app-*.scope and app-*.service processes as applications",
     function()
       boot(function()
