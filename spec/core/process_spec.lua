@@ -70,3 +70,33 @@ describe("core.running", function()
       "start_time must be a non%-negative integer")
   end)
 end)
+
+describe("core.executable of a replaced program", function()
+  local core, policy, fx
+
+  setup(function()
+    core = require "restartmanager.core"
+    policy = require "restartmanager.policy"
+  end)
+
+  before_each(function() fx = H.scratch() end)
+  after_each(function() fx.cleanup() end)
+
+  it("names the path the program had, and a never-touch rule for that "
+    .. "exact path spares it", function()
+      local bin = fx.dir .. "/sbin"
+      local exe = bin .. "/daemon"
+      H.sh("mkdir " .. H.q(bin) .. " && cp " .. H.q(H.BUILD .. "/helpers/holder")
+        .. " " .. H.q(exe))
+      local h = fx.holder("idle", { exe = exe })
+      -- an upgrade replaces the binary: the kernel now says "(deleted)"
+      H.sh("cp " .. H.q(exe) .. " " .. H.q(exe .. ".new") .. " && mv "
+        .. H.q(exe .. ".new") .. " " .. H.q(exe))
+      assert.matches(" %(deleted%)\n?$", H.sh("readlink /proc/" .. h.pid .. "/exe"))
+      assert.equal(exe, core.executable(h.pid))
+      local pol = policy.new { never = { paths = { exe } } }
+      local app = { pid = h.pid, name = "daemon", type = "unknown" }
+      assert.equal('never-touch rule: executable under "' .. exe .. '"',
+        policy.spared(pol, app))
+    end)
+end)

@@ -59,6 +59,11 @@ local function fd_count(pid)
   return tonumber(out)
 end
 
+-- What this process's descriptors point at, for the message of a failure.
+local function fd_targets(pid)
+  return H.sh("for f in /proc/" .. pid .. "/fd/*; do readlink \"$f\"; done | sort | tr '\\n' ' '")
+end
+
 local function rss_kb(pid)
   return tonumber(H.read("/proc/" .. pid .. "/status"):match("VmRSS:%s*(%d+)"))
 end
@@ -213,11 +218,17 @@ describe("load", function()
       collectgarbage()
       collectgarbage()
       local fds, mem, rss = fd_count(pid), collectgarbage("count"), rss_kb(pid)
+      local before = fd_targets(pid)
       cycles(10000)
       full_cycles(1000)
       collectgarbage()
       collectgarbage()
-      assert.equal(fds, fd_count(pid), "descriptors leaked")
+      -- 11,000 cycles: a descriptor leaked by any one of them shows as
+      -- hundreds; one or two may come and go with what earlier specs left
+      -- running (a child's pipe closed when it exits)
+      local now = fd_count(pid)
+      assert.is_true(now - fds <= 2, ("descriptors leaked: %d before, %d after\nbefore: %s\nafter:  %s")
+        :format(fds, now, before, fd_targets(pid)))
       assert.is_true(collectgarbage("count") - mem < 64,
         ("Lua memory grew by %.0f kB"):format(collectgarbage("count") - mem))
       if not os.getenv("RM_SANITIZED") then

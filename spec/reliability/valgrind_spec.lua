@@ -140,4 +140,19 @@ describe("valgrind #valgrind", function()
       -- shutdown finds the holder but cannot open it, and leaves it alone;
       -- the sanitized run checks the signalling path for leaks)
     end)
+
+  it("loses nothing when an empty path follows a relative one", function()
+    local out, log, rc = memcheck([[
+      local core = require "restartmanager.core"
+      local s = assert(core.start_session())
+      local ok, _, code = s:register_resources({ "relative", "" })
+      assert(ok == nil and code == 160, "expected 160")
+      assert(s:end_session())
+      print("done")
+    ]])
+    assert.equal(0, rc, out .. "\n" .. log)
+    assert.equal("done\n", out)
+    assert.same({}, definite_losses(log))
+    assert.equal(0, definitely_lost(log))
+  end)
 end)
