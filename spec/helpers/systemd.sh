@@ -100,17 +100,22 @@ EOF
     sh "$cg" "$dir/boot.sh" "$dir" "$@" </dev/null >"$dir/boot.log" 2>&1 &
   launcher=$!
   # the ready unit writes into the fifo; read-write open so that it never
-  # blocks, and give up after 20 s or when the launcher died
+  # blocks, and give up after 60 s (a machine under heavy load) or when the
+  # launcher died
   exec 3<>"$dir/ready"
-  up=
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  up= waited=0 why="no word from it in 60 s"
+  while [ $waited -lt 60 ]; do
     if read -r -t 1 up <&3; then break; fi
-    kill -0 "$launcher" 2>/dev/null || break
+    waited=$((waited + 1))
+    kill -0 "$launcher" 2>/dev/null || { why="its launcher exited"; break; }
   done
   exec 3<&-
   if [ "$up" != up ]; then
-    echo "the test systemd did not come up:" >&2
-    cat "$dir/boot.log" "$dir/console" >&2 2>/dev/null || true
+    {
+      echo "the test systemd did not come up ($why)"
+      echo "--- boot.log"; cat "$dir/boot.log"
+      echo "--- console"; cat "$dir/console"
+    } >&2 2>/dev/null
     echo 1 > "$cg/cgroup.kill" 2>/dev/null || true
     exit 1
   fi

@@ -1,20 +1,23 @@
 /*
  * A service for the systemd specs.
  *
- *   unitd FILE REPORT   keeps FILE open, appends its first line (its
+ *   unitd FILE REPORT [trap]
+ *                       keeps FILE open, appends its first line (its
  *                       "version") and its pid to REPORT, tells systemd it is
  *                       ready (sd_notify READY=1 through NOTIFY_SOCKET, when
  *                       set) and waits; with a listening socket from systemd
  *                       (LISTEN_FDS=1, descriptor 3) it answers every
- *                       connection with that version
+ *                       connection with that version; with trap it
+ *                       catches SIGTERM and exits 143, as JVMs and shell
+ *                       traps do
  *   unitd connect PATH  connects to the stream socket PATH and prints the
  *                       answer, or "refused" when nobody listens
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +59,11 @@ static int client(const char *path) {
   return 0;
 }
 
+static void exit_143(int sig) {
+  (void)sig;
+  _exit(143);
+}
+
 static void notify_ready(void) {
   const char *path = getenv("NOTIFY_SOCKET");
   struct sockaddr_un sa;
@@ -75,10 +83,11 @@ int main(int argc, char **argv) {
   int fd, listening;
   FILE *report;
   if (argc == 3 && strcmp(argv[1], "connect") == 0) return client(argv[2]);
-  if (argc != 3) {
-    fprintf(stderr, "usage: unitd FILE REPORT | unitd connect PATH\n");
+  if (argc != 3 && !(argc == 4 && strcmp(argv[3], "trap") == 0)) {
+    fprintf(stderr, "usage: unitd FILE REPORT [trap] | unitd connect PATH\n");
     return 2;
   }
+  if (argc == 4) signal(SIGTERM, exit_143);
   fd = open(argv[1], O_RDONLY); /* held for the process's life */
   if (fd < 0) {
     perror(argv[1]);

@@ -173,6 +173,32 @@ describe("services through a real systemd #systemd", function()
     assert.equal("v2", seen[2].version)
   end)
 
+  it("stops a service that exits 143 on SIGTERM without a restart or a failure left",
+    function()
+      boot(function()
+        return { ["jvm.service"] = service { file = "jvm.txt", "Restart=on-failure",
+          "RestartSec=0" }:gsub("(%.runs)\n", "%1 trap\n") }
+      end)
+      file("jvm.txt", "v1\n")
+      assert.equal(0, (select(2, m.systemctl("start jvm.service"))))
+      local r = inside [[
+        local ok, msg = rm.update({ files = { DIR .. "/jvm.txt" } }, function()
+          say("during", state("jvm.service"))
+          replace(DIR .. "/jvm.txt", "v2\n")
+        end)
+        say("ok", ok)
+        say("msg", msg)
+        say("after", state("jvm.service"))
+      ]]
+      assert.are_not.equal("active", r.during)
+      assert.are_not.equal("activating", r.during, "systemd restarted it mid-update")
+      assert.equal("true", r.ok, r.msg)
+      assert.equal("active", r.after)
+      local seen = runs("jvm.txt.runs")
+      assert.equal(2, #seen)
+      assert.equal("v2", seen[2].version)
+    end)
+
   it("keeps a socket-activated service down mid-update; its socket works afterwards",
     function()
       boot(function()

@@ -75,7 +75,8 @@ static const answer *ask(rm_native_services *sv, const rm_sd_unit *u) {
   if (a->control == RM_CONTROL_SYSTEMD) {
     if (!sv->conn) sv->conn = rm_sd_conn_new();
     q = sv->conn ? rm_sd_query(sv->conn, u->uid, u->name, &a->props) : -1;
-    if (q != 0 || !a->props.loaded) a->control = RM_CONTROL_NO_MANAGER;
+    /* a running unit whose file is gone (not loaded) still stops */
+    if (q != 0) a->control = RM_CONTROL_NO_MANAGER;
   }
   sv->n++;
   return a;
@@ -98,7 +99,8 @@ int rm_native_services_describe(rm_native_services *sv, int procfd,
     a->restartable = 0;
     *reasons |= RM_REBOOT_CRITICAL_SERVICE;
   } else {
-    a->restartable = ans->props.can_start;
+    /* only a unit systemd still has a file for starts again */
+    a->restartable = ans->props.can_start && ans->props.loaded;
   }
   return 1;
 }
