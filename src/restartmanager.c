@@ -528,7 +528,8 @@ static void push_app(lua_State *L, const rm_app *a) {
  * resources, computed afresh.
  * @function Session:get_list
  * @tparam[opt=0] integer capacity how many apps the answer may hold
- * @treturn[1] {app,...} apps
+ * @treturn[1] {app,...} apps (on Linux a service also has `systemd`: true
+ * when systemd stops and starts it, else a string saying why it cannot)
  * @treturn[1] integer reboot reasons (bits of `reboot_reason`)
  * @treturn[1] integer how many processes could not be inspected (native
  * backend: other users' processes when the caller is not root; always 0 on
