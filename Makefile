@@ -130,7 +130,9 @@ standin: win64-standin win32-standin
 
 # Programs the specs start (spec/helpers/*.c).
 HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
-           $(BUILD)/helpers/unitd
+           $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
+           $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
+           $(BUILD)/helpers/slow_exit $(BUILD)/helpers/unitd
 
 # examples/host.c: a C program that embeds Lua with the core linked in
 # (luaL_requiref), as a host application would.
@@ -142,7 +144,8 @@ $(EXAMPLE_HOST): examples/host.c $(NATIVE_SRC) $(HEADERS)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -I$(LUA_INCDIR) -pthread -o $@ examples/host.c \
 	  $(NATIVE_SRC) $(LUA_LIB) $(NATIVE_LIBS) $(LDFLAGS)
 
-$(BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua
+$(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -151,7 +154,11 @@ $(BUILD)/helpers/%: spec/helpers/%.c
 	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
 
 # ---------------------------------------------------------------------------
-# Tests. busted is Debian's (installed for Lua 5.1's path); it runs here under
+# Tests. Specs tagged #unfixed describe a known weakness the code does not
+# yet withstand (spec/reliability/): `make test` leaves them out, busted
+# --tags=unfixed runs them alone; every other spec must pass.
+#
+# busted is Debian's (installed for Lua 5.1's path); it runs here under
 # Lua 5.4 with the project's own modules first on the path.
 
 SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua" \
@@ -163,7 +170,8 @@ deps:
 
 test: deps lint all windows standin $(HELPERS) $(EXAMPLE_HOST)
 	@store=$$(mktemp -d) && \
-	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) $(BUSTED_FLAGS) spec; \
+	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(LUA) $(BUSTED) --exclude-tags=unfixed \
+	    $(BUSTED_FLAGS) spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
 	@$(MAKE) --no-print-directory test-asan
 
@@ -210,8 +218,8 @@ $(ASAN_LUA): $(LUA_SRC)/src/lua.h
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) -I$(LUA_INCDIR) -o $@ $(LUA_SRC)/src/lua.c -llua5.4
 
-# the helper that embeds Lua is sanitized too; the others are copies
-$(ASAN_BUILD)/helpers/two_states: spec/helpers/two_states.c
+# the helpers that embed Lua are sanitized too; the others are copies
+$(ASAN_BUILD)/helpers/two_states $(ASAN_BUILD)/helpers/slow_exit: $(ASAN_BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INCDIR) -pthread -o $@ $< -llua5.4
 
@@ -222,7 +230,7 @@ $(ASAN_BUILD)/helpers/%: $(BUILD)/helpers/%
 test-asan: deps $(ASAN_SO) $(ASAN_LUA) $(ASAN_HELPERS)
 	@store=$$(mktemp -d) && \
 	  XDG_RUNTIME_DIR=$$store $(SPEC_ENV) $(ASAN_ENV) $(ASAN_LUA) $(BUSTED) \
-	    $(BUSTED_FLAGS) --exclude-tags=wine,valgrind,fuzz spec; \
+	    $(BUSTED_FLAGS) --exclude-tags=wine,valgrind,fuzz,unfixed spec; \
 	  rc=$$?; rm -rf $$store; exit $$rc
 
 FUZZ_CC      ?= clang

@@ -33,6 +33,7 @@ build = {
     ["restartmanager.secondary"] = "lua/restartmanager/secondary.lua",
     ["restartmanager.check"] = "lua/restartmanager/check.lua",
     ["restartmanager.errors"] = "lua/restartmanager/errors.lua",
+    ["restartmanager.paths"] = "lua/restartmanager/paths.lua",
   },
   -- the command-line tool also needs argparse, and dkjson or cjson for
   -- JSON (Debian: lua-argparse, lua-dkjson); they are not required here so

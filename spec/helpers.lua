@@ -57,6 +57,25 @@ function H.lua(code, opts)
     .. " 2>&1")
 end
 
+-- Runs the command-line tool (bin/restartmanager) with the words args (a
+-- shell string): its standard output, standard error and exit status.
+-- opts.pre: Lua code run before the tool (lua -e); opts.env: extra
+-- "NAME=value" words, opts.prefix: words before the interpreter, opts.lua_env:
+-- the words that find the modules (default H.lua_env()), opts.bin: the
+-- script.
+function H.cli(args, opts)
+  opts = opts or {}
+  local errfile = os.tmpname()
+  local out, rc = H.sh("env " .. (opts.lua_env or H.lua_env()) .. " "
+    .. (opts.env or "") .. " " .. (opts.prefix or "") .. " " .. H.LUA
+    .. (opts.pre and (" -e " .. H.q(opts.pre)) or "") .. " "
+    .. H.q(opts.bin or (H.ROOT .. "/bin/restartmanager")) .. " " .. args
+    .. " 2>" .. H.q(errfile) .. " </dev/null")
+  local err = H.read(errfile) or ""
+  os.remove(errfile)
+  return out, err, rc
+end
+
 -- Starts a shell command in the background; its stdout and stderr go to a
 -- file. Returns an object with fields pid, and functions output(),
 -- wait_line(pattern), alive(), kill(sig).
@@ -296,6 +315,16 @@ function H.store()
   local xdg = os.getenv("XDG_RUNTIME_DIR")
   if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/restartmanager" end
   local uid = H.sh("id -u"):gsub("%s+", "")
+  local function own_dir(path)
+    local out = H.sh("stat -c '%F %u %a' " .. H.q(path) .. " 2>/dev/null")
+    local kind, owner, mode = out:match("^(.-) (%d+) (%d+)")
+    return kind == "directory" and owner == uid
+      and tonumber(mode:sub(-2, -2)) & 2 == 0 and tonumber(mode:sub(-1)) & 2 == 0
+  end
+  if uid == "0" and own_dir("/run") then return "/run/restartmanager" end
+  if uid ~= "0" and own_dir("/run/user/" .. uid) then
+    return "/run/user/" .. uid .. "/restartmanager"
+  end
   return "/tmp/restartmanager-" .. uid
 end
 

@@ -25,6 +25,7 @@
 #define RM_E_INVALID_HANDLE        6u
 #define RM_E_OUTOFMEMORY           14u
 #define RM_E_WRITE_FAULT           29u
+#define RM_E_NOT_SUPPORTED         50u
 #define RM_E_INVALID_PARAMETER     87u
 #define RM_E_SEM_TIMEOUT           121u
 #define RM_E_BAD_ARGUMENTS         160u
@@ -128,7 +129,10 @@ typedef struct rm_filter {
   rm_unique_process process; /* for RM_FILTER_TRIGGER_PROCESS */
 } rm_filter;
 
-/* Progress callback: called with rising percentages. A non-zero return asks
+/* Progress callback: called with percentages that never fall (the native
+ * backend repeats the last one about once a second while it waits for
+ * applications to stop, so that a caller can show the time passing and
+ * cancel on time). A non-zero return asks
  * the backend to stop the running operation as soon as it can (it then
  * returns RM_E_CANCELLED). */
 typedef int (*rm_progress_fn)(void *ctx, unsigned percent);
@@ -153,13 +157,22 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *fi
                       size_t nprocs, const rm_unique_process *procs,
                       size_t nsvcs, const char *const *svcs);
 
+/* Processes by pid: n pids in pid order, pids malloc'd (NULL when n is 0),
+ * freed by the receiver. */
+typedef struct rm_pid_list {
+  uint32_t *pids;
+  size_t n;
+} rm_pid_list;
+
 /* On entry *count is the capacity of apps (which may be NULL when it is 0).
  * On RM_E_MORE_DATA *needed is set, *count is 0 and nothing is written.
- * *uninspected: how many processes could not be looked into (the native
- * backend: another user's, for a caller that is not root; the Restart
- * Manager reports nothing of the kind, so the Windows backend sets 0). */
+ * *uninspected: the processes that could not be looked into (the native
+ * backend: another user's, for a caller that is not root, and any hidden
+ * even from root; the Restart Manager reports nothing of the kind, so the
+ * Windows backend sets none); set on success only. */
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons, size_t *uninspected);
+                      rm_app *apps, uint32_t *reasons,
+                      rm_pid_list *uninspected);
 
 /* Conductor only. timeout_ms bounds the wait for each polite stop (the
  * native backend's deadline; the Windows backend has its own). */

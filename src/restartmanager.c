@@ -9,7 +9,11 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include "lua.h"
 #include "lauxlib.h"
@@ -35,9 +39,17 @@
 #define MAX_CAPACITY 1000000
 #define MAX_ITEMS 10000000
 
+/* A session handle. An operation that may run Lua code while the backend
+ * works on the session (a progress function, and through it any finalizer)
+ * holds it in use: ending the handle meanwhile (end_session, __close, __gc,
+ * from that code) only marks it closed, and the last operation to return
+ * ends the backend's session. The backend's session is never freed under an
+ * operation that runs on it. */
 typedef struct Session {
   rm_session *s; /* NULL once ended */
   int primary;
+  int closed;    /* ended by its user; s is ended once in_use drops to 0 */
+  int in_use;    /* operations running on s */
   char key[RM_KEY_LEN + 1];
 } Session;
 
@@ -101,6 +113,7 @@ static const Const errors[] = {
   {"ERROR_ACCESS_DENIED", RM_E_ACCESS_DENIED},
   {"ERROR_INVALID_HANDLE", RM_E_INVALID_HANDLE},
   {"ERROR_OUTOFMEMORY", RM_E_OUTOFMEMORY},
+  {"ERROR_NOT_SUPPORTED", RM_E_NOT_SUPPORTED},
   {"ERROR_INVALID_PARAMETER", RM_E_INVALID_PARAMETER},
   {"ERROR_WRITE_FAULT", RM_E_WRITE_FAULT},
   {"ERROR_SEM_TIMEOUT", RM_E_SEM_TIMEOUT},
@@ -260,6 +273,31 @@ static void *scratch(lua_State *L, size_t n) {
   return lua_newuserdatauv(L, n ? n : 1, 0);
 }
 
+/* A malloc'd pid array held by a userdata while it is copied into Lua, so
+ * that an allocation error there leaks nothing. */
+#define PIDBOX_MT "restartmanager.pids"
+typedef struct PidBox {
+  uint32_t *pids;
+} PidBox;
+
+static int pidbox_gc(lua_State *L) {
+  PidBox *b = (PidBox *)lua_touserdata(L, 1);
+  free(b->pids);
+  b->pids = NULL;
+  return 0;
+}
+
+static PidBox *new_pidbox(lua_State *L) {
+  PidBox *b = (PidBox *)lua_newuserdatauv(L, sizeof *b, 0);
+  b->pids = NULL;
+  if (luaL_newmetatable(L, PIDBOX_MT)) {
+    lua_pushcfunction(L, pidbox_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return b;
+}
+
 /* {pid=, start_time=} at idx into *p (binding.h). */
 void rm_check_process(lua_State *L, int idx, int arg, lua_Integer i,
                       rm_unique_process *p) {
@@ -326,8 +364,43 @@ static Session *to_session(lua_State *L) {
 
 static Session *check_session(lua_State *L) {
   Session *u = to_session(L);
-  if (u->s == NULL) luaL_error(L, "session is closed");
+  if (u->s == NULL || u->closed) luaL_error(L, "session is closed");
   return u;
+}
+
+/* The backend session of u for an operation that has read its arguments:
+ * reading them may have run Lua code (metamethods, finalizers run by an
+ * allocation) that ended the handle, so it is looked at again here, after
+ * the last step that can run Lua code and before the backend is called. */
+static rm_session *live_session(lua_State *L, Session *u) {
+  if (u->s == NULL || u->closed) luaL_error(L, "session is closed");
+  return u->s;
+}
+
+/* Ends the backend session of u unless an operation still runs on it (the
+ * last one ends it then). Returns the backend's answer, RM_OK when
+ * deferred or already ended. */
+static unsigned end_handle(Session *u) {
+  rm_session *s = u->s;
+  u->closed = 1;
+  if (s == NULL || u->in_use > 0) return RM_OK;
+  u->s = NULL;
+  return rm_backend_end(s);
+}
+
+/* Marks u in use around a backend call that may run Lua code. */
+static rm_session *hold(lua_State *L, Session *u) {
+  rm_session *s = live_session(L, u);
+  u->in_use++;
+  return s;
+}
+
+static void release(Session *u) {
+  if (--u->in_use == 0 && u->closed && u->s) {
+    rm_session *s = u->s;
+    u->s = NULL;
+    (void)rm_backend_end(s);
+  }
 }
 
 static Session *new_session(lua_State *L) {
@@ -339,6 +412,8 @@ static Session *new_session(lua_State *L) {
 
 /***
  * Starts a session; the caller becomes its primary installer (conductor).
+ * At the limit of 64 sessions, handles of this state that were dropped
+ * without being ended are collected first.
  * @function start_session
  * @treturn[1] Session
  * @treturn[1] string the session key (32 characters)
@@ -352,6 +427,12 @@ static int l_start_session(lua_State *L) {
   unsigned rc;
   memset(key, 0, sizeof key);
   rc = rm_backend_start(&u->s, key);
+  if (rc == RM_E_MAX_SESSIONS_REACHED) {
+    /* handles dropped without end_session still count until collected:
+     * collect them, and try once more */
+    lua_gc(L, LUA_GCCOLLECT);
+    rc = rm_backend_start(&u->s, key);
+  }
   if (rc != RM_OK) {
     u->s = NULL;
     return push_failure(L, rc);
@@ -389,7 +470,10 @@ static int l_join_session(lua_State *L) {
 /***
  * Ends the session: a secondary leaves it, the primary destroys it. Also runs
  * on garbage collection and when a `<close>` variable goes out of scope.
- * Safe to call twice.
+ * Safe to call twice. Called while a shutdown or restart of this handle runs
+ * (from its progress function), it answers true at once, the running
+ * operation stops as if cancelled (1223) and the session ends when it
+ * returns.
  * @function Session:end_session
  * @treturn[1] true
  * @treturn[2] nil
@@ -398,28 +482,22 @@ static int l_join_session(lua_State *L) {
  */
 static int l_end_session(lua_State *L) {
   Session *u = to_session(L);
-  rm_session *s = u->s;
-  if (s == NULL) {
+  if (u->s == NULL || u->closed) {
+    u->closed = 1;
     lua_pushboolean(L, 1);
     return 1;
   }
-  u->s = NULL;
-  return push_result(L, rm_backend_end(s));
+  return push_result(L, end_handle(u));
 }
 
 static int l_gc(lua_State *L) {
-  Session *u = to_session(L);
-  if (u->s) {
-    rm_session *s = u->s;
-    u->s = NULL;
-    (void)rm_backend_end(s);
-  }
+  (void)end_handle(to_session(L));
   return 0;
 }
 
 static int l_tostring(lua_State *L) {
   Session *u = to_session(L);
-  if (u->s == NULL)
+  if (u->s == NULL || u->closed)
     lua_pushfstring(L, "%s (closed)", SESSION_MT);
   else
     lua_pushfstring(L, "%s (%s, key %s)", SESSION_MT,
@@ -478,8 +556,8 @@ static int l_register_resources(lua_State *L) {
     lua_pop(L, 1);
   }
   nprocs = (size_t)np;
-  return push_result(
-      L, rm_backend_register(u->s, nfiles, files, nprocs, procs, nsvcs, svcs));
+  return push_result(L, rm_backend_register(live_session(L, u), nfiles, files,
+                                            nprocs, procs, nsvcs, svcs));
 }
 
 static void push_app(lua_State *L, const rm_app *a) {
@@ -532,8 +610,9 @@ static void push_app(lua_State *L, const rm_app *a) {
  * when systemd stops and starts it, else a string saying why it cannot)
  * @treturn[1] integer reboot reasons (bits of `reboot_reason`)
  * @treturn[1] integer how many processes could not be inspected (native
- * backend: other users' processes when the caller is not root; always 0 on
- * Windows)
+ * backend: other users' processes when the caller is not root, and any
+ * hidden even from root; always 0 on Windows)
+ * @treturn[1] {integer,...} their pids, in order
  * @treturn[2] nil
  * @treturn[2] string message
  * @treturn[2] integer Win32 error code (234 when capacity is too small)
@@ -544,14 +623,17 @@ static int l_get_list(lua_State *L) {
   lua_Integer cap = luaL_optinteger(L, 2, 0);
   unsigned needed = 0, count, i, rc;
   uint32_t reasons = 0;
-  size_t uninspected = 0;
+  rm_pid_list uninspected = {NULL, 0};
+  size_t k;
+  PidBox *box;
   rm_app *apps;
   luaL_argcheck(L, cap >= 0 && cap <= MAX_CAPACITY, 2,
                 "capacity must be from 0 to 1000000");
   count = (unsigned)cap;
   apps = (rm_app *)scratch(L, (size_t)cap * sizeof *apps);
-  rc = rm_backend_get_list(u->s, &needed, &count, cap ? apps : NULL, &reasons,
-                           &uninspected);
+  box = new_pidbox(L);
+  rc = rm_backend_get_list(live_session(L, u), &needed, &count,
+                           cap ? apps : NULL, &reasons, &uninspected);
   if (rc != RM_OK) {
     push_failure(L, rc);
     if (rc == RM_E_MORE_DATA) {
@@ -567,14 +649,23 @@ static int l_get_list(lua_State *L) {
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_pushinteger(L, (lua_Integer)reasons);
-  lua_pushinteger(L, (lua_Integer)uninspected);
-  return 3;
+  lua_pushinteger(L, (lua_Integer)uninspected.n);
+  box->pids = uninspected.pids; /* freed by the box if a push raises */
+  lua_createtable(L, uninspected.n < INT_MAX ? (int)uninspected.n : 0, 0);
+  for (k = 0; k < uninspected.n; k++) {
+    lua_pushinteger(L, (lua_Integer)uninspected.pids[k]);
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
+  free(box->pids);
+  box->pids = NULL;
+  return 4;
 }
 
 /* Progress reports into a Lua function. The function and an error slot sit
  * at fixed stack indices for the duration of the backend call. */
 typedef struct Progress {
   lua_State *L;
+  Session *u;  /* the handle: once closed, the operation stops */
   int fn;      /* stack index of the function, 0 for none */
   int errslot; /* stack index holding the first error (nil until then) */
   int failed;
@@ -583,7 +674,7 @@ typedef struct Progress {
 static int progress_cb(void *ctx, unsigned percent) {
   Progress *p = (Progress *)ctx;
   lua_State *L = p->L;
-  if (p->failed) return 1;
+  if (p->failed || p->u->closed) return 1;
   if (!p->fn) return 0;
   if (!lua_checkstack(L, 3)) {
     p->failed = 1;
@@ -598,7 +689,8 @@ static int progress_cb(void *ctx, unsigned percent) {
     lua_replace(L, p->errslot);
     return 1;
   }
-  return 0;
+  /* the function (or a finalizer it ran) may have ended the handle */
+  return p->u->closed;
 }
 
 static int is_callable(lua_State *L, int idx) {
@@ -610,8 +702,9 @@ static int is_callable(lua_State *L, int idx) {
   return 0;
 }
 
-static void progress_init(lua_State *L, Progress *p, int arg) {
+static void progress_init(lua_State *L, Progress *p, Session *u, int arg) {
   p->L = L;
+  p->u = u;
   p->failed = 0;
   p->fn = 0;
   if (!lua_isnoneornil(L, arg)) {
@@ -643,7 +736,9 @@ static uint32_t check_flags(lua_State *L, int arg) {
  * (primary only).
  * @function Session:shutdown
  * @tparam[opt=0] integer flags bits of `shutdown`
- * @tparam[opt] function progress called with rising percentages
+ * @tparam[opt] function progress called with percentages that never fall
+ * (on Linux the last one again about once a second while applications are
+ * given time to stop)
  * @tparam[opt=30000] integer timeout_ms how long a polite stop may take
  * (native backend)
  * @treturn[1] true
@@ -659,8 +754,10 @@ static int l_shutdown(lua_State *L) {
   unsigned rc;
   luaL_argcheck(L, timeout >= 0 && timeout <= INT_MAX, 4,
                 "timeout must be from 0 to 2147483647 milliseconds");
-  progress_init(L, &p, 3);
-  rc = rm_backend_shutdown(u->s, flags, (unsigned)timeout, progress_cb, &p);
+  progress_init(L, &p, u, 3);
+  rc = rm_backend_shutdown(hold(L, u), flags, (unsigned)timeout, progress_cb,
+                           &p);
+  release(u);
   return progress_finish(L, &p, rc);
 }
 
@@ -677,8 +774,9 @@ static int l_restart(lua_State *L) {
   Session *u = check_session(L);
   Progress p;
   unsigned rc;
-  progress_init(L, &p, 2);
-  rc = rm_backend_restart(u->s, progress_cb, &p);
+  progress_init(L, &p, u, 2);
+  rc = rm_backend_restart(hold(L, u), progress_cb, &p);
+  release(u);
   return progress_finish(L, &p, rc);
 }
 
@@ -692,7 +790,7 @@ static int l_restart(lua_State *L) {
  */
 static int l_cancel(lua_State *L) {
   Session *u = check_session(L);
-  return push_result(L, rm_backend_cancel(u->s));
+  return push_result(L, rm_backend_cancel(live_session(L, u)));
 }
 
 /***
@@ -739,7 +837,7 @@ static int l_add_filter(lua_State *L) {
   rm_filter f;
   read_filter_target(L, 2, &f);
   f.action = action_values[luaL_checkoption(L, 4, NULL, actions)];
-  return push_result(L, rm_backend_add_filter(u->s, &f));
+  return push_result(L, rm_backend_add_filter(live_session(L, u), &f));
 }
 
 /***
@@ -756,7 +854,7 @@ static int l_remove_filter(lua_State *L) {
   Session *u = check_session(L);
   rm_filter f;
   read_filter_target(L, 2, &f);
-  return push_result(L, rm_backend_remove_filter(u->s, &f));
+  return push_result(L, rm_backend_remove_filter(live_session(L, u), &f));
 }
 
 /***
@@ -775,7 +873,8 @@ static int l_get_filter_list(lua_State *L) {
   int tries;
   rm_filter *f;
   for (tries = 0;; tries++) {
-    rc = rm_backend_get_filter_list(u->s, buf, size, &needed, &count);
+    rc = rm_backend_get_filter_list(live_session(L, u), buf, size, &needed,
+                                    &count);
     if (rc != RM_E_MORE_DATA || tries == 4) break;
     size = needed;
     lua_settop(L, 1);
@@ -866,7 +965,9 @@ static int l_unregister_application_restart(lua_State *L) {
  * Which backend answers, and whether it runs under Wine.
  * @function backend_info
  * @treturn table `{backend = "windows"|"linux", wine = version string or
- * false}`
+ * false, privileged = whether the caller may look into every user's
+ * processes (POSIX: its effective user is root; Windows: false, the Restart
+ * Manager inspects on its own)}`
  */
 static int l_backend_info(lua_State *L) {
   const char *wine = rm_backend_wine_version();
@@ -878,6 +979,12 @@ static int l_backend_info(lua_State *L) {
   else
     lua_pushboolean(L, 0);
   lua_setfield(L, -2, "wine");
+#ifdef _WIN32
+  lua_pushboolean(L, 0);
+#else
+  lua_pushboolean(L, geteuid() == 0);
+#endif
+  lua_setfield(L, -2, "privileged");
   return 1;
 }
 

@@ -1,6 +1,7 @@
 --- Argument checks shared by the modules of the Lua layer. Misuse raises
 -- (`error` at the caller's `level`); these return the checked value.
 -- @module restartmanager.check
+-- @alias K
 local K = {}
 
 --- Whether `f` can be called (a function, or a table or userdata with
@@ -61,6 +62,33 @@ function K.opt_function(f, name, level)
       type(f)), level + 1)
   end
   return f
+end
+
+--- The kinds of resources a resources table may name.
+K.RESOURCE_KINDS = { files = true, processes = true, services = true }
+
+--- A resources table, argument #1 of `fname`: a table whose only keys are
+-- `files`, `processes` and `services`, each nil or a table. Anything else
+-- raises, a bare list of paths included (it would register nothing).
+-- @param r
+-- @tparam string fname
+-- @tparam integer level as for `error`, from the caller of `resources`
+-- @treturn table r
+function K.resources(r, fname, level)
+  K.table_arg(r, 1, fname, level + 1)
+  for k in pairs(r) do
+    if not K.RESOURCE_KINDS[k] then
+      if math.type(k) == "integer" then
+        error(("bad argument #1 to '%s' (resources table expected, got a "
+          .. "list: write {files = {...}})"):format(fname), level + 1)
+      end
+      error(("bad argument #1 to '%s' (unknown resource kind '%s': files, "
+        .. "processes or services expected)"):format(fname, tostring(k)),
+        level + 1)
+    end
+  end
+  for kind in pairs(K.RESOURCE_KINDS) do K.opt_array(r[kind], kind, level + 1) end
+  return r
 end
 
 return K

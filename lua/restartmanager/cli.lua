@@ -1,39 +1,63 @@
 --- The command-line tool, `restartmanager` (bin/restartmanager calls
 -- `main`).
 --
---    restartmanager list PATH... [--json]
+--    restartmanager list PATH... [--allow-missing] [--json]
 --    restartmanager plan PATH... [POLICY] [--json]
---    restartmanager close PATH... [POLICY] [--log FILE]
---    restartmanager run --file PATH... [POLICY] [--log FILE] -- COMMAND...
+--    restartmanager close PATH... [POLICY] [--log FILE] [--json]
+--    restartmanager run --file PATH [--file PATH]... [POLICY] [--log FILE]
+--                       [--json] -- COMMAND...
+--    restartmanager help [COMMAND]
+--    restartmanager completion bash|zsh|fish
 --
 -- POLICY: `--force`, `--timeout S`, `--deadline S`, `--spare NAME`,
 -- `--spare-path PREFIX`, `--spare-type TYPE` (each repeatable),
--- `--only-registered`, `--allow-reboot`, `--policy FILE` (a JSON object
--- with the fields of a `restartmanager.policy`; the options above add to
--- it and override it).
+-- `--only-registered`, `--allow-reboot`, `--allow-missing`,
+-- `--allow-uninspected`, `--policy FILE` (a JSON object with the fields of
+-- a `restartmanager.policy`; the options above add to it and override it).
 --
--- Progress goes to standard error: a bar on a terminal, plain lines
--- otherwise. Arguments are parsed by argparse (Debian: lua-argparse); JSON
--- needs lua-dkjson or lua-cjson.
+-- Streams: the report (text, or with `--json` one JSON document) goes to
+-- standard output, except for `run`, whose command owns standard output:
+-- its report goes to standard error. Progress and the steps go to standard
+-- error (a bar with a countdown on a terminal, plain lines otherwise; none
+-- with `--json`). `--log -` writes the log to standard output: the report
+-- then goes to standard error (`--log -` with `--json` is a usage error).
 --
--- Exit status: 0 done; 1 failed; 2 wrong usage; 3 refused (a reboot would
--- be needed, or `--only-registered` with an app that cannot be restarted),
--- and for `plan`, the plan would be refused. `run` exits with the
--- command's status (128 + N when signal N ended it), 125 when the command
--- did not run because the procedure failed first or when the command
+-- Exit status: 0 done; 1 failed (a file that does not exist included); 2
+-- wrong usage; 3 refused (a reboot would be needed, or `--only-registered`
+-- with an app that cannot be restarted; for `plan`, the plan would be
+-- refused); 4 processes could not be inspected and the caller is not root
+-- (`--allow-uninspected` accepts that). `run` exits with the command's
+-- status (128 + N when signal N ended it), 125 when the command did not
+-- run because the procedure failed or refused first, or when the command
 -- succeeded but the restart failed, 126 when the command could not be
 -- started and 127 when it was not found.
+--
+-- Arguments are parsed by argparse (Debian: lua-argparse); reading a
+-- `--policy` file needs lua-dkjson or lua-cjson.
 -- @module restartmanager.cli
+-- @alias C
 local rm = require "restartmanager"
 local policy = require "restartmanager.policy"
 local json = require "restartmanager.json"
+local paths = require "restartmanager.paths"
+local session = require "restartmanager.session"
 
 local core = rm.core
 local C = {}
 
 --- Exit statuses.
-C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, run_failed = 125,
-  cannot_run = 126, not_found = 127 }
+C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, uninspected = 4,
+  run_failed = 125, cannot_run = 126, not_found = 127 }
+
+local monotime
+do
+  local ok, system = pcall(require, "system")
+  if ok and type(system) == "table" and system.monotime then
+    monotime = system.monotime
+  else
+    monotime = os.time
+  end
+end
 
 local function isatty(f)
   local ok, term = pcall(require, "term")
@@ -44,7 +68,8 @@ local function isatty(f)
 end
 
 --- Progress and messages on a stream: a bar redrawn in place on a
--- terminal, plain lines otherwise.
+-- terminal, with a countdown while applications are given time to stop;
+-- plain lines otherwise, one per change.
 -- @type Display
 local Display = {}
 Display.__index = Display
@@ -56,10 +81,14 @@ local PHASES = { shutdown = "stopping", force = "killing",
 -- @param stream a file handle (standard error)
 -- @tparam[opt] boolean tty draw a bar (default: whether stream is a
 -- terminal)
+-- @tparam[opt] table opts `timeout` (seconds applications may take to
+-- stop: the countdown), `force` (what happens when it passes)
 -- @treturn Display
-function C.display(stream, tty)
+function C.display(stream, tty, opts)
   if tty == nil then tty = isatty(stream) end
-  return setmetatable({ out = stream, tty = tty, bar = nil }, Display)
+  opts = opts or {}
+  return setmetatable({ out = stream, tty = tty, bar = nil,
+    timeout = opts.timeout, force = opts.force }, Display)
 end
 
 function Display:clear()
@@ -75,23 +104,46 @@ function Display:line(text)
   local bar = self.bar
   self:clear()
   self.out:write(text, "\n")
-  if bar then self:progress(bar.pct, bar.phase) end
+  if bar then self:draw(bar.pct, bar.phase) end
   self.out:flush()
 end
 
---- A progress report.
+-- what the bar says after the percentage
+function Display:label(phase)
+  local label = PHASES[phase] or phase or ""
+  if phase ~= "shutdown" or not self.timeout or not self.started then
+    return label
+  end
+  local left = math.ceil(self.timeout - (monotime() - self.started))
+  if left > 0 then
+    return ("%s, %d s left%s"):format(label, left,
+      self.force and " before killing" or "")
+  end
+  return label .. (self.force and ", killing what has not stopped"
+    or ", time is up (--force kills what has not stopped)")
+end
+
+function Display:draw(pct, phase)
+  local width = 30
+  local full = math.floor(pct * width / 100 + 0.5)
+  self.out:write(("\r\27[K[%s%s] %3d%% %s"):format(("#"):rep(full),
+    ("."):rep(width - full), math.floor(pct), self:label(phase)))
+  self.bar = { pct = pct, phase = phase }
+end
+
+--- A progress report (the same report again moves the countdown on).
 -- @tparam number pct 0..100
 -- @tparam string phase "shutdown", "force" or "restart"
 function Display:progress(pct, phase)
-  local label = PHASES[phase] or phase or ""
+  if phase == "shutdown" and not self.started then self.started = monotime() end
   if self.tty then
-    local width = 30
-    local full = math.floor(pct * width / 100 + 0.5)
-    self.out:write(("\r\27[K[%s%s] %3d%% %s"):format(("#"):rep(full),
-      ("."):rep(width - full), math.floor(pct), label))
-    self.bar = { pct = pct, phase = phase }
+    self:draw(pct, phase)
   else
-    self.out:write(("%s %d%%\n"):format(label, math.floor(pct)))
+    local line = ("%s %d%%"):format(PHASES[phase] or phase or "",
+      math.floor(pct))
+    if line == self.last then return end
+    self.last = line
+    self.out:write(line, "\n")
   end
   self.out:flush()
 end
@@ -106,8 +158,10 @@ local function app_label(rec)
   return ("pid %s (%s)"):format(tostring(rec.pid), tostring(rec.name))
 end
 
--- The readable line for a step's record, or nil for steps not shown.
+-- The readable line for a step's record, or nil for steps not shown (a
+-- refusal is shown once, in the report).
 local STEP_TEXT = {
+  warning = function(r) return "warning: " .. tostring(r.message) end,
   spared = function(r) return "spared " .. app_label(r) .. ": " .. r.why end,
   stop_requested = function(r) return "stopping " .. app_label(r) end,
   stopped = function(r) return "stopped " .. app_label(r) end,
@@ -119,10 +173,9 @@ local STEP_TEXT = {
     if r.pid then
       return "failed to stop " .. app_label(r) .. ": " .. tostring(r.message)
     end
-    return ("%s failed: %s"):format(tostring(r.phase), tostring(r.message))
+    return nil -- the error line says it
   end,
   cancelled = function(r) return "cancelled: " .. tostring(r.message) end,
-  refused = function(r) return "refused: " .. tostring(r.message) end,
   restarted = function(r) return "restarted " .. app_label(r) end,
   not_restarted = function(r)
     return "not restarted " .. app_label(r) .. ": " .. tostring(r.why)
@@ -137,81 +190,154 @@ function C.step_text(rec)
   return f and f(rec) or nil
 end
 
+-- ---------------------------------------------------------------------
+-- The command line
+
+-- options that take a number of seconds
+local SECONDS = { ["--timeout"] = true, ["--deadline"] = true }
+
 local function seconds(name)
   return function(s)
     local n = tonumber(s)
-    if not n or n < 0 or n ~= n then
-      return nil, ("option '%s': a number of seconds expected, got '%s'")
-        :format(name, s)
+    if not n or n < 0 or n ~= n or n == math.huge then
+      return nil, ("option '%s': a non-negative number of seconds "
+        .. "expected, got '%s'"):format(name, s)
     end
     return n
   end
 end
 
 local function add_policy_options(cmd)
-  cmd:flag("--force", "Kill what has not stopped after the timeout.")
-  cmd:option("--timeout", "Seconds an application may take to stop.")
+  cmd:flag("--force", "Kill what has not stopped when the timeout passes.")
+  cmd:option("--timeout", "Seconds an application may take to stop "
+    .. "(default " .. session.SHUTDOWN_TIMEOUT .. ").")
     :argname("<s>"):convert(seconds("--timeout"))
   cmd:option("--deadline", "Seconds the whole stopping may take; then the "
-    .. "running step is cancelled.")
+    .. "running step is cancelled and nothing is killed.")
     :argname("<s>"):convert(seconds("--deadline"))
-  cmd:option("--spare", "Never touch an application with this name.")
+  cmd:option("--spare", "Never touch an application with this name "
+    .. "(repeatable).")
     :argname("<name>"):count("*")
   cmd:option("--spare-path", "Never touch an application whose executable "
-    .. "is this file or lies under this directory.")
+    .. "is this file or lies under this directory (repeatable).")
     :argname("<prefix>"):count("*")
-  cmd:option("--spare-type", "Never touch applications of this type "
-    .. "(critical, service, console, unknown, ...).")
+  cmd:option("--spare-type", "Never touch applications of this type: "
+    .. "critical, service, console, unknown, ... (repeatable).")
     :argname("<type>"):count("*")
   cmd:flag("--only-registered", "Stop nothing unless every application to "
     .. "stop can be restarted.")
   cmd:flag("--allow-reboot", "Go on even when a reboot would be needed.")
+  cmd:flag("--allow-uninspected", "Go on when processes could not be "
+    .. "inspected (not root: another user's may use the files); refused "
+    .. "otherwise, exit status 4.")
   cmd:option("--policy", "A policy as a JSON file; the options above add "
     .. "to it.")
     :argname("<file>")
 end
 
-local function parser()
+local function add_common(cmd, what)
+  cmd:flag("--allow-missing", "Accept " .. what .. " that do not exist "
+    .. "(an error otherwise, exit status 1).")
+  cmd:flag("--json", "Write the report as one JSON document (errors too).")
+end
+
+local function add_log(cmd)
+  cmd:option("--log", "Write one JSON line per step to this file ('-': "
+    .. "standard output; the report then goes to standard error).")
+    :argname("<file>")
+end
+
+local EPILOG = "Exit status: 0 done; 1 failed (a file that does not exist "
+  .. "included); 2 wrong usage; 3 refused (a reboot would be needed, or "
+  .. "--only-registered with an application that cannot be restarted); 4 "
+  .. "processes could not be inspected and the caller is not root. 'run' "
+  .. "exits with the command's status (128 + N for signal N), 125 when the "
+  .. "command did not run because the procedure failed or refused first, "
+  .. "126 when it could not be started, 127 when it was not found."
+
+--- The argparse parser of the tool.
+-- @return the parser, and its commands by name
+function C.parser()
   local argparse = require "argparse"
   local p = argparse("restartmanager",
     "Close the programs that hold files, and bring them back afterwards.")
     :command_target("command")
-    :epilog("Exit status: 0 done, 1 failed, 2 wrong usage, 3 refused (a "
-      .. "reboot would be needed). 'run' exits with the command's status.")
+    :epilog(EPILOG)
   p:flag("--version", "Show the version and exit.")
     :action(function()
       io.stdout:write("restartmanager ", rm._VERSION, " (", core.backend,
         " backend)\n")
       os.exit(0)
     end)
+  local commands = {}
 
   local list = p:command("list", "Which applications use these files.")
   list:argument("paths", "Files."):args("+")
-  list:flag("--json", "Write JSON.")
+  add_common(list, "files")
+  commands.list = list
 
   local plan = p:command("plan", "What 'close' or 'run' would do, and why "
     .. "(a dry run: nothing is stopped).")
   plan:argument("paths", "Files."):args("+")
   add_policy_options(plan)
-  plan:flag("--json", "Write JSON.")
+  add_common(plan, "files")
+  commands.plan = plan
 
   local close = p:command("close", "Close the applications that use these "
     .. "files (they are not restarted).")
   close:argument("paths", "Files."):args("+")
   add_policy_options(close)
-  close:option("--log", "Write one JSON line per step to this file ('-': "
-    .. "standard output)."):argname("<file>")
+  add_log(close)
+  add_common(close, "files")
+  commands.close = close
 
   local run = p:command("run", "Close the applications that use the files, "
     .. "run the command, restart them.")
-  run:option("--file", "A file the command will replace."):args("+")
+  run:option("--file", "A file the command will replace (repeat it for "
+    .. "more files).")
     :count("+"):argname("<path>")
   add_policy_options(run)
-  run:option("--log", "Write one JSON line per step to this file ('-': "
-    .. "standard output)."):argname("<file>")
-  run:argument("cmd", "The command (after --), run without a shell.")
+  add_log(run)
+  add_common(run, "files")
+  run:argument("cmd", "The command (after --), run without a shell; its "
+    .. "standard output is its own, the report goes to standard error.")
     :args("+")
-  return p
+  commands.run = run
+
+  p:add_help_command()
+  p:add_complete_command()
+  return p, commands
+end
+
+-- "--timeout -1": argparse takes "-1" for an option; written
+-- "--timeout=-1" it reaches the option's check and its clear message.
+local function join_negative_numbers(args)
+  local out, i = {}, 1
+  while i <= #args do
+    local a = args[i]
+    if a == "--" then
+      table.move(args, i, #args, #out + 1, out)
+      break
+    end
+    local nxt = args[i + 1]
+    if SECONDS[a] and type(nxt) == "string" and nxt:match("^%-[%d.]") then
+      out[#out + 1] = a .. "=" .. nxt
+      i = i + 2
+    else
+      out[#out + 1] = a
+      i = i + 1
+    end
+  end
+  return out
+end
+
+-- whether the command line asks for JSON (before any "--")
+local function wants_json(args)
+  for _, a in ipairs(args) do
+    if a == "--" then return false end
+    if a == "--json" then return true end
+  end
+  return false
 end
 
 local function read_file(path)
@@ -226,14 +352,15 @@ local function append_all(dst, src)
   for _, v in ipairs(src or {}) do dst[#dst + 1] = v end
 end
 
--- The policy options of the parsed arguments.
+-- The policy options of the parsed arguments, or nil and a message.
 local function policy_of(a)
   local opts = {}
   if a.policy then
     local text, err = read_file(a.policy)
     if not text then return nil, "cannot read the policy: " .. err end
-    local data
-    data, err = json.decode(text)
+    local ok, data
+    ok, data, err = pcall(json.decode, text)
+    if not ok then return nil, tostring(data):gsub("^[^:]*:%d+: ", "") end
     if type(data) ~= "table" then
       return nil, ("%s: not a JSON object%s"):format(a.policy,
         err and (": " .. err) or "")
@@ -258,49 +385,171 @@ local function policy_of(a)
   if a.force then opts.force = true end
   if a.only_registered then opts.only_registered = true end
   if a.allow_reboot then opts.allow_reboot_reasons = true end
+  if a.allow_missing then opts.allow_missing = true end
+  if a.allow_uninspected then opts.allow_uninspected = true end
   if a.timeout then opts.timeout = a.timeout end
   if a.deadline then opts.deadline = a.deadline end
   -- checked here, so that a mistake is a usage error
   local ok, err = pcall(policy.new, opts)
-  if not ok then return nil, tostring(err):gsub("^[^:]*:%d+: ", "") end
+  if not ok then return nil, (tostring(err):gsub("^[^:]*:%d+: ", "")) end
   return opts
 end
 
-local function status_of(plan_or_nil, code)
-  if code == core.error.ERROR_FAIL_NOACTION_REBOOT
-      or (plan_or_nil and plan_or_nil.refused) then
+-- The exit status of a failed procedure.
+local function status_of(plan, code)
+  if code == rm.error.ERROR_PRIVILEGE_NOT_HELD then return C.EXIT.uninspected end
+  if code == core.error.ERROR_FAIL_NOACTION_REBOOT or (plan and plan.refused) then
     return C.EXIT.refused
   end
   return C.EXIT.failed
 end
 
-local function list_cmd(a, out, err)
-  local apps, reasons, uninspected = rm.who_uses(a.paths)
-  if not apps then
-    err:write("restartmanager: ", reasons, "\n")
-    return C.EXIT.failed
+-- ---------------------------------------------------------------------
+-- One run of a command: its arguments and where its output goes.
+
+local Run = {}
+Run.__index = Run
+
+-- a: the parsed arguments; out, err: the streams
+local function new_run(a, out, err)
+  local r = setmetatable({ a = a, out = out, err = err,
+    json = a.json or false }, Run)
+  -- the report's stream: the command owns standard output in 'run', the
+  -- log does with --log -
+  r.report = (a.command == "run" or a.log == "-") and err or out
+  return r
+end
+
+-- The JSON document: the common fields, then the command's.
+function Run:document(ok, status, fields, failure)
+  local doc = { command = self.a.command, ok = ok, status = status }
+  for k, v in pairs(fields or {}) do doc[k] = v end
+  if failure then
+    doc.error = { message = failure.message, code = failure.code }
+  end
+  return doc
+end
+
+-- Writes the outcome and returns the exit status: the document (JSON) or
+-- the text report and the error line (text; a refusal is in the report
+-- already, and is not said twice).
+function Run:finish(status, o)
+  if self.json then
+    local ok = o.ok
+    if ok == nil then ok = status == 0 end
+    self.report:write(json.encode(self:document(ok, status, o.fields,
+      o.failure)), "\n")
+    return status
+  end
+  if o.text then self.report:write(o.text, "\n") end
+  if o.failure and not (o.plan and o.plan.refused == o.failure.message) then
+    self.err:write("restartmanager: ", o.failure.message, "\n")
+  end
+  if o.hint then self.err:write("hint: ", o.hint, "\n") end
+  return status
+end
+
+-- A failure before the procedure (a missing file, a bad policy).
+function Run:fail(status, message, code)
+  return self:finish(status, { failure = { message = message, code = code } })
+end
+
+-- The files of the command line that do not exist, refused unless
+-- --allow-missing: the exit status, or nil to go on.
+function Run:missing(files)
+  if self.a.allow_missing then return nil end
+  local missing = paths.missing(files)
+  if #missing == 0 then return nil end
+  local msg, code = session.missing_message(missing)
+  -- run: the command did not run
+  return self:fail(self.a.command == "run" and C.EXIT.run_failed
+    or C.EXIT.failed, (msg:gsub("allow_missing", "--allow-missing")), code)
+end
+
+-- Options for rm.update/rm.close: progress and steps on standard error (not
+-- with --json), the log to --log.
+function Run:procedure_opts(opts)
+  local a = self.a
+  if a.log == "-" and self.json and a.command ~= "run" then
+    return nil, "--log - and --json both write to standard output"
+  end
+  if not self.json then
+    local display = C.display(self.err, nil, {
+      timeout = opts.timeout or session.SHUTDOWN_TIMEOUT, force = opts.force })
+    self.display = display
+    opts.progress = function(pct, phase) display:progress(pct, phase) end
+    opts.on_step = function(rec)
+      local text = C.step_text(rec)
+      if text then display:line(text) end
+    end
+  end
+  if a.log == "-" then
+    opts.log = self.out
+  elseif a.log then
+    local f, ferr = io.open(a.log, "a")
+    if not f then return nil, "cannot open the log: " .. ferr end
+    opts.log, self.logfile = f, f
+  end
+  return opts
+end
+
+function Run:ended()
+  if self.display then self.display:done() end
+  if self.logfile then self.logfile:close() end
+end
+
+-- The outcome of rm.close/rm.update as finish's table.
+local function outcome_of(ok, res, code, plan, opts)
+  local report = ok and res or plan
+  local o = { ok = ok and true or false, plan = report,
+    text = report and policy.format(report) or nil,
+    fields = report and policy.data(report) or {} }
+  if not ok then
+    o.failure = { message = res, code = code }
+    if code == core.error.ERROR_FAIL_SHUTDOWN and not opts.force
+        and not (report and report.refused) then
+      o.hint = "--force kills what has not stopped when the timeout passes"
+    end
+  end
+  return o
+end
+
+-- ---------------------------------------------------------------------
+-- The commands
+
+local COMMANDS = {}
+
+function COMMANDS.list(r)
+  local a = r.a
+  local missing = r:missing(a.paths)
+  if missing then return missing end
+  local apps, reasons, uninspected, pids = rm.who_uses(a.paths,
+    { allow_missing = true })
+  if not apps then return r:fail(C.EXIT.failed, reasons, uninspected) end
+  local rows = {}
+  for i, app in ipairs(apps) do
+    local row = {}
+    for k, v in pairs(app) do row[k] = v end
+    row.status = policy.status_names(app.status)
+    if row.service == "" then row.service = nil end
+    row.executable = core.executable(app.pid) or nil
+    rows[i] = row
   end
   local names = {}
   for name in pairs(reasons) do names[#names + 1] = name end
   table.sort(names)
-  if a.json then
-    local rows = {}
-    for i, app in ipairs(apps) do
-      local r = {}
-      for k, v in pairs(app) do r[k] = v end
-      r.status = policy.status_names(app.status)
-      if r.service == "" then r.service = nil end
-      if core.executable then r.executable = core.executable(app.pid) or nil end
-      rows[i] = r
-    end
-    out:write(json.encode { apps = rows, reboot_reasons = names,
-      uninspected = uninspected }, "\n")
-    return C.EXIT.ok
+  if r.json then
+    return r:finish(C.EXIT.ok, { ok = true, fields = { apps = rows,
+      reboot_reasons = names, uninspected = uninspected,
+      uninspected_pids = pids } })
   end
+  local out = {}
   if #apps == 0 then
-    out:write("no application uses these files\n")
+    out[#out + 1] = uninspected > 0
+      and "no application among those inspected uses these files"
+      or "no application uses these files"
   else
-    local rows = { { "PID", "TYPE", "RESTARTABLE", "NAME" } }
+    local t = { { "PID", "TYPE", "RESTARTABLE", "NAME" } }
     for _, app in ipairs(apps) do
       local name = app.name
       if app.service and app.service ~= "" then
@@ -309,138 +558,96 @@ local function list_cmd(a, out, err)
       if type(app.systemd) == "string" then
         name = name .. " (with signals: " .. app.systemd .. ")"
       end
-      rows[#rows + 1] = { tostring(app.pid), app.type,
+      t[#t + 1] = { tostring(app.pid), app.type,
         app.restartable and "yes" or "no", name }
     end
     local w = {}
-    for _, r in ipairs(rows) do
-      for c = 1, 3 do w[c] = math.max(w[c] or 0, #r[c]) end
+    for _, row in ipairs(t) do
+      for c = 1, 3 do w[c] = math.max(w[c] or 0, #row[c]) end
     end
-    for _, r in ipairs(rows) do
-      out:write(("%-" .. w[1] .. "s  %-" .. w[2] .. "s  %-" .. w[3]
-        .. "s  %s\n"):format(r[1], r[2], r[3], r[4]))
+    for _, row in ipairs(t) do
+      out[#out + 1] = ("%-" .. w[1] .. "s  %-" .. w[2] .. "s  %-" .. w[3]
+        .. "s  %s"):format(row[1], row[2], row[3], row[4])
     end
   end
-  out:write("reboot reasons: ", #names > 0 and table.concat(names, ", ")
-    or "none", "\n")
+  out[#out + 1] = "reboot reasons: " .. policy.reasons_text(reasons)
   if uninspected > 0 then
-    local one = uninspected == 1
-    out:write(("not inspected: %d process%s (no permission to look into "
-      .. "%s; %s may use the files too)\n"):format(uninspected,
-      one and "" or "es", one and "it" or "them", one and "it" or "they"))
+    out[#out + 1] = policy.uninspected_text(uninspected, pids, "files")
   end
-  return C.EXIT.ok
+  return r:finish(C.EXIT.ok, { ok = true, text = table.concat(out, "\n") })
 end
 
-local function plan_cmd(a, out, err)
-  local opts, perr = policy_of(a)
-  if not opts then
-    err:write("restartmanager: ", perr, "\n")
-    return C.EXIT.usage
+function COMMANDS.plan(r, opts)
+  local missing = r:missing(r.a.paths)
+  if missing then return missing end
+  opts.allow_missing = true
+  local plan, msg, code = rm.plan({ files = r.a.paths }, opts)
+  if not plan then return r:fail(status_of(nil, code), msg, code) end
+  local status = plan.refused and status_of(plan, plan.refused_code)
+    or C.EXIT.ok
+  return r:finish(status, { ok = not plan.refused, plan = plan,
+    text = policy.format(plan), fields = policy.data(plan) })
+end
+
+function COMMANDS.close(r, opts)
+  local missing = r:missing(r.a.paths)
+  if missing then return missing end
+  opts.allow_missing = true
+  local popts, perr = r:procedure_opts(opts)
+  if not popts then return r:fail(C.EXIT.usage, perr) end
+  local ok, res, code, plan = rm.close({ files = r.a.paths }, popts)
+  r:ended()
+  local o = outcome_of(ok, res, code, plan, opts)
+  return r:finish(ok and C.EXIT.ok or status_of(o.plan, code), o)
+end
+
+-- Runs the command; returns the exit status it gives and how it ended.
+local function run_command(cmd, display)
+  if display then display:done() end
+  local pid, msg, scode = core.spawn(cmd)
+  if not pid then
+    if display then display:line("restartmanager: " .. msg) end
+    local how = scode == core.error.ERROR_FILE_NOT_FOUND and "not_found"
+      or "cannot_run"
+    return C.EXIT[how], { how = how, message = msg }
   end
-  local plan, msg = rm.plan({ files = a.paths }, opts)
-  if not plan then
-    err:write("restartmanager: ", msg, "\n")
-    return C.EXIT.failed
+  local how, n = core.wait(pid)
+  if how == "exit" then return n, { how = how, status = n } end
+  if how == "signal" then return 128 + n, { how = how, signal = n } end
+  return C.EXIT.cannot_run, { how = "cannot_run", message = tostring(n) }
+end
+
+function COMMANDS.run(r, opts)
+  local files = r.a.file
+  local missing = r:missing(files)
+  if missing then return missing end
+  opts.allow_missing = true
+  local popts, perr = r:procedure_opts(opts)
+  if not popts then return r:fail(C.EXIT.usage, perr) end
+  local status, ran
+  local ok, res, code, plan = rm.update({ files = files }, function()
+    status, ran = run_command(r.a.cmd, r.display)
+  end, popts)
+  r:ended()
+  local o = outcome_of(ok, res, code, plan, opts)
+  o.fields.run = ran or { how = "not_run" }
+  if status == nil or (not ok and status == 0) then
+    status = C.EXIT.run_failed
   end
-  if a.json then
-    out:write(json.encode(policy.data(plan)), "\n")
+  return r:finish(status, o)
+end
+
+-- A usage error: the subcommand's usage and the message (or a JSON
+-- document), exit status 2.
+local function usage_error(args, out, err, usage, msg, command)
+  if wants_json(args) then
+    out:write(json.encode { command = command, ok = false,
+      status = C.EXIT.usage, error = { message = msg, usage = usage } }, "\n")
   else
-    out:write(policy.format(plan), "\n")
+    err:write(usage, "\n\nError: ", msg, "\n")
   end
-  return plan.refused and C.EXIT.refused or C.EXIT.ok
+  return C.EXIT.usage
 end
-
--- Options for rm.update/rm.close that show progress and steps on err, and
--- log to the --log file.
-local function procedure_opts(a, opts, err, out)
-  local display = C.display(err)
-  opts.progress = function(pct, phase) display:progress(pct, phase) end
-  opts.on_step = function(rec)
-    local text = C.step_text(rec)
-    if text then display:line(text) end
-  end
-  local logfile
-  if a.log == "-" then
-    opts.log = out
-  elseif a.log then
-    local f, ferr = io.open(a.log, "a")
-    if not f then return nil, "cannot open the log: " .. ferr end
-    opts.log, logfile = f, f
-  end
-  return display, logfile
-end
-
-local function close_cmd(a, out, err)
-  local opts, perr = policy_of(a)
-  if not opts then
-    err:write("restartmanager: ", perr, "\n")
-    return C.EXIT.usage
-  end
-  local display, logfile = procedure_opts(a, opts, err, out)
-  if not display then
-    err:write("restartmanager: ", logfile, "\n")
-    return C.EXIT.failed
-  end
-  local ok, res, code, plan = rm.close({ files = a.paths }, opts)
-  display:done()
-  if logfile then logfile:close() end
-  if ok then
-    out:write(policy.format(res), "\n")
-    return C.EXIT.ok
-  end
-  if plan then out:write(policy.format(plan), "\n") end
-  err:write("restartmanager: ", res, "\n")
-  return status_of(plan, code)
-end
-
-local function run_cmd(a, out, err)
-  local opts, perr = policy_of(a)
-  if not opts then
-    err:write("restartmanager: ", perr, "\n")
-    return C.EXIT.usage
-  end
-  local files = {}
-  for _, group in ipairs(a.file) do append_all(files, group) end
-  local display, logfile = procedure_opts(a, opts, err, out)
-  if not display then
-    err:write("restartmanager: ", logfile, "\n")
-    return C.EXIT.failed
-  end
-  local status
-  local ok, res, _, plan = rm.update({ files = files }, function()
-    display:done()
-    local pid, msg, scode = core.spawn(a.cmd)
-    if not pid then
-      display:line("restartmanager: " .. msg)
-      status = scode == core.error.ERROR_FILE_NOT_FOUND and C.EXIT.not_found
-        or C.EXIT.cannot_run
-      return
-    end
-    local how, n = core.wait(pid)
-    if how == "exit" then
-      status = n
-    elseif how == "signal" then
-      status = 128 + n
-    else
-      status = C.EXIT.cannot_run
-    end
-  end, opts)
-  display:done()
-  if logfile then logfile:close() end
-  if ok then
-    err:write(policy.format(res), "\n")
-  else
-    if plan then err:write(policy.format(plan), "\n") end
-    err:write("restartmanager: ", res, "\n")
-  end
-  if status == nil then return C.EXIT.run_failed end
-  if not ok and status == 0 then return C.EXIT.run_failed end
-  return status
-end
-
-local COMMANDS = { list = list_cmd, plan = plan_cmd, close = close_cmd,
-  run = run_cmd }
 
 --- Runs the tool.
 -- @tparam {string,...} args the command-line arguments (`arg`)
@@ -449,13 +656,32 @@ local COMMANDS = { list = list_cmd, plan = plan_cmd, close = close_cmd,
 -- @treturn integer the exit status
 function C.main(args, out, err)
   out, err = out or io.stdout, err or io.stderr
-  local p = parser()
-  local ok, a = p:pparse(args)
-  if not ok then
-    err:write(p:get_usage(), "\n\nError: ", a, "\n")
-    return C.EXIT.usage
+  local p, commands = C.parser()
+  local words = join_negative_numbers(args)
+  -- argparse's own error path: the handler is called with the parser of
+  -- the (sub)command being parsed, whose usage is the one to show
+  local USAGE = {}
+  p.error = function(parser, msg)
+    error(setmetatable({ usage = parser:get_usage(), msg = msg,
+      command = parser._name }, USAGE), 0)
   end
-  return COMMANDS[a.command](a, out, err)
+  local ok, a = pcall(p.parse, p, words)
+  if not ok then
+    if getmetatable(a) ~= USAGE then error(a, 0) end
+    local command = a.command ~= "restartmanager" and a.command or nil
+    return usage_error(args, out, err, a.usage, a.msg, command)
+  end
+  local r = new_run(a, out, err)
+  local opts = {}
+  if a.command ~= "list" then
+    local perr
+    opts, perr = policy_of(a)
+    if not opts then
+      return usage_error(args, out, err, commands[a.command]:get_usage(),
+        perr, a.command)
+    end
+  end
+  return COMMANDS[a.command](r, opts)
 end
 
 return C

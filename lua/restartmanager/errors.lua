@@ -12,6 +12,7 @@
 --   (it returned `nil, message` or `false`)
 --
 -- @module restartmanager.errors
+-- @alias E
 local core = require "restartmanager.core"
 
 local E = {}

@@ -100,10 +100,15 @@ M.join = session.join
 M.reboot_reasons = session.reboot_reasons
 
 --- Who uses these files: starts a session, registers them, lists, ends.
--- @tparam {string,...} paths
+-- Files that do not exist fail the call (`ERROR_FILE_NOT_FOUND`, 2, naming
+-- them) unless `opts.allow_missing`.
+-- @param resources a list of paths (or one path), or a resources table as
+-- for `Session:register`
+-- @tparam[opt] table opts `allow_missing`
 -- @treturn[1] {app,...} apps
 -- @treturn[1] table reboot reasons as a set of names
 -- @treturn[1] integer processes that could not be inspected
+-- @treturn[1] {integer,...} their pids
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
@@ -116,6 +121,18 @@ M.who_uses = session.who_uses
 -- the others down, calls `fn(apps, plan)`, restarts what was shut down and
 -- ends the session. The restart and the end happen even when `fn`, the
 -- progress function or the log raise; the error is then raised again.
+-- `fn` may also fail by returning `false` or `nil, message`: what stopped
+-- is restarted, and the result is `nil, "ERROR_INSTALL_FAILURE (1603): the
+-- update function failed: message", 1603` (returning nothing, `nil` alone
+-- or any other value is success).
+--
+-- Before anything is stopped it refuses: registered files that do not
+-- exist (`ERROR_FILE_NOT_FOUND`, 2, naming them; `allow_missing` accepts
+-- them), and, for a caller that is not root, processes that could not be
+-- inspected (`ERROR_PRIVILEGE_NOT_HELD`, 1314, with their pids;
+-- `allow_uninspected` accepts them). For root, processes hidden even from
+-- root (a container's init) are a `warning` step of the log. Either way
+-- their pids are the plan's `uninspected_pids`.
 --
 -- With `force`, an application that has not stopped after `timeout`
 -- seconds is killed (a second shutdown, forced); the log tells the two
@@ -132,12 +149,14 @@ M.who_uses = session.who_uses
 -- up to 5 s the native backend waits for killed processes to vanish.
 -- Without luasystem (Debian: lua-system) the clock counts whole seconds.
 --
--- @tparam table resources as for `Session:register`
+-- @tparam table resources as for `Session:register` (`files`,
+-- `processes`, `services`; anything else raises, a bare list of paths
+-- included)
 -- @tparam function fn the update itself (replace the files here); it
 -- receives the apps the list gave and the plan
 -- @tparam[opt] table opts a policy (see `restartmanager.policy`: `never`,
 -- `allow_reboot_reasons`, `only_registered`, `force`, `timeout`,
--- `deadline`) and `progress` (a function called with a percentage and the
+-- `deadline`, `allow_missing`, `allow_uninspected`) and `progress` (a function called with a percentage and the
 -- phase: "shutdown", "force" or "restart"), `log` (a function or file
 -- handle receiving one JSON line per step, see `restartmanager.log`),
 -- `on_step` (a function called with each step's record, the table a log
@@ -148,8 +167,10 @@ M.who_uses = session.who_uses
 -- `outcome`
 -- @treturn[2] nil
 -- @treturn[2] string message
--- @treturn[2] integer Win32 error code (350 when a reboot would be needed,
--- 351 when some did not stop, 1223 when the deadline passed)
+-- @treturn[2] integer Win32 error code (2 when a file does not exist, 350
+-- when a reboot would be needed, 351 when some did not stop, 1223 when the
+-- deadline passed, 1314 when processes could not be inspected, 1603 when
+-- `fn` returned a failure)
 -- @treturn[2] restartmanager.policy.Plan the plan, as far as it went
 -- @function update
 M.update = procedure.update

@@ -9,10 +9,14 @@
 --
 -- * `started`: the session was started (`files`, `processes`,
 --   `services`: how many were registered)
+-- * `warning`: something the procedure goes on despite (`reason`
+--   "uninspected": processes that could not be inspected, `uninspected`,
+--   `pids`; `message`)
 -- * `listed`: one per application the list gave, with the policy's
 --   `action` ("stop", "spare", "none") and `why`
 -- * `planned`: the summary (`stop`, `spare`, `restart`, `reboot_reasons`,
---   `uninspected`, `dry_run`)
+--   `uninspected`, `uninspected_pids`, `missing` (accepted missing files),
+--   `dry_run`, `refused`)
 -- * `refused`: the procedure stops before stopping anything (`code`,
 --   `message`)
 -- * `spared`: a never-touch rule keeps the application running (`why`)
@@ -20,25 +24,28 @@
 -- * `stopped`: it stopped
 -- * `force_requested`: it did not stop in time and is killed
 -- * `forced`: it was killed
--- * `failed`: a step failed (`phase` "shutdown", "update" or "restart",
---   `code`, `message`; an application's fields when it is about one)
+-- * `failed`: a step failed (`phase` "files", "start", "register",
+--   "list", "filter", "shutdown" or "restart", `code`, `message`; an
+--   application's fields when it is about one; `missing` for "files",
+--   `pids` for "restart")
 -- * `cancelled`: the running step was cancelled (`reason`: "deadline")
 -- * `updated`: the update function returned (`ok`; `message` when it
---   raised)
+--   raised, and `code` 1603 with `message` when it returned `false` or
+--   `nil, message`)
 -- * `restarted`: the application was brought back
 -- * `not_restarted`: it stays down (`why`)
 -- * `ended`: the session ended (`ok`, `code`, `message`)
 --
--- JSON is written by `dkjson` (Debian: lua-dkjson), else `cjson` (Debian:
--- lua-cjson).
+-- The JSON is written by `restartmanager.json`: the same whatever JSON
+-- library is installed (none is needed to write it).
 --
 -- @module restartmanager.log
+-- @alias L
 local L = {}
 
 local json = require "restartmanager.json"
 
 --- Encodes one log record as a line of JSON (without the newline).
--- Raises when neither dkjson nor cjson is installed.
 -- @tparam table record
 -- @treturn string
 function L.encode(record)
@@ -84,9 +91,6 @@ function L.sink(target, level)
   else
     error("bad option 'log' (function or file handle expected, got "
       .. type(target) .. ")", level)
-  end
-  if not json.available() then
-    error("the JSON log needs lua-dkjson or lua-cjson", level)
   end
   return function(record)
     record.time = record.time or L.now()

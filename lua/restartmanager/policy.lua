@@ -19,6 +19,10 @@
 --      force = false,                -- kill what does not stop in time
 --      timeout = 30,                 -- seconds an app may take to stop
 --      deadline = nil,               -- seconds the stopping may take in all
+--      allow_missing = false,        -- accept registered files that do
+--                                    -- not exist
+--      allow_uninspected = false,    -- go on when processes could not be
+--                                    -- inspected (not root)
 --    }
 --
 -- Applications a never-touch rule matches are spared: a `no_shutdown`
@@ -27,8 +31,17 @@
 -- stopped whatever the rules say: they make the reboot reasons that refuse
 -- the update.
 --
+-- Processes the list could not inspect may use the files too. For a caller
+-- that is not root (other users' processes) the procedure refuses with
+-- `ERROR_PRIVILEGE_NOT_HELD` (1314) before stopping anything, unless
+-- `allow_uninspected`; for root, only processes hidden even from root
+-- remain (a container's init): a warning. Their pids are in the plan
+-- either way.
+--
 -- @module restartmanager.policy
+-- @alias P
 local core = require "restartmanager.core"
+local errors = require "restartmanager.errors"
 
 local P = {}
 
@@ -42,6 +55,8 @@ P.OPTIONS = {
   force = "boolean",
   timeout = "number",
   deadline = "number",
+  allow_missing = "boolean",
+  allow_uninspected = "boolean",
 }
 
 --- How long (seconds) an application may take to stop when the policy does
@@ -80,7 +95,7 @@ end
 -- `error`
 -- @treturn table the policy: `never = {names=, paths=, types=}` (sets and
 -- arrays), `allow_reboot_reasons`, `only_registered`, `force`, `timeout`,
--- `deadline`
+-- `deadline`, `allow_missing`, `allow_uninspected`
 function P.new(opts, extra, level)
   level = (level or 1) + 1
   if opts == nil then opts = {} end
@@ -103,6 +118,8 @@ function P.new(opts, extra, level)
     force = opts.force or false,
     timeout = opts.timeout or P.TIMEOUT,
     deadline = opts.deadline,
+    allow_missing = opts.allow_missing or false,
+    allow_uninspected = opts.allow_uninspected or false,
   }
   if pol.timeout < 0 or pol.timeout ~= pol.timeout then
     bad("bad option 'timeout' (non-negative number of seconds expected)", level)
@@ -210,9 +227,33 @@ local function sorted_names(set)
   return names
 end
 
-local function error_text(name, fmt, ...)
-  local code = core.error[name]
-  return ("%s (%d): " .. fmt):format(name, code, ...), code
+local error_text = errors.message
+
+--- "1 process", "3 processes".
+-- @tparam integer n
+-- @treturn string
+function P.count_processes(n)
+  return ("%d process%s"):format(n, n == 1 and "" or "es")
+end
+
+--- How many pids `pid_list` writes out.
+P.PIDS_SHOWN = 10
+
+--- The pids of a list as text: "pid 1", "pids 1, 20, 33", the first
+-- `PIDS_SHOWN` of a longer list and "... (N in all)"; "pids not known"
+-- when the core gave none.
+-- @tparam {integer,...} pids
+-- @tparam[opt] integer n how many there are
+-- @treturn string
+function P.pid_list(pids, n)
+  if #pids == 0 then
+    return (n or 0) == 1 and "its pid not known" or "pids not known"
+  end
+  local s = {}
+  for i = 1, math.min(#pids, P.PIDS_SHOWN) do s[i] = tostring(pids[i]) end
+  local more = #pids > P.PIDS_SHOWN and (", ... (%d in all)"):format(#pids)
+    or ""
+  return (#pids == 1 and "pid " or "pids ") .. table.concat(s, ", ") .. more
 end
 
 local Plan = {}
@@ -230,9 +271,11 @@ Plan.__name = "restartmanager.plan"
 -- "not_stopped" or "spared"; nil when nothing was done to it) and
 -- `restart_outcome` ("restarted", "not_restarted", or "unknown" when the
 -- restart failed for some application without saying which)),
--- `reboot_reasons` (a set of names), `uninspected`, `refused` (nil, or the
--- message of the refusal) and `refused_code`, `policy`, `dry_run`, and the
--- counts `stop`, `spare`, `restart`.
+-- `reboot_reasons` (a set of names), `uninspected` (how many processes
+-- could not be inspected) and `uninspected_pids`, `missing` (registered
+-- files that do not exist, accepted by `allow_missing`), `refused` (nil, or
+-- the message of the refusal) and `refused_code`, `policy`, `dry_run`, and
+-- the counts `stop`, `spare`, `restart`.
 -- @type Plan
 
 --- The plan as text, one line per application (see `format`).
@@ -246,10 +289,16 @@ end
 -- @tparam {table,...} apps as `Session:list` gives them
 -- @tparam table reasons reboot reasons, a set of names
 -- @tparam[opt=0] integer uninspected processes that could not be inspected
+-- @tparam[opt] table more `uninspected_pids` (their pids), `privileged`
+-- (the caller may look into every process: root), `missing` (registered
+-- files that do not exist)
 -- @treturn Plan
-function P.plan(pol, apps, reasons, uninspected)
+function P.plan(pol, apps, reasons, uninspected, more)
+  more = more or {}
   local plan = setmetatable({ apps = {}, reboot_reasons = reasons or {},
-    uninspected = uninspected or 0, policy = pol, stop = 0, spare = 0,
+    uninspected = uninspected or 0,
+    uninspected_pids = more.uninspected_pids or {},
+    missing = more.missing or {}, policy = pol, stop = 0, spare = 0,
     restart = 0 }, Plan)
   local masked = core.app_status.shutdown_masked
   for i, a in ipairs(apps) do
@@ -261,9 +310,9 @@ function P.plan(pol, apps, reasons, uninspected)
     local spared = P.spared(pol, e)
     if a.type == "critical" and a.service then
       e.action, e.why = "none", "critical: its unit refuses a manual stop "
-        .. "(RefuseManualStop), a reboot would be needed"
+        .. "(RefuseManualStop; see the reboot reasons)"
     elseif a.type == "critical" then
-      e.action, e.why = "none", "critical: cannot be stopped, a reboot would be needed"
+      e.action, e.why = "none", "critical: cannot be stopped (see the reboot reasons)"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
     elseif spared then
@@ -298,9 +347,25 @@ function P.plan(pol, apps, reasons, uninspected)
     plan.apps[i] = e
   end
   if next(plan.reboot_reasons) and not pol.allow_reboot_reasons then
-    plan.refused, plan.refused_code = error_text("ERROR_FAIL_NOACTION_REBOOT",
-      "a reboot would be needed (%s)",
-      table.concat(sorted_names(plan.reboot_reasons), ", "))
+    local names = sorted_names(plan.reboot_reasons)
+    if #names == 1 and names[1] == "detected_self" then
+      -- not a reboot: the caller would have to stop itself
+      plan.refused, plan.refused_code = error_text(
+        "ERROR_FAIL_NOACTION_REBOOT", "restartmanager itself uses the "
+        .. "resources (detected_self): it cannot stop the process it runs in")
+    else
+      plan.refused, plan.refused_code = error_text(
+        "ERROR_FAIL_NOACTION_REBOOT", "a reboot would be needed (%s)",
+        P.reasons_text(plan.reboot_reasons))
+    end
+  elseif plan.uninspected > 0 and not more.privileged
+      and not pol.allow_uninspected then
+    plan.refused, plan.refused_code = error_text("ERROR_PRIVILEGE_NOT_HELD",
+      "%s could not be inspected (%s): not being root, this process cannot "
+      .. "tell whether %s the files; run as root, or accept that with "
+      .. "allow_uninspected", P.count_processes(plan.uninspected),
+      P.pid_list(plan.uninspected_pids, plan.uninspected),
+      plan.uninspected == 1 and "it uses" or "they use")
   elseif pol.only_registered then
     for _, e in ipairs(plan.apps) do
       if e.action == "stop" and not e.restartable then
@@ -317,7 +382,8 @@ end
 -- `status` becomes the array of its status names.
 -- @tparam Plan plan
 -- @treturn table `dry_run`, `apps`, `reboot_reasons`, `uninspected`,
--- `refused`, `stop`, `spare`, `restart`, `policy`
+-- `uninspected_pids`, `missing`, `refused`, `stop`, `spare`, `restart`,
+-- `policy`
 function P.data(plan)
   local apps = {}
   for i, e in ipairs(plan.apps) do
@@ -332,12 +398,16 @@ function P.data(plan)
     apps = apps,
     reboot_reasons = sorted_names(plan.reboot_reasons or {}),
     uninspected = plan.uninspected or 0,
+    uninspected_pids = plan.uninspected_pids or {},
+    missing = plan.missing or {},
     refused = plan.refused,
     stop = plan.stop, spare = plan.spare, restart = plan.restart,
     policy = pol.never and {
       never = pol.never, force = pol.force, timeout = pol.timeout,
       deadline = pol.deadline, only_registered = pol.only_registered,
       allow_reboot_reasons = pol.allow_reboot_reasons,
+      allow_missing = pol.allow_missing,
+      allow_uninspected = pol.allow_uninspected,
     } or nil,
   }
 end
@@ -356,6 +426,39 @@ function P.status_names(status)
     return core.app_status[a] < core.app_status[b]
   end)
   return names
+end
+
+--- The line that says how many processes could not be inspected.
+-- @tparam integer n
+-- @tparam {integer,...} pids
+-- @tparam string what "files" or "resources"
+-- @treturn string
+function P.uninspected_text(n, pids, what)
+  return ("not inspected: %s (%s; no permission to look into %s; %s may "
+    .. "use the %s too)"):format(P.count_processes(n), P.pid_list(pids, n),
+    n == 1 and "it" or "them", n == 1 and "it" or "they", what)
+end
+
+--- What each reboot reason means, for people.
+P.REASON_TEXT = {
+  detected_self = "restartmanager itself uses this file",
+  critical_process = "a critical process uses it",
+  critical_service = "a critical service uses it",
+  permission_denied = "a process this user may not stop uses it",
+  session_mismatch = "a process of another session uses it",
+}
+
+--- Reboot reasons as text: their names, each with what it means, e.g.
+-- `detected_self (restartmanager itself uses this file)`; "none".
+-- @tparam table reasons a set of names
+-- @treturn string
+function P.reasons_text(reasons)
+  local names = sorted_names(reasons or {})
+  if #names == 0 then return "none" end
+  for i, n in ipairs(names) do
+    if P.REASON_TEXT[n] then names[i] = ("%s (%s)"):format(n, P.REASON_TEXT[n]) end
+  end
+  return table.concat(names, ", ")
 end
 
 local function yesno(b) return b and "yes" or "no" end
@@ -398,15 +501,13 @@ function P.format(plan)
       out[#out + 1] = "  " .. table.concat(cells, "  ")
     end
   end
-  local reasons = sorted_names(plan.reboot_reasons or {})
-  out[#out + 1] = "reboot reasons: "
-    .. (#reasons > 0 and table.concat(reasons, ", ") or "none")
+  out[#out + 1] = "reboot reasons: " .. P.reasons_text(plan.reboot_reasons)
   if (plan.uninspected or 0) > 0 then
-    out[#out + 1] = ("not inspected: %d process%s (no permission to look "
-      .. "into %s; %s may use the resources too)"):format(plan.uninspected,
-        plan.uninspected == 1 and "" or "es",
-        plan.uninspected == 1 and "it" or "them",
-        plan.uninspected == 1 and "it" or "they")
+    out[#out + 1] = P.uninspected_text(plan.uninspected,
+      plan.uninspected_pids or {}, "resources")
+  end
+  if plan.missing and #plan.missing > 0 then
+    out[#out + 1] = "missing (accepted): " .. table.concat(plan.missing, ", ")
   end
   if plan.refused then
     out[#out + 1] = "refused: " .. plan.refused

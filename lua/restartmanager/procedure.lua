@@ -5,16 +5,22 @@
 -- The steps, in order (`sequence`), each a function of `steps` taking the
 -- state and returning whether the procedure goes on:
 --
+-- * `files`: refuse registered files that do not exist (unless
+--   `allow_missing`)
 -- * `start`: start a session
 -- * `register`: register the resources
 -- * `list`: list who uses them
--- * `plan`: apply the policy (the dry run ends here)
--- * `check`: refuse before stopping anything (a refused plan)
+-- * `plan`: apply the policy; warn about processes that could not be
+--   inspected when that is no reason to refuse
+-- * `check`: refuse before stopping anything (a refused plan); the dry run
+--   ends here
 -- * `spare`: keep the spared applications running (`no_shutdown` filters)
 -- * `shutdown`: ask the others to stop, within the timeout and deadline
 -- * `force`: kill what did not stop, when the policy says so
 -- * `settle`: the outcome of the stopping
--- * `update`: call the update function (only when everything stopped)
+-- * `update`: call the update function (only when everything stopped); it
+--   fails the procedure by raising or by returning `false` or
+--   `nil, message`
 -- * `restart`: restart what stopped (always, once anything was asked to
 --   stop)
 --
@@ -25,6 +31,7 @@
 --
 -- The state: `mode` ("update", "close" or "plan"), `resources`, `fn`,
 -- `opts`, `pol` (the policy), `session`, `apps`, `reasons`, `uninspected`,
+-- `uninspected_pids`, `missing` (accepted missing files),
 -- `plan`, `stopping` (the plan's entries asked to stop), `left` (those
 -- still running), `shut` (a shutdown was asked), `stop` (the shutdown's
 -- result: `ok`, `msg`, `code`, `raised`), `deadline` (on the monotonic
@@ -33,12 +40,14 @@
 -- at the end).
 --
 -- @module restartmanager.procedure
+-- @alias R
 local core = require "restartmanager.core"
 local policy = require "restartmanager.policy"
 local log = require "restartmanager.log"
 local session = require "restartmanager.session"
 local check = require "restartmanager.check"
 local errors = require "restartmanager.errors"
+local paths = require "restartmanager.paths"
 
 local R = {}
 
@@ -157,6 +166,19 @@ end
 R.steps = {}
 local step = R.steps
 
+function step.files(st)
+  local missing = paths.missing(st.resources.files or {})
+  if #missing == 0 then return true end
+  if st.pol.allow_missing then
+    st.missing = missing
+    return true
+  end
+  local msg, code = session.missing_message(missing)
+  emit(st, { step = "failed", phase = "files", code = code, message = msg,
+    missing = missing })
+  return fail(st, msg, code)
+end
+
 function step.start(st)
   local s, msg, code = session.start()
   if not s then
@@ -182,18 +204,22 @@ function step.register(st)
 end
 
 function step.list(st)
-  local apps, reasons, uninspected = st.session:list()
+  local apps, reasons, uninspected, pids = st.session:list()
   if not apps then
     emit(st, { step = "failed", phase = "list", code = uninspected,
       message = reasons })
     return fail(st, reasons, uninspected)
   end
   st.apps, st.reasons, st.uninspected = apps, reasons, uninspected
+  st.uninspected_pids = pids
   return true
 end
 
 function step.plan(st)
-  local plan = policy.plan(st.pol, st.apps, st.reasons, st.uninspected)
+  local privileged = core.backend_info().privileged
+  local plan = policy.plan(st.pol, st.apps, st.reasons, st.uninspected, {
+    uninspected_pids = st.uninspected_pids, privileged = privileged,
+    missing = st.missing })
   st.plan = plan
   plan.dry_run = st.mode == "plan"
   if st.mode == "close" then
@@ -207,16 +233,26 @@ function step.plan(st)
   for _, e in ipairs(plan.apps) do
     emit(st, app_record("listed", e, { action = e.action, why = e.why }))
   end
+  -- processes that could not be inspected and are no reason to refuse
+  if plan.uninspected > 0 and (privileged or st.pol.allow_uninspected) then
+    emit(st, { step = "warning", reason = "uninspected",
+      uninspected = plan.uninspected, pids = plan.uninspected_pids,
+      message = policy.uninspected_text(plan.uninspected,
+        plan.uninspected_pids, "files") .. (privileged and "; hidden even "
+        .. "from root" or "; accepted by allow_uninspected") })
+  end
   emit(st, { step = "planned", stop = plan.stop, spare = plan.spare,
     restart = plan.restart,
     reboot_reasons = sorted_set(plan.reboot_reasons),
-    uninspected = plan.uninspected, dry_run = plan.dry_run,
-    refused = plan.refused })
-  return st.mode ~= "plan"
+    uninspected = plan.uninspected, uninspected_pids = plan.uninspected_pids,
+    missing = #plan.missing > 0 and plan.missing or nil,
+    dry_run = plan.dry_run, refused = plan.refused })
+  return true
 end
 
 function step.check(st)
   local plan = st.plan
+  if st.mode == "plan" then return false end
   if plan.refused then
     emit(st, { step = "refused", code = plan.refused_code,
       message = plan.refused })
@@ -313,13 +349,20 @@ end
 
 function step.update(st)
   if st.mode ~= "update" or st.failure then return true end
-  local ok, err = pcall(st.fn, st.apps, st.plan)
-  if ok then
-    emit(st, { step = "updated", ok = true })
+  local r = table.pack(pcall(st.fn, st.apps, st.plan))
+  if not r[1] then
+    st.raised.fn = { r[2] }
+    emit(st, { step = "updated", ok = false, message = tostring(r[2]) })
+    fail(st, tostring(r[2]), core.error.ERROR_CANCELLED)
+  elseif r[2] == false or (r[2] == nil and r[3] ~= nil) then
+    -- the update said it failed: false, or nil and a message
+    local msg, code = errors.message("ERROR_INSTALL_FAILURE",
+      "the update function failed: %s",
+      r[3] ~= nil and tostring(r[3]) or "it returned false")
+    emit(st, { step = "updated", ok = false, code = code, message = msg })
+    fail(st, msg, code)
   else
-    st.raised.fn = { err }
-    emit(st, { step = "updated", ok = false, message = tostring(err) })
-    fail(st, tostring(err), core.error.ERROR_CANCELLED)
+    emit(st, { step = "updated", ok = true })
   end
   return true
 end
@@ -355,7 +398,7 @@ function step.restart(st)
 end
 
 --- The order the steps run in (names of `steps`).
-R.sequence = { "start", "register", "list", "plan", "check", "spare",
+R.sequence = { "files", "start", "register", "list", "plan", "check", "spare",
   "shutdown", "force", "settle", "update", "restart" }
 
 --- Ends the session and gives the procedure's result; raises the first
@@ -392,7 +435,7 @@ end
 -- @treturn table
 function R.new(mode, resources, fn, opts, level)
   level = level + 1
-  check.table_arg(resources, 1, mode, level)
+  check.resources(resources, mode, level)
   local pol = policy.new(opts, R.OPTIONS, level)
   opts = opts or {}
   if opts.timeout == nil then pol.timeout = session.SHUTDOWN_TIMEOUT end

@@ -2,6 +2,7 @@
 -- it (`spawn`, which `restartmanager.spawn_secondary` and
 -- `Session:spawn_secondary` are), and the `Process` object to wait for it.
 -- @module restartmanager.secondary
+-- @alias X
 local core = require "restartmanager.core"
 local session = require "restartmanager.session"
 

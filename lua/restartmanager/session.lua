@@ -5,8 +5,11 @@
 --
 -- Operations that fail return `nil, message, code`; misuse raises.
 -- @module restartmanager.session
+-- @alias S
 local core = require "restartmanager.core"
 local check = require "restartmanager.check"
+local paths = require "restartmanager.paths"
+local errors = require "restartmanager.errors"
 
 local S = {
   --- Environment variable through which a primary installer hands its
@@ -114,21 +117,57 @@ function S.reboot_reasons(bits)
   return set
 end
 
+--- The failure for registered paths that do not exist.
+-- @tparam {string,...} missing the paths
+-- @treturn string message `ERROR_FILE_NOT_FOUND (2): no such file: ...`
+-- @treturn integer 2
+function S.missing_message(missing)
+  local quoted = {}
+  for i, p in ipairs(missing) do quoted[i] = ("'%s'"):format(p) end
+  return errors.message("ERROR_FILE_NOT_FOUND", "no such file: %s "
+    .. "(allow_missing accepts files that do not exist)",
+    table.concat(quoted, ", "))
+end
+
 --- Who uses these files: starts a session, registers them, lists, ends.
--- @tparam {string,...} paths
+-- @param resources a list of paths (or one path), or a resources table
+-- as for `Session:register`
+-- @tparam[opt] table opts `allow_missing` (accept paths that do not
+-- exist; by default they fail the call with `ERROR_FILE_NOT_FOUND`, 2)
 -- @treturn[1] {app,...} apps
 -- @treturn[1] table reboot reasons as a set of names
 -- @treturn[1] integer processes that could not be inspected
+-- @treturn[1] {integer,...} their pids
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
-function S.who_uses(paths)
-  if type(paths) == "string" then paths = { paths } end
-  check.table_arg(paths, 1, "who_uses", 2)
+function S.who_uses(resources, opts)
+  if type(resources) == "string" then resources = { resources } end
+  check.table_arg(resources, 1, "who_uses", 2)
+  opts = check.table_arg(opts or {}, 2, "who_uses", 2)
+  for k, v in pairs(opts) do
+    if k ~= "allow_missing" then
+      error(("unknown option '%s'"):format(tostring(k)), 2)
+    elseif type(v) ~= "boolean" then
+      error("bad option 'allow_missing' (boolean expected, got " .. type(v)
+        .. ")", 2)
+    end
+  end
+  -- a bare list of paths is the usual call here
+  local list = true
+  for k in pairs(resources) do
+    if math.type(k) ~= "integer" then list = false end
+  end
+  if list then resources = { files = resources } end
+  check.resources(resources, "who_uses", 2)
+  if not opts.allow_missing then
+    local missing = paths.missing(resources.files or {})
+    if #missing > 0 then return nil, S.missing_message(missing) end
+  end
   local session <close>, msg, code = S.start()
   if not session then return nil, msg, code end
   local ok
-  ok, msg, code = session:register { files = paths }
+  ok, msg, code = session:register(resources)
   if not ok then return nil, msg, code end
   return session:list()
 end
@@ -169,16 +208,16 @@ end
 --- Registers resources with the session, in batches of `BATCH`.
 -- @tparam table resources `files` (paths), `processes` (each a pid or a
 -- `{pid=, start_time=}` table; a bare pid is resolved to the live process
--- now) and `services` (names), each optional
+-- now) and `services` (names), each optional; any other key raises (a bare
+-- list of paths included). A path is registered whether it exists or not
+-- (it may be created before the list): `update`, `close`, `plan` and
+-- `who_uses` are the ones that refuse missing files.
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
 function Session:register(resources)
-  if type(resources) ~= "table" then
-    error("bad argument #1 to 'register' (table expected, got "
-      .. type(resources) .. ")", 2)
-  end
+  check.resources(resources, "register", 2)
   local files = check.opt_array(resources.files, "files", 2)
   local services = check.opt_array(resources.services, "services", 2)
   local given = check.opt_array(resources.processes, "processes", 2)
@@ -212,8 +251,9 @@ end
 -- why it cannot (it is then stopped with signals)
 -- @treturn[1] table reboot reasons as a set of names
 -- @treturn[1] integer how many processes could not be inspected (Linux:
--- other users' processes when not running as root); they may use the
--- files too
+-- other users' processes when not running as root, and processes hidden
+-- even from root, such as a container's init); they may use the files too
+-- @treturn[1] {integer,...} their pids
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
@@ -223,11 +263,12 @@ function Session:list()
   local capacity = math.max(self.last_needed or 0, S.LIST_CAPACITY)
   local code, msg
   for _ = 1, S.LIST_TRIES do
-    local apps, reasons, uninspected, needed = self.handle:get_list(capacity)
+    local apps, reasons, uninspected, more = self.handle:get_list(capacity)
     if apps then
       self.last_needed = #apps
-      return apps, S.reboot_reasons(reasons), uninspected
+      return apps, S.reboot_reasons(reasons), uninspected, more or {}
     end
+    local needed = more
     msg, code = reasons, uninspected
     if code ~= core.error.ERROR_MORE_DATA then return nil, msg, code end
     capacity = needed + needed // 8 + 1
@@ -241,7 +282,9 @@ end
 -- @tparam[opt] table opts `force` (kill what does not stop in time),
 -- `only_registered` (stop nothing unless every app can be restarted),
 -- `timeout` (seconds, default `SHUTDOWN_TIMEOUT`; native backend),
--- `progress` (a function called with rising percentages)
+-- `progress` (a function called with percentages that never fall; on Linux
+-- the last one again about once a second while applications are given
+-- time to stop)
 -- @treturn[1] true
 -- @treturn[2] nil
 -- @treturn[2] string message

@@ -19,13 +19,7 @@ describe("bin/restartmanager", function()
 
   after_each(function() fx.cleanup() end)
 
-  -- runs the tool: stdout, stderr, exit status
-  local function cli(args)
-    local err = dir .. "/stderr"
-    local out, rc = H.sh("env " .. H.lua_env() .. " " .. H.LUA .. " "
-      .. H.q(BIN) .. " " .. args .. " 2>" .. H.q(err) .. " </dev/null")
-    return out, H.read(err) or "", rc
-  end
+  local cli = H.cli
 
 
 
@@ -55,8 +49,8 @@ describe("bin/restartmanager", function()
       assert.matches("unknown option '%-%-frce'", err)
       _, err, rc = cli("close --timeout soon /x")
       assert.equal(2, rc)
-      assert.matches("option '%-%-timeout': a number of seconds expected, "
-        .. "got 'soon'", err)
+      assert.matches("option '%-%-timeout': a non%-negative number of seconds "
+        .. "expected, got 'soon'", err)
       _, err, rc = cli("close --spare-type gui /x")
       assert.equal(2, rc)
       assert.matches("unknown app type 'gui'", err)
@@ -77,15 +71,17 @@ describe("bin/restartmanager", function()
     it("shows who uses the files as a table", function()
       local f = file("held")
       local h = holder("open " .. H.q(f))
-      local out, err, rc = cli("list " .. H.q(f) .. " " .. H.q(dir .. "/none"))
+      local out, err, rc = cli("list " .. H.q(f))
       assert.equal(0, rc, err)
       assert.matches("^PID +TYPE +RESTARTABLE +NAME\n", out)
       assert.matches("\n" .. h.pid .. " +%a+ +no +holder\n", out)
       assert.matches("\nreboot reasons: none\n", out)
       assert.is_true(untouched(h.pid))
-      out, err, rc = cli("list " .. H.q(dir .. "/none"))
+      out, err, rc = cli("list " .. H.q(file("unused")))
       assert.equal(0, rc, err)
-      assert.matches("^no application uses these files\n", out)
+      -- (or "among those inspected", where processes are hidden even from
+      -- root, as a container's init)
+      assert.matches("^no application [%a ]*uses these files\n", out)
     end)
 
     it("writes JSON with --json", function()

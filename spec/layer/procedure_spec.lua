@@ -100,8 +100,9 @@ describe("procedure", function()
         { allow_reboot_reasons = true }))
       fh:close()
       assert.equal(350, plan.refused_code)
-      assert.matches("^ERROR_FAIL_NOACTION_REBOOT %(350%): a reboot would be "
-        .. "needed %(detected_self%)", plan.refused)
+      assert.equal("ERROR_FAIL_NOACTION_REBOOT (350): restartmanager itself "
+        .. "uses the resources (detected_self): it cannot stop the process it "
+        .. "runs in", plan.refused)
       assert.same({ detected_self = true }, plan.reboot_reasons)
       local p = by_pid(plan.apps)
       local me = tonumber(H.read("/proc/self/stat"):match("^%d+"))
@@ -271,7 +272,9 @@ describe("procedure", function()
         if rec.pid then
           per_pid[rec.pid] = per_pid[rec.pid] or {}
           table.insert(per_pid[rec.pid], rec.step)
-        else
+        elseif rec.step ~= "warning" then
+          -- (a warning: processes hidden even from root, as a container's
+          -- init; see the uninspected specs)
           order[#order + 1] = rec.step
         end
       end
@@ -295,7 +298,8 @@ describe("procedure", function()
       fh:close()
       local steps = {}
       for line in H.read(path):gmatch("([^\n]*)\n") do
-        steps[#steps + 1] = assert(json.decode(line)).step
+        local step = assert(json.decode(line)).step
+        if step ~= "warning" then steps[#steps + 1] = step end
       end
       assert.same({ "started", "listed", "planned", "stop_requested",
         "stopped", "ended" }, steps)

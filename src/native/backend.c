@@ -163,7 +163,7 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles,
  * pid), described, with what the primary's filters and shutdowns say of
  * them. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
-                          uint32_t *reasons, size_t *uninspected) {
+                          uint32_t *reasons, rm_pid_list *uninspected) {
   rm_native_hit *hits = NULL;
   size_t n = 0, i;
   char *buf;
@@ -174,7 +174,8 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   *apps = NULL;
   *napps = 0;
   *reasons = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (rc != RM_OK) return rc;
   procfd = rm_native_proc_open();
   if (procfd < 0) {
@@ -207,12 +208,17 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   rm_native_services_free(sv);
   free(hits);
   close(procfd);
+  if (rc != RM_OK) {
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
+  }
   return rc;
 }
 
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
                              unsigned *count, rm_app *apps,
-                             uint32_t *reasons, size_t *uninspected) {
+                             uint32_t *reasons, rm_pid_list *uninspected) {
   rm_app *found;
   size_t n;
   uint32_t r;
@@ -220,13 +226,17 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
   *needed = 0;
   *count = 0;
   *reasons = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (rc != RM_OK) return rc;
   rc = list_apps(s, &found, &n, &r, uninspected);
   if (rc != RM_OK) return rc;
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {
     free(found);
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
     return RM_E_MORE_DATA;
   }
   if (n) memcpy(apps, found, n * sizeof *apps);
@@ -244,7 +254,8 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
                              unsigned timeout_ms, rm_progress_fn fn,
                              void *ctx) {
   rm_app *apps = NULL;
-  size_t n = 0, uninspected;
+  size_t n = 0;
+  rm_pid_list uninspected;
   uint32_t reasons;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
@@ -253,6 +264,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
   rc = rm_native_control_begin(s->control);
   if (rc != RM_OK) return rc;
   rc = list_apps(s, &apps, &n, &reasons, &uninspected);
+  free(uninspected.pids);
   /* any reboot reason: shutting down cannot free every resource */
   if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
   if (rc == RM_OK)
@@ -364,6 +376,11 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
     t = "the session is no longer valid (its primary ended it or died)";
     break;
   case RM_E_OUTOFMEMORY: t = "not enough memory"; break;
+  case RM_E_NOT_SUPPORTED:
+    t = "processes cannot be signalled safely here: pidfd_open is not "
+        "available (Linux 5.3 or later is needed, and no seccomp policy may "
+        "deny it); nothing was signalled";
+    break;
   case RM_E_INVALID_PARAMETER: t = "no such process"; break;
   case RM_E_WRITE_FAULT: t = "reading or writing the session store failed"; break;
   case RM_E_SEM_TIMEOUT: t = "timed out waiting for the session store's lock"; break;

@@ -146,6 +146,14 @@ static void report(reporter *r, unsigned pct) {
   if (r->fn(r->ctx, pct)) r->stop = 1;
 }
 
+/* While the wait goes on, the last percentage again, so that the caller
+ * can show the time passing (a countdown) and cancel on time. */
+#define TICK_MS 1000
+static void tick(reporter *r) {
+  if (r->stop || !r->fn || r->last < 0) return;
+  if (r->fn(r->ctx, (unsigned)r->last)) r->stop = 1;
+}
+
 static int pidfd_open_(uint32_t pid) {
   return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
@@ -268,8 +276,9 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
     pfd[k].fd = c->evfd;
     pfd[k].events = POLLIN;
     pfd[k].revents = 0;
-    r = poll(pfd, k + 1, left > INT_MAX ? INT_MAX : (int)left);
+    r = poll(pfd, k + 1, left > TICK_MS ? TICK_MS : (int)left);
     if (r < 0 && errno != EINTR) break;
+    if (r == 0 && left > TICK_MS) tick(rep);
     for (i = 0, k = 0; i < n; i++) {
       if (set[i]->exited) continue;
       if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -282,6 +291,24 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
   }
   free(pfd);
   return running;
+}
+
+/* An earlier shutdown of this session that took the process p (and did
+ * not stop it: a second, forced shutdown follows) gives it up to the
+ * newer one, so that it is restarted once. */
+static void supersede(rm_native_control *c, size_t first,
+                      const rm_unique_process *p) {
+  size_t k;
+  for (k = 0; k < first; k++) {
+    stopped *old = &c->apps[k];
+    if (old->app.process.pid != p->pid ||
+        old->app.process.start_time != p->start_time)
+      continue;
+    rm_native_restart_free(&old->reg);
+    if (old->pidfd >= 0) close(old->pidfd);
+    old->pidfd = -1;
+    old->app.status &= ~(uint32_t)RM_STATUS_STOPPED;
+  }
 }
 
 /* Takes every unmasked app into c->apps (applications first, services
@@ -312,12 +339,21 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
           drop_units(c, first_unit);
           return RM_E_OUTOFMEMORY;
         }
+        supersede(c, first, &st->app.process);
         c->napps++;
         (*nunit)++;
         continue;
       }
       errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
+      if (st->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        /* no pidfd_open (a kernel before 5.3, or a seccomp policy): a
+         * process that cannot be signalled without a pid race is not
+         * "gone"; signal nothing and say why */
+        drop_stopped(c, first);
+        drop_units(c, first_unit);
+        return RM_E_NOT_SUPPORTED;
+      }
       if (st->pidfd < 0 && rm_native_errno_code(errno, RM_OK) != RM_OK) {
         /* the process may well be running: say why, signal nothing */
         unsigned rc = rm_native_errno_code(errno, RM_OK);
@@ -325,6 +361,7 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
         drop_units(c, first_unit);
         return rc;
       }
+      supersede(c, first, &st->app.process);
       c->napps++;
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
@@ -373,10 +410,18 @@ typedef struct unit_wait {
   reporter *rep;
   size_t *done, total;
   size_t first; /* the units of this operation: c->units[first..] */
+  long last_tick;
 } unit_wait;
 
+/* Asked at every wake-up of the wait (at least once a second): the
+ * progress ticks meanwhile, as while applications exit. */
 static int unit_wait_stop(void *ctx) {
   unit_wait *u = (unit_wait *)ctx;
+  long now = now_ms();
+  if (now - u->last_tick >= TICK_MS) {
+    u->last_tick = now;
+    tick(u->rep);
+  }
   return rm_native_control_cancelled(u->c) || u->rep->stop;
 }
 
@@ -402,6 +447,7 @@ static void unit_waiter(rm_native_control *c, unit_wait *uw, rm_sd_waiter *w,
   uw->done = done;
   uw->total = total;
   uw->first = first;
+  uw->last_tick = now_ms();
   w->cancel_fd = c->evfd;
   w->stop = unit_wait_stop;
   w->finished = unit_wait_finished;
@@ -428,7 +474,10 @@ static size_t stop_units(rm_native_control *c, size_t first, int force,
 }
 
 /* The statuses of c->apps[first..] once the stop is over; closes their
- * pidfds. */
+ * pidfds, but for a registered app that was asked to stop and has not yet:
+ * the restart looks at it again (it may exit late, and must come back). A
+ * service stopped through systemd is stopped when its unit's stop job
+ * ended "done". */
 static void settle(rm_native_control *c, size_t first, int stopped_early) {
   size_t i;
   for (i = first; i < c->napps; i++) {
@@ -448,12 +497,43 @@ static void settle(rm_native_control *c, size_t first, int stopped_early) {
                        RM_STATUS_STOPPED;
     } else if (st->exited == 0) {
       st->app.status |= RM_STATUS_ERROR_ON_STOP;
+      if (st->reg.buf) continue; /* keeps its pidfd */
     } else {
       st->exited = 0; /* never signalled */
     }
     close(st->pidfd);
     st->pidfd = -1;
   }
+}
+
+/* Applications asked to stop that had not by the end of the shutdown (and
+ * registered for restart): waits up to KILL_WAIT_MS for them to exit; those
+ * that did count as stopped, and are restarted. */
+static void await_late(rm_native_control *c) {
+  stopped **set = (stopped **)calloc(c->napps + 1, sizeof *set);
+  reporter quiet;
+  size_t i, n = 0, done = 0;
+  if (!set) return;
+  memset(&quiet, 0, sizeof quiet);
+  quiet.last = -1;
+  for (i = 0; i < c->napps; i++) {
+    stopped *st = &c->apps[i];
+    if (st->pidfd >= 0 && (st->app.status & RM_STATUS_ERROR_ON_STOP)) {
+      st->exited = 0;
+      set[n++] = st;
+    }
+  }
+  if (n) (void)await_exits(c, set, n, now_ms() + KILL_WAIT_MS, &quiet, &done, n);
+  for (i = 0; i < n; i++) {
+    stopped *st = set[i];
+    if (st->exited == 1)
+      st->app.status = (st->app.status & ~(uint32_t)(RM_STATUS_RUNNING |
+                                                     RM_STATUS_ERROR_ON_STOP)) |
+                       RM_STATUS_STOPPED;
+    close(st->pidfd);
+    st->pidfd = -1;
+  }
+  free(set);
 }
 
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
@@ -521,12 +601,14 @@ static int spawn(const stopped *st) {
   return rm_native_launch_start(&l, &pid);
 }
 
-/* Whether st is to be restarted: stopped by a shutdown, registered, and
- * not registered with RM_RESTART_NO_PATCH (services through systemd go by
- * their units). */
+/* Whether st is to be restarted: stopped by a shutdown, registered, not
+ * registered with RM_RESTART_NO_PATCH, and not restarted already (by a
+ * restart that was then interrupted); services through systemd go by
+ * their units. */
 static int to_restart(const stopped *st) {
   return st->unit < 0 && (st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
-         !(st->reg.flags & RM_RESTART_NO_PATCH);
+         !(st->reg.flags & RM_RESTART_NO_PATCH) &&
+         !(st->app.status & RM_STATUS_RESTARTED);
 }
 
 /* Starts again the units the shutdowns stopped through systemd (whether
@@ -552,12 +634,20 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
   }
   /* the reverse of the stop order */
   for (i = c->nunits; i-- > 0;) {
-    int masked = 0;
+    int masked = 0, again = 0;
     /* a stop that was refused stopped nothing */
     if (c->units[i].state == RM_SD_JOB_FAILED) continue;
+    /* a unit a later (forced) shutdown stopped again starts once */
+    for (k = 0; k < n; k++)
+      if (todo[k].unit.uid == c->units[i].unit.uid &&
+          strcmp(todo[k].unit.name, c->units[i].unit.name) == 0)
+        again = 1;
+    if (again) continue;
     for (k = 0; k < c->napps; k++) {
       stopped *st = &c->apps[k];
       if (st->unit != (long)i) continue;
+      /* started already by a restart that was then interrupted */
+      if (st->app.status & RM_STATUS_RESTARTED) masked = 1;
       st->app.status |= rm_native_filters_mask(
           rm_native_filters_action(filters, procfd, &st->app));
       if (st->app.status & RM_STATUS_RESTART_MASKED) masked = 1;
@@ -601,6 +691,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
   rep.last = -1;
   rep.stop = 0;
   if (!c->shut_down) return RM_E_REQUEST_OUT_OF_SEQUENCE;
+  await_late(c);
   for (i = 0; i < c->napps; i++)
     if (to_restart(&c->apps[i]) || c->apps[i].unit >= 0) total++;
   report(&rep, 0);

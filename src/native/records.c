@@ -225,12 +225,21 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
     free(b.p);
     return rc;
   }
+  /* O_NONBLOCK: a FIFO there fails (ENXIO) rather than blocks; only a
+   * regular file takes records (a device would swallow them) */
   fd = openat(dirfd, RECORDS_NAME,
-              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+              O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                  O_CLOEXEC,
+              0600);
   if (fd < 0) {
     free(b.p);
     return errno == ENOENT ? RM_E_INVALID_HANDLE
                            : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  }
+  if (!rm_native_regular(fd)) {
+    close(fd);
+    free(b.p);
+    return RM_E_WRITE_FAULT;
   }
   rc = rm_native_lock_within(fd, RECORD_LOCK_TIMEOUT_MS);
   if (rc == RM_OK) rc = write_record(fd, b.p, b.len);
@@ -243,12 +252,13 @@ unsigned rm_native_records_load(int dirfd, char **buf, size_t *len) {
   struct stat st;
   size_t cap, total = 0;
   char *p;
-  int fd = openat(dirfd, RECORDS_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat(dirfd, RECORDS_NAME,
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   *buf = NULL;
   *len = 0;
   if (fd < 0)
     return errno == ENOENT ? RM_OK : rm_native_errno_code(errno, RM_E_WRITE_FAULT);
-  if (fstat(fd, &st) != 0) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return RM_E_WRITE_FAULT;
   }

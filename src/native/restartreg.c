@@ -54,7 +54,8 @@ static char *self_exe(void) {
   return copy;
 }
 
-/* Removes the registrations of processes that are gone. */
+/* Removes the registrations of processes that are gone, and the temporary
+ * files of writers that died before their rename. */
 static void sweep_registrations(int storefd) {
   int fd = dup(storefd);
   DIR *d;
@@ -69,9 +70,9 @@ static void sweep_registrations(int storefd) {
     unsigned long pid;
     unsigned long long start;
     uint64_t now;
-    char tail;
-    if (sscanf(e->d_name, "restart-%lu-%llu%c", &pid, &start, &tail) != 2)
-      continue;
+    char tail[8];
+    int n = sscanf(e->d_name, "restart-%lu-%llu%7s", &pid, &start, tail);
+    if (n != 2 && !(n == 3 && strcmp(tail, ".tmp") == 0)) continue;
     if (rm_native_proc_start_time((uint32_t)pid, &now) != 0 || now != start)
       (void)unlinkat(storefd, e->d_name, 0);
   }
@@ -247,7 +248,10 @@ static int read_reg_at(const char *store, uid_t uid, const char *name,
     close(dfd);
     return -1;
   }
-  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO placed there by the store's owner must not block
+   * the reader (root, listing that user's processes); only a regular file
+   * is read */
+  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   close(dfd);
   if (fd < 0) return -1;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
@@ -297,14 +301,43 @@ static int process_runtime_dir(int procfd, uint32_t pid, char *buf,
   return found;
 }
 
+/* The real uid of pid (the first field of Uid: in /proc/PID/status). */
+static int process_real_uid(int procfd, uint32_t pid, uid_t *uid) {
+  rm_native_buf b = {0};
+  const char *line;
+  int rc = -1;
+  if (rm_native_proc_read(procfd, pid, "status", &b) == 0) {
+    for (line = b.p; line && *line; line = strchr(line, '\n')) {
+      if (*line == '\n') line++;
+      if (strncmp(line, "Uid:", 4) == 0) {
+        char *end;
+        unsigned long v = strtoul(line + 4, &end, 10);
+        if (end != line + 4) {
+          *uid = (uid_t)v;
+          rc = 0;
+        }
+        break;
+      }
+    }
+  }
+  free(b.p);
+  return rc;
+}
+
 int rm_native_restart_find(uint32_t pid, uint64_t start,
                            rm_native_restart_reg *r) {
   char name[96], dir[PATH_MAX], store[PATH_MAX + 32];
-  uid_t uid;
+  uid_t uid, real;
   int procfd = rm_native_proc_open(), rc = -1;
   memset(r, 0, sizeof *r);
   if (procfd < 0) return -1;
   if (rm_native_proc_owner(procfd, pid, &uid) != 0) goto done;
+  /* The store trusted is that of the owner of /proc/PID (the effective
+   * uid of a dumpable process), and the restart runs as the real uid: a
+   * process whose two differ (root working as another user) has no
+   * registration anyone may act on, or that user would choose what runs
+   * as root. */
+  if (process_real_uid(procfd, pid, &real) != 0 || real != uid) goto done;
   reg_name(name, sizeof name, pid, start);
   if (process_runtime_dir(procfd, pid, dir, sizeof dir) == 0) {
     snprintf(store, sizeof store, "%s/restartmanager", dir);
@@ -313,8 +346,8 @@ int rm_native_restart_find(uint32_t pid, uint64_t start,
       goto done;
     }
   }
-  snprintf(store, sizeof store, "/tmp/restartmanager-%lu", (unsigned long)uid);
-  rc = read_reg_at(store, uid, name, r);
+  if (rm_native_store_path_for(uid, NULL, store, sizeof store) == 0)
+    rc = read_reg_at(store, uid, name, r);
 done:
   close(procfd);
   return rc;

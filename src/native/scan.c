@@ -178,7 +178,8 @@ typedef struct worker {
   size_t npids;
   rm_native_hit *hits;
   size_t nhits, chits;
-  size_t uninspected;
+  rm_pid_list uninspected; /* pids, in the order met */
+  size_t cuninspected;
   rm_native_buf buf; /* what was last read from /proc */
   unsigned rc;
 } worker;
@@ -446,7 +447,20 @@ static void scan_one(worker *w, uint32_t pid) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) w->uninspected++;
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+      rm_pid_list *u = &w->uninspected;
+      if (u->n == w->cuninspected) {
+        size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
+        uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
+        if (!p) {
+          w->rc = RM_E_OUTOFMEMORY;
+          return;
+        }
+        u->pids = p;
+        w->cuninspected = n;
+      }
+      u->pids[u->n++] = pid;
+    }
   }
 }
 
@@ -537,6 +551,11 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
   return RM_OK;
 }
 
+static int cmp_pid(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
 static int cmp_hit(const void *a, const void *b) {
   uint32_t x = ((const rm_native_hit *)a)->pid,
            y = ((const rm_native_hit *)b)->pid;
@@ -547,9 +566,9 @@ static int cmp_hit(const void *a, const void *b) {
  * their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
                             size_t npids, rm_native_hit **hits,
-                            size_t *nhits, size_t *uninspected) {
+                            size_t *nhits, rm_pid_list *uninspected) {
   worker w[2];
-  size_t i, nw, total = 0;
+  size_t i, nw, total = 0, nun = 0;
   unsigned rc = RM_OK;
   memset(w, 0, sizeof w);
   nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
@@ -575,7 +594,22 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
     total += w[i].nhits;
-    *uninspected += w[i].uninspected;
+    nun += w[i].uninspected.n;
+  }
+  if (rc == RM_OK && nun) {
+    uint32_t *un = (uint32_t *)malloc(nun * sizeof *un);
+    if (!un) {
+      rc = RM_E_OUTOFMEMORY;
+    } else {
+      if (w[0].uninspected.n)
+        memcpy(un, w[0].uninspected.pids, w[0].uninspected.n * sizeof *un);
+      if (nw == 2 && w[1].uninspected.n)
+        memcpy(un + w[0].uninspected.n, w[1].uninspected.pids,
+               w[1].uninspected.n * sizeof *un);
+      qsort(un, nun, sizeof *un, cmp_pid);
+      uninspected->pids = un;
+      uninspected->n = nun;
+    }
   }
   if (rc == RM_OK && total) {
     rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
@@ -593,6 +627,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   }
   for (i = 0; i < 2; i++) {
     free(w[i].hits);
+    free(w[i].uninspected.pids);
     free(w[i].buf.p);
   }
   return rc;
@@ -600,14 +635,15 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
 
 unsigned rm_native_scan(int procfd, const char *buf, size_t len,
                         rm_native_hit **hits, size_t *nhits,
-                        size_t *uninspected) {
+                        rm_pid_list *uninspected) {
   targets t;
   uint32_t *pids = NULL;
   size_t npids = 0;
   unsigned rc = targets_load(buf, len, &t);
   *hits = NULL;
   *nhits = 0;
-  *uninspected = 0;
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (rc != RM_OK) return rc;
   if (t.has_dir) {
     targets_free(&t);
@@ -618,6 +654,11 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len,
     rc = list_pids(procfd, &pids, &npids);
   if (rc == RM_OK && npids)
     rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  if (rc != RM_OK) {
+    free(uninspected->pids);
+    uninspected->pids = NULL;
+    uninspected->n = 0;
+  }
   free(pids);
   targets_free(&t);
   return rc;

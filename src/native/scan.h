@@ -29,13 +29,13 @@ typedef struct rm_native_hit {
 } rm_native_hit;
 
 /* The processes that use what the records in buf[0..len) name, into a
- * malloc'd array sorted by pid; *uninspected counts the processes that
- * could not be looked into (another user's, for a caller that is not
- * root). RM_E_ACCESS_DENIED when a directory is registered; 4 or 14 when
+ * malloc'd array sorted by pid; *uninspected the processes that could not
+ * be looked into (another user's, for a caller that is not root), sorted
+ * by pid, its array the caller's to free. RM_E_ACCESS_DENIED when a directory is registered; 4 or 14 when
  * descriptors or memory ran out (never a process passed off as clean). */
 unsigned rm_native_scan(int procfd, const char *buf, size_t len,
                         rm_native_hit **hits, size_t *nhits,
-                        size_t *uninspected);
+                        rm_pid_list *uninspected);
 
 /* Whether process pid uses the file (dev, ino): descriptors, maps or
  * executable. 1 yes, 0 no, -1 when it could not be read (errno set). */

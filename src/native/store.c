@@ -20,15 +20,35 @@
 #define STORE_LOCK_TIMEOUT_MS 5000
 #define LOCK_NAME "lock"
 
-int rm_native_store_path(char *buf, size_t size) {
-  const char *xdg = getenv("XDG_RUNTIME_DIR");
+/* 1 when path is a directory that belongs to uid and that no one else may
+ * write into. */
+static int own_dir(const char *path, uid_t uid) {
+  struct stat st;
+  return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+         (st.st_mode & 022) == 0;
+}
+
+int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
+                             size_t size) {
+  char run[64];
   int n;
+  snprintf(run, sizeof run, "/run/user/%lu", (unsigned long)uid);
   if (xdg && xdg[0] == '/')
     n = snprintf(buf, size, "%s/restartmanager", xdg);
+  else if (uid == 0 && own_dir("/run", 0))
+    /* no one else can create anything in /run: root's store cannot be
+     * taken in advance, as /tmp/restartmanager-0 could */
+    n = snprintf(buf, size, "/run/restartmanager");
+  else if (uid != 0 && own_dir(run, uid))
+    n = snprintf(buf, size, "%s/restartmanager", run);
   else
-    n = snprintf(buf, size, "/tmp/restartmanager-%lu",
-                 (unsigned long)geteuid());
+    n = snprintf(buf, size, "/tmp/restartmanager-%lu", (unsigned long)uid);
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+int rm_native_store_path(char *buf, size_t size) {
+  return rm_native_store_path_for(geteuid(), getenv("XDG_RUNTIME_DIR"), buf,
+                                  size);
 }
 
 int rm_native_store_open(unsigned *rc) {
@@ -95,9 +115,16 @@ static void remove_session_dir(int storefd, const char *key) {
  * -1 (errno set) when that cannot be known: out of descriptors or memory, a
  * live session is never taken for a stale one. */
 static int session_alive(int dirfd) {
-  int fd = openat(dirfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO in place of the lock must not block; a lock that
+   * is not a regular file is no session's */
+  int fd = openat(dirfd, LOCK_NAME,
+                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   int alive, err;
   if (fd < 0) return rm_native_errno_code(errno, 0) ? -1 : 0;
+  if (!rm_native_regular(fd)) {
+    close(fd);
+    return 0;
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) == 0)
     alive = 0;
   else

@@ -1,7 +1,9 @@
 /*
- * The per-user session store: one directory per user
- * ($XDG_RUNTIME_DIR/restartmanager, else /tmp/restartmanager-UID), mode
- * 0700, holding one directory per session, named by its key. A session's
+ * The per-user session store: one directory per user, mode 0700:
+ * $XDG_RUNTIME_DIR/restartmanager; without XDG_RUNTIME_DIR, for root
+ * /run/restartmanager, for another user /run/user/UID/restartmanager when
+ * that runtime directory exists, else /tmp/restartmanager-UID (which
+ * another user can take in advance: the store is then refused), holding one directory per session, named by its key. A session's
  * primary holds an exclusive flock on the session's "lock" file for as long
  * as the session lives, so a session whose lock can be taken has lost its
  * primary and is stale. Creating and joining take a lock on the store
@@ -14,11 +16,17 @@
 #define RESTARTMANAGER_NATIVE_STORE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "backend.h"
 
 /* The store directory's path for the calling user, into buf. 0 on success. */
 int rm_native_store_path(char *buf, size_t size);
+
+/* The store directory's path of user uid whose XDG_RUNTIME_DIR is xdg (NULL
+ * or relative: none), into buf. 0 on success. */
+int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
+                             size_t size);
 
 /* Opens (creating it 0700 if needed) the calling user's store directory and
  * checks that it is a real directory, owned by the caller, with no access for

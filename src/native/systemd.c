@@ -683,6 +683,8 @@ size_t rm_sd_job_wait(rm_sd_conn *c, rm_sd_job *jobs, size_t n,
     if (!left || (w && w->stop && w->stop(w->ctx))) break;
     wait = deadline_ms - rm_sd_now_ms();
     if (wait <= 0) break;
+    /* the waiter is asked again at least once a second */
+    if (wait > 1000) wait = 1000;
     for (i = 0; i < c->n; i++) {
       uint64_t usec;
       if (!c->m[i]->bus) continue;

@@ -121,7 +121,8 @@ typedef struct rm_sd_waiter {
 } rm_sd_waiter;
 
 /* Waits until every pending job of jobs[0..n) has ended, deadline_ms
- * (CLOCK_MONOTONIC milliseconds) has passed, or the waiter says stop.
+ * (CLOCK_MONOTONIC milliseconds) has passed, or the waiter says stop (it
+ * is asked at every wake-up, at least once a second).
  * Returns how many are still pending. */
 size_t rm_sd_job_wait(rm_sd_conn *c, rm_sd_job *jobs, size_t n,
                       long deadline_ms, const rm_sd_waiter *w);

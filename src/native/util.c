@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,4 +112,9 @@ unsigned rm_native_lock_within(int fd, long timeout_ms) {
     waited += step;
     if (step < 16) step *= 2;
   }
+}
+
+int rm_native_regular(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }

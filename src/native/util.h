@@ -42,6 +42,9 @@ void rm_native_gb_str(rm_native_buf *b, const char *s);
  * failed set) when memory ran out. */
 int rm_native_gb_reserve(rm_native_buf *b, size_t n);
 
+/* 1 when fd is a regular file (not a FIFO, device, socket or directory). */
+int rm_native_regular(int fd);
+
 /* An exclusive flock on fd, waiting at most timeout_ms: RM_OK,
  * RM_E_SEM_TIMEOUT, or RM_E_WRITE_FAULT when the file cannot be locked. */
 unsigned rm_native_lock_within(int fd, long timeout_ms);

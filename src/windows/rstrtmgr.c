@@ -299,7 +299,8 @@ static void from_process_info(const RM_PROCESS_INFO *w, rm_app *a) {
 }
 
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons, size_t *uninspected) {
+                      rm_app *apps, uint32_t *reasons,
+                      rm_pid_list *uninspected) {
   UINT need = 0, n = (UINT)*count;
   DWORD why = 0;
   RM_PROCESS_INFO *info = NULL;
@@ -309,7 +310,9 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
   *needed = 0;
   *count = 0;
   *reasons = 0;
-  *uninspected = 0; /* the Restart Manager reports nothing of the kind */
+  /* the Restart Manager reports nothing of the kind */
+  uninspected->pids = NULL;
+  uninspected->n = 0;
   if (cap > 0) {
     /* zero-filled, so that a name the call leaves unwritten reads "" */
     info = (RM_PROCESS_INFO *)calloc(cap, sizeof *info);

@@ -1,0 +1,83 @@
+/*
+ * A program the specs start to hand a process id to another process within
+ * the same clock tick, so that the newcomer has the same pid and the same
+ * start time (in clock ticks) as the process it replaces.
+ *
+ *   reuse_pid TRIGGER PROGRAM [ARG...]
+ *
+ * forks a first process that only waits and prints "first <pid> <start
+ * time>" (the start time as /proc/PID/stat gives it); once the file TRIGGER
+ * exists (looked for every 50 microseconds), kills the first process, reaps
+ * it and at once starts PROGRAM with the same pid (clone3 with set_tid:
+ * needs CAP_SYS_ADMIN over the pid namespace), and prints "second <pid>".
+ * Then waits for PROGRAM. Exits 3 when the pid cannot be had.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The start time (field 22) of pid, or 0. */
+static unsigned long long start_time(pid_t pid) {
+  char path[64], buf[1024], *p;
+  unsigned long long v = 0;
+  FILE *f;
+  int field;
+  snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+  f = fopen(path, "r");
+  if (!f) return 0;
+  if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
+  fclose(f);
+  p = strrchr(buf, ')');
+  if (!p) return 0;
+  /* after ") ": field 3 onwards */
+  for (field = 2; field < 22 && p; field++) p = strchr(p + 1, ' ');
+  if (p) sscanf(p + 1, "%llu", &v);
+  return v;
+}
+
+int main(int argc, char **argv) {
+  struct clone_args args;
+  struct timespec wait = {0, 50000};
+  pid_t first, second;
+  int status;
+  if (argc < 3) {
+    fprintf(stderr, "usage: reuse_pid TRIGGER PROGRAM [ARG...]\n");
+    return 2;
+  }
+  first = fork();
+  if (first < 0) return 1;
+  if (first == 0) {
+    for (;;) pause();
+  }
+  printf("first %ld %llu\n", (long)first, start_time(first));
+  fflush(stdout);
+  while (access(argv[1], F_OK) != 0) nanosleep(&wait, NULL);
+  kill(first, SIGKILL);
+  while (waitpid(first, NULL, 0) < 0 && errno == EINTR) {}
+  memset(&args, 0, sizeof args);
+  args.exit_signal = SIGCHLD;
+  args.set_tid = (uint64_t)(uintptr_t)&first;
+  args.set_tid_size = 1;
+  second = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  if (second < 0) {
+    fprintf(stderr, "reuse_pid: pid %ld: %s\n", (long)first, strerror(errno));
+    return 3;
+  }
+  if (second == 0) {
+    execvp(argv[2], argv + 2);
+    _exit(127);
+  }
+  printf("second %ld\n", (long)second);
+  fflush(stdout);
+  while (waitpid(second, &status, 0) < 0)
+    if (errno != EINTR) return 1;
+  return 0;
+}
