@@ -87,7 +87,7 @@ $(BUILD)/$(1)/restartmanager/core.dll: $(WIN_SRC) $(HEADERS) \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -I$(LUA_SRC)/src -shared -o $$@ $(WIN_SRC) \
-	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr
+	  $(BUILD)/$(1)/lua54.dll -lrstrtmgr -lbcrypt -lpsapi -luser32 -ladvapi32 -lshell32
 endef
 $(eval $(call windows_lua,win64,$(WIN64)))
 $(eval $(call windows_lua,win32,$(WIN32)))
@@ -98,7 +98,8 @@ $(eval $(call windows_lua,win32,$(WIN32)))
 # copies of lua.exe, lua54.dll and the module; run with
 # WINEDLLOVERRIDES=rstrtmgr=n). wintool.exe (spec/helpers/wintool.c) checks
 # the command-line quoting against CommandLineToArgvW and reads process
-# times. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
+# times. winholder.exe (spec/helpers/winholder.c) holds, maps or shows a
+# window over a file for the win32 engine's specs. Only the x86_64 set runs (Wine here is 64-bit only); the i686 set is
 # built to keep both ABIs compiling.
 STANDIN_SRC := spec/helpers/standin_rstrtmgr.c
 WINTOOL_SRC := spec/helpers/wintool.c src/windows/cmdline.c
@@ -113,6 +114,10 @@ $(BUILD)/$(1)-standin/wintool.exe: $(WINTOOL_SRC) src/windows/cmdline.h
 	@mkdir -p $$(@D)
 	$(2)-gcc $(WIN_CFLAGS) -Isrc/windows -o $$@ $(WINTOOL_SRC) -lshell32
 
+$(BUILD)/$(1)-standin/winholder.exe: spec/helpers/winholder.c
+	@mkdir -p $$(@D)
+	$(2)-gcc $(WIN_CFLAGS) -o $$@ $$< -lshell32 -luser32
+
 $(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
     $(BUILD)/$(1)/lua54.dll $(BUILD)/$(1)/lua.exe
 	@mkdir -p $$(@D)/restartmanager
@@ -121,7 +126,8 @@ $(BUILD)/$(1)-standin/.copied: $(BUILD)/$(1)/restartmanager/core.dll \
 	@touch $$@
 
 $(1)-standin: $(BUILD)/$(1)-standin/rstrtmgr.dll \
-    $(BUILD)/$(1)-standin/wintool.exe $(BUILD)/$(1)-standin/.copied
+    $(BUILD)/$(1)-standin/wintool.exe $(BUILD)/$(1)-standin/winholder.exe \
+    $(BUILD)/$(1)-standin/.copied
 endef
 $(eval $(call windows_standin,win64,$(WIN64)))
 $(eval $(call windows_standin,win32,$(WIN32)))

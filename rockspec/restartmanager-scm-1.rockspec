@@ -46,10 +46,12 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/lconsole.c",
             "src/lprocess.c",
             "src/restartmanager.c",
             "src/native/apps.c",
             "src/native/backend.c",
+            "src/native/console.c",
             "src/native/control.c",
             "src/native/filters.c",
             "src/native/launch.c",
@@ -71,22 +73,30 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/lprocess.c", "src/restartmanager.c",
-            "src/windows/cmdline.c", "src/windows/process.c",
-            "src/windows/rstrtmgr.c" },
+          sources = { "src/lconsole.c", "src/lprocess.c",
+            "src/restartmanager.c", "src/windows/backend.c",
+            "src/windows/cmdline.c", "src/windows/console.c",
+            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/w32_engine.c", "src/windows/w32_scan.c",
+            "src/windows/w32_store.c", "src/windows/wutil.c" },
           incdirs = { "src" },
-          libraries = { "rstrtmgr" },
+          libraries = { "rstrtmgr", "bcrypt", "psapi", "user32",
+            "advapi32", "shell32" },
         },
       },
     },
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/lprocess.c", "src/restartmanager.c",
-            "src/windows/cmdline.c", "src/windows/process.c",
-            "src/windows/rstrtmgr.c" },
+          sources = { "src/lconsole.c", "src/lprocess.c",
+            "src/restartmanager.c", "src/windows/backend.c",
+            "src/windows/cmdline.c", "src/windows/console.c",
+            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/w32_engine.c", "src/windows/w32_scan.c",
+            "src/windows/w32_store.c", "src/windows/wutil.c" },
           incdirs = { "src" },
-          libraries = { "rstrtmgr" },
+          libraries = { "rstrtmgr", "bcrypt", "psapi", "user32",
+            "advapi32", "shell32" },
         },
       },
     },

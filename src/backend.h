@@ -1,6 +1,7 @@
 /*
  * The internal interface between the Lua binding (restartmanager.c) and the
- * two backends: src/windows/rstrtmgr.c (rstrtmgr.dll) and
+ * two backends: src/windows/backend.c (Windows: rstrtmgr.dll's Restart
+ * Manager or the win32 engine, see src/windows/engine.h) and
  * src/native/backend.c (Linux, over the layers of src/native/native.h).
  *
  * Every function returns a Win32 error code (0 on success) on both
@@ -203,6 +204,11 @@ unsigned rm_backend_unregister_restart(void);
 
 /* Writes a readable description of code (without its name) into buf. */
 void rm_backend_error_text(unsigned code, char *buf, size_t size);
+
+/* The engine that answers: "native" on Linux; on Windows "rstrtmgr" (the
+ * Restart Manager) or "win32" (the user-mode engine, where rstrtmgr.dll is
+ * only stubs). */
+const char *rm_backend_engine(void);
 
 /* Wine's version string when running under Wine, else NULL. */
 const char *rm_backend_wine_version(void);

@@ -28,5 +28,6 @@ void rm_check_process(lua_State *L, int idx, int arg, lua_Integer i,
 /* Openers of the binding files: each adds its functions to the module
  * table on top of the stack. */
 void rm_open_process(lua_State *L); /* lprocess.c */
+void rm_open_console(lua_State *L); /* lconsole.c */
 
 #endif

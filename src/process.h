@@ -32,7 +32,9 @@ typedef struct rm_env_change {
 /* Starts argv[0] (looked up in PATH when it names no directory) with argv
  * (argc >= 1, UTF-8), the caller's environment changed by changes, the
  * standard streams inherited and nothing else (no other descriptor or
- * handle). */
+ * handle). RM_E_FILE_NOT_FOUND when the program is not found,
+ * RM_E_ACCESS_DENIED when it may not be run; msg then reads "cannot start
+ * 'PROGRAM': reason". */
 unsigned rm_process_spawn(size_t argc, const char *const *argv,
                           size_t nchanges, const rm_env_change *changes,
                           rm_child *out, char msg[RM_PROCESS_MSG_SIZE]);
@@ -42,21 +44,29 @@ unsigned rm_process_spawn(size_t argc, const char *const *argv,
 #define RM_CHILD_EXITED 1   /* *value: the exit status */
 #define RM_CHILD_SIGNALED 2 /* *value: the signal (POSIX only) */
 
-/* Waits for c to end (or, with nohang, looks once). */
+/* Waits for c to end (or, with nohang, looks once: *state
+ * RM_CHILD_RUNNING while it runs). RM_E_INVALID_HANDLE when c is not a
+ * child of the caller left to wait for; msg then reads "cannot wait for
+ * PID: reason". */
 unsigned rm_process_wait(rm_child *c, int nohang, int *state, int *value,
                          char msg[RM_PROCESS_MSG_SIZE]);
 
 /* Frees what c holds (the Windows handle); safe twice. */
 void rm_process_release(rm_child *c);
 
-/* The full path of pid's executable, UTF-8, into buf; *len its length.
- * RM_E_MORE_DATA with *len the size needed when size is too small. */
+/* The full path of pid's executable, UTF-8, into buf; *len its length. A
+ * program removed or replaced since the process started is named by the
+ * path it had. RM_E_MORE_DATA with *len the size needed (with the NUL) when
+ * size is too small; RM_E_FILE_NOT_FOUND for no such process,
+ * RM_E_ACCESS_DENIED for one the caller may not look into. */
 unsigned rm_process_executable(uint32_t pid, char *buf, size_t size,
                                size_t *len, char msg[RM_PROCESS_MSG_SIZE]);
 
 /* Whether p still runs: the same pid with the same start time, not a
  * zombie (POSIX), not a process that exited but is still open by someone
- * (Windows: its handle is signalled). */
+ * (Windows: its handle is signalled). A process that is gone is RM_OK with
+ * *running 0; an error only says that it could not be told (out of
+ * descriptors or memory). */
 unsigned rm_process_running(const rm_unique_process *p, int *running);
 
 #endif

@@ -964,16 +964,20 @@ static int l_unregister_application_restart(lua_State *L) {
 /***
  * Which backend answers, and whether it runs under Wine.
  * @function backend_info
- * @treturn table `{backend = "windows"|"linux", wine = version string or
- * false, privileged = whether the caller may look into every user's
- * processes (POSIX: its effective user is root; Windows: false, the Restart
- * Manager inspects on its own)}`
+ * @treturn table `{backend = "windows"|"linux", engine = "rstrtmgr"|"win32"|
+ * "native", wine = version string or false, privileged = whether the caller
+ * may look into every user's processes (POSIX: its effective user is root;
+ * Windows: false)}`: on Windows `engine` says whether rstrtmgr.dll's Restart
+ * Manager answers or the user-mode win32 engine (chosen where rstrtmgr.dll is
+ * only stubs, as under Wine)
  */
 static int l_backend_info(lua_State *L) {
   const char *wine = rm_backend_wine_version();
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, rm_backend_name);
   lua_setfield(L, -2, "backend");
+  lua_pushstring(L, rm_backend_engine());
+  lua_setfield(L, -2, "engine");
   if (wine)
     lua_pushstring(L, wine);
   else
@@ -1049,5 +1053,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_pushliteral(L, RM_VERSION);
   lua_setfield(L, -2, "_VERSION");
   rm_open_process(L);
+  rm_open_console(L);
   return 1;
 }

@@ -38,17 +38,38 @@ function K.opts(opts, fname, level)
   return K.table_arg(opts, 1, fname, level + 1)
 end
 
---- An optional array field: `{}` when nil.
+--- The most entries an array argument may have (the C core's bound).
+K.MAX_ITEMS = 10000000
+
+--- The length of array `t` (its `__len` included), refused when it is not
+-- an integer from 0 to `MAX_ITEMS`: a table that claims
+-- `math.maxinteger` entries is an error, not a loop without end.
+-- @tparam table t
+-- @tparam string what names it in the message ("field 'files'")
+-- @tparam integer level as for `error`, from the caller of `len`
+-- @treturn integer
+function K.len(t, what, level)
+  local n = #t
+  if math.type(n) ~= "integer" or n < 0 or n > K.MAX_ITEMS then
+    error(("bad %s (array too large: %s entries, at most %d)"):format(what,
+      tostring(n), K.MAX_ITEMS), level + 1)
+  end
+  return n
+end
+
+--- An optional array field: `{}` when nil; its length is bounded (`len`).
 -- @param t
 -- @tparam string name the field's name
 -- @tparam integer level as for `error`, from the caller of `opt_array`
 -- @treturn table
+-- @treturn integer its length
 function K.opt_array(t, name, level)
   if t ~= nil and type(t) ~= "table" then
     error(("bad field '%s' (table expected, got %s)"):format(name, type(t)),
       level + 1)
   end
-  return t or {}
+  if t == nil then return {}, 0 end
+  return t, K.len(t, "field '" .. name .. "'", level + 1)
 end
 
 --- An optional option that must be callable.

@@ -155,7 +155,7 @@ function Display:done()
 end
 
 local function app_label(rec)
-  return ("pid %s (%s)"):format(tostring(rec.pid), tostring(rec.name))
+  return ("pid %s (%s)"):format(tostring(rec.pid), policy.printable(rec.name))
 end
 
 -- The readable line for a step's record, or nil for steps not shown (a
@@ -559,7 +559,7 @@ function COMMANDS.list(r)
         name = name .. " (with signals: " .. app.systemd .. ")"
       end
       t[#t + 1] = { tostring(app.pid), app.type,
-        app.restartable and "yes" or "no", name }
+        app.restartable and "yes" or "no", policy.printable(name) }
     end
     local w = {}
     for _, row in ipairs(t) do

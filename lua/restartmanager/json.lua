@@ -33,8 +33,25 @@ end
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b",
   ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
+-- s with each byte that is not part of valid UTF-8 replaced by U+FFFD:
+-- JSON text is UTF-8, and names and paths from /proc are bytes.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local len, at = utf8.len(s, i)
+    if len then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    out[#out + 1] = s:sub(i, at - 1) .. "\u{FFFD}"
+    i = at + 1
+  end
+  return table.concat(out)
+end
+
 local function string_text(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. valid_utf8(s):gsub('[%c"\\]', function(c)
     return ESCAPES[c] or ("\\u%04x"):format(c:byte())
   end) .. '"'
 end

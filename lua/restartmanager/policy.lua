@@ -62,6 +62,9 @@ P.OPTIONS = {
 --- How long (seconds) an application may take to stop when the policy does
 -- not say (`timeout`).
 P.TIMEOUT = 30
+--- The longest `timeout` the core takes (2^31 - 1 milliseconds), in
+-- seconds.
+P.MAX_TIMEOUT = 2147483
 
 local function bad(msg, level)
   error(msg, level + 1)
@@ -123,6 +126,9 @@ function P.new(opts, extra, level)
   }
   if pol.timeout < 0 or pol.timeout ~= pol.timeout then
     bad("bad option 'timeout' (non-negative number of seconds expected)", level)
+  elseif pol.timeout > P.MAX_TIMEOUT then
+    bad(("bad option 'timeout' (at most %d seconds)"):format(P.MAX_TIMEOUT),
+      level)
   end
   if pol.deadline and (pol.deadline < 0 or pol.deadline ~= pol.deadline) then
     bad("bad option 'deadline' (non-negative number of seconds expected)",
@@ -468,6 +474,32 @@ local function yesno(b) return b and "yes" or "no" end
 -- action column shows the outcome.
 -- @tparam Plan plan
 -- @treturn string
+--- `s` made safe to show on a terminal: each byte that is not part of
+-- valid UTF-8 and each control character (C0, DEL, C1) but newline and tab
+-- becomes `\xNN` (process names and paths are chosen by whoever started
+-- the process, and could otherwise carry escape sequences).
+-- @tparam string s
+-- @treturn string
+function P.printable(s)
+  s = tostring(s)
+  local out, i, n = {}, 1, #s
+  while i <= n do
+    local len, at = utf8.len(s, i)
+    if len then
+      out[#out + 1] = s:sub(i)
+      break
+    end
+    out[#out + 1] = s:sub(i, at - 1)
+    out[#out + 1] = ("\\x%02x"):format(s:byte(at))
+    i = at + 1
+  end
+  return (table.concat(out):gsub("[%z\1-\8\11-\31\127]", function(c)
+    return ("\\x%02x"):format(c:byte())
+  end):gsub("\194([\128-\159])", function(c)
+    return ("\\u{%x}"):format(c:byte())
+  end))
+end
+
 function P.format(plan)
   local out = {}
   local pol = plan.policy or {}
@@ -487,8 +519,8 @@ function P.format(plan)
         outcome = e.outcome or "-"
         restart = e.restart_outcome or "-"
       end
-      rows[#rows + 1] = { tostring(e.pid), e.name or "?", e.type or "?",
-        outcome, restart, why }
+      rows[#rows + 1] = { tostring(e.pid), P.printable(e.name or "?"),
+        e.type or "?", outcome, restart, P.printable(why) }
     end
     local width = {}
     for _, r in ipairs(rows) do

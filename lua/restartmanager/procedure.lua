@@ -128,7 +128,14 @@ end
 local function progress_for(st, phase)
   local user = st.opts.progress
   return function(p)
-    if user then user(p, phase) end
+    if user and phase == "restart" then
+      -- an error of the caller's function never stops the restart: what
+      -- stopped comes back, and the error is raised at the end
+      local ok, err = pcall(user, p, phase)
+      if not ok then st.raised.progress = st.raised.progress or { err } end
+    elseif user then
+      user(p, phase)
+    end
     if phase ~= "restart" and past_deadline(st) then
       st.deadline_hit = true
       st.session:cancel()

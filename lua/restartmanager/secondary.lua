@@ -5,6 +5,7 @@
 -- @alias X
 local core = require "restartmanager.core"
 local session = require "restartmanager.session"
+local check = require "restartmanager.check"
 
 local X = {}
 
@@ -19,6 +20,7 @@ X.Process = Process
 -- @tparam table opts `session` or `key`, `env`, `arg`, `wait`
 -- @return as `restartmanager.spawn_secondary`
 function X.spawn(cmd, opts)
+  if type(cmd) == "table" then check.len(cmd, "argument #1 to 'spawn_secondary'", 2) end
   if type(cmd) ~= "table" or #cmd == 0 then
     error("bad argument #1 to 'spawn_secondary' (non-empty array of strings "
       .. "expected, got " .. (type(cmd) == "table" and "an empty table"

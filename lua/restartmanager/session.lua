@@ -218,20 +218,44 @@ end
 -- @treturn[2] integer Win32 error code
 function Session:register(resources)
   check.resources(resources, "register", 2)
-  local files = check.opt_array(resources.files, "files", 2)
-  local services = check.opt_array(resources.services, "services", 2)
-  local given = check.opt_array(resources.processes, "processes", 2)
+  local given_files, nf = check.opt_array(resources.files, "files", 2)
+  local given_svcs, ns = check.opt_array(resources.services, "services", 2)
+  local given, np = check.opt_array(resources.processes, "processes", 2)
+  -- every entry is checked before the first batch, so that a bad one
+  -- registers nothing and is named by its index in the whole array
+  local function names(t, n, field)
+    local out = {}
+    for i = 1, n do
+      local v = t[i]
+      if type(v) ~= "string" then
+        error(("bad field '%s' (string expected at index %d, got %s)"):format(
+          field, i, type(v)), 3)
+      elseif v:find("\0", 1, true) then
+        error(("bad field '%s' (string at index %d contains a zero byte)")
+          :format(field, i), 3)
+      end
+      out[i] = v
+    end
+    return out
+  end
+  local files = names(given_files, nf, "files")
+  local services = names(given_svcs, ns, "services")
   local processes = {}
-  for i, p in ipairs(given) do
+  for i = 1, np do
+    local p = given[i]
     if math.type(p) == "integer" then
       local proc, msg, code = core.process(p)
       if not proc then return nil, msg, code end
       processes[i] = proc
+    elseif type(p) == "table" and math.type(p.pid) == "integer"
+        and math.type(p.start_time) == "integer" then
+      processes[i] = { pid = p.pid, start_time = p.start_time }
     else
-      processes[i] = p
+      error(("bad field 'processes' (pid or {pid=, start_time=} expected at "
+        .. "index %d, got %s)"):format(i, type(p)), 2)
     end
   end
-  local n = math.max(#files, #processes, #services)
+  local n = math.max(nf, np, ns)
   if n == 0 then return true end
   for i = 1, n, S.BATCH do
     local j = i + S.BATCH - 1
@@ -295,8 +319,10 @@ function Session:shutdown(opts)
   if opts.force then flags = flags | core.shutdown.force end
   if opts.only_registered then flags = flags | core.shutdown.only_registered end
   local timeout = opts.timeout or S.SHUTDOWN_TIMEOUT
-  if type(timeout) ~= "number" or timeout < 0 then
+  if type(timeout) ~= "number" or timeout < 0 or timeout ~= timeout then
     error("bad field 'timeout' (non-negative number of seconds expected)", 2)
+  elseif timeout > 2147483 then
+    error("bad field 'timeout' (at most 2147483 seconds)", 2)
   end
   return self.handle:shutdown(flags, opts.progress,
     math.floor(timeout * 1000 + 0.5))

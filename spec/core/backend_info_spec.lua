@@ -7,7 +7,7 @@ describe("core.backend_info on the native backend", function()
     function()
     local core = require "restartmanager.core"
     local info = core.backend_info()
-    assert.same({ backend = "linux", wine = false,
+    assert.same({ backend = "linux", engine = "native", wine = false,
       privileged = H.is_root() }, info)
     assert.equal(core.backend, info.backend)
     -- a fresh table at each call: the caller may keep or change it

@@ -17,9 +17,17 @@ local held = assert(io.open(data, "r"))
 local content = held:read("a")
 local stat = assert(io.open("/proc/self/stat")):read("l")
 local pid = stat:match("^(%d+)")
-local cwd = io.popen("pwd"):read("l")
-local user = io.popen("id -un"):read("l")
-local groups = io.popen("id -G"):read("l")
+-- each command is waited for: none may outlive this start, holding the data
+-- file it inherited
+local function output(cmd)
+  local p = assert(io.popen(cmd))
+  local line = p:read("l")
+  p:close()
+  return line
+end
+local cwd = output("pwd")
+local user = output("id -un")
+local groups = output("id -G")
 
 local out = assert(io.open(state, "a"))
 out:write(("pid=%s cwd=%s user=%s groups=[%s] env=%s data=%s args=%s\n"):format(

@@ -119,6 +119,7 @@ static struct {
   DWORD sessions[MAX_SESSIONS];
   int nsessions;
   int cancel_requested;
+  DWORD task_thread; /* the thread inside RmShutdown or RmRestart, or 0 */
 } sc;
 
 /* ------------------------------------------------------------------ */
@@ -509,6 +510,7 @@ static DWORD run_task(const char *fn, DWORD h, DWORD flags,
   rc = check(fn, h);
   if (rc) return ret(fn, rc);
   sc.cancel_requested = 0;
+  sc.task_thread = GetCurrentThreadId();
   for (i = 0; i < sc.nprogress; i++) {
     if (cb) {
       log_line("progress %u", sc.progress[i]);
@@ -517,9 +519,11 @@ static DWORD run_task(const char *fn, DWORD h, DWORD flags,
     }
     if (sc.cancel_requested) {
       sc.cancel_requested = 0;
+      sc.task_thread = 0;
       return ret(fn, ERROR_CANCELLED);
     }
   }
+  sc.task_thread = 0;
   return ret(fn, 0);
 }
 
@@ -537,7 +541,10 @@ DWORD WINAPI RmRestart(DWORD dwSessionHandle, DWORD dwRestartFlags,
 DWORD WINAPI RmCancelCurrentTask(DWORD dwSessionHandle) {
   DWORD rc;
   ensure_loaded();
-  log_line("call RmCancelCurrentTask h=%lu", (unsigned long)dwSessionHandle);
+  /* Microsoft documents the call from another thread than the task's:
+   * one made on the task's own thread (from its status callback) says so */
+  log_line("call RmCancelCurrentTask h=%lu%s", (unsigned long)dwSessionHandle,
+           sc.task_thread == GetCurrentThreadId() ? " on_task_thread" : "");
   rc = check("RmCancelCurrentTask", dwSessionHandle);
   if (rc) return ret("RmCancelCurrentTask", rc);
   sc.cancel_requested = 1;

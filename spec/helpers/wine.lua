@@ -101,6 +101,14 @@ end
 --   scenario  the stand-in's first scenario (text)
 --   debug     WINEDEBUG channels (default "-all")
 --   dir       the directory of lua.exe and the module (default by standin)
+--   engine    RESTARTMANAGER_ENGINE: "rstrtmgr" (the default: the stand-in
+--             or Wine's own rstrtmgr.dll answers), "win32", or "auto" (the
+--             variable unset: the module chooses)
+--   store     the win32 engine's per-user store lives in this directory's
+--             restartmanager\ (LOCALAPPDATA); default: a fresh one, removed
+--             afterwards
+--   env       more "NAME=value" words (quoted) for the environment
+--   display   the X display (W.xvfb) for programs with windows
 -- Returns a table: out (stdout and Wine's stderr, LF line ends), rc, R (the
 -- script's table), log (the stand-in's log, LF line ends), dir (the
 -- script's directory as Linux sees it, removed afterwards).
@@ -115,8 +123,9 @@ function W.run(code, opts)
     "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"),
     "WINEDEBUG=" .. H.q(opts.debug or "-all"),
     "LUA_CPATH=" .. H.q(W.winpath(exedir .. "/?.dll")),
+    -- the project's modules, then Debian's pure-Lua ones (argparse, dkjson)
     "LUA_PATH=" .. H.q(W.winpath(H.ROOT .. "/lua/?.lua;") .. W.winpath(H.ROOT
-      .. "/lua/?/init.lua")),
+      .. "/lua/?/init.lua;") .. W.winpath("/usr/share/lua/5.4/?.lua")),
     "RM_STANDIN_SCENARIO=" .. H.q(W.winpath(dir .. "/scenario")),
     "RM_STANDIN_LOG=" .. H.q(W.winpath(dir .. "/log")),
   }
@@ -124,6 +133,14 @@ function W.run(code, opts)
     -- native (the stand-in beside lua.exe) and never Wine's builtin
     env[#env + 1] = "WINEDLLOVERRIDES=rstrtmgr=n"
   end
+  if opts.engine ~= "auto" then
+    env[#env + 1] = "RESTARTMANAGER_ENGINE=" .. (opts.engine or "rstrtmgr")
+  end
+  local store = opts.store or (dir .. "/appdata")
+  H.sh("mkdir -p " .. H.q(store))
+  env[#env + 1] = "LOCALAPPDATA=" .. H.q(W.winpath(store))
+  if opts.display then env[#env + 1] = "DISPLAY=" .. opts.display end
+  for _, e in ipairs(opts.env or {}) do env[#env + 1] = e end
   -- output into a file, not a pipe: the wineserver a run starts inherits
   -- the descriptors and would hold a pipe open until it exits
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env "
@@ -153,6 +170,84 @@ function W.section(log, from)
   local s = log:match("mark " .. from:gsub("%p", "%%%0") .. "\n(.-)mark ")
     or log:match("mark " .. from:gsub("%p", "%%%0") .. "\n(.*)$")
   return s or ""
+end
+
+-- ---------------------------------------------------------------------
+-- Real Windows programs for the win32 engine's specs.
+
+W.WINHOLDER = W.STANDIN .. "/winholder.exe"
+
+-- An X server of the spec's own (Xvfb, for windows): the first free display
+-- number from 120; stopped by its pid with stop(). Fields: display (":N").
+function W.xvfb()
+  local num
+  for n = 120, 199 do
+    if not H.read("/tmp/.X" .. n .. "-lock")
+        and H.sh("test -e /tmp/.X11-unix/X" .. n .. "; echo $?"):match("1") then
+      num = n
+      break
+    end
+  end
+  assert(num, "no free X display number")
+  local child = H.start("Xvfb :" .. num .. " -nolisten tcp -screen 0 800x600x16")
+  for _ = 1, 500 do
+    if H.sh("test -e /tmp/.X11-unix/X" .. num .. "; echo $?"):match("0") then
+      break
+    end
+    H.sh("sleep 0.02")
+  end
+  return { display = ":" .. num, pid = child.pid,
+    stop = function() child.kill("TERM") end }
+end
+
+-- Waits until the prefix's wineserver has ended (it does a few seconds
+-- after its last program). A desktop lives as long as its wineserver, with
+-- the display of the program that made it: programs with windows need a
+-- wineserver started with their display, and the next ones one without.
+function W.quiet()
+  local _, rc = H.sh("env WINEPREFIX=" .. H.q(H.BUILD .. "/wine")
+    .. " timeout 60 wineserver -w")
+  assert(rc == 0, "the wineserver still runs: a Windows program was left")
+end
+
+-- The environment words every directly started Windows program gets.
+local function wine_words(opts)
+  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all" }
+  if opts.display then words[#words + 1] = "DISPLAY=" .. opts.display end
+  return table.concat(words, " ")
+end
+
+-- Starts winholder.exe (spec/helpers/winholder.c) in mode over the file at
+-- the Linux path file, and waits until it holds it. opts.display: the X
+-- display for a window. Returns the child (see H.start: pid is the Linux
+-- pid of the Windows process) with winpid (its Windows pid) and log() (what
+-- the window saw).
+function W.holder(mode, file, opts)
+  opts = opts or {}
+  local dir = H.tmpdir()
+  local words = { mode, W.winpath(file), W.winpath(dir .. "/ready") }
+  if mode == "window" or mode == "refuse" then
+    words[#words + 1] = W.winpath(dir .. "/log")
+  end
+  for i, w in ipairs(words) do words[i] = H.q(w) end
+  local child = H.start("env " .. wine_words(opts) .. " wine "
+    .. H.q(W.WINHOLDER) .. " " .. table.concat(words, " "))
+  local ready
+  for _ = 1, 1500 do
+    ready = H.read(dir .. "/ready")
+    if ready or not child.alive() then break end
+    H.sh("sleep 0.02")
+  end
+  assert(ready, "winholder " .. mode .. " did not get ready: "
+    .. child.output())
+  child.winpid = tonumber(ready:match("pid (%d+)"))
+  function child.log() return (H.read(dir .. "/log") or "") end
+  local kill = child.kill
+  function child.kill(sig)
+    kill(sig)
+    H.sh("rm -rf " .. H.q(dir))
+  end
+  return child
 end
 
 -- Runs wintool.exe under Wine with the given words (already quoted).

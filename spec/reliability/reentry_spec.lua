@@ -192,7 +192,7 @@ describe("code that runs inside a call", function()
   end)
 
   describe("tables whose length is absurd", function()
-    it("are refused at once by the Lua layer #unfixed", function()
+    it("are refused at once by the Lua layer", function()
       local out, rc = H.sh("timeout 20 env " .. H.lua_env() .. " " .. H.LUA
         .. " -e " .. H.q([[
         local rm = require "restartmanager"

@@ -207,7 +207,7 @@ describe("security", function()
   end)
 
   describe("a registered path that did not exist yet", function()
-    it("is not followed through a symlink another user puts there #unfixed",
+    it("is not followed through a symlink another user puts there",
       function()
         if not need_root() then return end
         local userdir = dir .. "/userdir"
@@ -315,7 +315,7 @@ describe("security", function()
       return not s:find("[%z\1-\8\11-\31\127]") and utf8.len(s) ~= nil
     end
 
-    it("are shown without control characters in a plan #unfixed", function()
+    it("are shown without control characters in a plan", function()
       local f = fx.file("watched")
       local h = evil_holder(f)
       local plan = assert(rm.plan({ files = { f } }))
@@ -325,7 +325,7 @@ describe("security", function()
       assert.is_true(clean(text), ("%q"):format(text))
     end)
 
-    it("make valid JSON log lines #unfixed", function()
+    it("make valid JSON log lines", function()
       local f = fx.file("watched")
       evil_holder(f)
       local lines = {}
@@ -338,7 +338,7 @@ describe("security", function()
       end
     end)
 
-    it("reach the terminal through the CLI without control characters #unfixed",
+    it("reach the terminal through the CLI without control characters",
       function()
         local f = fx.file("watched")
         local h = evil_holder(f)

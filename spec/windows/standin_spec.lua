@@ -141,6 +141,11 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
       R.reg = s:register_resources({ "C:\\j" })
       R.ended = s:end_session()
       R.bad = { core.join_session("ffffffffffffffffffffffffffffffff") }
+      -- the SDK declares the key CCH_RM_SESSION_KEY + 1 characters long:
+      -- another length never reaches RmJoinSession
+      R.short = { core.join_session("abc") }
+      R.long = { core.join_session("]] .. KEY .. [[0") }
+      R.empty = { core.join_session("") }
     ]], "key " .. KEY .. "\njoin_handle 7\n")
     assert.equal(false, res.R.primary)
     assert.equal(true, res.R.reg)
@@ -153,6 +158,11 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
     assert.equal(1219, res.R.bad[3])
     assert.matches("^ERROR_SESSION_CREDENTIAL_CONFLICT %(1219%): ",
       res.R.bad[2])
+    for _, k in ipairs { "short", "long", "empty" } do
+      assert.is_nil(res.R[k][1], k)
+      assert.equal(1219, res.R[k][3], k)
+    end
+    assert.equal(2, #W.lines(res.log, "call RmJoinSession"))
   end)
 
   it("registers Unicode paths, services and processes exactly", function()
@@ -401,6 +411,39 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
 
   describe("shutdown and restart", function()
     local SCENARIO = "progress 0 10 50 90 100\n"
+
+    -- A process that has exited keeps its pid and its times for as long as
+    -- someone (its parent, a launcher) holds it open: OpenProcess and
+    -- GetProcessTimes still succeed. Only its handle, signalled, says it is
+    -- gone.
+    it("takes a listed app that exited, though still held open, for stopped",
+      function()
+        local res = run([[
+          local core = require "restartmanager.core"
+          local rm = require "restartmanager"
+          -- core.spawn keeps the child's handle until it is waited for
+          local pid = assert(core.spawn({ "cmd.exe", "/c", "exit 0" }))
+          local p = assert(core.process(pid))
+          for _ = 1, 1000000 do
+            if not core.running(p) then break end
+          end
+          R.running = core.running(p)
+          R.still_there = core.process(pid) ~= nil
+          scenario(("app %d %d 5 1 1 1 %s -\n"):format(pid, p.start_time,
+            u16("cmd.exe")))
+          R.ok = { rm.update({ files = { "C:\\held" } }, function() end) }
+          local plan = R.ok[2]
+          R.ok[2] = nil
+          R.outcome = plan and plan.apps[1].outcome
+          R.restart_outcome = plan and plan.apps[1].restart_outcome
+          core.wait(pid)
+        ]], "")
+        assert.is_false(res.R.running)
+        assert.is_true(res.R.still_there)
+        assert.is_true(res.R.ok[1], res.out)
+        assert.equal("stopped", res.R.outcome)
+        assert.equal("restarted", res.R.restart_outcome)
+      end)
 
     it("pass the flags and deliver every percentage", function()
       local res = run([[

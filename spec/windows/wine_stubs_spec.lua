@@ -8,14 +8,16 @@ local W = require "spec.helpers.wine"
 local WIN64 = H.BUILD .. "/win64"
 local WIN32 = H.BUILD .. "/win32"
 
--- Runs a Lua script with the Windows Lua under Wine; returns its output
--- (stdout and Wine's stderr together) and exit code.
+-- Runs a Lua script with the Windows Lua under Wine, the rstrtmgr engine
+-- chosen (left alone, the module picks its win32 engine under Wine); returns
+-- its output (stdout and Wine's stderr together) and exit code.
 local function wine_lua(code)
   local dir = H.tmpdir()
   local script = dir .. "/script.lua"
   H.write(script, code)
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
     .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all,fixme+rstrtmgr"
+    .. " RESTARTMANAGER_ENGINE=rstrtmgr"
     .. " LUA_CPATH=" .. H.q("Z:" .. WIN64 .. "/?.dll")
     .. " LUA_PATH=" .. H.q("Z:" .. H.ROOT .. "/lua/?.lua;Z:" .. H.ROOT
       .. "/lua/?/init.lua")
@@ -208,6 +210,7 @@ describe("windows backend under wine #wine", function()
     ]])
     assert.equal(0, res.rc, res.out)
     assert.equal("windows", res.R.info.backend)
+    assert.equal("rstrtmgr", res.R.info.engine)
     assert.is_string(res.R.info.wine)
     assert.matches("^%d+%.%d+", res.R.info.wine)
     local version = H.sh("wine --version 2>/dev/null")

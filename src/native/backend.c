@@ -88,7 +88,8 @@ unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
     rc = rm_native_errno_code(errno, RM_E_OUTOFMEMORY);
     goto fail;
   }
-  rc = rm_native_store_create(s->storefd, s->key, &s->dirfd, &s->lockfd);
+  rc = rm_native_store_create(s->storefd, s->key, &s->dirfd, &s->lockfd,
+                              rm_native_recovery_run);
   if (rc != RM_OK) goto fail;
   primary_add(s);
   memcpy(key, s->key, RM_KEY_LEN + 1);
@@ -111,7 +112,9 @@ unsigned rm_backend_join(rm_session **out, const char *key) {
   if (!s) return RM_E_OUTOFMEMORY;
   memcpy(s->key, key, RM_KEY_LEN + 1);
   s->storefd = rm_native_store_open(&rc);
-  if (s->storefd >= 0) rc = rm_native_store_join(s->storefd, key, &s->dirfd);
+  if (s->storefd >= 0)
+    rc = rm_native_store_join(s->storefd, key, &s->dirfd,
+                              rm_native_recovery_run);
   if (rc != RM_OK) {
     free_session(s);
     return rc;
@@ -269,7 +272,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
   if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
   if (rc == RM_OK)
     rc = rm_native_control_shutdown(s->control, apps, n, flags, timeout_ms,
-                                    fn, ctx);
+                                    s->dirfd, fn, ctx);
   free(apps);
   rm_native_control_end(s->control);
   return rc;
@@ -285,7 +288,8 @@ unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   if (procfd < 0) {
     rc = rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
   } else {
-    rc = rm_native_control_restart(s->control, &s->filters, procfd, fn, ctx);
+    rc = rm_native_control_restart(s->control, &s->filters, procfd, s->dirfd,
+                                   fn, ctx);
     close(procfd);
   }
   rm_native_control_end(s->control);
@@ -414,3 +418,5 @@ void rm_backend_error_text(unsigned code, char *buf, size_t size) {
 }
 
 const char *rm_backend_wine_version(void) { return NULL; }
+
+const char *rm_backend_engine(void) { return "native"; }

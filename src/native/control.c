@@ -18,12 +18,13 @@
 #include "control.h"
 #include "launch.h"
 #include "procfs.h"
+#include "recovery.h"
 #include "restartreg.h"
 #include "services.h"
 #include "util.h"
 
 #define KILL_WAIT_MS 5000
-#define MAX_GROUPS 256
+#define MAX_GROUPS 65536 /* the kernel's NGROUPS_MAX */
 
 typedef struct stopped {
   rm_app app;
@@ -32,8 +33,13 @@ typedef struct stopped {
   rm_native_restart_reg reg; /* reg.buf NULL when the app did not register */
   uid_t uid;
   gid_t gid;
-  gid_t groups[MAX_GROUPS];
+  gid_t *groups; /* malloc'd */
   int ngroups;
+  /* what the restarted app inherits of its own (has_*: could be read) */
+  int has_umask, has_nice, has_limits;
+  mode_t umask;
+  int nice;
+  struct rlimit limits[RM_NATIVE_NLIMITS];
   int pidfd;
   int exited;
 } stopped;
@@ -66,7 +72,12 @@ rm_native_control *rm_native_control_new(void) {
 static void drop_stopped(rm_native_control *c, size_t first) {
   size_t i;
   for (i = first; i < c->napps; i++) {
+    /* what never stopped is not this session's to restart any more */
+    if (!(c->apps[i].app.status & RM_STATUS_STOPPED))
+      rm_native_restart_unclaim(&c->apps[i].reg);
     rm_native_restart_free(&c->apps[i].reg);
+    free(c->apps[i].groups);
+    c->apps[i].groups = NULL;
     if (c->apps[i].pidfd >= 0) close(c->apps[i].pidfd);
   }
   c->napps = first;
@@ -185,13 +196,60 @@ static char *next_line(char *line) {
   return nl ? nl + 1 : NULL;
 }
 
-/* Owner, group and supplementary groups of pid, from /proc/PID/status. */
+/* One limit value of /proc/PID/limits ("unlimited" or a number). */
+static int limit_value(char **p, rlim_t *v) {
+  char *end;
+  unsigned long long x;
+  while (**p == ' ') (*p)++;
+  if (strncmp(*p, "unlimited", 9) == 0) {
+    *v = RLIM_INFINITY;
+    *p += 9;
+    return 0;
+  }
+  x = strtoull(*p, &end, 10);
+  if (end == *p) return -1;
+  *v = (rlim_t)x;
+  *p = end;
+  return 0;
+}
+
+/* The resource limits of pid: its /proc/PID/limits lists them in the
+ * order of their numbers, after a heading, each name in 26 columns. */
+static void read_limits(int procfd, uint32_t pid, stopped *st) {
+  rm_native_buf b = {0};
+  char *line;
+  int i = 0;
+  if (rm_native_proc_read(procfd, pid, "limits", &b) == 0 && b.p) {
+    line = next_line(b.p); /* the heading */
+    for (; line && *line && i < RM_NATIVE_NLIMITS; line = next_line(line), i++) {
+      char *p = line;
+      if (strlen(line) < 26 || strncmp(line, "Max ", 4) != 0) break;
+      p += 26;
+      if (limit_value(&p, &st->limits[i].rlim_cur) != 0 ||
+          limit_value(&p, &st->limits[i].rlim_max) != 0)
+        break;
+    }
+  }
+  st->has_limits = i == RM_NATIVE_NLIMITS;
+  free(b.p);
+}
+
+/* Owner, group, supplementary groups, umask, nice value and resource
+ * limits of pid, from /proc/PID/status, stat and limits: a restarted app
+ * gets its own, not the installer's. */
 static void read_ids(uint32_t pid, stopped *st) {
   rm_native_buf b = {0};
+  rm_native_stat ps;
   char *line;
   int procfd = rm_native_proc_open();
   st->ngroups = 0;
+  st->groups = NULL;
   if (procfd < 0) return;
+  if (rm_native_proc_stat(procfd, pid, &b, &ps) == 0) {
+    st->nice = (int)ps.nice;
+    st->has_nice = 1;
+  }
+  read_limits(procfd, pid, st);
   if (rm_native_proc_read(procfd, pid, "status", &b) != 0) {
     close(procfd);
     free(b.p);
@@ -203,14 +261,25 @@ static void read_ids(uint32_t pid, stopped *st) {
       st->uid = (uid_t)strtoul(line + 4, NULL, 10);
     } else if (strncmp(line, "Gid:", 4) == 0) {
       st->gid = (gid_t)strtoul(line + 4, NULL, 10);
+    } else if (strncmp(line, "Umask:", 6) == 0) {
+      st->umask = (mode_t)(strtoul(line + 6, NULL, 8) & 0777);
+      st->has_umask = 1;
     } else if (strncmp(line, "Groups:", 7) == 0) {
       char *p = line + 7, *end;
+      size_t cap = 0;
       for (;;) {
         unsigned long g;
         while (*p == ' ' || *p == '\t') p++;
         if (*p < '0' || *p > '9') break;
         g = strtoul(p, &end, 10);
-        if (st->ngroups < MAX_GROUPS) st->groups[st->ngroups++] = (gid_t)g;
+        if ((size_t)st->ngroups == cap && cap < MAX_GROUPS) {
+          gid_t *grown;
+          cap = cap ? cap * 2 : 64;
+          grown = (gid_t *)realloc(st->groups, cap * sizeof *grown);
+          if (!grown) break;
+          st->groups = grown;
+        }
+        if ((size_t)st->ngroups < cap) st->groups[st->ngroups++] = (gid_t)g;
         p = end;
       }
     }
@@ -293,18 +362,26 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
   return running;
 }
 
-/* An earlier shutdown of this session that took the process p (and did
- * not stop it: a second, forced shutdown follows) gives it up to the
- * newer one, so that it is restarted once. */
-static void supersede(rm_native_control *c, size_t first,
-                      const rm_unique_process *p) {
+/* An earlier shutdown of this session that took the process of st (and
+ * did not stop it: a second, forced shutdown follows) gives it up to the
+ * newer one, its registration (claimed) included, so that it is restarted
+ * once. */
+static void supersede(rm_native_control *c, size_t first, stopped *st) {
+  const rm_unique_process *p = &st->app.process;
   size_t k;
   for (k = 0; k < first; k++) {
     stopped *old = &c->apps[k];
     if (old->app.process.pid != p->pid ||
         old->app.process.start_time != p->start_time)
       continue;
+    if (!st->reg.buf && old->reg.buf) {
+      st->reg = old->reg;
+      memset(&old->reg, 0, sizeof old->reg);
+    }
     rm_native_restart_free(&old->reg);
+    free(old->groups);
+    old->groups = NULL;
+    old->ngroups = 0;
     if (old->pidfd >= 0) close(old->pidfd);
     old->pidfd = -1;
     old->app.status &= ~(uint32_t)RM_STATUS_STOPPED;
@@ -339,7 +416,7 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
           drop_units(c, first_unit);
           return RM_E_OUTOFMEMORY;
         }
-        supersede(c, first, &st->app.process);
+        supersede(c, first, st);
         c->napps++;
         (*nunit)++;
         continue;
@@ -361,7 +438,6 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
         drop_units(c, first_unit);
         return rc;
       }
-      supersede(c, first, &st->app.process);
       c->napps++;
       if (st->pidfd < 0) {
         /* gone since the list, or the pid names another process now */
@@ -373,6 +449,10 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       if (rm_native_restart_find(apps[i].process.pid,
                                  apps[i].process.start_time, &st->reg) != 0)
         memset(&st->reg, 0, sizeof st->reg);
+      supersede(c, first, st);
+      /* another installer stopping it at the same time restarts it */
+      if (st->reg.buf && rm_native_restart_claim(&st->reg) != 0)
+        rm_native_restart_free(&st->reg);
       set[(*total)++] = st;
     }
   }
@@ -500,6 +580,7 @@ static void settle(rm_native_control *c, size_t first, int stopped_early) {
       if (st->reg.buf) continue; /* keeps its pidfd */
     } else {
       st->exited = 0; /* never signalled */
+      rm_native_restart_unclaim(&st->reg);
     }
     close(st->pidfd);
     st->pidfd = -1;
@@ -530,16 +611,46 @@ static void await_late(rm_native_control *c) {
       st->app.status = (st->app.status & ~(uint32_t)(RM_STATUS_RUNNING |
                                                      RM_STATUS_ERROR_ON_STOP)) |
                        RM_STATUS_STOPPED;
+    else
+      rm_native_restart_unclaim(&st->reg); /* it runs: not ours to restart */
     close(st->pidfd);
     st->pidfd = -1;
   }
   free(set);
 }
 
+/* Writes what is to come back (stopped or about to be, registered, not
+ * restarted yet) to the session's record (recovery.h). */
+static unsigned save_record(const rm_native_control *c, int recdir) {
+  rm_native_recovery_app *r;
+  size_t i, n = 0;
+  unsigned rc;
+  if (recdir < 0) return RM_OK;
+  r = (rm_native_recovery_app *)calloc(c->napps + 1, sizeof *r);
+  if (!r) return RM_E_OUTOFMEMORY;
+  for (i = 0; i < c->napps; i++) {
+    const stopped *st = &c->apps[i];
+    if (!st->reg.buf || (st->reg.flags & RM_RESTART_NO_PATCH) ||
+        (st->app.status & RM_STATUS_RESTARTED))
+      continue;
+    if (!(st->app.status & RM_STATUS_STOPPED) && st->pidfd < 0) continue;
+    r[n].process = st->app.process;
+    r[n].uid = st->uid;
+    r[n].gid = st->gid;
+    r[n].ngroups = (size_t)st->ngroups;
+    r[n].groups = st->groups;
+    r[n].reg = &st->reg;
+    n++;
+  }
+  rc = rm_native_recovery_save(recdir, r, n);
+  free(r);
+  return rc;
+}
+
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     size_t n, uint32_t flags,
-                                    unsigned timeout_ms, rm_progress_fn fn,
-                                    void *ctx) {
+                                    unsigned timeout_ms, int recdir,
+                                    rm_progress_fn fn, void *ctx) {
   reporter rep;
   stopped *grown, **set;
   size_t i, first = c->napps, first_unit = c->nunits, total = 0, nunit = 0;
@@ -563,7 +674,12 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     return RM_E_OUTOFMEMORY;
   }
   rc = take_apps(c, apps, n, set, &total, &nunit);
+  /* recorded before the first signal: a primary that dies from here on
+   * leaves what to bring back */
+  if (rc == RM_OK) rc = save_record(c, recdir);
   if (rc != RM_OK) {
+    drop_stopped(c, first);
+    drop_units(c, first_unit);
     free(set);
     return rc;
   }
@@ -598,6 +714,12 @@ static int spawn(const stopped *st) {
   l.gid = st->gid;
   l.ngroups = (size_t)st->ngroups;
   l.groups = st->groups;
+  l.has_umask = st->has_umask;
+  l.umask = st->umask;
+  l.has_nice = st->has_nice;
+  l.nice = st->nice;
+  l.has_limits = st->has_limits;
+  memcpy(l.limits, st->limits, sizeof l.limits);
   return rm_native_launch_start(&l, &pid);
 }
 
@@ -682,7 +804,8 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
 
 unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
-                                   int procfd, rm_progress_fn fn, void *ctx) {
+                                   int procfd, int recdir, rm_progress_fn fn,
+                                   void *ctx) {
   reporter rep;
   size_t i, total = 0, done = 0;
   int failed = 0;
@@ -715,8 +838,12 @@ unsigned rm_native_control_restart(rm_native_control *c,
     done++;
     report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
   }
-  if (rep.stop || rm_native_control_cancelled(c)) return RM_E_CANCELLED;
+  if (rep.stop || rm_native_control_cancelled(c)) {
+    (void)save_record(c, recdir); /* what is still to come back */
+    return RM_E_CANCELLED;
+  }
   report(&rep, 100);
+  if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0);
   drop_stopped(c, 0);
   drop_units(c, 0);
   c->shut_down = 0;

@@ -46,10 +46,12 @@ void rm_native_control_mark(const rm_native_control *c, rm_app *apps,
  * each polite stop may take timeout_ms. Services that systemd can stop are
  * stopped by their units (services.h), never signalled one by one. Within
  * a task. */
+/* recdir: the session's directory, where what is stopped is recorded
+ * before the first signal (recovery.h); -1 for none. */
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     size_t n, uint32_t flags,
-                                    unsigned timeout_ms, rm_progress_fn fn,
-                                    void *ctx);
+                                    unsigned timeout_ms, int recdir,
+                                    rm_progress_fn fn, void *ctx);
 
 /* Starts again, in reverse stop order, what the shutdowns stopped and
  * registered for restart, and the units they stopped through systemd
@@ -58,6 +60,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
  * descriptor of /proc. Within a task. */
 unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
-                                   int procfd, rm_progress_fn fn, void *ctx);
+                                   int procfd, int recdir, rm_progress_fn fn,
+                                   void *ctx);
 
 #endif

@@ -12,6 +12,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,6 +93,15 @@ static void child(const rm_native_launch *l, int errfd, long maxfd) {
   }
   close_from(4, maxfd);
   reset_signals();
+  /* the target's own limits and nice value, while still privileged;
+   * best effort: what the caller may not set stays the caller's */
+  if (l->has_limits) {
+    int i;
+    for (i = 0; i < RM_NATIVE_NLIMITS; i++)
+      (void)setrlimit((__rlimit_resource_t)i, &l->limits[i]);
+  }
+  if (l->has_nice) (void)setpriority(PRIO_PROCESS, 0, l->nice);
+  if (l->has_umask) (void)umask(l->umask);
   if (l->set_ids) {
     /* never with the caller's privileges: the target's own ids */
     if (geteuid() == 0 && setgroups(l->ngroups, l->groups) != 0) goto fail;

@@ -13,7 +13,11 @@
 #define RESTARTMANAGER_NATIVE_LAUNCH_H
 
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+
+/* RLIMIT_CPU (0) to RLIMIT_RTTIME (15): the limits /proc/PID/limits shows */
+#define RM_NATIVE_NLIMITS 16
 
 typedef struct rm_native_launch {
   const char *file;        /* the program */
@@ -30,6 +34,15 @@ typedef struct rm_native_launch {
   gid_t gid;
   size_t ngroups;
   const gid_t *groups;
+  /* what the started program inherits besides, each when its has_ flag is
+   * set (else the caller's): umask, nice value, resource limits (those
+   * the caller may not set are left as they are) */
+  int has_umask;
+  mode_t umask;
+  int has_nice;
+  int nice;
+  int has_limits;
+  struct rlimit limits[RM_NATIVE_NLIMITS];
 } rm_native_launch;
 
 /* Starts l. 0 with *pid the child (0 when detached: it is nobody's child

@@ -42,6 +42,7 @@
 #include "store.h"
 #include "procfs.h"
 #include "launch.h"
+#include "recovery.h"
 #include "util.h"
 #include "systemd.h"
 

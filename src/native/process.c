@@ -188,7 +188,10 @@ unsigned rm_process_running(const rm_unique_process *p, int *running) {
   free(scratch.p);
   if (err == ENOENT || err == ESRCH) return RM_OK; /* gone */
   if (err) return rm_native_errno_code(err, RM_E_INVALID_PARAMETER);
-  *running = st.start_time == p->start_time && st.state != 'Z' &&
-             st.state != 'X';
+  /* a zombie has ended, unless it is a main thread that exited while
+   * other threads of the process run on (their count includes it) */
+  *running = st.start_time == p->start_time &&
+             ((st.state != 'Z' && st.state != 'X') ||
+              (st.state == 'Z' && st.threads > 1));
   return RM_OK;
 }

@@ -82,7 +82,7 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
   out->comm[n] = '\0';
   p = close + 1;
   out->state = 0;
-  out->session = out->tty = out->threads = 0;
+  out->session = out->tty = out->threads = out->nice = 0;
   out->flags = 0;
   out->start_time = 0;
   for (field = 3; field <= 22; field++) {
@@ -108,6 +108,7 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
     case 6: out->session = (long long)v; break;
     case 7: out->tty = (long long)v; break;
     case 9: out->flags = (unsigned)v; break;
+    case 19: out->nice = (long long)v; break;
     case 20: out->threads = (long long)v; break;
     case 22: out->start_time = (uint64_t)v; break;
     default: break;

@@ -34,6 +34,7 @@ typedef struct rm_native_stat {
   char comm[64];
   char state; /* 'Z' zombie, 'X' dead */
   long long session, tty, threads;
+  long long nice; /* field 19: -20 to 19 */
   unsigned flags;
   uint64_t start_time; /* field 22: clock ticks after boot */
 } rm_native_stat;

@@ -138,9 +138,16 @@ static unsigned build_payload(rm_native_buf *b, size_t nfiles,
     free(ids);
   }
   for (i = 0; i < nprocs; i++) {
-    int n = snprintf(head, sizeof head, "P%lu:%llu",
-                     (unsigned long)procs[i].pid,
-                     (unsigned long long)procs[i].start_time);
+    /* with the process's pidfs inode where there is one: it tells the
+     * process from one that took its pid within the same clock tick */
+    uint64_t ino = rm_native_pidfs_ino(procs[i].pid, procs[i].start_time);
+    int n = ino ? snprintf(head, sizeof head, "P%lu:%llu:%llu",
+                           (unsigned long)procs[i].pid,
+                           (unsigned long long)procs[i].start_time,
+                           (unsigned long long)ino)
+                : snprintf(head, sizeof head, "P%lu:%llu",
+                           (unsigned long)procs[i].pid,
+                           (unsigned long long)procs[i].start_time);
     rm_native_gb_add(b, head, (size_t)n + 1);
   }
   for (i = 0; i < nsvcs; i++) {
@@ -333,19 +340,27 @@ static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
     case 'P':
       if (parse_ull(p + 1, z, ':', &a, &q) != 0 || a > 0xFFFFFFFFull)
         return -1;
-      /* the start time runs to the entry's end */
+      /* the start time, then optionally ":" and the pidfs inode, run to
+       * the entry's end */
       {
         const char *r = q;
+        unsigned long long ino = 0, *v = &b;
         b = 0;
         if (r == z) return -1;
         while (r < z) {
           unsigned d;
+          if (*r == ':' && v == &b && r > q && r + 1 < z) {
+            v = &ino;
+            r++;
+            continue;
+          }
           if (*r < '0' || *r > '9') return -1;
           d = (unsigned)(*r - '0');
-          if (b > (~0ull - d) / 10) return -1;
-          b = b * 10 + d;
+          if (*v > (~0ull - d) / 10) return -1;
+          *v = *v * 10 + d;
           r++;
         }
+        e.ino = ino;
       }
       e.proc.pid = (uint32_t)a;
       e.proc.start_time = b;

@@ -70,9 +70,11 @@ static void sweep_registrations(int storefd) {
     unsigned long pid;
     unsigned long long start;
     uint64_t now;
-    char tail[8];
-    int n = sscanf(e->d_name, "restart-%lu-%llu%7s", &pid, &start, tail);
-    if (n != 2 && !(n == 3 && strcmp(tail, ".tmp") == 0)) continue;
+    char tail[16];
+    int n = sscanf(e->d_name, "restart-%lu-%llu%15s", &pid, &start, tail);
+    if (n != 2 && !(n == 3 && (strcmp(tail, ".tmp") == 0 ||
+                               strcmp(tail, ".claimed") == 0)))
+      continue;
     if (rm_native_proc_start_time((uint32_t)pid, &now) != 0 || now != start)
       (void)unlinkat(storefd, e->d_name, 0);
   }
@@ -176,6 +178,7 @@ unsigned rm_native_restart_unregister(void) {
 }
 
 void rm_native_restart_free(rm_native_restart_reg *r) {
+  free(r->store);
   free(r->buf);
   free(r->argv);
   free(r->envp);
@@ -276,7 +279,44 @@ static int read_reg_at(const char *store, uid_t uid, const char *name,
     return -1;
   }
   r->buf = buf;
+  r->len = total;
+  r->store = (char *)malloc(strlen(store) + 1);
+  if (r->store) strcpy(r->store, store);
   return 0;
+}
+
+/* Renames from to to in the store of r (checked again: its owner's, and
+ * no one else's to write). 0 on success. */
+static int rename_in_store(const rm_native_restart_reg *r, const char *from,
+                           const char *to) {
+  struct stat st;
+  int dfd, rc = -1;
+  if (!r->store) return -1;
+  dfd = open(r->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return -1;
+  if (fstat(dfd, &st) == 0 && (st.st_mode & 077) == 0)
+    rc = renameat(dfd, from, dfd, to);
+  close(dfd);
+  return rc;
+}
+
+int rm_native_restart_claim(rm_native_restart_reg *r) {
+  char name[96], claimed[112];
+  if (r->claimed) return 0;
+  reg_name(name, sizeof name, r->pid, r->start);
+  snprintf(claimed, sizeof claimed, "%s.claimed", name);
+  if (rename_in_store(r, name, claimed) != 0) return -1;
+  r->claimed = 1;
+  return 0;
+}
+
+void rm_native_restart_unclaim(rm_native_restart_reg *r) {
+  char name[96], claimed[112];
+  if (!r->claimed) return;
+  reg_name(name, sizeof name, r->pid, r->start);
+  snprintf(claimed, sizeof claimed, "%s.claimed", name);
+  (void)rename_in_store(r, claimed, name);
+  r->claimed = 0;
 }
 
 /* The value of XDG_RUNTIME_DIR in pid's environment, into buf. */
@@ -349,6 +389,10 @@ int rm_native_restart_find(uint32_t pid, uint64_t start,
   if (rm_native_store_path_for(uid, NULL, store, sizeof store) == 0)
     rc = read_reg_at(store, uid, name, r);
 done:
+  if (rc == 0) {
+    r->pid = pid;
+    r->start = start;
+  }
   close(procfd);
   return rc;
 }

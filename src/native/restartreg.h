@@ -19,6 +19,11 @@
 /* A parsed registration; the strings point into buf. */
 typedef struct rm_native_restart_reg {
   char *buf;
+  size_t len; /* the registration's bytes in buf (as read) */
+  char *store; /* malloc'd: the store directory it was found in */
+  uint32_t pid; /* the process it is the registration of */
+  uint64_t start;
+  int claimed; /* rm_native_restart_claim took it */
   uint32_t flags;
   const char *exe, *cwd;
   char **argv; /* exe, arguments..., NULL */
@@ -38,6 +43,15 @@ unsigned rm_native_restart_unregister(void);
 int rm_native_restart_find(uint32_t pid, uint64_t start,
                            rm_native_restart_reg *r);
 void rm_native_restart_free(rm_native_restart_reg *r);
+
+/* Takes the registration r (found by rm_native_restart_find) for this
+ * caller's restart: it is renamed <name>.claimed in its store, so that of
+ * two installers stopping the same application at once only one restarts
+ * it. 0 when this caller has it; -1 when another took it first. */
+int rm_native_restart_claim(rm_native_restart_reg *r);
+
+/* Gives a claim back (the application did not stop after all). */
+void rm_native_restart_unclaim(rm_native_restart_reg *r);
 
 /* 1 when pid (with that start time) registered for restart and allows a
  * restart after an update (no RM_RESTART_NO_PATCH). */

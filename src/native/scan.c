@@ -88,6 +88,7 @@ typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
   idset inodes; /* the same inodes with device 0: maps' devices may differ */
   rm_unique_process *procs;
+  uint64_t *proc_inos; /* each process's pidfs inode, 0 when not known */
   size_t nprocs, cprocs;
   char **svcs;
   size_t nsvcs, csvcs;
@@ -108,7 +109,12 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
      * path has now (a process may have opened the new file since). */
     if (e->kind == 'd') t->has_dir = 1;
     if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    if (e->kind != 'd' && stat(e->text, &st) == 0) {
+    /* A path that did not exist when registered is not followed through
+     * a symlink that appeared there since: whoever can write its directory
+     * (another user) would choose what the installer stops. */
+    if (e->kind != 'd' &&
+        (e->kind == 'n' ? lstat(e->text, &st) : stat(e->text, &st)) == 0 &&
+        !S_ISLNK(st.st_mode)) {
       if (S_ISDIR(st.st_mode)) {
         if (e->kind == 'n') t->has_dir = 1;
       } else {
@@ -116,7 +122,10 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
       }
     }
   } else if (kind == 'P') {
-    if (t->nprocs < t->cprocs) t->procs[t->nprocs++] = e->proc;
+    if (t->nprocs < t->cprocs) {
+      t->proc_inos[t->nprocs] = e->ino;
+      t->procs[t->nprocs++] = e->proc;
+    }
   } else if (kind == 'S') {
     char canon[RM_SVC_NAME_SIZE];
     /* by its canonical name, made once ("user:alice:foo" looks alice up);
@@ -140,6 +149,7 @@ static void targets_free(targets *t) {
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
   free(t->svcs);
   free(t->procs);
+  free(t->proc_inos);
 }
 
 /* The targets named by the records in buf. */
@@ -159,7 +169,8 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
   t->cprocs = t->csvcs = n;
   t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
   t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
-  if (!t->procs || !t->svcs) goto oom;
+  t->proc_inos = (uint64_t *)calloc(n + 1, sizeof *t->proc_inos);
+  if (!t->procs || !t->svcs || !t->proc_inos) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
   return RM_OK;
 oom:
@@ -374,7 +385,10 @@ static int registered_process(const targets *t, uint32_t pid,
                               uint64_t start) {
   size_t i;
   for (i = 0; i < t->nprocs; i++)
-    if (t->procs[i].pid == pid && t->procs[i].start_time == start) return 1;
+    if (t->procs[i].pid == pid && t->procs[i].start_time == start &&
+        (!t->proc_inos[i] ||
+         rm_native_pidfs_ino(pid, start) == t->proc_inos[i]))
+      return 1;
   return 0;
 }
 
@@ -394,13 +408,58 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
-/* Looks at one process: checks in the order of their cost
- * (stat, the registered processes and services, descriptors, maps, the
- * executable, threads with their own descriptors), each failure sorted
+/* Whether process pid uses a registered file: descriptors, maps, the
+ * executable, then threads with descriptors of their own. 1 yes, 0 no
+ * (*denied set when they could not be read), -1 when descriptors or memory
+ * ran out (w->rc set). */
+static int uses_registered_file(worker *w, uint32_t pid,
+                                const rm_native_stat *st, int *denied) {
+  char dir[64];
+  uint64_t dev, ino;
+  int r;
+  snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+  r = scan_fds(w, dir);
+  if (r == 1) return 1;
+  if (r < 0 && errno == EACCES) *denied = 1;
+  else if (r < 0 && out_of_resources(w, errno)) return -1;
+  r = scan_maps(w, pid);
+  if (r == 1) return 1;
+  if (r < 0 && errno == EACCES) *denied = 1;
+  else if (r < 0 && out_of_resources(w, errno)) return -1;
+  snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
+  if (stat_id(w->procfd, dir, &dev, &ino) == 0 &&
+      idset_has(&w->t->files, dev, ino))
+    return 1;
+  if (*denied || st->threads <= 1) return 0;
+  r = scan_threads(w, pid);
+  if (r == 1) return 1;
+  if (r < 0 && out_of_resources(w, errno)) return -1;
+  return 0;
+}
+
+/* Counts pid among the processes that could not be inspected, unless it
+ * has exited in the meantime. */
+static void push_uninspected(worker *w, uint32_t pid) {
+  rm_pid_list *u = &w->uninspected;
+  if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return;
+  if (u->n == w->cuninspected) {
+    size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
+    uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
+    if (!p) {
+      w->rc = RM_E_OUTOFMEMORY;
+      return;
+    }
+    u->pids = p;
+    w->cuninspected = n;
+  }
+  u->pids[u->n++] = pid;
+}
+
+/* Looks at one process: checks in the order of their cost (stat, the
+ * registered processes and services, then its files), each failure sorted
  * into "gone", "not ours to read" and "out of resources". */
 static void scan_one(worker *w, uint32_t pid) {
   rm_native_stat st;
-  char dir[64];
   int r, denied = 0, found = 0;
   r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
   if (r != 0) {
@@ -419,48 +478,14 @@ static void scan_one(worker *w, uint32_t pid) {
     }
   }
   if (!found && w->t->files.count) {
-    snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-    r = scan_fds(w, dir);
-    if (r == 1) found = 1;
-    else if (r < 0 && errno == EACCES) denied = 1;
-    else if (r < 0 && out_of_resources(w, errno)) return;
-    if (!found) {
-      r = scan_maps(w, pid);
-      if (r == 1) found = 1;
-      else if (r < 0 && errno == EACCES) denied = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return;
-    }
-    if (!found) {
-      uint64_t dev, ino;
-      snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-      if (stat_id(w->procfd, dir, &dev, &ino) == 0 &&
-          idset_has(&w->t->files, dev, ino))
-        found = 1;
-    }
-    if (!found && !denied && st.threads > 1) {
-      r = scan_threads(w, pid);
-      if (r == 1) found = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return;
-    }
+    r = uses_registered_file(w, pid, &st, &denied);
+    if (r < 0) return;
+    found = r;
   }
   if (found) {
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
-    /* exited in the meantime: not a process we failed to inspect */
-    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
-      rm_pid_list *u = &w->uninspected;
-      if (u->n == w->cuninspected) {
-        size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
-        uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
-        if (!p) {
-          w->rc = RM_E_OUTOFMEMORY;
-          return;
-        }
-        u->pids = p;
-        w->cuninspected = n;
-      }
-      u->pids[u->n++] = pid;
-    }
+    push_uninspected(w, pid);
   }
 }
 
@@ -562,15 +587,30 @@ static int cmp_hit(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* a and b (na and nb items of size bytes; either may be NULL when empty)
+ * in one malloc'd array, sorted by cmp: 0, or -1 when memory ran out. */
+static int merge_sorted(const void *a, size_t na, const void *b, size_t nb,
+                        size_t size, int (*cmp)(const void *, const void *),
+                        void **out) {
+  char *all = (char *)malloc((na + nb) * size);
+  if (!all) return -1;
+  if (na) memcpy(all, a, na * size);
+  if (nb) memcpy(all + na * size, b, nb * size);
+  qsort(all, na + nb, size, cmp);
+  *out = all;
+  return 0;
+}
+
 /* Runs the workers over pids (two threads for a long list) and gathers
- * their hits, sorted by pid. */
+ * their hits and the processes they could not inspect, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
                             size_t npids, rm_native_hit **hits,
                             size_t *nhits, rm_pid_list *uninspected) {
   worker w[2];
-  size_t i, nw, total = 0, nun = 0;
+  size_t i, nw;
   unsigned rc = RM_OK;
-  memset(w, 0, sizeof w);
+  void *merged;
+  memset(w, 0, sizeof w); /* the second worker stays empty when unused */
   nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
   for (i = 0; i < nw; i++) {
     size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
@@ -591,38 +631,25 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   } else {
     scan_range(&w[0]);
   }
-  for (i = 0; i < nw; i++) {
+  for (i = 0; i < nw; i++)
     if (w[i].rc != RM_OK) rc = w[i].rc;
-    total += w[i].nhits;
-    nun += w[i].uninspected.n;
-  }
-  if (rc == RM_OK && nun) {
-    uint32_t *un = (uint32_t *)malloc(nun * sizeof *un);
-    if (!un) {
+  if (rc == RM_OK && w[0].uninspected.n + w[1].uninspected.n) {
+    if (merge_sorted(w[0].uninspected.pids, w[0].uninspected.n,
+                     w[1].uninspected.pids, w[1].uninspected.n,
+                     sizeof(uint32_t), cmp_pid, &merged) != 0) {
       rc = RM_E_OUTOFMEMORY;
     } else {
-      if (w[0].uninspected.n)
-        memcpy(un, w[0].uninspected.pids, w[0].uninspected.n * sizeof *un);
-      if (nw == 2 && w[1].uninspected.n)
-        memcpy(un + w[0].uninspected.n, w[1].uninspected.pids,
-               w[1].uninspected.n * sizeof *un);
-      qsort(un, nun, sizeof *un, cmp_pid);
-      uninspected->pids = un;
-      uninspected->n = nun;
+      uninspected->pids = (uint32_t *)merged;
+      uninspected->n = w[0].uninspected.n + w[1].uninspected.n;
     }
   }
-  if (rc == RM_OK && total) {
-    rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
-    if (!all) {
+  if (rc == RM_OK && w[0].nhits + w[1].nhits) {
+    if (merge_sorted(w[0].hits, w[0].nhits, w[1].hits, w[1].nhits,
+                     sizeof(rm_native_hit), cmp_hit, &merged) != 0) {
       rc = RM_E_OUTOFMEMORY;
     } else {
-      /* a worker that found nothing has no array at all (NULL) */
-      if (w[0].nhits) memcpy(all, w[0].hits, w[0].nhits * sizeof *all);
-      if (nw == 2 && w[1].nhits)
-        memcpy(all + w[0].nhits, w[1].hits, w[1].nhits * sizeof *all);
-      qsort(all, total, sizeof *all, cmp_hit);
-      *hits = all;
-      *nhits = total;
+      *hits = (rm_native_hit *)merged;
+      *nhits = w[0].nhits + w[1].nhits;
     }
   }
   for (i = 0; i < 2; i++) {

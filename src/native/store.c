@@ -135,8 +135,9 @@ static int session_alive(int dirfd) {
   return alive;
 }
 
-/* With the store locked: removes stale sessions, returns how many live. */
-static int sweep(int storefd) {
+/* With the store locked: removes stale sessions (on_stale sees each
+ * first), returns how many live. */
+static int sweep(int storefd, void (*on_stale)(int dirfd)) {
   int dupfd = dup(storefd), live = 0;
   DIR *d;
   struct dirent *e;
@@ -165,7 +166,17 @@ static int sweep(int storefd) {
     close(fd);
   }
   closedir(d);
-  for (i = 0; i < nstale; i++) remove_session_dir(storefd, stale[i]);
+  for (i = 0; i < nstale; i++) {
+    if (on_stale) {
+      int fd = openat(storefd, stale[i],
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) {
+        on_stale(fd);
+        close(fd);
+      }
+    }
+    remove_session_dir(storefd, stale[i]);
+  }
   return live;
 }
 
@@ -225,12 +236,13 @@ static unsigned create_session(int storefd, char *key, int *dirfd,
 }
 
 unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
-                                int *dirfd, int *lockfd) {
+                                int *dirfd, int *lockfd,
+                                void (*on_stale)(int dirfd)) {
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   int live;
   *dirfd = *lockfd = -1;
   if (rc != RM_OK) return rc;
-  live = sweep(storefd);
+  live = sweep(storefd, on_stale);
   if (live < 0)
     rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   else if (live >= MAX_SESSIONS)
@@ -241,12 +253,13 @@ unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
   return rc;
 }
 
-unsigned rm_native_store_join(int storefd, const char *key, int *dirfd) {
+unsigned rm_native_store_join(int storefd, const char *key, int *dirfd,
+                              void (*on_stale)(int dirfd)) {
   struct stat st;
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   *dirfd = -1;
   if (rc != RM_OK) return rc;
-  (void)sweep(storefd);
+  (void)sweep(storefd, on_stale);
   rc = RM_E_SESSION_CREDENTIAL_CONFLICT;
   *dirfd = openat(storefd, key,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

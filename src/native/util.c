@@ -4,8 +4,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +122,41 @@ unsigned rm_native_lock_within(int fd, long timeout_ms) {
 int rm_native_regular(int fd) {
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+#define PIDFS_MAGIC 0x50494446
+
+/* The start time (field 22) of /proc/PID/stat, read here: util knows no
+ * other layer. 0 on failure. */
+static uint64_t start_of(uint32_t pid) {
+  char path[64], buf[1024];
+  const char *p;
+  unsigned long long v = 0;
+  ssize_t n;
+  int fd, field;
+  snprintf(path, sizeof path, "/proc/%lu/stat", (unsigned long)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  p = strrchr(buf, ')');
+  for (field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+  if (!p || sscanf(p + 1, "%llu", &v) != 1) return 0;
+  return (uint64_t)v;
+}
+
+uint64_t rm_native_pidfs_ino(uint32_t pid, uint64_t start) {
+  struct statfs fs;
+  struct stat st;
+  uint64_t ino = 0;
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return 0;
+  /* the pidfd pins the process: checked against the start time after */
+  if (fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == PIDFS_MAGIC &&
+      fstat(fd, &st) == 0 && start_of(pid) == start)
+    ino = (uint64_t)st.st_ino;
+  close(fd);
+  return ino;
 }

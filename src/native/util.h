@@ -11,6 +11,7 @@
 #define RESTARTMANAGER_NATIVE_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "backend.h"
 
@@ -41,6 +42,14 @@ void rm_native_gb_str(rm_native_buf *b, const char *s);
 /* Makes room for n more bytes at p + len (len unchanged); 0, or -1 (and
  * failed set) when memory ran out. */
 int rm_native_gb_reserve(rm_native_buf *b, size_t n);
+
+/* The pidfs inode number of the process pid if it has start time start:
+ * on Linux 6.9 and later a pidfd's inode identifies one process for the
+ * whole life of the system (unlike a pid, or a pid and a start time in
+ * clock ticks, which a process started within the same tick at the same
+ * pid shares). 0 where there is no pidfs, or the process is gone or is
+ * another. */
+uint64_t rm_native_pidfs_ino(uint32_t pid, uint64_t start);
 
 /* 1 when fd is a regular file (not a FIFO, device, socket or directory). */
 int rm_native_regular(int fd);

@@ -1,6 +1,6 @@
 /*
- * Windows backend: the Restart Manager of rstrtmgr.dll, and kernel32's
- * restart registration, through their W functions only. Strings arrive as
+ * The Windows backend's rstrtmgr engine (engine.h): the Restart Manager of
+ * rstrtmgr.dll, through its W functions only. Strings arrive as
  * UTF-8 (checked by the binding) and are converted to UTF-16 with
  * MB_ERR_INVALID_CHARS; UTF-16 coming back is converted to UTF-8.
  *
@@ -22,7 +22,12 @@
 #include <string.h>
 
 #include "backend.h"
-#include "cmdline.h"
+#include "engine.h"
+#include "wutil.h"
+
+#ifdef _MSC_VER
+#pragma comment(lib, "rstrtmgr.lib")
+#endif
 
 /* Codes the mingw-w64 headers lack. */
 #ifndef ERROR_FAIL_NOACTION_REBOOT
@@ -41,33 +46,32 @@
 #define ERROR_REQUEST_OUT_OF_SEQUENCE 776L
 #endif
 
-const char rm_backend_name[] = "windows";
-const int rm_backend_needs_utf8 = 1;
-
 /* The handle is a DWORD and 0 is a valid one: whether the session is open is
  * tracked by the existence of this object, never by the handle's value. */
-struct rm_session {
+typedef struct rms {
   DWORD handle;
   int primary;
   char key[RM_KEY_LEN + 1];
-  struct rm_session *next_primary; /* this process's primaries (cancel) */
-};
+  struct rms *next_primary; /* this process's primaries (cancel) */
+} rms;
 
 /* The process's live primary sessions, so that another thread (or Lua
  * state) can cancel a session's running task by its key: the Restart
  * Manager's handles are valid process-wide. */
 static SRWLOCK primaries_lock = SRWLOCK_INIT;
-static rm_session *primaries;
+static rms *primaries;
 
-static void primary_add(rm_session *s) {
+static unsigned cancel_handle(DWORD handle);
+
+static void primary_add(rms *s) {
   AcquireSRWLockExclusive(&primaries_lock);
   s->next_primary = primaries;
   primaries = s;
   ReleaseSRWLockExclusive(&primaries_lock);
 }
 
-static void primary_remove(rm_session *s) {
-  rm_session **p;
+static void primary_remove(rms *s) {
+  rms **p;
   AcquireSRWLockExclusive(&primaries_lock);
   for (p = &primaries; *p; p = &(*p)->next_primary) {
     if (*p == s) {
@@ -78,68 +82,29 @@ static void primary_remove(rm_session *s) {
   ReleaseSRWLockExclusive(&primaries_lock);
 }
 
-unsigned rm_backend_cancel_key(const char *key) {
-  rm_session *s;
-  unsigned rc = RM_E_INVALID_HANDLE;
-  if (!key[0]) return rc; /* a session whose key was never written */
+static unsigned rstr_cancel_key(const char *key) {
+  rms *s;
+  DWORD handle = 0;
+  int found = 0;
+  if (!key[0]) return RM_E_INVALID_HANDLE; /* a key never written */
   AcquireSRWLockShared(&primaries_lock);
-  for (s = primaries; s; s = s->next_primary) {
+  for (s = primaries; s && !found; s = s->next_primary) {
     if (strcmp(s->key, key) == 0) {
-      rc = (unsigned)RmCancelCurrentTask(s->handle);
-      break;
+      handle = s->handle;
+      found = 1;
     }
   }
   ReleaseSRWLockShared(&primaries_lock);
-  return rc;
+  return found ? cancel_handle(handle) : RM_E_INVALID_HANDLE;
 }
 
 /* ---------------------------------------------------------------------
  * Conversions
  * ------------------------------------------------------------------- */
 
-/* UTF-8 -> freshly allocated UTF-16, NULL on failure (*rc set). */
-static WCHAR *to_wide(const char *s, unsigned *rc) {
-  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
-  WCHAR *w;
-  if (n <= 0) {
-    *rc = RM_E_BAD_ARGUMENTS;
-    return NULL;
-  }
-  w = (WCHAR *)malloc((size_t)n * sizeof *w);
-  if (!w) {
-    *rc = RM_E_OUTOFMEMORY;
-    return NULL;
-  }
-  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-    free(w);
-    *rc = RM_E_BAD_ARGUMENTS;
-    return NULL;
-  }
-  return w;
-}
-
-static int is_high_surrogate(WCHAR c) { return c >= 0xD800 && c <= 0xDBFF; }
-static int is_low_surrogate(WCHAR c) { return c >= 0xDC00 && c <= 0xDFFF; }
-
-/* UTF-16 (up to a NUL or cch units) -> UTF-8 into buf (size > 0), always
- * NUL-terminated. A string too long for buf loses whole characters at its
- * end, never half of one. */
-static void from_wide(const WCHAR *w, size_t cch, char *buf, size_t size) {
-  size_t len = 0;
-  int n = 0;
-  while (len < cch && w[len]) len++;
-  while (len > 0) {
-    n = WideCharToMultiByte(CP_UTF8, 0, w, (int)len, NULL, 0, NULL, NULL);
-    if (n > 0 && (size_t)n < size) break;
-    len--;
-    if (len > 0 && is_low_surrogate(w[len]) && is_high_surrogate(w[len - 1]))
-      len--;
-  }
-  n = len ? WideCharToMultiByte(CP_UTF8, 0, w, (int)len, buf, (int)size - 1,
-                                NULL, NULL)
-          : 0;
-  buf[n > 0 ? n : 0] = '\0';
-}
+#define to_wide rm_win_to_wide
+#define from_wide rm_win_from_wide
+#define filetime_u64 rm_win_filetime
 
 /* RM_UNIQUE_PROCESS <-> rm_unique_process: the FILETIME's two halves are the
  * low and high 32 bits of one 64-bit count. */
@@ -148,10 +113,6 @@ static void to_unique_process(const rm_unique_process *p,
   w->dwProcessId = (DWORD)p->pid;
   w->ProcessStartTime.dwLowDateTime = (DWORD)(p->start_time & 0xFFFFFFFFu);
   w->ProcessStartTime.dwHighDateTime = (DWORD)(p->start_time >> 32);
-}
-
-static uint64_t filetime_u64(const FILETIME *ft) {
-  return ((uint64_t)ft->dwHighDateTime << 32) | (uint64_t)ft->dwLowDateTime;
 }
 
 static void from_unique_process(const RM_UNIQUE_PROCESS *w,
@@ -195,10 +156,10 @@ static void free_wide_array(size_t n, LPCWSTR *v) {
  * Sessions
  * ------------------------------------------------------------------- */
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+static unsigned rstr_start(void **out, char key[RM_KEY_LEN + 1]) {
   /* RmStartSession may leave the key unterminated, or (Wine) unwritten. */
   WCHAR wkey[CCH_RM_SESSION_KEY + 1];
-  rm_session *s = (rm_session *)calloc(1, sizeof *s);
+  rms *s = (rms *)calloc(1, sizeof *s);
   DWORD rc;
   *out = NULL;
   if (!s) return RM_E_OUTOFMEMORY;
@@ -217,22 +178,25 @@ unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
   return RM_OK;
 }
 
-unsigned rm_backend_join(rm_session **out, const char *key) {
-  unsigned rc = RM_OK;
-  WCHAR *wkey;
-  rm_session *s;
+/* The key goes to RmJoinSession in a zero-filled buffer of
+ * CCH_RM_SESSION_KEY + 1 characters, the size the SDK declares for the
+ * parameter (_In_reads_(CCH_RM_SESSION_KEY+1)); a key of any other length is
+ * refused before the call, with the code an unknown key gets. */
+static unsigned rstr_join(void **out, const char *key) {
+  WCHAR wkey[CCH_RM_SESSION_KEY + 1];
+  rms *s;
   DWORD r;
   *out = NULL;
-  wkey = to_wide(key, &rc);
-  if (!wkey) return rc;
-  s = (rm_session *)calloc(1, sizeof *s);
-  if (!s) {
-    free(wkey);
-    return RM_E_OUTOFMEMORY;
-  }
+  memset(wkey, 0, sizeof wkey);
+  if (strlen(key) != CCH_RM_SESSION_KEY ||
+      MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, key,
+                          CCH_RM_SESSION_KEY, wkey,
+                          CCH_RM_SESSION_KEY) != CCH_RM_SESSION_KEY)
+    return RM_E_SESSION_CREDENTIAL_CONFLICT;
+  s = (rms *)calloc(1, sizeof *s);
+  if (!s) return RM_E_OUTOFMEMORY;
   s->handle = 0xFFFFFFFFu;
   r = RmJoinSession(&s->handle, wkey);
-  free(wkey);
   if (r != ERROR_SUCCESS) {
     free(s);
     return (unsigned)r;
@@ -241,7 +205,17 @@ unsigned rm_backend_join(rm_session **out, const char *key) {
   return RM_OK;
 }
 
-unsigned rm_backend_end(rm_session *s) {
+int rm_win_rstrtmgr_gives_key(void) {
+  WCHAR wkey[CCH_RM_SESSION_KEY + 1];
+  DWORD h = 0xFFFFFFFFu;
+  memset(wkey, 0, sizeof wkey);
+  if (RmStartSession(&h, 0, wkey) != ERROR_SUCCESS) return 0;
+  RmEndSession(h);
+  return wkey[0] != 0;
+}
+
+static unsigned rstr_end(void *v) {
+  rms *s = (rms *)v;
   DWORD rc;
   if (s->primary) primary_remove(s);
   rc = RmEndSession(s->handle);
@@ -249,15 +223,16 @@ unsigned rm_backend_end(rm_session *s) {
   return (unsigned)rc;
 }
 
-int rm_backend_is_primary(const rm_session *s) { return s->primary; }
 
 /* ---------------------------------------------------------------------
  * Resources and the affected list
  * ------------------------------------------------------------------- */
 
-unsigned rm_backend_register(rm_session *s, size_t nfiles, const char *const *files,
-                      size_t nprocs, const rm_unique_process *procs,
-                      size_t nsvcs, const char *const *svcs) {
+static unsigned rstr_register(void *v, size_t nfiles,
+                              const char *const *files, size_t nprocs,
+                              const rm_unique_process *procs, size_t nsvcs,
+                              const char *const *svcs) {
+  rms *s = (rms *)v;
   LPCWSTR *wfiles = NULL, *wsvcs = NULL;
   RM_UNIQUE_PROCESS *wprocs = NULL;
   unsigned rc = RM_OK;
@@ -298,9 +273,9 @@ static void from_process_info(const RM_PROCESS_INFO *w, rm_app *a) {
   a->restartable = w->bRestartable != FALSE;
 }
 
-unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
-                      rm_app *apps, uint32_t *reasons,
-                      rm_pid_list *uninspected) {
+static unsigned rstr_get_list(void *v, unsigned *needed, unsigned *count,
+                              rm_app *apps, uint32_t *reasons) {
+  rms *s = (rms *)v;
   UINT need = 0, n = (UINT)*count;
   DWORD why = 0;
   RM_PROCESS_INFO *info = NULL;
@@ -310,9 +285,6 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
   *needed = 0;
   *count = 0;
   *reasons = 0;
-  /* the Restart Manager reports nothing of the kind */
-  uninspected->pids = NULL;
-  uninspected->n = 0;
   if (cap > 0) {
     /* zero-filled, so that a name the call leaves unwritten reads "" */
     info = (RM_PROCESS_INFO *)calloc(cap, sizeof *info);
@@ -335,26 +307,35 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
  * ------------------------------------------------------------------- */
 
 /* RM_WRITE_STATUS_CALLBACK takes the percentage and nothing else (no
- * context pointer; no WINAPI, so it is cdecl on i686 as declared). The
- * binding's fn and ctx therefore sit, for the duration of RmShutdown or
- * RmRestart, in a slot the trampoline finds by the calling thread's id: the
- * module's only mutable global is the list of these slots, each living on
- * the stack of the call that owns it. The newest slot of a thread comes
- * first, so a callback that runs another session's shutdown gets its own
- * reports. A report that arrives on another thread finds no slot and is
- * dropped: the binding's callback runs Lua, which must stay on the caller's
- * thread. (A list under a slim lock rather than thread-local storage: no
- * initialisation, no runtime library, the same in a DLL and in a static
- * build.)
+ * context pointer; the SDK declares it __cdecl, which the trampoline below
+ * says too, for i686). The binding's fn and ctx therefore sit, for the
+ * duration of RmShutdown or RmRestart, in a slot the trampoline finds by the
+ * calling thread's id: the module's only mutable global is the list of
+ * these slots, each living on the stack of the call that owns it. The
+ * newest slot of a thread comes first, so a callback that runs another
+ * session's shutdown gets its own reports. A report that arrives on another
+ * thread finds no slot and is dropped: the binding's callback runs Lua,
+ * which must stay on the caller's thread. (A list under a slim lock rather
+ * than thread-local storage: no initialisation, no runtime library, the
+ * same in a DLL and in a static build.)
  *
  * Once fn returns non-zero (the binding's callback does when the Lua
  * function raised; it keeps the error and raises it after the backend
- * returned) later reports are not passed on. The operation itself runs to
- * its end: RmCancelCurrentTask is documented for another thread, not for
- * the status callback. fn never unwinds through rstrtmgr's frames: the
- * binding calls Lua with lua_pcall. */
+ * returned) later reports are not passed on. fn never unwinds through
+ * rstrtmgr's frames: the binding calls Lua with lua_pcall.
+ *
+ * Cancelling from inside the callback (the Lua layer's deadline does) is
+ * not a call Microsoft documents: RmCancelCurrentTask is "called from
+ * another thread". So a cancel asked for on the thread that runs the
+ * session's task goes to a short-lived watchdog thread, which makes the
+ * call while the callback waits for it (at most CANCEL_WAIT_MS: should the
+ * Restart Manager hold the call until the task's thread moves on, the
+ * callback returns and the cancel lands as soon as it does). */
+#define CANCEL_WAIT_MS 5000
+
 typedef struct progress_slot {
   DWORD thread;
+  DWORD handle; /* the session whose task runs */
   rm_progress_fn fn;
   void *ctx;
   int stopped;
@@ -364,8 +345,10 @@ typedef struct progress_slot {
 static SRWLOCK progress_lock = SRWLOCK_INIT;
 static progress_slot *progress_slots;
 
-static void progress_push(progress_slot *p, rm_progress_fn fn, void *ctx) {
+static void progress_push(progress_slot *p, DWORD handle, rm_progress_fn fn,
+                          void *ctx) {
   p->thread = GetCurrentThreadId();
+  p->handle = handle;
   p->fn = fn;
   p->ctx = ctx;
   p->stopped = 0;
@@ -386,7 +369,7 @@ static void progress_pop(progress_slot *p) {
   ReleaseSRWLockExclusive(&progress_lock);
 }
 
-static void progress_trampoline(UINT percent) {
+static void __cdecl progress_trampoline(UINT percent) {
   DWORD me = GetCurrentThreadId();
   progress_slot *p;
   AcquireSRWLockShared(&progress_lock);
@@ -399,35 +382,68 @@ static void progress_trampoline(UINT percent) {
   if (p->fn(p->ctx, (unsigned)percent) != 0) p->stopped = 1;
 }
 
+/* Whether the calling thread is inside a task of session handle. */
+static int on_task_thread(DWORD handle) {
+  DWORD me = GetCurrentThreadId();
+  progress_slot *p;
+  int found = 0;
+  AcquireSRWLockShared(&progress_lock);
+  for (p = progress_slots; p && !found; p = p->next)
+    found = p->thread == me && p->handle == handle;
+  ReleaseSRWLockShared(&progress_lock);
+  return found;
+}
+
+static DWORD WINAPI watchdog(LPVOID arg) {
+  return RmCancelCurrentTask((DWORD)(uintptr_t)arg);
+}
+
+/* RmCancelCurrentTask(handle), from another thread when the caller runs
+ * that session's task. */
+static unsigned cancel_handle(DWORD handle) {
+  HANDLE t;
+  DWORD rc = ERROR_SUCCESS;
+  if (!on_task_thread(handle)) return (unsigned)RmCancelCurrentTask(handle);
+  t = CreateThread(NULL, 0, watchdog, (LPVOID)(uintptr_t)handle, 0, NULL);
+  if (t == NULL) return rm_win_last_error();
+  if (WaitForSingleObject(t, CANCEL_WAIT_MS) != WAIT_OBJECT_0 ||
+      !GetExitCodeThread(t, &rc))
+    rc = ERROR_SUCCESS; /* asked for; it lands when the task allows */
+  CloseHandle(t);
+  return (unsigned)rc;
+}
+
 /* timeout_ms is the native backend's deadline for polite stops; Windows
  * applies its own (the contract: 30 s for applications and 20 s for
  * services under RmForceShutdown), so it is unused here. */
-unsigned rm_backend_shutdown(rm_session *s, uint32_t flags, unsigned timeout_ms,
-                      rm_progress_fn fn, void *ctx) {
+static unsigned rstr_shutdown(void *v, uint32_t flags, unsigned timeout_ms,
+                              rm_progress_fn fn, void *ctx) {
+  rms *s = (rms *)v;
   progress_slot slot;
   DWORD rc;
   (void)timeout_ms;
   if (fn == NULL)
     return (unsigned)RmShutdown(s->handle, (ULONG)flags, NULL);
-  progress_push(&slot, fn, ctx);
+  progress_push(&slot, s->handle, fn, ctx);
   rc = RmShutdown(s->handle, (ULONG)flags, progress_trampoline);
   progress_pop(&slot);
   return (unsigned)rc;
 }
 
-unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
+static unsigned rstr_restart(void *v, rm_progress_fn fn, void *ctx) {
+  rms *s = (rms *)v;
   progress_slot slot;
   DWORD rc;
   /* dwRestartFlags is reserved and must be 0 */
   if (fn == NULL) return (unsigned)RmRestart(s->handle, 0, NULL);
-  progress_push(&slot, fn, ctx);
+  progress_push(&slot, s->handle, fn, ctx);
   rc = RmRestart(s->handle, 0, progress_trampoline);
   progress_pop(&slot);
   return (unsigned)rc;
 }
 
-unsigned rm_backend_cancel(rm_session *s) {
-  return (unsigned)RmCancelCurrentTask(s->handle);
+static unsigned rstr_cancel(void *v) {
+  return cancel_handle(((rms *)v)->handle);
 }
 
 /* ---------------------------------------------------------------------
@@ -464,7 +480,8 @@ static unsigned filter_target(const rm_filter *f, WCHAR **wide,
   }
 }
 
-unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
+static unsigned rstr_add_filter(void *v, const rm_filter *f) {
+  rms *s = (rms *)v;
   WCHAR *wide;
   RM_UNIQUE_PROCESS pbuf, *proc;
   LPCWSTR path, svc;
@@ -476,7 +493,8 @@ unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
   return rc;
 }
 
-unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
+static unsigned rstr_remove_filter(void *v, const rm_filter *f) {
+  rms *s = (rms *)v;
   WCHAR *wide;
   RM_UNIQUE_PROCESS pbuf, *proc;
   LPCWSTR path, svc;
@@ -599,7 +617,7 @@ static unsigned walk_filters(const BYTE *buf, size_t size, raw_filter **out,
 
 /* The raw list from RmGetFilterList into a malloc'd buffer (*buf NULL when
  * the list is empty). */
-static unsigned fetch_filters(rm_session *s, BYTE **buf, size_t *size) {
+static unsigned fetch_filters(rms *s, BYTE **buf, size_t *size) {
   BYTE *b = NULL;
   DWORD cb = 0, need;
   DWORD rc = ERROR_MORE_DATA;
@@ -627,8 +645,9 @@ static unsigned fetch_filters(rm_session *s, BYTE **buf, size_t *size) {
   return RM_OK;
 }
 
-unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
-                             size_t *needed, unsigned *count) {
+static unsigned rstr_get_filter_list(void *vs, void *buf, size_t size,
+                                     size_t *needed, unsigned *count) {
+  rms *s = (rms *)vs;
   BYTE *raw;
   size_t rawsize, n, i, total, at;
   raw_filter *v;
@@ -687,93 +706,21 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
   return RM_OK;
 }
 
-/* ---------------------------------------------------------------------
- * Processes and restart registration
- * ------------------------------------------------------------------- */
 
-static unsigned last_error(void) {
-  DWORD e = GetLastError();
-  return e ? (unsigned)e : WIN_ERROR_FUNCTION_FAILED;
-}
-
-unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
-  FILETIME created, exited, kernel, user;
-  HANDLE h;
-  unsigned rc = RM_OK;
-  memset(out, 0, sizeof *out);
-  h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
-  if (h == NULL) return last_error();
-  if (GetProcessTimes(h, &created, &exited, &kernel, &user)) {
-    out->pid = pid;
-    out->start_time = filetime_u64(&created);
-  } else {
-    rc = last_error();
-  }
-  CloseHandle(h);
-  return rc;
-}
-
-/* RegisterApplicationRestart and UnregisterApplicationRestart return an
- * HRESULT; rm_win_hresult_to_error maps it: S_OK -> 0, HRESULT_FROM_WIN32
- * codes (0x8007xxxx) -> their Win32 code (E_INVALIDARG, a command line over
- * RESTART_MAX_CMD_LINE characters, -> 87), E_FAIL and any other failure ->
- * 1627 (ERROR_FUNCTION_FAILED). */
-unsigned rm_backend_register_restart(size_t argc, const char *const *argv,
-                              uint32_t flags) {
-  WCHAR *wline = NULL;
-  unsigned rc = RM_OK;
-  HRESULT hr;
-  if (argc > 0) {
-    size_t len = rm_win_cmdline_quote(argc, argv, NULL, 0);
-    char *line = (char *)malloc(len + 1);
-    if (!line) return RM_E_OUTOFMEMORY;
-    rm_win_cmdline_quote(argc, argv, line, len + 1);
-    wline = to_wide(line, &rc);
-    free(line);
-    if (!wline) return rc;
-  }
-  /* no arguments: NULL, the executable alone */
-  hr = RegisterApplicationRestart(wline, (DWORD)flags);
-  free(wline);
-  return rm_win_hresult_to_error((uint32_t)hr);
-}
-
-unsigned rm_backend_unregister_restart(void) {
-  return rm_win_hresult_to_error((uint32_t)UnregisterApplicationRestart());
-}
-
-/* ---------------------------------------------------------------------
- * Messages and environment
- * ------------------------------------------------------------------- */
-
-void rm_backend_error_text(unsigned code, char *buf, size_t size) {
-  WCHAR w[512];
-  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
-                               FORMAT_MESSAGE_IGNORE_INSERTS,
-                           NULL, code, 0, w, (DWORD)(sizeof w / sizeof w[0]),
-                           NULL);
-  while (n > 0 && (w[n - 1] == L'\r' || w[n - 1] == L'\n' ||
-                   w[n - 1] == L' ' || w[n - 1] == L'.'))
-    n--;
-  if (n == 0) {
-    snprintf(buf, size, "system error %u", code);
-    return;
-  }
-  w[n] = 0;
-  from_wide(w, n, buf, size);
-}
-
-/* Wine's ntdll exports wine_get_version (cdecl, no arguments); Windows'
- * does not. */
-typedef const char *(__cdecl *wine_version_fn)(void);
-
-const char *rm_backend_wine_version(void) {
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  FARPROC p;
-  if (ntdll == NULL) return NULL;
-  p = GetProcAddress(ntdll, "wine_get_version");
-  if (p == NULL) return NULL;
-  /* through void (*)(void), the one cast between function types that every
-   * compiler accepts silently */
-  return ((wine_version_fn)(void (*)(void))p)();
-}
+const rm_win_engine rm_win_rstrtmgr = {
+  "rstrtmgr",
+  rstr_start,
+  rstr_join,
+  rstr_end,
+  rstr_register,
+  rstr_get_list,
+  rstr_shutdown,
+  rstr_restart,
+  rstr_cancel,
+  rstr_cancel_key,
+  rstr_add_filter,
+  rstr_remove_filter,
+  rstr_get_filter_list,
+  NULL,
+  NULL,
+};

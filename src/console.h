@@ -1,0 +1,26 @@
+/*
+ * The program's own command line and console, for command-line tools:
+ * src/windows/console.c and src/native/console.c. On Windows the C
+ * runtime's argv holds the arguments in the ANSI code page, which cannot
+ * hold every character ("è" in a path, on a system whose code page lacks
+ * it, arrives as "?"); the command line itself is UTF-16, and the console
+ * shows UTF-8 once asked to. On POSIX argv is already the bytes the
+ * program got.
+ */
+#ifndef RESTARTMANAGER_CONSOLE_H
+#define RESTARTMANAGER_CONSOLE_H
+
+#include <stddef.h>
+
+#include "backend.h"
+
+/* The process's arguments as UTF-8, *argv a malloc'd array of *argc
+ * malloc'd strings (free with rm_console_free), the program's name first.
+ * RM_E_INVALID_FUNCTION where argv needs no such reading (POSIX). */
+unsigned rm_console_arguments(size_t *argc, char ***argv);
+void rm_console_free(size_t argc, char **argv);
+
+/* Has the console show UTF-8 output (RM_OK where nothing is needed). */
+unsigned rm_console_utf8_output(void);
+
+#endif

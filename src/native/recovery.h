@@ -1,0 +1,40 @@
+/*
+ * What a primary's shutdown stopped, kept in the session's directory
+ * ("stopping", written whole before the first signal), so that a primary
+ * that dies before its restart loses no application: the next session of
+ * the same user that finds the stale session (a start or a join sweeps the
+ * store) starts again, as their owners, those recorded applications that
+ * are no longer running, then the session is removed. A restart that
+ * completes, or a session that ends normally, removes the record.
+ */
+#ifndef RESTARTMANAGER_NATIVE_RECOVERY_H
+#define RESTARTMANAGER_NATIVE_RECOVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "restartreg.h"
+
+/* One application to bring back: the process it was, its ids, and its
+ * registration. */
+typedef struct rm_native_recovery_app {
+  rm_unique_process process;
+  uid_t uid;
+  gid_t gid;
+  size_t ngroups;
+  const gid_t *groups;
+  const rm_native_restart_reg *reg;
+} rm_native_recovery_app;
+
+/* Replaces the record of the session directory dirfd with apps[0..n)
+ * (none: removes it). RM_OK, or the code of the failed write. */
+unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
+                                 size_t n);
+
+/* Starts again what the record of the stale session directory dirfd names
+ * and is no longer running, then removes the record. */
+void rm_native_recovery_run(int dirfd);
+
+#endif
