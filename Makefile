@@ -278,7 +278,12 @@ $(BUILD)/bench/clock.so: spec/bench/clock.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LIBFLAG) -o $@ $<
 
-bench: deps all $(HELPERS) $(BUILD)/bench/clock.so
+$(BUILD)/bench/bare_scan: spec/bench/bare_scan.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
+
+# BENCH_ARGS: rounds and runs a round of spec/bench/who_uses.lua (5 5)
+bench: deps all $(HELPERS) $(BUILD)/bench/clock.so $(BUILD)/bench/bare_scan
 	@$(SPEC_ENV) $(LUA) spec/bench/who_uses.lua $(BENCH_ARGS)
 	@$(SPEC_ENV) LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;$(CURDIR)/$(BUILD)/bench/?.so;;" \
 	  $(LUA) spec/bench/shutdown.lua

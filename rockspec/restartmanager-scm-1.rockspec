@@ -48,16 +48,21 @@ build = {
           sources = {
             "src/lconsole.c",
             "src/lprocess.c",
+            "src/lrestart.c",
             "src/restartmanager.c",
             "src/native/apps.c",
             "src/native/backend.c",
+            "src/native/capture.c",
             "src/native/console.c",
             "src/native/control.c",
             "src/native/filters.c",
             "src/native/launch.c",
             "src/native/process.c",
+            "src/native/process_exec.c",
             "src/native/procfs.c",
             "src/native/records.c",
+            "src/native/recovery.c",
+            "src/native/relaunch.c",
             "src/native/restartreg.c",
             "src/native/scan.c",
             "src/native/services.c",
@@ -73,10 +78,11 @@ build = {
     win32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/lconsole.c", "src/lprocess.c",
+          sources = { "src/lconsole.c", "src/lprocess.c", "src/lrestart.c",
             "src/restartmanager.c", "src/windows/backend.c",
             "src/windows/cmdline.c", "src/windows/console.c",
-            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/process.c", "src/windows/process_exec.c",
+            "src/windows/rstrtmgr.c",
             "src/windows/w32_engine.c", "src/windows/w32_scan.c",
             "src/windows/w32_store.c", "src/windows/wutil.c" },
           incdirs = { "src" },
@@ -88,10 +94,11 @@ build = {
     mingw32 = {
       modules = {
         ["restartmanager.core"] = {
-          sources = { "src/lconsole.c", "src/lprocess.c",
+          sources = { "src/lconsole.c", "src/lprocess.c", "src/lrestart.c",
             "src/restartmanager.c", "src/windows/backend.c",
             "src/windows/cmdline.c", "src/windows/console.c",
-            "src/windows/process.c", "src/windows/rstrtmgr.c",
+            "src/windows/process.c", "src/windows/process_exec.c",
+            "src/windows/rstrtmgr.c",
             "src/windows/w32_engine.c", "src/windows/w32_scan.c",
             "src/windows/w32_store.c", "src/windows/wutil.c" },
           incdirs = { "src" },

@@ -146,7 +146,14 @@ extern const char rm_backend_name[];
  * UTF-16); the binding refuses others with an argument error. */
 extern const int rm_backend_needs_utf8;
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]);
+/* rm_backend_start flags. RM_START_PRIVATE: a session nobody can join
+ * (the native backend then keeps its registrations in memory and never
+ * touches the session store; the Restart Manager has no such session and
+ * the Windows backend ignores the flag). */
+#define RM_START_PRIVATE 1u
+
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags);
 unsigned rm_backend_join(rm_session **out, const char *key);
 /* Ends the session and frees it; s is invalid afterwards whatever the
  * result. */
@@ -174,6 +181,14 @@ typedef struct rm_pid_list {
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
                       rm_app *apps, uint32_t *reasons,
                       rm_pid_list *uninspected);
+
+#ifndef _WIN32
+/* Native backend: the registered files whose path did not exist at the
+ * session's last list (it looks every path up when it lists), as places
+ * from 0 in the order registered; how many. Valid until the next call on
+ * the session. The Restart Manager knows nothing of the kind. */
+size_t rm_native_missing(const rm_session *s, const size_t **places);
+#endif
 
 /* Conductor only. timeout_ms bounds the wait for each polite stop (the
  * native backend's deadline; the Windows backend has its own). */

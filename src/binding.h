@@ -29,5 +29,6 @@ void rm_check_process(lua_State *L, int idx, int arg, lua_Integer i,
  * table on top of the stack. */
 void rm_open_process(lua_State *L); /* lprocess.c */
 void rm_open_console(lua_State *L); /* lconsole.c */
+void rm_open_restart(lua_State *L); /* lrestart.c */
 
 #endif

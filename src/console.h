@@ -1,6 +1,6 @@
 /*
- * The program's own command line and console, for command-line tools:
- * src/windows/console.c and src/native/console.c. On Windows the C
+ * The program's own command line, console and file names, where the C
+ * runtime falls short: src/windows/console.c and src/native/console.c. On Windows the C
  * runtime's argv holds the arguments in the ANSI code page, which cannot
  * hold every character ("è" in a path, on a system whose code page lacks
  * it, arrives as "?"); the command line itself is UTF-16, and the console
@@ -22,5 +22,11 @@ void rm_console_free(size_t argc, char **argv);
 
 /* Has the console show UTF-8 output (RM_OK where nothing is needed). */
 unsigned rm_console_utf8_output(void);
+
+/* Whether the file or directory path (UTF-8) exists, through the W
+ * functions: the C runtime's fopen takes its name in the ANSI code page.
+ * A path that cannot be looked at counts as existing. RM_E_INVALID_FUNCTION
+ * where the C runtime reaches every name (POSIX). */
+unsigned rm_console_path_exists(const char *path, int *exists);
 
 #endif

@@ -67,8 +67,35 @@ static int l_utf8_arguments(lua_State *L) {
   return 1;
 }
 
+/***
+ * Whether a file or directory exists, where the C runtime cannot say for
+ * every name: on Windows `io.open` takes the name in the ANSI code page,
+ * and a path with other characters is not found; this asks Windows with
+ * the UTF-16 name. A path that cannot be looked at counts as existing.
+ * Elsewhere it returns nothing: `io.open` reaches every name.
+ * @function path_exists
+ * @tparam string path (UTF-8 on Windows)
+ * @treturn[1] boolean
+ * @treturn[2] nil (not Windows)
+ */
+static int l_path_exists(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  int exists = 0;
+  unsigned rc;
+  luaL_argcheck(L, strlen(path) == len, 1, "paths may not contain '\\0'");
+  rc = rm_console_path_exists(path, &exists);
+  if (rc == RM_E_INVALID_FUNCTION) return 0;
+  if (rc == RM_E_BAD_ARGUMENTS)
+    return luaL_argerror(L, 1, "string is not valid UTF-8");
+  if (rc != RM_OK) return rm_push_failure(L, rc, path);
+  lua_pushboolean(L, exists);
+  return 1;
+}
+
 static const luaL_Reg console_functions[] = {
   {"utf8_arguments", l_utf8_arguments},
+  {"path_exists", l_path_exists},
   {NULL, NULL}};
 
 void rm_open_console(lua_State *L) { luaL_setfuncs(L, console_functions, 0); }

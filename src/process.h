@@ -69,4 +69,26 @@ unsigned rm_process_executable(uint32_t pid, char *buf, size_t size,
  * descriptors or memory). */
 unsigned rm_process_running(const rm_unique_process *p, int *running);
 
+/* The full path argv0 names: itself made absolute when it has a '/', else
+ * the first executable regular file of that name in PATH. */
+unsigned rm_process_find(const char *argv0, char *buf, size_t size,
+                         char msg[RM_PROCESS_MSG_SIZE]);
+
+/* Changes the calling process's working directory, or one variable of its
+ * environment (value NULL removes it): what a launcher sets up before
+ * rm_process_exec. */
+unsigned rm_process_chdir(const char *dir, char msg[RM_PROCESS_MSG_SIZE]);
+unsigned rm_process_setenv(const char *name, const char *value,
+                           char msg[RM_PROCESS_MSG_SIZE]);
+
+/* Replaces the calling process's program by path (absolute, as
+ * rm_process_find gives it) with argv (argc >= 1), keeping the pid, the
+ * start time, the environment, the working directory and the descriptors
+ * not marked close-on-exec: on success it does not return. POSIX only: on
+ * Windows a process cannot replace its program, and this returns
+ * RM_E_INVALID_PARAMETER with the reason. */
+unsigned rm_process_exec(const char *path, size_t argc,
+                         const char *const *argv,
+                         char msg[RM_PROCESS_MSG_SIZE]);
+
 #endif

@@ -343,6 +343,19 @@ static const char **check_string_array(lua_State *L, int arg, size_t *n) {
   lua_Integer i, len = check_array(L, arg);
   const char **v = (const char **)scratch(L, (size_t)len * sizeof *v);
   int anchor;
+  if (len && !lua_getmetatable(L, arg)) {
+    /* a plain table: its strings are its own, and nothing runs that could
+     * change it while the pointers are in use */
+    for (i = 1; i <= len; i++) {
+      lua_rawgeti(L, arg, i);
+      v[i - 1] = check_cstring(L, -1, arg, i);
+      lua_pop(L, 1);
+    }
+    lua_pushnil(L); /* where the anchor would be */
+    *n = (size_t)len;
+    return v;
+  }
+  if (len) lua_pop(L, 1); /* the metatable */
   lua_createtable(L, len < 65536 ? (int)len : 65536, 0);
   anchor = lua_gettop(L);
   for (i = 1; i <= len; i++) {
@@ -415,6 +428,10 @@ static Session *new_session(lua_State *L) {
  * At the limit of 64 sessions, handles of this state that were dropped
  * without being ended are collected first.
  * @function start_session
+ * @tparam[opt] table opts `private` (boolean): a session nobody can join.
+ * The native backend then keeps its registrations in this process and
+ * never touches the session store; the Windows backend starts an ordinary
+ * session.
  * @treturn[1] Session
  * @treturn[1] string the session key (32 characters)
  * @treturn[2] nil
@@ -423,15 +440,26 @@ static Session *new_session(lua_State *L) {
  */
 static int l_start_session(lua_State *L) {
   char key[RM_KEY_LEN + 1];
-  Session *u = new_session(L);
-  unsigned rc;
+  Session *u;
+  unsigned rc, flags = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "private");
+    if (!lua_isnil(L, -1)) {
+      luaL_argexpected(L, lua_isboolean(L, -1), 1,
+                       "boolean or nil in field 'private'");
+      if (lua_toboolean(L, -1)) flags |= RM_START_PRIVATE;
+    }
+    lua_pop(L, 1);
+  }
+  u = new_session(L);
   memset(key, 0, sizeof key);
-  rc = rm_backend_start(&u->s, key);
+  rc = rm_backend_start(&u->s, key, flags);
   if (rc == RM_E_MAX_SESSIONS_REACHED) {
     /* handles dropped without end_session still count until collected:
      * collect them, and try once more */
     lua_gc(L, LUA_GCCOLLECT);
-    rc = rm_backend_start(&u->s, key);
+    rc = rm_backend_start(&u->s, key, flags);
   }
   if (rc != RM_OK) {
     u->s = NULL;
@@ -992,6 +1020,27 @@ static int l_backend_info(lua_State *L) {
   return 1;
 }
 
+#ifndef _WIN32
+/***
+ * The registered files whose path did not exist at the session's last
+ * list (native backend only: it looks every path up when it lists; the
+ * Windows build has no such method).
+ * @function Session:missing
+ * @treturn {integer,...} their places in the order registered (from 1)
+ */
+static int l_missing(lua_State *L) {
+  Session *u = check_session(L);
+  const size_t *places;
+  size_t i, n = rm_native_missing(u->s, &places);
+  lua_createtable(L, n < 65536 ? (int)n : 65536, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, (lua_Integer)places[i] + 1);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+#endif
+
 static const luaL_Reg session_methods[] = {
   {"end_session", l_end_session},
   {"key", l_key},
@@ -1004,6 +1053,9 @@ static const luaL_Reg session_methods[] = {
   {"add_filter", l_add_filter},
   {"remove_filter", l_remove_filter},
   {"get_filter_list", l_get_filter_list},
+#ifndef _WIN32
+  {"missing", l_missing},
+#endif
   {NULL, NULL}};
 
 static const luaL_Reg session_meta[] = {
@@ -1054,5 +1106,6 @@ RM_EXPORT int luaopen_restartmanager_core(lua_State *L) {
   lua_setfield(L, -2, "_VERSION");
   rm_open_process(L);
   rm_open_console(L);
+  rm_open_restart(L);
   return 1;
 }

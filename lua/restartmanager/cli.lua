@@ -6,14 +6,26 @@
 --    restartmanager close PATH... [POLICY] [--log FILE] [--json]
 --    restartmanager run --file PATH [--file PATH]... [POLICY] [--log FILE]
 --                       [--json] -- COMMAND...
+--    restartmanager launch [--chdir DIR] [--env NAME=VALUE]... -- COMMAND...
 --    restartmanager help [COMMAND]
 --    restartmanager completion bash|zsh|fish
 --
 -- POLICY: `--force`, `--timeout S`, `--deadline S`, `--spare NAME`,
 -- `--spare-path PREFIX`, `--spare-type TYPE` (each repeatable),
 -- `--only-registered`, `--allow-reboot`, `--allow-missing`,
--- `--allow-uninspected`, `--policy FILE` (a JSON object with the fields of
--- a `restartmanager.policy`; the options above add to it and override it).
+-- `--allow-uninspected`, `--restart-unregistered`,
+-- `--restart-unregistered-name NAME`, `--restart-unregistered-path PREFIX`
+-- (each repeatable), `--yes`, `--allow-down`, `--policy FILE` (a JSON
+-- object with the fields of a `restartmanager.policy`; the options above
+-- add to it and override it).
+--
+-- Programs someone works in on a terminal are not stopped without asking:
+-- on a terminal, `close` and `run` ask first; without one they leave them
+-- running unless `--yes` is given.
+--
+-- `launch` registers itself for restart as COMMAND (its pid and start
+-- time, its working directory and environment) and then becomes COMMAND
+-- (exec): the program is registered without a line of code of its own.
 --
 -- Streams: the report (text, or with `--json` one JSON document) goes to
 -- standard output, except for `run`, whose command owns standard output:
@@ -29,8 +41,12 @@
 -- (`--allow-uninspected` accepts that). `run` exits with the command's
 -- status (128 + N when signal N ended it), 125 when the command did not
 -- run because the procedure failed or refused first, or when the command
--- succeeded but the restart failed, 126 when the command could not be
--- started and 127 when it was not found.
+-- succeeded but the restart failed, 5 when the command succeeded but
+-- something that was stopped did not come back (0 only when everything
+-- came back, or with `--allow-down`), 126 when the command could not be
+-- started and 127 when it was not found. `launch` exits 127 when the
+-- command is not found, 126 when it cannot be run, 1 when the registration
+-- failed; otherwise it is the command.
 --
 -- Arguments are parsed by argparse (Debian: lua-argparse); reading a
 -- `--policy` file needs lua-dkjson or lua-cjson.
@@ -47,7 +63,7 @@ local C = {}
 
 --- Exit statuses.
 C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, uninspected = 4,
-  run_failed = 125, cannot_run = 126, not_found = 127 }
+  down = 5, run_failed = 125, cannot_run = 126, not_found = 127 }
 
 local monotime
 do
@@ -176,9 +192,31 @@ local STEP_TEXT = {
     return nil -- the error line says it
   end,
   cancelled = function(r) return "cancelled: " .. tostring(r.message) end,
-  restarted = function(r) return "restarted " .. app_label(r) end,
+  restarted = function(r)
+    if r.via then
+      return ("restarted %s from its capture (%s): pid %s"):format(
+        app_label(r), r.via == "command" and "its command line"
+        or r.via == "unit" and "its systemd unit"
+        or "its desktop application id", tostring(r.new_pid))
+    end
+    return "restarted " .. app_label(r)
+  end,
+  already_running = function(r)
+    return ("not restarted %s: it runs again already (pid %s)"):format(
+      app_label(r), tostring(r.new_pid))
+  end,
+  with_parent = function(r)
+    return ("%s came back with its parent, pid %s"):format(app_label(r),
+      tostring(r.parent))
+  end,
   not_restarted = function(r)
     return "not restarted " .. app_label(r) .. ": " .. tostring(r.why)
+  end,
+  asked = function(r)
+    if r.stop then return nil end
+    return ("left running %d program%s with a terminal: %s"):format(#r.pids,
+      #r.pids == 1 and "" or "s", r.answered and "not confirmed"
+      or "not stopped without asking (--yes stops them)")
   end,
 }
 
@@ -230,6 +268,19 @@ local function add_policy_options(cmd)
   cmd:flag("--allow-uninspected", "Go on when processes could not be "
     .. "inspected (not root: another user's may use the files); refused "
     .. "otherwise, exit status 4.")
+  cmd:flag("--restart-unregistered", "Bring back the programs that never "
+    .. "registered for restart too, from what is captured before they stop.")
+  cmd:option("--restart-unregistered-name", "Bring back this program even "
+    .. "though it never registered (repeatable).")
+    :argname("<name>"):count("*")
+  cmd:option("--restart-unregistered-path", "Bring back programs whose "
+    .. "executable is this file or lies under this directory, even though "
+    .. "they never registered (repeatable).")
+    :argname("<prefix>"):count("*")
+  cmd:flag("--yes", "Stop programs someone works in on a terminal without "
+    .. "asking (unsaved work may be lost).")
+  cmd:flag("--allow-down", "'run': exit 0 even when something that was "
+    .. "stopped did not come back.")
   cmd:option("--policy", "A policy as a JSON file; the options above add "
     .. "to it.")
     :argname("<file>")
@@ -253,7 +304,8 @@ local EPILOG = "Exit status: 0 done; 1 failed (a file that does not exist "
   .. "processes could not be inspected and the caller is not root. 'run' "
   .. "exits with the command's status (128 + N for signal N), 125 when the "
   .. "command did not run because the procedure failed or refused first, "
-  .. "126 when it could not be started, 127 when it was not found."
+  .. "5 when it succeeded but something that was stopped did not come "
+  .. "back, 126 when it could not be started, 127 when it was not found."
 
 --- The argparse parser of the tool.
 -- @return the parser, and its commands by name
@@ -303,6 +355,18 @@ function C.parser()
     .. "standard output is its own, the report goes to standard error.")
     :args("+")
   commands.run = run
+
+  local launch = p:command("launch", "Register for restart, then become "
+    .. "the command: it comes back after an installer stopped it.")
+  launch:option("--chdir", "Run in this directory (recorded for the "
+    .. "restart).")
+    :argname("<dir>")
+  launch:option("--env", "Run with this variable set (recorded for the "
+    .. "restart; repeatable).")
+    :argname("<name=value>"):count("*")
+  launch:argument("cmd", "The command (after --), run without a shell.")
+    :args("+")
+  commands.launch = launch
 
   p:add_help_command()
   p:add_complete_command()
@@ -389,6 +453,25 @@ local function policy_of(a)
   if a.allow_uninspected then opts.allow_uninspected = true end
   if a.timeout then opts.timeout = a.timeout end
   if a.deadline then opts.deadline = a.deadline end
+  local ru_names = a.restart_unregistered_name or {}
+  local ru_paths = a.restart_unregistered_path or {}
+  if a.restart_unregistered then
+    opts.restart_unregistered = true
+  elseif (#ru_names > 0 or #ru_paths > 0)
+      and opts.restart_unregistered ~= true then
+    local ru = type(opts.restart_unregistered) == "table"
+      and opts.restart_unregistered or {}
+    local t = { names = {}, paths = {} }
+    for _, k in ipairs { "names", "paths" } do
+      local old = ru[k]
+      if type(old) == "string" then old = { old } end
+      if type(old) == "table" then append_all(t[k], old) end
+    end
+    append_all(t.names, ru_names)
+    append_all(t.paths, ru_paths)
+    opts.restart_unregistered = t
+  end
+  if a.yes then opts.terminal_apps = "stop" end
   -- checked here, so that a mistake is a usage error
   local ok, err = pcall(policy.new, opts)
   if not ok then return nil, (tostring(err):gsub("^[^:]*:%d+: ", "")) end
@@ -481,6 +564,23 @@ function Run:procedure_opts(opts)
     opts.on_step = function(rec)
       local text = C.step_text(rec)
       if text then display:line(text) end
+    end
+  end
+  if not a.yes and isatty(io.stdin) and isatty(self.err) then
+    -- someone is there to ask
+    local err, display = self.err, self.display
+    opts.ask = function(apps)
+      if display then display:done() end
+      err:write("These programs have a terminal; someone may be working "
+        .. "in them (unsaved work may be lost):\n")
+      for _, e in ipairs(apps) do
+        err:write(("  pid %d  %s  %s\n"):format(e.pid, tostring(e.name),
+          tostring(e.executable or "")))
+      end
+      err:write("Stop them? [y/N] ")
+      err:flush()
+      local answer = io.stdin:read("l")
+      return answer ~= nil and answer:match("^%s*[yY]") ~= nil
     end
   end
   if a.log == "-" then
@@ -634,7 +734,36 @@ function COMMANDS.run(r, opts)
   if status == nil or (not ok and status == 0) then
     status = C.EXIT.run_failed
   end
+  local down = ok and res.down or {}
+  if status == 0 and #down > 0 and not r.a.allow_down then
+    status = C.EXIT.down
+    o.failure = { message = ("%d program%s stopped for the command did not "
+      .. "come back (exit status %d; --allow-down accepts that)"):format(
+        #down, #down == 1 and "" or "s", C.EXIT.down) }
+    o.ok = false
+  end
   return r:finish(status, o)
+end
+
+function COMMANDS.launch(r)
+  local env = {}
+  for _, e in ipairs(r.a.env or {}) do
+    local k, v = e:match("^([^=]+)=(.*)$")
+    if not k then
+      return r:fail(C.EXIT.usage, "--env expects NAME=VALUE, got '" .. e
+        .. "'")
+    end
+    env[k] = v
+  end
+  local _, msg, code = core.exec(r.a.cmd, { register_restart = true,
+    cwd = r.a.chdir, env = env })
+  -- only a failure returns
+  local status = C.EXIT.failed
+  if code == core.error.ERROR_FILE_NOT_FOUND then status = C.EXIT.not_found
+  elseif code == core.error.ERROR_ACCESS_DENIED then
+    status = C.EXIT.cannot_run
+  end
+  return r:fail(status, msg, code)
 end
 
 -- A usage error: the subcommand's usage and the message (or a JSON
@@ -673,7 +802,7 @@ function C.main(args, out, err)
   end
   local r = new_run(a, out, err)
   local opts = {}
-  if a.command ~= "list" then
+  if a.command ~= "list" and a.command ~= "launch" then
     local perr
     opts, perr = policy_of(a)
     if not opts then

@@ -42,7 +42,7 @@ local M = {
 local TUNABLES = { BATCH = session, LIST_TRIES = session,
   LIST_CAPACITY = session, SHUTDOWN_TIMEOUT = session }
 
---- How many resources one registration call carries at most (4096).
+--- How many resources one registration call carries at most (65536).
 -- @field BATCH
 
 --- How many times `Session:list` calls RmGetList when the list keeps
@@ -68,6 +68,10 @@ setmetatable(M, {
 })
 
 --- Starts a session; the caller is its primary installer.
+-- @tparam[opt] table opts `private` (boolean): a session nobody can join
+-- (its key joins nothing). On Linux its registrations stay in this process
+-- and the session store is never touched, which makes it cheaper;
+-- `who_uses` and `plan` use one.
 -- @treturn[1] Session
 -- @treturn[2] nil
 -- @treturn[2] string message
@@ -149,6 +153,19 @@ M.who_uses = session.who_uses
 -- up to 5 s the native backend waits for killed processes to vanish.
 -- Without luasystem (Debian: lua-system) the clock counts whole seconds.
 --
+-- Programs that never registered for restart stay down unless
+-- `restart_unregistered` covers them (Linux): they are then brought back
+-- from what was captured before the stop, as their own user, detached from
+-- the caller and outside its cgroup (in the user's systemd manager where
+-- there is one), never when they are set-ID programs, run in another PID
+-- or mount namespace, or have a controlling terminal. What stayed down is
+-- `plan.down` (each with `down_why`); the result is still true.
+--
+-- Programs someone works in on a terminal (their standard input, output or
+-- error is their controlling terminal) are not stopped without asking:
+-- with the default `terminal_apps = "ask"` the `ask` function decides, and
+-- without one they are spared (their files stay held).
+--
 -- @tparam table resources as for `Session:register` (`files`,
 -- `processes`, `services`; anything else raises, a bare list of paths
 -- included)
@@ -156,15 +173,18 @@ M.who_uses = session.who_uses
 -- receives the apps the list gave and the plan
 -- @tparam[opt] table opts a policy (see `restartmanager.policy`: `never`,
 -- `allow_reboot_reasons`, `only_registered`, `force`, `timeout`,
--- `deadline`, `allow_missing`, `allow_uninspected`) and `progress` (a function called with a percentage and the
--- phase: "shutdown", "force" or "restart"), `log` (a function or file
--- handle receiving one JSON line per step, see `restartmanager.log`),
--- `on_step` (a function called with each step's record, the table a log
--- line encodes), `dry_run` (stop nothing, return the plan; `fn` is not
--- called)
+-- `deadline`, `allow_missing`, `allow_uninspected`,
+-- `restart_unregistered`, `terminal_apps`) and `progress` (a function
+-- called with a percentage and the phase: "shutdown", "force" or
+-- "restart"), `log` (a function or file handle receiving one JSON line per
+-- step, see `restartmanager.log`), `on_step` (a function called with each
+-- step's record, the table a log line encodes), `dry_run` (stop nothing,
+-- return the plan; `fn` is not called), `ask` (a function called with the
+-- plan entries of the programs that have a terminal and the plan, before
+-- anything is stopped: true stops them, anything else spares them)
 -- @treturn[1] true
 -- @treturn[1] restartmanager.policy.Plan the plan with every app's
--- `outcome`
+-- `outcome` and `restart_outcome`, and `down`
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code (2 when a file does not exist, 350
@@ -227,5 +247,54 @@ M.plan = procedure.plan
 -- @treturn[3] integer Win32 error code (2: the program was not found)
 -- @function spawn_secondary
 M.spawn_secondary = secondary.spawn
+
+--- Registers the calling program for restart: after an installer stopped
+-- it, it is started again with these arguments (after the executable's
+-- name), its working directory and environment of now, as its user
+-- (RegisterApplicationRestart on Windows; the per-user store on Linux).
+-- The registration lasts as long as the process; calling again replaces
+-- it. A program that cannot call this can be started through
+-- `restartmanager launch -- PROGRAM ARGS...`.
+-- @tparam[opt] {string,...} args the arguments to restart with (default
+-- none)
+-- @tparam[opt] table|integer flags `{no_crash=, no_hang=, no_patch=,
+-- no_reboot=}` (booleans; `no_patch` keeps it down after an update) or
+-- the bits of `restartmanager.core.restart`
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function M.register_restart(args, flags)
+  if args ~= nil and type(args) ~= "table" then
+    error("bad argument #1 to 'register_restart' (table expected, got "
+      .. type(args) .. ")", 2)
+  end
+  local bits = 0
+  if type(flags) == "table" then
+    for k, v in pairs(flags) do
+      local bit = core.restart[k]
+      if type(k) ~= "string" or math.type(bit) ~= "integer" then
+        error(("bad argument #2 to 'register_restart' (unknown flag '%s')")
+          :format(tostring(k)), 2)
+      end
+      if v then bits = bits | bit end
+    end
+  elseif math.type(flags) == "integer" then
+    bits = flags
+  elseif flags ~= nil then
+    error("bad argument #2 to 'register_restart' (table or integer "
+      .. "expected, got " .. type(flags) .. ")", 2)
+  end
+  return core.register_application_restart(args or {}, bits)
+end
+
+--- Removes the calling program's restart registration.
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function M.unregister_restart()
+  return core.unregister_application_restart()
+end
 
 return M

@@ -9,6 +9,8 @@
 -- @alias F
 local F = {}
 
+local core = require "restartmanager.core"
+
 local ENOENT, ENOTDIR = 2, 20
 local windows = package.config:sub(1, 1) == "\\"
 
@@ -34,7 +36,12 @@ end
 -- @tparam string path
 -- @treturn boolean
 function F.exists(path)
-  if windows then return open_errno(path) ~= ENOENT end
+  if windows then
+    -- io.open takes the ANSI code page's names: the core asks with UTF-16
+    local known = core.path_exists(path)
+    if known ~= nil then return known end
+    return open_errno(path) ~= ENOENT
+  end
   local trimmed = path:gsub("/+$", "")
   if trimmed == "" then return true end
   local e = open_errno(trimmed .. "/")

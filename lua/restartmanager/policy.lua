@@ -23,7 +23,28 @@
 --                                    -- not exist
 --      allow_uninspected = false,    -- go on when processes could not be
 --                                    -- inspected (not root)
+--      restart_unregistered = false, -- bring back programs that never
+--                                    -- registered for restart: true for
+--                                    -- all that can be, or rules written
+--                                    -- like the never-touch ones:
+--                                    -- { names = {...}, paths = {...} }
+--      terminal_apps = "ask",        -- programs someone works in on a
+--                                    -- terminal: "ask" (stopped only when
+--                                    -- the `ask` function of the call says
+--                                    -- yes; without one, spared), "spare"
+--                                    -- or "stop"
 --    }
+--
+-- Programs that never registered for restart are brought back only with
+-- `restart_unregistered`, from what was captured before they were stopped
+-- (Linux): through their own systemd service unit when they run in one,
+-- else through their desktop application id (`gio launch` of its desktop
+-- file), else from their command line, as their own user with their
+-- environment and working directory. Never from a capture: a set-user-ID
+-- or set-group-ID program, a process of another PID or mount namespace
+-- (a container), a process with a controlling terminal (it cannot get its
+-- terminal back). A process whose parent is stopped too and runs the same
+-- program comes back with its parent, not on its own.
 --
 -- Applications a never-touch rule matches are spared: a `no_shutdown`
 -- process filter keeps them running (and therefore not restarted either),
@@ -57,7 +78,12 @@ P.OPTIONS = {
   deadline = "number",
   allow_missing = "boolean",
   allow_uninspected = "boolean",
+  restart_unregistered = "boolean or table",
+  terminal_apps = "string",
 }
+
+--- What `terminal_apps` may say.
+P.TERMINAL_APPS = { ask = true, spare = true, stop = true }
 
 --- How long (seconds) an application may take to stop when the policy does
 -- not say (`timeout`).
@@ -70,18 +96,19 @@ local function bad(msg, level)
   error(msg, level + 1)
 end
 
-local function string_list(t, name, level)
+local function string_list(t, name, level, group)
+  group = group or "never"
   if t == nil then return {} end
   if type(t) == "string" then t = { t } end
   if type(t) ~= "table" then
-    bad(("bad field 'never.%s' (table of strings expected, got %s)")
-      :format(name, type(t)), level + 1)
+    bad(("bad field '%s.%s' (table of strings expected, got %s)")
+      :format(group, name, type(t)), level + 1)
   end
   local out = {}
   for i, v in ipairs(t) do
     if type(v) ~= "string" or v == "" then
-      bad(("bad field 'never.%s' (non-empty string expected at index %d, got %s)")
-        :format(name, i, type(v) == "string" and "an empty string" or type(v)),
+      bad(("bad field '%s.%s' (non-empty string expected at index %d, got %s)")
+        :format(group, name, i, type(v) == "string" and "an empty string" or type(v)),
         level + 1)
     end
     out[i] = v
@@ -98,7 +125,8 @@ end
 -- `error`
 -- @treturn table the policy: `never = {names=, paths=, types=}` (sets and
 -- arrays), `allow_reboot_reasons`, `only_registered`, `force`, `timeout`,
--- `deadline`, `allow_missing`, `allow_uninspected`
+-- `deadline`, `allow_missing`, `allow_uninspected`, `restart_unregistered`
+-- (false, true or `{names=, paths=}`), `terminal_apps`
 function P.new(opts, extra, level)
   level = (level or 1) + 1
   if opts == nil then opts = {} end
@@ -110,7 +138,7 @@ function P.new(opts, extra, level)
     if not want and not (extra and extra[k]) then
       bad(("unknown option '%s'"):format(tostring(k)), level)
     end
-    if want and v ~= nil and type(v) ~= want then
+    if want and v ~= nil and not want:find(type(v), 1, true) then
       bad(("bad option '%s' (%s expected, got %s)"):format(k, want, type(v)),
         level)
     end
@@ -133,6 +161,32 @@ function P.new(opts, extra, level)
   if pol.deadline and (pol.deadline < 0 or pol.deadline ~= pol.deadline) then
     bad("bad option 'deadline' (non-negative number of seconds expected)",
       level)
+  end
+  local ru = opts.restart_unregistered
+  if type(ru) == "table" then
+    for k in pairs(ru) do
+      if k ~= "names" and k ~= "paths" then
+        bad(("unknown field 'restart_unregistered.%s' (names or paths "
+          .. "expected)"):format(tostring(k)), level)
+      end
+    end
+    pol.restart_unregistered = {
+      names = string_list(ru.names, "names", level, "restart_unregistered"),
+      paths = string_list(ru.paths, "paths", level, "restart_unregistered"),
+    }
+    for _, p in ipairs(pol.restart_unregistered.paths) do
+      if p:sub(1, 1) ~= "/" then
+        bad(("bad field 'restart_unregistered.paths' (absolute path "
+          .. "expected, got '%s')"):format(p), level)
+      end
+    end
+  else
+    pol.restart_unregistered = ru or false
+  end
+  pol.terminal_apps = opts.terminal_apps or "ask"
+  if not P.TERMINAL_APPS[pol.terminal_apps] then
+    bad(("bad option 'terminal_apps' ('ask', 'spare' or 'stop' expected, "
+      .. "got '%s')"):format(tostring(pol.terminal_apps)), level)
   end
   local never = opts.never or {}
   for k in pairs(never) do
@@ -226,6 +280,85 @@ function P.spared(pol, app)
   return nil
 end
 
+--- Whether `restart_unregistered` covers an app (its rules, when it has
+-- some, matched like the never-touch rules).
+-- @tparam table pol a policy from `new`
+-- @tparam table app
+-- @treturn boolean
+function P.restart_covers(pol, app)
+  local ru = pol.restart_unregistered
+  if ru == true then return true end
+  if type(ru) ~= "table" then return false end
+  for _, n in ipairs(ru.names) do
+    if app.name and same_name(app.name, n) then return true end
+  end
+  local exe = app.executable
+  if exe then
+    for _, p in ipairs(ru.paths) do
+      if under(exe, p) then return true end
+    end
+  end
+  return false
+end
+
+--- What a capture (`core.capture`) may show in a plan or a log: everything
+-- but the environment's values (only the variables' names).
+-- @tparam table c
+-- @treturn table
+function P.captured(c)
+  if type(c) ~= "table" then return nil end
+  local names = {}
+  for i, e in ipairs(c.env or {}) do names[i] = e:match("^[^=]*") end
+  table.sort(names)
+  return { executable = c.executable, argv = c.argv, cwd = c.cwd,
+    uid = c.uid, gid = c.gid, groups = c.groups, ppid = c.ppid,
+    unit = c.unit, user_unit = c.user_unit, app_id = c.app_id,
+    setid = c.setid, other_pid_namespace = c.other_pid_namespace,
+    other_mount_namespace = c.other_mount_namespace,
+    terminal = c.terminal, interactive = c.interactive,
+    executable_replaced = c.executable_replaced, env_names = names }
+end
+
+local TERMINAL_WHY = "has a terminal: unsaved work may be lost"
+
+-- How an unregistered app that the rules cover comes back, or why not:
+-- via ("unit", "desktop", "command") or nil, and the reason.
+local function capture_restart(e, by_pid)
+  local c = e.capture
+  if not c then
+    return nil, "not registered for restart, and what a restart needs "
+      .. "could not be read (" .. tostring(e.capture_error) .. "): stays down"
+  end
+  if c.setid then
+    return nil, "set-user-ID or set-group-ID program: never restarted from "
+      .. "a capture; stays down"
+  end
+  local unit = c.unit and c.unit:match("%.service$") and not c.app_id
+  if c.other_pid_namespace or (c.other_mount_namespace and not unit) then
+    return nil, "runs in another PID or mount namespace (a container): "
+      .. "never restarted from a capture; stays down"
+  end
+  if c.terminal then
+    return nil, "has a controlling terminal: it cannot get it back; stays "
+      .. "down"
+  end
+  local parent = by_pid[c.ppid]
+  if parent and parent.action == "stop" and parent.executable
+      and parent.executable == e.executable then
+    return "parent", ("comes back with its parent, pid %d (the same "
+      .. "program)"):format(c.ppid)
+  end
+  if unit then
+    return "unit", "not registered; restarted through its unit " .. c.unit
+  end
+  if c.app_id then
+    return "desktop", "not registered; restarted through its desktop "
+      .. "application id " .. c.app_id
+  end
+  return "command", "not registered; restarted from its captured command "
+    .. "line"
+end
+
 local function sorted_names(set)
   local names = {}
   for name in pairs(set) do names[#names + 1] = name end
@@ -275,13 +408,20 @@ Plan.__name = "restartmanager.plan"
 -- (would be killed if it does not stop in time), `restart` (would be brought
 -- back), `restart_why`, and after a run `outcome` ("stopped", "forced",
 -- "not_stopped" or "spared"; nil when nothing was done to it) and
--- `restart_outcome` ("restarted", "not_restarted", or "unknown" when the
--- restart failed for some application without saying which)),
+-- `restart_outcome` ("restarted", "not_restarted", "with_parent", or
+-- "unknown" when the restart failed for some application without saying
+-- which)), `terminal` (someone may be working in it on a terminal), `ask`
+-- (it is stopped only when the call's `ask` function says yes), `capture`
+-- (what was captured for a restart, Linux; the plan's data and the log
+-- show it without the environment's values), `restart_via` ("unit",
+-- "desktop" or "command" for a program brought back from its capture),
+-- `with_parent` (the pid of the stopped parent it comes back with),
 -- `reboot_reasons` (a set of names), `uninspected` (how many processes
 -- could not be inspected) and `uninspected_pids`, `missing` (registered
 -- files that do not exist, accepted by `allow_missing`), `refused` (nil, or
--- the message of the refusal) and `refused_code`, `policy`, `dry_run`, and
--- the counts `stop`, `spare`, `restart`.
+-- the message of the refusal) and `refused_code`, `policy`, `dry_run`, the
+-- counts `stop`, `spare`, `restart`, and after a run `down`: the apps that
+-- were stopped and did not come back (each with `down_why`).
 -- @type Plan
 
 --- The plan as text, one line per application (see `format`).
@@ -297,10 +437,13 @@ end
 -- @tparam[opt=0] integer uninspected processes that could not be inspected
 -- @tparam[opt] table more `uninspected_pids` (their pids), `privileged`
 -- (the caller may look into every process: root), `missing` (registered
--- files that do not exist)
+-- files that do not exist), `captures` (what was captured of each app
+-- before the stop, `core.capture`, by pid; a string is why nothing could
+-- be)
 -- @treturn Plan
 function P.plan(pol, apps, reasons, uninspected, more)
   more = more or {}
+  local captures = more.captures
   local plan = setmetatable({ apps = {}, reboot_reasons = reasons or {},
     uninspected = uninspected or 0,
     uninspected_pids = more.uninspected_pids or {},
@@ -313,7 +456,14 @@ function P.plan(pol, apps, reasons, uninspected, more)
     if core.executable and e.executable == nil then
       e.executable = core.executable(a.pid) or nil
     end
+    local c = captures and captures[a.pid]
+    if type(c) == "table" and c.start_time == a.start_time then
+      e.capture = c
+    elseif type(c) == "string" then
+      e.capture_error = c
+    end
     local spared = P.spared(pol, e)
+    e.terminal = e.capture and e.capture.interactive or nil
     if a.type == "critical" and a.service then
       e.action, e.why = "none", "critical: its unit refuses a manual stop "
         .. "(RefuseManualStop; see the reboot reasons)"
@@ -323,6 +473,15 @@ function P.plan(pol, apps, reasons, uninspected, more)
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
     elseif spared then
       e.action, e.why = "spare", spared
+    elseif e.terminal and pol.terminal_apps == "spare" then
+      e.action, e.why = "spare", TERMINAL_WHY .. ' (terminal_apps = "spare")'
+    elseif e.terminal and pol.terminal_apps == "ask" then
+      e.action, e.ask = "stop", true
+      e.why = "uses the registered resources; " .. TERMINAL_WHY
+        .. " (asks first)"
+    elseif e.terminal then
+      e.action, e.why = "stop", "uses the registered resources; "
+        .. TERMINAL_WHY
     else
       e.action, e.why = "stop", "uses the registered resources"
       if a.systemd == true then
@@ -331,26 +490,41 @@ function P.plan(pol, apps, reasons, uninspected, more)
         e.why = e.why .. "; stopped with signals (" .. a.systemd .. ")"
       end
     end
+    plan.apps[i] = e
+  end
+  local by_pid = {}
+  for _, e in ipairs(plan.apps) do by_pid[e.pid] = e end
+  for _, e in ipairs(plan.apps) do
     if e.action == "stop" then
       plan.stop = plan.stop + 1
       e.force = pol.force
-      if not a.restartable then
-        e.restart, e.restart_why = false, a.systemd == true
-          and "systemd cannot start it: stays down"
-          or "not registered for restart: stays down"
-      elseif a.status and a.status & core.app_status.restart_masked ~= 0 then
+      if e.status and e.status & core.app_status.restart_masked ~= 0 then
         e.restart, e.restart_why = false, "a no_restart filter keeps it down"
-      else
-        e.restart, e.restart_why = true, a.systemd == true
+      elseif e.restartable then
+        e.restart, e.restart_why = true, e.systemd == true
           and "started again through systemd" or "registered for restart"
         plan.restart = plan.restart + 1
+      elseif e.systemd ~= true and P.restart_covers(pol, e) then
+        local via, why = capture_restart(e, by_pid)
+        e.restart_why = why
+        if via == "parent" then
+          e.restart, e.with_parent = false, e.capture.ppid
+        elseif via then
+          e.restart, e.restart_via = true, via
+          plan.restart = plan.restart + 1
+        else
+          e.restart = false
+        end
+      else
+        e.restart, e.restart_why = false, e.systemd == true
+          and "systemd cannot start it: stays down"
+          or "not registered for restart: stays down"
       end
     else
       if e.action == "spare" then plan.spare = plan.spare + 1 end
       e.force, e.restart = false, false
       e.restart_why = "not stopped"
     end
-    plan.apps[i] = e
   end
   if next(plan.reboot_reasons) and not pol.allow_reboot_reasons then
     local names = sorted_names(plan.reboot_reasons)
@@ -396,6 +570,8 @@ function P.data(plan)
     local a = {}
     for k, v in pairs(e) do a[k] = v end
     a.status = P.status_names(e.status)
+    a.capture = nil
+    a.captured = P.captured(e.capture)
     apps[i] = a
   end
   local pol = plan.policy or {}
@@ -414,7 +590,10 @@ function P.data(plan)
       allow_reboot_reasons = pol.allow_reboot_reasons,
       allow_missing = pol.allow_missing,
       allow_uninspected = pol.allow_uninspected,
+      restart_unregistered = pol.restart_unregistered,
+      terminal_apps = pol.terminal_apps,
     } or nil,
+    down = plan.down,
   }
 end
 
@@ -531,6 +710,26 @@ function P.format(plan)
       for c = 1, #r - 1 do cells[c] = r[c] .. (" "):rep(width[c] - #r[c]) end
       cells[#r] = r[#r]
       out[#out + 1] = "  " .. table.concat(cells, "  ")
+    end
+  end
+  for _, e in ipairs(plan.apps) do
+    if e.action == "stop" and e.terminal then
+      out[#out + 1] = ("has a terminal: pid %s (%s): unsaved work may be "
+        .. "lost"):format(tostring(e.pid), tostring(e.name))
+    end
+  end
+  if plan.dry_run then
+    for _, e in ipairs(plan.apps) do
+      if e.action == "stop" and not e.restart and not e.with_parent then
+        out[#out + 1] = ("would stay down: pid %s (%s): %s"):format(
+          tostring(e.pid), tostring(e.name), tostring(e.restart_why))
+      end
+    end
+  else
+    for _, e in ipairs(plan.down or {}) do
+      out[#out + 1] = ("stays down: pid %s (%s): %s"):format(
+        tostring(e.pid), tostring(e.name), tostring(e.down_why
+          or e.restart_why))
     end
   end
   out[#out + 1] = "reboot reasons: " .. P.reasons_text(plan.reboot_reasons)

@@ -10,10 +10,16 @@
 -- * `start`: start a session
 -- * `register`: register the resources
 -- * `list`: list who uses them
+-- * `capture`: read, before anything is stopped, what restarting each
+--   application needs when it never registered (Linux; `core.capture`),
+--   and whether someone works in it on a terminal
 -- * `plan`: apply the policy; warn about processes that could not be
 --   inspected when that is no reason to refuse
 -- * `check`: refuse before stopping anything (a refused plan); the dry run
 --   ends here
+-- * `ask`: ask the `ask` function about applications someone works in on
+--   a terminal (`terminal_apps = "ask"`); those it does not confirm, and
+--   all of them when there is no `ask` function, are spared
 -- * `spare`: keep the spared applications running (`no_shutdown` filters)
 -- * `shutdown`: ask the others to stop, within the timeout and deadline
 -- * `force`: kill what did not stop, when the policy says so
@@ -23,6 +29,10 @@
 --   `nil, message`
 -- * `restart`: restart what stopped (always, once anything was asked to
 --   stop)
+-- * `restart_captured`: bring back, from their capture, the programs that
+--   never registered and that `restart_unregistered` covers: through their
+--   systemd unit, their desktop application id or their command line
+-- * `tally`: what was stopped and did not come back (`plan.down`)
 --
 -- Then `report` ends the session and gives the result. Steps up to `spare`
 -- may end the procedure early (nothing has been stopped then); from
@@ -52,7 +62,8 @@ local paths = require "restartmanager.paths"
 local R = {}
 
 --- The options the procedure takes besides a policy's.
-R.OPTIONS = { progress = true, log = true, dry_run = true, on_step = true }
+R.OPTIONS = { progress = true, log = true, dry_run = true, on_step = true,
+  ask = true }
 
 -- A monotonic clock for deadlines: luasystem's when installed (Debian:
 -- lua-system), else os.time (whole seconds).
@@ -187,7 +198,8 @@ function step.files(st)
 end
 
 function step.start(st)
-  local s, msg, code = session.start()
+  -- a plan's session is never joined
+  local s, msg, code = session.start { private = st.mode == "plan" }
   if not s then
     emit(st, { step = "failed", phase = "start", code = code, message = msg })
     return fail(st, msg, code)
@@ -222,11 +234,27 @@ function step.list(st)
   return true
 end
 
+function step.capture(st)
+  st.captures = {}
+  if not core.capture then return true end
+  for _, a in ipairs(st.apps) do
+    if a.type ~= "critical" then
+      local c, msg = core.capture { pid = a.pid, start_time = a.start_time }
+      st.captures[a.pid] = c or msg
+      if c and st.pol.restart_unregistered and not a.restartable then
+        emit(st, app_record("captured", a,
+          { captured = policy.captured(c) }))
+      end
+    end
+  end
+  return true
+end
+
 function step.plan(st)
   local privileged = core.backend_info().privileged
   local plan = policy.plan(st.pol, st.apps, st.reasons, st.uninspected, {
     uninspected_pids = st.uninspected_pids, privileged = privileged,
-    missing = st.missing })
+    missing = st.missing, captures = st.captures })
   st.plan = plan
   plan.dry_run = st.mode == "plan"
   if st.mode == "close" then
@@ -265,6 +293,44 @@ function step.check(st)
       message = plan.refused })
     return fail(st, plan.refused, plan.refused_code)
   end
+  return true
+end
+
+function step.ask(st)
+  local asked = {}
+  for _, e in ipairs(st.plan.apps) do
+    if e.action == "stop" and e.ask then asked[#asked + 1] = e end
+  end
+  if #asked == 0 then return true end
+  local yes, answered = false, false
+  if st.opts.ask ~= nil then
+    local ok, res = pcall(st.opts.ask, asked, st.plan)
+    if not ok then
+      st.raised.fn = st.raised.fn or { res }
+      emit(st, { step = "failed", phase = "ask", message = tostring(res) })
+      return fail(st, "the ask function raised an error: " .. tostring(res),
+        core.error.ERROR_CANCELLED)
+    end
+    yes, answered = res == true, true
+  end
+  local pids = {}
+  for _, e in ipairs(asked) do
+    pids[#pids + 1] = e.pid
+    e.ask = nil
+    if yes then
+      e.why = e.why:gsub(" %(asks first%)$", " (confirmed)")
+    else
+      e.action = "spare"
+      e.why = "has a terminal: unsaved work may be lost; "
+        .. (answered and "not confirmed" or "not stopped without asking")
+      st.plan.stop, st.plan.spare = st.plan.stop - 1, st.plan.spare + 1
+      if e.restart then st.plan.restart = st.plan.restart - 1 end
+      e.restart, e.restart_via, e.restart_why = false, nil, "not stopped"
+      e.force = false
+    end
+  end
+  emit(st, { step = "asked", pids = pids, answered = answered,
+    stop = yes })
   return true
 end
 
@@ -381,7 +447,8 @@ function step.restart(st)
     { progress = progress_for(st, "restart") })
   local back = {}
   for _, e in ipairs(st.stopping) do
-    if e.outcome == "stopped" or e.outcome == "forced" then
+    if (e.outcome == "stopped" or e.outcome == "forced")
+        and not e.restart_via and not e.with_parent then
       if not e.restart then
         e.restart_outcome = "not_restarted"
         emit(st, app_record("not_restarted", e, { why = e.restart_why }))
@@ -404,9 +471,173 @@ function step.restart(st)
   return true
 end
 
+--- The programs that can start a desktop application by its id, in the
+-- order they are tried: `gio launch FILE` (FILE: ID.desktop in the
+-- `applications` folder of `XDG_DATA_HOME` and `XDG_DATA_DIRS` of the
+-- program's environment), `gtk-launch ID`.
+R.DESKTOP_LAUNCHERS = { { "/usr/bin/gio", "launch", "%file" },
+  { "/usr/bin/gtk-launch", "%id" } }
+
+local function env_of(c)
+  local env = {}
+  for _, e in ipairs(c.env or {}) do
+    local k, v = e:match("^([^=]*)=(.*)$")
+    if k and env[k] == nil then env[k] = v end
+  end
+  return env
+end
+
+local function readable(path)
+  local f = io.open(path, "r")
+  if f then f:close() return true end
+  return false
+end
+
+--- The desktop file of a captured program's application id, looked up as
+-- its desktop would (its environment's `XDG_DATA_HOME`, or `~/.local/share`,
+-- then `XDG_DATA_DIRS`, or `/usr/local/share:/usr/share`).
+-- @tparam table c a capture
+-- @treturn string|nil
+function R.desktop_file(c)
+  if not c.app_id or c.app_id:find("/", 1, true) then return nil end
+  local env = env_of(c)
+  local dirs = {}
+  local home = env.XDG_DATA_HOME
+  if not home or home == "" then
+    home = env.HOME and env.HOME ~= "" and (env.HOME .. "/.local/share")
+  end
+  if home then dirs[#dirs + 1] = home end
+  local data = env.XDG_DATA_DIRS
+  if not data or data == "" then data = "/usr/local/share:/usr/share" end
+  for d in data:gmatch("[^:]+") do dirs[#dirs + 1] = d end
+  for _, d in ipairs(dirs) do
+    local f = d .. "/applications/" .. c.app_id .. ".desktop"
+    if f:sub(1, 1) == "/" and readable(f) then return f end
+  end
+  return nil
+end
+
+-- The command that starts c through its desktop id, or nil and why not.
+local function desktop_command(c)
+  local file = R.desktop_file(c)
+  if not file then
+    return nil, "no desktop file for " .. tostring(c.app_id)
+  end
+  for _, l in ipairs(R.DESKTOP_LAUNCHERS) do
+    if readable(l[1]) then
+      local cmd = {}
+      for i, w in ipairs(l) do
+        cmd[i] = w == "%file" and file or w == "%id" and c.app_id or w
+      end
+      return cmd
+    end
+  end
+  return nil, "neither gio nor gtk-launch is installed"
+end
+
+-- Starts one captured program by the way the plan chose, falling back to
+-- its command line: pid, how, via (or nil, message, code).
+local function restart_one(e)
+  local c, via, notes = e.capture, e.restart_via, {}
+  if via == "unit" then
+    local pid, how = core.restart_captured(c, { via = "unit" })
+    if pid then return pid, how, "unit" end
+    notes[#notes + 1] = "its unit did not start: " .. tostring(how)
+    via = c.app_id and "desktop" or "command"
+  end
+  if via == "desktop" then
+    local again = core.running_again(c)
+    if again then return again, "running", "desktop" end
+    local cmd, why = desktop_command(c)
+    if cmd then
+      -- detached, not as a service of the user's manager: the launcher
+      -- leaves at once, and the service would take the program with it
+      local pid, how = core.restart_captured(c, { command = cmd,
+        manager = false })
+      if pid then return pid, how, "desktop" end
+      why = how
+    end
+    notes[#notes + 1] = "its desktop application id did not do: "
+      .. tostring(why)
+  end
+  local pid, how, code = core.restart_captured(c)
+  if pid then return pid, how, "command", notes end
+  if #notes > 0 then how = how .. " (" .. table.concat(notes, "; ") .. ")" end
+  return nil, how, code
+end
+
+function step.restart_captured(st)
+  if st.mode ~= "update" or not st.shut then return true end
+  local failed
+  for i = #st.stopping, 1, -1 do
+    local e = st.stopping[i]
+    if (e.outcome == "stopped" or e.outcome == "forced") and e.restart_via then
+      local pid, how, via = restart_one(e)
+      if pid then
+        e.restart_outcome = how == "running" and "already_running"
+          or "restarted"
+        e.restarted_pid, e.restarted_how, e.restart_via = pid, how, via
+        emit(st, app_record(e.restart_outcome, e, { via = via, how = how,
+          new_pid = pid }))
+      else
+        e.restart_outcome = "failed"
+        e.down_why = "could not be restarted: " .. tostring(how)
+        emit(st, app_record("failed", e, { phase = "restart", code = via,
+          message = how }))
+        failed = failed or { how, via }
+      end
+    end
+  end
+  -- a child comes back with its parent
+  local by_pid = {}
+  for _, e in ipairs(st.stopping) do by_pid[e.pid] = e end
+  for _, e in ipairs(st.stopping) do
+    if e.with_parent and (e.outcome == "stopped" or e.outcome == "forced") then
+      local parent = by_pid[e.with_parent]
+      local back = parent and (parent.restart_outcome == "restarted"
+        or parent.restart_outcome == "already_running")
+      e.restart_outcome = back and "with_parent" or "not_restarted"
+      if not back then
+        e.down_why = ("its parent, pid %d, did not come back")
+          :format(e.with_parent)
+      end
+      emit(st, app_record(e.restart_outcome, e, { parent = e.with_parent }))
+    end
+  end
+  if failed then
+    local msg = errors.message("ERROR_FAIL_RESTART",
+      "some programs could not be restarted from their capture: %s",
+      tostring(failed[1]))
+    fail(st, msg, core.error.ERROR_FAIL_RESTART)
+  end
+  return true
+end
+
+local BACK = { restarted = true, already_running = true, with_parent = true }
+
+function step.tally(st)
+  if not st.shut then return true end
+  local down = {}
+  for _, e in ipairs(st.stopping) do
+    if (e.outcome == "stopped" or e.outcome == "forced")
+        and not BACK[e.restart_outcome] then
+      e.down_why = e.down_why or e.restart_why
+      down[#down + 1] = e
+    end
+  end
+  st.plan.down = down
+  if #down > 0 then
+    local pids = {}
+    for i, e in ipairs(down) do pids[i] = e.pid end
+    emit(st, { step = "down", count = #down, pids = pids })
+  end
+  return true
+end
+
 --- The order the steps run in (names of `steps`).
-R.sequence = { "files", "start", "register", "list", "plan", "check", "spare",
-  "shutdown", "force", "settle", "update", "restart" }
+R.sequence = { "files", "start", "register", "list", "capture", "plan",
+  "check", "ask", "spare", "shutdown", "force", "settle", "update",
+  "restart", "restart_captured", "tally" }
 
 --- Ends the session and gives the procedure's result; raises the first
 -- error of the progress function, of `fn` or of the log, in that order.

@@ -19,9 +19,9 @@ local S = {
   -- key instead (`--restartmanager-key=KEY`).
   KEY_OPTION = "--restartmanager-key=",
   --- How many resources one registration call carries at most: each call
-  -- is one write to the session store (one RmRegisterResources), so large
-  -- lists go in batches of this size.
-  BATCH = 4096,
+  -- is one write to the session store (one RmRegisterResources), so very
+  -- large lists go in batches of this size.
+  BATCH = 65536,
   --- How many times `Session:list` calls RmGetList when the list keeps
   -- growing between calls (`ERROR_MORE_DATA`).
   LIST_TRIES = 6,
@@ -54,12 +54,30 @@ function S.is_session(v)
 end
 
 --- Starts a session; the caller is its primary installer.
+-- @tparam[opt] table opts `private` (boolean): a session nobody can join
+-- (its key joins nothing). On Linux its registrations stay in this process
+-- and the session store is never touched, which makes it cheaper;
+-- `who_uses` and `plan` use one.
 -- @treturn[1] Session
 -- @treturn[2] nil
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
-function S.start()
-  local handle, key, code = core.start_session()
+function S.start(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'start' (table expected, got " .. type(opts)
+      .. ")", 2)
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "private" then
+      error(("bad option '%s' to 'start'"):format(tostring(k)), 2)
+    end
+  end
+  if opts.private ~= nil and type(opts.private) ~= "boolean" then
+    error("bad option 'private' to 'start' (boolean expected, got "
+      .. type(opts.private) .. ")", 2)
+  end
+  local handle, key, code = core.start_session { private = opts.private }
   if not handle then return nil, key, code end
   return wrap(handle, key, true)
 end
@@ -160,16 +178,26 @@ function S.who_uses(resources, opts)
   end
   if list then resources = { files = resources } end
   check.resources(resources, "who_uses", 2)
-  if not opts.allow_missing then
-    local missing = paths.missing(resources.files or {})
+  local session <close>, msg, code = S.start { private = true }
+  if not session then return nil, msg, code end
+  -- the native backend tells which paths were missing when it listed (it
+  -- looks each up then, once); elsewhere they are looked up first
+  local after = session.handle.missing ~= nil
+  local files = resources.files or {}
+  if not opts.allow_missing and not after then
+    local missing = paths.missing(files)
     if #missing > 0 then return nil, S.missing_message(missing) end
   end
-  local session <close>, msg, code = S.start()
-  if not session then return nil, msg, code end
   local ok
   ok, msg, code = session:register(resources)
   if not ok then return nil, msg, code end
-  return session:list()
+  local r = table.pack(session:list())
+  if r[1] and not opts.allow_missing and after then
+    local places, missing = session.handle:missing(), {}
+    for i, k in ipairs(places) do missing[i] = files[k] end
+    if #missing > 0 then return nil, S.missing_message(missing) end
+  end
+  return table.unpack(r, 1, r.n)
 end
 
 --- A session of the Lua layer.
@@ -257,6 +285,9 @@ function Session:register(resources)
   end
   local n = math.max(nf, np, ns)
   if n == 0 then return true end
+  if n <= S.BATCH then
+    return self.handle:register_resources(files, processes, services)
+  end
   for i = 1, n, S.BATCH do
     local j = i + S.BATCH - 1
     local ok, msg, code = self.handle:register_resources(slice(files, i, j),

@@ -1,20 +1,33 @@
--- Benchmark: who uses these files, restartmanager against fuser and lsof on
--- the same workload, checked for the same answer first.
+-- Benchmark: who uses these files. restartmanager's who_uses against the
+-- project's bare two-thread scanner (spec/bench/bare_scan.c), fuser and
+-- lsof -O, side by side, on the same workloads, each checked first for the
+-- same answer from every tool.
 --
---   lua5.4 spec/bench/who_uses.lua [files] [processes] [per-process] [runs]
+--   lua5.4 spec/bench/who_uses.lua [rounds] [runs]
 --
--- The workload: FILES files; PROCESSES holder processes each keeping
--- PER-PROCESS of them open, every 4th also mapping a file whose descriptor
--- it closed. Times are medians of RUNS runs measured by hyperfine (whole
--- commands, the Lua interpreter's start included for restartmanager).
+-- Workloads (FILES files in one directory; holder processes each keep 50 of
+-- the first 10,000 open, every 4th also maps one whose descriptor it
+-- closed):
+--   10,000 names / 200 holders, 100,000 names / 200 holders,
+--   10,000 names / 500 holders, 10,000 names / 2,000 holders,
+--   and the directory of all 100,000 files / 200 holders.
+-- Every command of a workload is timed by hyperfine in ROUNDS rounds (RUNS
+-- runs a round after a warm-up run; fuser and lsof, far slower, one run a
+-- round), the commands taking turns round by round so that the load of a
+-- shared machine falls on all of them alike. Reported: the median over every run,
+-- and each ratio as the median of the rounds' ratios (the bare scanner's
+-- time over who_uses' for "bare/rm", ...). The peak RSS of who_uses is its
+-- VmHWM at the end of the call.
 local cjson = require "cjson"
+io.stdout:setvbuf("line")
 
-local NFILES = tonumber(arg[1]) or 10000
-local NPROCS = tonumber(arg[2]) or 200
-local PER = tonumber(arg[3]) or 50
-local RUNS = tonumber(arg[4]) or 11
+local ROUNDS = tonumber(arg[1]) or 5
+local RUNS = tonumber(arg[2]) or 5
 local BUILD = os.getenv("RM_BUILD") or "build"
 local LUA = os.getenv("RM_LUA") or "lua5.4"
+local BARE = BUILD .. "/bench/bare_scan"
+local PER = 50
+local NFILES = 100000
 
 local function sh(cmd)
   local f = assert(io.popen(cmd, "r"))
@@ -25,7 +38,17 @@ end
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
+local function median(t)
+  local s = table.move(t, 1, #t, 1, {})
+  table.sort(s)
+  local n = #s
+  if n == 0 then return 0 / 0 end
+  if n % 2 == 1 then return s[(n + 1) // 2] end
+  return (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
 local dir = sh("mktemp -d"):gsub("%s+$", "")
+local store = dir .. "/store"
 local holders = {}
 
 local function cleanup()
@@ -36,28 +59,38 @@ local function cleanup()
 end
 
 local ok, err = xpcall(function()
-  -- the files
-  sh(("cd %s && mkdir f && seq 1 %d | while read i; do echo $i > f/$i; done")
-    :format(q(dir), NFILES * 2))
+  assert(os.execute("mkdir -p " .. q(dir .. "/f") .. " " .. q(store)
+    .. " && chmod 700 " .. q(store)))
+  for i = 1, NFILES do
+    local f = assert(io.open(("%s/f/%d"):format(dir, i), "w"))
+    f:write(i, "\n")
+    f:close()
+  end
   local function names(n, path)
     local f = assert(io.open(path, "w"))
     for i = 1, n do f:write(dir, "/f/", i, "\n") end
     f:close()
     return path
   end
-  local list = names(NFILES, dir .. "/list")
-  local list2 = names(NFILES * 2, dir .. "/list2")
+  local list10k = names(10000, dir .. "/list10k")
+  local list100k = names(NFILES, dir .. "/list100k")
+  local listdir = dir .. "/listdir"
+  do
+    local f = assert(io.open(listdir, "w"))
+    f:write(dir, "/f\n")
+    f:close()
+  end
 
-  -- the processes
-  local function start_holders(nprocs, per)
+  -- starts holders number first .. first+n-1; waits until each is ready
+  local function start_holders(first, n)
     local script = {}
-    for p = 0, nprocs - 1 do
+    for p = first, first + n - 1 do
       local args = {}
-      for k = 1, per do
-        args[#args + 1] = ("%s/f/%d"):format(dir, (p * per + k - 1) % NFILES + 1)
+      for k = 1, PER do
+        args[#args + 1] = ("%s/f/%d"):format(dir, (p * PER + k - 1) % 10000 + 1)
       end
       if p % 4 == 0 then
-        args[#args + 1] = ("map:%s/f/%d"):format(dir, (p * 37) % NFILES + 1)
+        args[#args + 1] = ("map:%s/f/%d"):format(dir, (p * 37) % 10000 + 1)
       end
       script[#script + 1] = ("%s open %s > %s/h%d 2>&1 &\necho $!")
         :format(q(BUILD .. "/helpers/holder"), table.concat(args, " "), dir, p)
@@ -66,26 +99,19 @@ local ok, err = xpcall(function()
     local sf = assert(io.open(path, "w"))
     sf:write(table.concat(script, "\n"), "\n")
     sf:close()
-    local pids = {}
     for pid in sh("sh " .. q(path)):gmatch("%d+") do
-      pids[#pids + 1] = tonumber(pid)
       holders[#holders + 1] = pid
     end
-    for p = 0, nprocs - 1 do
-      for _ = 1, 1000 do
+    for p = first, first + n - 1 do
+      for _ = 1, 2000 do
         local f = io.open(("%s/h%d"):format(dir, p))
         local s = f and f:read("a")
         if f then f:close() end
         if s and s:match("ready") then break end
+        if s and s:match("holder:") then error("holder " .. p .. ": " .. s) end
         sh("sleep 0.01")
       end
     end
-    return pids
-  end
-
-  local function stop_holders()
-    sh("kill -KILL " .. table.concat(holders, " ") .. " 2>/dev/null")
-    holders = {}
   end
 
   -- the commands
@@ -96,98 +122,202 @@ local ok, err = xpcall(function()
     local files = {}
     for l in io.lines(arg[1]) do files[#files + 1] = l end
     local apps = assert(rm.who_uses(files))
-    if arg[2] then for _, a in ipairs(apps) do print(a.pid) end end
+    if arg[2] == "pids" then
+      for _, a in ipairs(apps) do print(a.pid) end
+    elseif arg[2] == "rss" then
+      for l in io.lines("/proc/self/status") do
+        local kb = l:match("^VmHWM:%s*(%d+)")
+        if kb then print(kb) end
+      end
+    end
   ]])
   wf:close()
-  local fuser = dir .. "/fuser.sh"
-  local ff = assert(io.open(fuser, "w"))
-  ff:write("exec fuser")
-  for l in io.lines(list) do ff:write(" ", l) end
-  ff:write(" 2>/dev/null\n")
-  ff:close()
+  local fuser10k = dir .. "/fuser.sh"
+  do
+    local ff = assert(io.open(fuser10k, "w"))
+    ff:write("exec fuser")
+    for l in io.lines(list10k) do ff:write(" ", l) end
+    ff:write(" 2>/dev/null\n")
+    ff:close()
+  end
 
   local function set_of(text)
     local t = {}
     for pid in text:gmatch("%d+") do t[tonumber(pid)] = true end
     return t
   end
-  local function same(a, b)
-    for k in pairs(a) do if not b[k] then return false end end
-    for k in pairs(b) do if not a[k] then return false end end
-    return true
-  end
   local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
+  local function diff(a, b)
+    local only = {}
+    for k in pairs(a) do if not b[k] then only[#only + 1] = k end end
+    table.sort(only)
+    return only
+  end
 
-  -- lsof lists every open file and mapping; keep the processes that have
-  -- one of the workload's files
-  local function lsof_pids()
-    local wanted = {}
+  -- lsof lists every open file and mapping: keep the processes that have
+  -- one of the wanted files (or, for a directory, a file beneath it)
+  local function lsof_pids(list)
+    local wanted, prefix = {}, nil
     for l in io.lines(list) do wanted[l] = true end
+    if list == listdir then prefix = dir .. "/f/" end
     local out = sh("lsof -O -n -w -F pn 2>/dev/null")
     local pids, pid = {}, nil
     for line in out:gmatch("[^\n]+") do
       local tag, v = line:sub(1, 1), line:sub(2)
       if tag == "p" then pid = tonumber(v)
-      elseif tag == "n" and wanted[v] then pids[pid] = true end
+      elseif tag == "n" and (wanted[v] or
+        (prefix and v:sub(1, #prefix) == prefix)) then
+        pids[pid] = true
+      end
     end
     return pids
   end
 
-  local function hyperfine(cmds, runs)
+  -- every tool's answer must be the holders, exactly
+  local function check(w)
+    local expected = {}
+    for _, pid in ipairs(holders) do expected[tonumber(pid)] = true end
+    local got = { ["who_uses"] = set_of(sh(w.rm .. " pids")) }
+    if w.bare then got.bare = set_of(sh(w.bare)) end
+    if w.fuser then got.fuser = set_of(sh(w.fuser)) end
+    got["lsof -O"] = lsof_pids(w.list)
+    local tools = {}
+    for name, pids in pairs(got) do
+      local missing, extra = diff(expected, pids), diff(pids, expected)
+      if #missing > 0 or #extra > 0 then
+        error(("%s: %s found %d processes, expected %d (missing %s; extra %s)")
+          :format(w.title, name, count(pids), count(expected),
+            table.concat(missing, " ", 1, math.min(#missing, 5)),
+            table.concat(extra, " ", 1, math.min(#extra, 5))))
+      end
+      tools[#tools + 1] = name
+    end
+    table.sort(tools)
+    return count(expected), tools
+  end
+
+  local function hyperfine(cmds, runs, warmup)
     local json = dir .. "/hf.json"
-    local args = { "hyperfine -N --style none -w 2 -r " .. runs,
-      "--export-json " .. q(json) }
+    local args = { ("XDG_RUNTIME_DIR=%s hyperfine -N --style none -w %d -r %d")
+      :format(q(store), warmup, runs), "--export-json " .. q(json) }
     for _, c in ipairs(cmds) do args[#args + 1] = q(c) end
-    sh(table.concat(args, " ") .. " >/dev/null 2>&1")
+    assert(os.execute(table.concat(args, " ") .. " >/dev/null 2>&1"),
+      "hyperfine failed")
     local f = assert(io.open(json))
     local data = cjson.decode(f:read("a"))
     f:close()
-    local medians = {}
-    for i, r in ipairs(data.results) do medians[i] = r.median * 1000 end
-    return medians
+    local times = {}
+    for i, r in ipairs(data.results) do times[i] = r.times end
+    return times
   end
 
-  local env = ("env XDG_RUNTIME_DIR=%s "):format(q(dir))
-  local ours = env .. LUA .. " " .. q(who) .. " " .. q(list)
+  -- times the workload's commands; returns medians (ms) and ratios. The
+  -- fast commands run RUNS times a round after a warm-up run, fuser and
+  -- lsof (ten to a hundred times slower) once a round.
+  local function measure(w)
+    local groups = { { keys = {}, cmds = {}, runs = RUNS, warmup = 1 },
+      { keys = {}, cmds = {}, runs = 1, warmup = 0 } }
+    local keys = {}
+    for _, k in ipairs { "rm", "bare", "rmnames", "fuser", "lsof" } do
+      if w[k] then
+        local g = (k == "fuser" or k == "lsof") and groups[2] or groups[1]
+        g.cmds[#g.cmds + 1] = k == "lsof" and "lsof -O -n -w -F pn" or w[k]
+        g.keys[#g.keys + 1] = k
+        keys[#keys + 1] = k
+      end
+    end
+    local all, ratios = {}, {}
+    for _, k in ipairs(keys) do all[k], ratios[k] = {}, {} end
+    for _ = 1, ROUNDS do
+      local med = {}
+      for _, g in ipairs(groups) do
+        if #g.cmds > 0 then
+          local t = hyperfine(g.cmds, g.runs, g.warmup)
+          for i, k in ipairs(g.keys) do
+            for _, v in ipairs(t[i]) do table.insert(all[k], v * 1000) end
+            med[k] = median(t[i])
+          end
+        end
+      end
+      for _, k in ipairs(keys) do
+        table.insert(ratios[k], med[k] / med.rm)
+      end
+    end
+    local res = {}
+    for _, k in ipairs(keys) do
+      res[k] = { ms = median(all[k]), ratio = median(ratios[k]) }
+    end
+    return res
+  end
 
-  print(("workload: %d files, %d processes x %d descriptors, every 4th also "
-    .. "mapping a closed file"):format(NFILES, NPROCS, PER))
-  local expected = {}
-  for _, pid in ipairs(start_holders(NPROCS, PER)) do expected[pid] = true end
+  local function rss(w)
+    local kb = {}
+    for _ = 1, 3 do kb[#kb + 1] = tonumber(sh(w.rm .. " rss")) end
+    return median(kb)
+  end
 
-  -- correctness first
-  local got = {
-    restartmanager = set_of(sh(ours .. " print")),
-    fuser = set_of(sh("sh " .. q(fuser))),
-    ["lsof -O"] = lsof_pids(),
+  local label = {
+    rm = "restartmanager who_uses", bare = "bare scanner (spec/bench)",
+    fuser = "fuser", lsof = "lsof -O", rmnames = "who_uses, the 10,000 names",
   }
-  for name, pids in pairs(got) do
-    if not same(pids, expected) then
-      error(("%s found %d processes, expected %d"):format(name, count(pids),
-        count(expected)))
+  local function report(w, n, tools, res)
+    print(("\n%s: the same %d holders found by %s")
+      :format(w.title, n, table.concat(tools, ", ")))
+    print(("  %-28s %10s  %s"):format("command", "median", "time / who_uses"))
+    for _, k in ipairs { "rm", "bare", "fuser", "lsof", "rmnames" } do
+      if res[k] then
+        print(("  %-28s %7.1f ms  %6.2fx"):format(label[k], res[k].ms,
+          res[k].ratio))
+      end
+    end
+    if res.bare then
+      print(("  who_uses / bare scanner: %.2fx"):format(1 / res.bare.ratio))
     end
   end
-  print(("correctness: all three found the same %d processes")
-    :format(count(expected)))
 
-  local t = hyperfine({ ours, "sh " .. fuser, "lsof -O -n -w -F pn" }, RUNS)
-  print(("%-24s %10s %8s"):format("command", "median", "ratio"))
-  print(("%-24s %8.1f ms %8s"):format("restartmanager who_uses", t[1], "1.0x"))
-  print(("%-24s %8.1f ms %7.1fx"):format("fuser", t[2], t[2] / t[1]))
-  print(("%-24s %8.1f ms %7.1fx"):format("lsof -O", t[3], t[3] / t[1]))
-
-  -- how restartmanager's time grows
-  print("scaling of restartmanager who_uses (median of " .. RUNS .. " runs):")
-  print(("  %-44s %8.1f ms"):format(("%d processes, %d names"):format(NPROCS,
-    NFILES), t[1]))
-  local t2 = hyperfine({ env .. LUA .. " " .. q(who) .. " " .. q(list2) }, RUNS)
-  print(("  %-44s %8.1f ms  (x%.2f)"):format(("%d processes, %d names")
-    :format(NPROCS, NFILES * 2), t2[1], t2[1] / t[1]))
-  start_holders(NPROCS, PER)
-  local t3 = hyperfine({ ours }, RUNS)
-  print(("  %-44s %8.1f ms  (x%.2f)"):format(("%d processes, %d names")
-    :format(NPROCS * 2, NFILES), t3[1], t3[1] / t[1]))
-  stop_holders()
+  local rmcmd = function(list) return ("%s %s %s"):format(LUA, q(who), q(list)) end
+  local workloads = {
+    { title = "10,000 names / 200 holders", list = list10k, holders = 200,
+      rm = rmcmd(list10k), bare = BARE .. " " .. q(list10k),
+      fuser = "sh " .. q(fuser10k), lsof = true },
+    { title = "100,000 names / 200 holders", list = list100k, holders = 200,
+      rm = rmcmd(list100k), bare = BARE .. " " .. q(list100k), lsof = true,
+      rss = true },
+    { title = "the directory of the 100,000 files / 200 holders",
+      list = listdir, holders = 200, rm = rmcmd(listdir),
+      rmnames = rmcmd(list10k), directory = true },
+    { title = "10,000 names / 500 holders", list = list10k, holders = 500,
+      rm = rmcmd(list10k), bare = BARE .. " " .. q(list10k),
+      fuser = "sh " .. q(fuser10k), lsof = true },
+    { title = "10,000 names / 2,000 holders", list = list10k, holders = 2000,
+      rm = rmcmd(list10k), bare = BARE .. " " .. q(list10k),
+      fuser = "sh " .. q(fuser10k), lsof = true },
+  }
+  print(("who uses these files: %d files, holders keep %d of the first "
+    .. "10,000 open, every 4th also maps one; %d rounds x %d runs a command")
+    :format(NFILES, PER, ROUNDS, RUNS))
+  local summary = {}
+  for _, w in ipairs(workloads) do
+    if #holders < w.holders then start_holders(#holders, w.holders - #holders) end
+    local n, tools = check(w)
+    local res = measure(w)
+    report(w, n, tools, res)
+    if w.rss then
+      local kb = rss(w)
+      print(("  peak RSS of who_uses (VmHWM): %.1f MB"):format(kb / 1024))
+    end
+    summary[#summary + 1] = { w = w, res = res }
+  end
+  print("\nsummary (who_uses / bare scanner; fuser and lsof -O / who_uses):")
+  for _, s in ipairs(summary) do
+    local r = s.res
+    print(("  %-50s %s%s%s"):format(s.w.title,
+      r.bare and ("%.2fx bare  "):format(1 / r.bare.ratio) or "",
+      r.fuser and ("fuser %.1fx  "):format(r.fuser.ratio) or "",
+      r.lsof and ("lsof %.1fx"):format(r.lsof.ratio) or
+      (r.rmnames and ("%.2fx the 10,000 names"):format(1 / r.rmnames.ratio)
+        or "")))
+  end
 end, debug.traceback)
 
 cleanup()

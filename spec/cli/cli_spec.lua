@@ -105,10 +105,30 @@ describe("bin/restartmanager", function()
     end)
 
     it("exits 1 with the message when the list fails", function()
-      -- a registered directory: ERROR_ACCESS_DENIED, as on Windows
-      local _, err, rc = cli("list " .. H.q(dir))
+      -- an empty path: ERROR_BAD_ARGUMENTS
+      local _, err, rc = cli("list ''")
       assert.equal(1, rc)
-      assert.matches("^restartmanager: ERROR_ACCESS_DENIED %(5%)", err)
+      assert.matches("^restartmanager: ERROR_BAD_ARGUMENTS %(160%)", err)
+    end)
+
+    it("lists, for a directory, a process working in it and one holding a "
+      .. "file beneath it", function()
+      H.sh("mkdir -p " .. H.q(dir .. "/tree/sub") .. " " .. H.q(dir .. "/elsewhere"))
+      local f = file("tree/sub/held")
+      local h = holder("open " .. H.q(f))
+      local w = holder("idle", { prefix = "env -C " .. H.q(dir .. "/tree/sub") })
+      local other = holder("idle", { prefix = "env -C " .. H.q(dir .. "/elsewhere") })
+      local out, err, rc = cli("list --json " .. H.q(dir .. "/tree"))
+      assert.equal(0, rc, err)
+      local pids = {}
+      for _, a in ipairs(assert(json.decode(out)).apps) do pids[a.pid] = true end
+      assert.truthy(pids[h.pid], "the holder of a file beneath it")
+      assert.truthy(pids[w.pid], "the process working in it")
+      assert.falsy(pids[other.pid], "a process working elsewhere")
+      out, err, rc = cli("list " .. H.q(dir .. "/tree"))
+      assert.equal(0, rc, err)
+      assert.matches("\n *" .. h.pid .. " ", out)
+      assert.matches("\n *" .. w.pid .. " ", out)
     end)
   end)
 

@@ -24,6 +24,40 @@ describe("native sessions", function()
     assert.is_true(H.store_keys()[key])
   end)
 
+  describe("a private session", function()
+    it("is never in the store and cannot be joined", function()
+      local store = H.tmpdir()
+      local out, rc = H.lua([[
+        local core = require "restartmanager.core"
+        local s, key = assert(core.start_session { private = true })
+        assert(#key == 32 and s:is_primary())
+        assert(s:register_resources({ "/etc/hostname", "/nowhere" }, nil,
+          { "cron" }))
+        assert(s:get_list(100))
+        local j, msg, code = core.join_session(key)
+        print(j, code)
+        -- a primary's calls and cancel by key work as for any session
+        print(assert(s:add_filter("file", "/etc/hostname", "no_restart")))
+        print(core.cancel(key))
+        print(s:end_session(), s:end_session())
+      ]], { env = "XDG_RUNTIME_DIR=" .. H.q(store) })
+      -- (the join made the store, and found nothing in it)
+      local left = H.sh("ls -A " .. H.q(store .. "/restartmanager"))
+      H.sh("rm -rf " .. H.q(store))
+      assert.equal(0, rc, out)
+      assert.equal("nil\t1219\ntrue\ntrue\ntrue\ttrue\n", out)
+      assert.equal("", left, "the private session was in the store")
+    end)
+
+    it("takes a boolean", function()
+      assert.has_error(function() core.start_session { private = "yes" } end)
+      assert.has_error(function() core.start_session(1) end)
+      local s = assert(core.start_session { private = false })
+      assert.is_true(H.store_keys()[s:key()])
+      s:end_session()
+    end)
+  end)
+
   it("refuses a join from user nobody with 1219", function()
     local prefix = H.as_nobody()
     if not prefix then
@@ -191,6 +225,9 @@ describe("native sessions", function()
         .. H.q(dir .. "/restartmanager"))
       local out = start_with_runtime_dir()
       assert.matches("^ERROR_ACCESS_DENIED %(5%).*\t5\n$", out)
+      -- the message names the store
+      assert.truthy(out:find(dir .. "/restartmanager is not a private", 1,
+        true), out)
       assert.equal("", H.sh("ls -A " .. H.q(dir .. "/real")))
     end)
 

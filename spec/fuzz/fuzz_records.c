@@ -102,7 +102,8 @@ static int in_buf(const bounds *b, const char *s) {
 static void check_entry(void *ctx, int type, const rm_native_entry *e) {
   const bounds *b = (const bounds *)ctx;
   if (type == 'F') {
-    CHECK(e->kind == 'f' || e->kind == 'd' || e->kind == 'n', "kind %d",
+    CHECK(e->kind == 'f' || e->kind == 'd' || e->kind == 'n' || e->kind == 'u',
+          "kind %d",
           e->kind);
     CHECK(in_buf(b, e->text) && e->text[0] == '/', "file path");
   } else if (type == 'S') {

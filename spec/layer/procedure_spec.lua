@@ -282,7 +282,8 @@ describe("procedure", function()
           order[#order + 1] = rec.step
         end
       end
-      assert.same({ "started", "planned", "updated", "ended" }, order)
+      -- "down": what was stopped and did not come back (the stubborn one)
+      assert.same({ "started", "planned", "updated", "down", "ended" }, order)
       assert.same({ "listed", "stop_requested", "stopped", "restarted" },
         per_pid[first.pid])
       assert.same({ "listed", "stop_requested", "force_requested", "forced",
@@ -306,7 +307,7 @@ describe("procedure", function()
         if step ~= "warning" then steps[#steps + 1] = step end
       end
       assert.same({ "started", "listed", "planned", "stop_requested",
-        "stopped", "ended" }, steps)
+        "stopped", "down", "ended" }, steps)
     end)
 
     it("raises the sink's error only after the apps were restarted",

@@ -298,13 +298,147 @@ describe("register_resources and get_list", function()
     assert.equal(core.reboot_reason.critical_process, reasons)
   end)
 
-  it("gives 5 when a registered path is a directory", function()
-    local s <close> = core.start_session()
-    assert.is_true(s:register_resources({ dir }))
-    local apps, msg, code = s:get_list(10)
-    assert.is_nil(apps)
-    assert.equal(5, code)
-    assert.matches("^ERROR_ACCESS_DENIED %(5%)", msg)
+  describe("a registered directory", function()
+    -- a tree with a process of every kind that uses it, and bystanders
+    local function tree()
+      local root = dir .. "/tree"
+      H.sh("mkdir -p " .. H.q(root .. "/sub/deep") .. " " .. H.q(root .. "/bin")
+        .. " " .. H.q(dir .. "/tree-sibling") .. " && cp "
+        .. H.q(H.BUILD .. "/helpers/holder") .. " " .. H.q(root .. "/bin/"))
+      local held = file("tree/sub/deep/held")
+      local mapped = file("tree/sub/mapped")
+      local outside = file("outside")
+      local sibling = file("tree-sibling/file")
+      local t = {
+        root = root,
+        open = holder("open " .. H.q(held)),
+        map = holder("open " .. H.q("map:" .. mapped)),
+        cwd = holder("idle", { prefix = "env -C " .. H.q(root .. "/sub") }),
+        exe = holder("idle", { exe = root .. "/bin/holder" }),
+        -- a file outside, a sibling whose name starts with the tree's, and
+        -- a working directory elsewhere: none of them is beneath the tree
+        outside = holder("open " .. H.q(outside)),
+        sibling = holder("open " .. H.q(sibling), {
+          prefix = "env -C " .. H.q(dir .. "/tree-sibling") }),
+      }
+      return t
+    end
+
+    local function check(apps, t)
+      for _, k in ipairs { "open", "map", "cwd", "exe" } do
+        assert.is_table(apps[t[k].pid], "the process (" .. k
+          .. ") that uses the tree was not listed")
+      end
+      assert.is_nil(apps[t.outside.pid], "a holder of a file outside listed")
+      assert.is_nil(apps[t.sibling.pid], "a prefix of the name is not a parent")
+    end
+
+    it("lists the processes that use a file beneath it, work in it or run "
+      .. "from it", function()
+      local t = tree()
+      for _, private in ipairs { false, true } do
+        local s <close> = core.start_session { private = private }
+        assert.is_true(s:register_resources({ t.root }))
+        local apps, reasons = list(s)
+        check(apps, t)
+        assert.equal(0, reasons)
+        s:end_session()
+      end
+    end)
+
+    it("is found by its real path, given relative or through a link",
+      function()
+      local t = tree()
+      H.sh("ln -s tree " .. H.q(dir .. "/link"))
+      local s <close> = core.start_session()
+      -- relative to the working directory of the registering process
+      local rel = H.lua([[
+        local core = require "restartmanager.core"
+        local s = assert(core.join_session(os.getenv("RMKEY")))
+        assert(s:register_resources({ "link/" }))
+        print("ok")
+      ]], { env = "RMKEY=" .. s:key() .. " XDG_RUNTIME_DIR="
+        .. H.q(os.getenv("XDG_RUNTIME_DIR")), prefix = "env -C " .. H.q(dir) })
+      assert.equal("ok\n", rel)
+      check((list(s)), t)
+    end)
+
+    it("follows a tree replaced after registration by its path", function()
+      local s <close> = core.start_session { private = true }
+      H.sh("mkdir " .. H.q(dir .. "/old"))
+      assert.is_true(s:register_resources({ dir .. "/old" }))
+      H.sh("mv " .. H.q(dir .. "/old") .. " " .. H.q(dir .. "/older"))
+      local t = tree()
+      H.sh("mv " .. H.q(t.root) .. " " .. H.q(dir .. "/old"))
+      local apps = list(s)
+      assert.is_table(apps[t.open.pid])
+      assert.is_table(apps[t.cwd.pid])
+    end)
+  end)
+
+  it("names the store and its one cause when the store is refused",
+    function()
+    local run = H.tmpdir()
+    H.sh("mkdir -m 755 " .. H.q(run .. "/restartmanager"))
+    local out = H.lua([[
+      local core = require "restartmanager.core"
+      print(select(2, core.start_session()))
+    ]], { env = "XDG_RUNTIME_DIR=" .. H.q(run) })
+    H.sh("rm -rf " .. H.q(run))
+    assert.matches("^ERROR_ACCESS_DENIED %(5%)", out)
+    assert.truthy(out:find(run .. "/restartmanager is not a private directory",
+      1, true), out)
+    assert.is_nil(out:find(" or ", 1, true) and out:find("registered", 1, true))
+  end)
+
+  it("answers the call after ERROR_MORE_DATA from the same scan, and "
+    .. "scans again after anything else", function()
+    local f = file("held")
+    local h1, h2 = holder("open " .. H.q(f)), holder("open " .. H.q(f))
+    for _, private in ipairs { false, true } do
+      local s <close> = core.start_session { private = private }
+      assert.is_true(s:register_resources({ f }))
+      local apps, _, code, needed = s:get_list(1)
+      assert.is_nil(apps)
+      assert.equal(234, code)
+      assert.equal(2, needed)
+      -- a third user now: the call with room gets the list that did not
+      -- fit (one scan a list), the next call sees the newcomer
+      local h3 = holder("open " .. H.q(f))
+      local got = by_pid(assert(s:get_list(needed)))
+      assert.is_table(got[h1.pid])
+      assert.is_table(got[h2.pid])
+      assert.is_nil(got[h3.pid])
+      assert.is_table(list(s)[h3.pid])
+      -- a registration in between drops the kept list
+      assert.is_nil(s:get_list(1))
+      local other = file("other")
+      assert.is_true(s:register_resources({ other }))
+      h3.kill("KILL")
+      got = by_pid(assert(s:get_list(10)))
+      assert.is_nil(got[h3.pid])
+      assert.is_table(got[h1.pid])
+      s:end_session()
+    end
+  end)
+
+  it("tells which registered paths did not exist at the last list",
+    function()
+    local a, b = file("a"), file("b")
+    for _, private in ipairs { false, true } do
+      local s <close> = core.start_session { private = private }
+      assert.same({}, s:missing())
+      local none = dir .. "/none-" .. tostring(private)
+      assert.is_true(s:register_resources({ a, none, b }))
+      assert.is_true(s:register_resources({ dir .. "/a/below", dir }))
+      assert.is_table((s:get_list(10)))
+      -- places in the order registered, a directory counted among them
+      assert.same({ 2, 4 }, s:missing())
+      H.write(none, "now")
+      assert.is_table((s:get_list(10)))
+      assert.same({ 4 }, s:missing())
+      s:end_session()
+    end
   end)
 
   it("accepts a path that does not exist, which matches nothing", function()

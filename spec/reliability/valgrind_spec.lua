@@ -120,8 +120,17 @@ describe("valgrind #valgrind", function()
         check(select(3, s:remove_filter("service", "nothing")) == 2, "no filter")
         -- shutdown (progress reported), then restart
         local reports = 0
-        check(s:shutdown(core.shutdown.force, function() reports = reports + 1 end, 2000))
-        check(s:restart())
+        -- (valgrind 3.19, Debian 12's, does not know pidfd_open: under it
+        -- the shutdown refuses with 50, signals nothing and leaves nothing
+        -- to restart; the sanitized run checks the signalling path)
+        local stopped, _, scode = s:shutdown(core.shutdown.force,
+          function() reports = reports + 1 end, 2000)
+        check(stopped or scode == 50, "shutdown: " .. tostring(scode))
+        if stopped then
+          check(s:restart())
+        else
+          check(select(3, s:restart()) == 776, "restart without a shutdown")
+        end
         -- restart registration of this process
         check(core.register_application_restart({ "--again", "two words" }, 0))
         check(core.unregister_application_restart())
@@ -136,9 +145,6 @@ describe("valgrind #valgrind", function()
       assert.matches("ERROR SUMMARY: 0 errors", log)
       assert.same({}, definite_losses(log))
       assert.equal(0, definitely_lost(log))
-      -- (valgrind 3.19, Debian 12's, does not know pidfd_open: under it the
-      -- shutdown finds the holder but cannot open it, and leaves it alone;
-      -- the sanitized run checks the signalling path for leaks)
     end)
 
   it("loses nothing when an empty path follows a relative one", function()

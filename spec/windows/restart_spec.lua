@@ -172,3 +172,20 @@ describe("restart registration under wine #wine", function()
     assert.matches("^ERROR_INVALID_PARAMETER %(87%): ", res.R.none[2])
   end)
 end)
+
+describe("a launcher on Windows #wine", function()
+  it("says that a process cannot become another program there", function()
+    local res = W.run([[
+      local core = require "restartmanager.core"
+      R.exec = { core.exec({ "cmd.exe", "/c", "exit" },
+        { register_restart = true }) }
+      R.capture = core.capture == nil and core.restart_captured == nil
+    ]])
+    assert.equal(0, res.rc, res.out)
+    assert.is_nil(res.R.exec[1])
+    assert.equal(87, res.R.exec[3])
+    assert.matches("^ERROR_INVALID_PARAMETER %(87%): not available on "
+      .. "Windows", res.R.exec[2])
+    assert.is_true(res.R.capture)
+  end)
+end)

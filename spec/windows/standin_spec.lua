@@ -431,7 +431,8 @@ describe("windows backend against the stand-in rstrtmgr.dll #wine", function()
           R.still_there = core.process(pid) ~= nil
           scenario(("app %d %d 5 1 1 1 %s -\n"):format(pid, p.start_time,
             u16("cmd.exe")))
-          R.ok = { rm.update({ files = { "C:\\held" } }, function() end) }
+          R.ok = { rm.update({ files = { "C:\\held" } }, function() end,
+            { allow_missing = true }) }
           local plan = R.ok[2]
           R.ok[2] = nil
           R.outcome = plan and plan.apps[1].outcome

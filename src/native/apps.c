@@ -51,14 +51,14 @@ int rm_native_systemd_running(void) {
 }
 
 uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
-                            rm_native_services *sv, rm_app *a) {
+                            rm_native_services *sv,
+                            rm_native_restart_cache *cache, rm_app *a) {
   uint32_t reasons = 0;
   memset(a, 0, sizeof *a);
   a->process.pid = h->pid;
   a->process.start_time = h->st.start_time;
   app_name(procfd, h, a->name, sizeof a->name);
   a->status = RM_STATUS_RUNNING;
-  a->session_id = login_session(procfd, h->pid);
   if (h->pid == (uint32_t)getpid()) {
     a->type = RM_APP_CRITICAL;
     reasons |= RM_REBOOT_DETECTED_SELF;
@@ -72,8 +72,10 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
                                               &reasons)) {
     /* a service: systemd starts it whether or not it registered; where
      * systemd cannot be used, it is restarted as any process */
+    if (a->type != RM_APP_CRITICAL) a->session_id = login_session(procfd, h->pid);
     if (a->control != RM_CONTROL_SYSTEMD)
-      a->restartable = rm_native_restartable(h->pid, h->st.start_time);
+      a->restartable =
+          rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
     return reasons;
   } else if (h->st.tty != 0) {
     a->type = RM_APP_CONSOLE;
@@ -84,7 +86,9 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
     a->session_id = -1;
     a->restartable = 0;
   } else {
-    a->restartable = rm_native_restartable(h->pid, h->st.start_time);
+    a->session_id = login_session(procfd, h->pid);
+    a->restartable =
+        rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
   }
   return reasons;
 }

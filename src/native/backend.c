@@ -15,8 +15,24 @@
 
 #include "native.h"
 
+/* A list that did not fit the capacity of the call that scanned: the next
+ * call with room for it takes it instead of scanning again; any call that
+ * changes the session drops it. */
+typedef struct pending_list {
+  rm_app *apps;
+  size_t n;
+  rm_pid_list uninspected;
+  uint32_t reasons;
+  int valid;
+} pending_list;
+
 struct rm_session {
   int primary;
+  int private_;       /* started private: nobody can join, no store */
+  rm_native_buf mem;  /* a private session's records, in memory */
+  size_t *missing;    /* what the last list found missing (backend.h) */
+  size_t nmissing;
+  pending_list pending;
   int storefd; /* the per-user store directory */
   int dirfd;   /* this session's directory in it */
   int lockfd;  /* primary: the lock file, held for the session's lifetime */
@@ -64,8 +80,17 @@ static rm_session *new_session(void) {
   return s;
 }
 
+static void drop_pending(rm_session *s) {
+  free(s->pending.apps);
+  free(s->pending.uninspected.pids);
+  memset(&s->pending, 0, sizeof s->pending);
+}
+
 static void free_session(rm_session *s) {
   if (s->primary) primary_remove(s);
+  drop_pending(s);
+  free(s->mem.p);
+  free(s->missing);
   if (s->control) rm_native_control_free(s->control);
   rm_native_filters_free(&s->filters);
   if (s->dirfd >= 0) close(s->dirfd);
@@ -74,22 +99,29 @@ static void free_session(rm_session *s) {
   free(s);
 }
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags) {
   rm_session *s = new_session();
   unsigned rc;
   *out = NULL;
   if (!s) return RM_E_OUTOFMEMORY;
   s->primary = 1;
-  s->storefd = rm_native_store_open(&rc);
-  if (s->storefd < 0) goto fail;
+  s->private_ = (flags & RM_START_PRIVATE) != 0;
+  if (!s->private_) {
+    s->storefd = rm_native_store_open(&rc);
+    if (s->storefd < 0) goto fail;
+  }
   /* made now, so that a cancel from another thread never races its
    * creation */
   if (!(s->control = rm_native_control_new())) {
     rc = rm_native_errno_code(errno, RM_E_OUTOFMEMORY);
     goto fail;
   }
-  rc = rm_native_store_create(s->storefd, s->key, &s->dirfd, &s->lockfd,
-                              rm_native_recovery_run);
+  /* a private session lives in this process alone: a key that names it
+   * for cancel, and nothing in the store */
+  rc = s->private_ ? rm_native_new_key(s->key)
+                   : rm_native_store_create(s->storefd, s->key, &s->dirfd,
+                                            &s->lockfd, rm_native_recovery_run);
   if (rc != RM_OK) goto fail;
   primary_add(s);
   memcpy(key, s->key, RM_KEY_LEN + 1);
@@ -140,7 +172,9 @@ static unsigned conductor(const rm_session *s) {
 
 unsigned rm_backend_end(rm_session *s) {
   unsigned rc = RM_OK;
-  if (s->primary)
+  if (s->private_)
+    ; /* nothing outside this process */
+  else if (s->primary)
     rm_native_store_remove(s->storefd, s->key);
   else
     rc = session_check(s);
@@ -154,6 +188,10 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles,
                              const char *const *svcs) {
   unsigned rc = session_check(s);
   if (rc != RM_OK) return rc;
+  drop_pending(s);
+  if (s->private_)
+    return rm_native_records_add(&s->mem, nfiles, files, nprocs, procs, nsvcs,
+                                 svcs);
   return rm_native_records_append(s->dirfd, nfiles, files, nprocs, procs,
                                   nsvcs, svcs);
 }
@@ -162,61 +200,121 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles,
  * The list
  * ------------------------------------------------------------------- */
 
+/* Describing the hits of a list, split between threads: each takes a
+ * few hits at a time and has its own cache of restart registrations. */
+typedef struct describer {
+  const rm_native_hit *hits;
+  rm_app *apps;
+  size_t n;
+  size_t *next;
+  int procfd, systemd;
+  int failed; /* out of memory for its view of the services */
+  const rm_native_filters *filters;
+  uint32_t reasons;
+} describer;
+
+static void *describe_range(void *arg) {
+  describer *d = (describer *)arg;
+  rm_native_restart_cache *cache = rm_native_restart_cache_new();
+  /* each thread asks systemd's managers through connections of its own */
+  rm_native_services *sv = d->systemd ? rm_native_services_new() : NULL;
+  if (d->systemd && !sv) {
+    d->failed = 1;
+    rm_native_restart_cache_free(cache);
+    return NULL;
+  }
+  for (;;) {
+    size_t i = __atomic_fetch_add(d->next, 4, __ATOMIC_RELAXED), end;
+    if (i >= d->n) break;
+    end = i + 4 < d->n ? i + 4 : d->n;
+    for (; i < end; i++) {
+      rm_app *a = &d->apps[i];
+      d->reasons |= rm_native_describe(d->procfd, &d->hits[i], sv, cache, a);
+      if (d->filters->n)
+        a->status |= rm_native_filters_mask(
+            rm_native_filters_action(d->filters, d->procfd, a));
+    }
+  }
+  rm_native_restart_cache_free(cache);
+  rm_native_services_free(sv);
+  return NULL;
+}
+
 /* Who uses the session's resources now: a malloc'd array of apps (by
- * pid), described, with what the primary's filters and shutdowns say of
- * them. */
+ * pid), described and with the session's filters and shutdown applied. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
                           uint32_t *reasons, rm_pid_list *uninspected) {
   rm_native_hit *hits = NULL;
-  size_t n = 0, i;
-  char *buf;
-  size_t len;
+  size_t n = 0;
+  char *buf = NULL;
+  size_t len = 0;
   int procfd;
-  rm_native_services *sv = NULL;
-  unsigned rc = rm_native_records_load(s->dirfd, &buf, &len);
+  unsigned rc = RM_OK;
   *apps = NULL;
   *napps = 0;
   *reasons = 0;
   uninspected->pids = NULL;
   uninspected->n = 0;
+  if (!s->private_) rc = rm_native_records_load(s->dirfd, &buf, &len);
   if (rc != RM_OK) return rc;
   procfd = rm_native_proc_open();
   if (procfd < 0) {
     free(buf);
-    return rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
+    return rm_native_errno_code(errno, RM_E_INVALID_FUNCTION);
   }
-  rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected);
+  free(s->missing);
+  s->missing = NULL;
+  s->nmissing = 0;
+  if (s->private_)
+    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, &hits, &n, uninspected,
+                        &s->missing, &s->nmissing);
+  else
+    rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected,
+                        &s->missing, &s->nmissing);
   free(buf);
   if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
     rc = RM_E_OUTOFMEMORY;
-  /* where systemd runs, its managers are asked about the services (once a
-   * unit) */
-  if (rc == RM_OK && n && rm_native_systemd_running() &&
-      !(sv = rm_native_services_new()))
-    rc = RM_E_OUTOFMEMORY;
-  if (rc == RM_OK) {
-    for (i = 0; i < n; i++) {
-      rm_app *a = &(*apps)[i];
-      *reasons |= rm_native_describe(procfd, &hits[i], sv, a);
-      if (s->filters.n)
-        a->status |= rm_native_filters_mask(
-            rm_native_filters_action(&s->filters, procfd, a));
+  if (rc == RM_OK && n) {
+    describer d[2];
+    pthread_t th;
+    size_t next = 0, i;
+    int two = n >= 16 && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+    for (i = 0; i < 2; i++) {
+      d[i].hits = hits;
+      d[i].apps = *apps;
+      d[i].n = n;
+      d[i].next = &next;
+      d[i].procfd = procfd;
+      d[i].systemd = i == 0 ? rm_native_systemd_running() : d[0].systemd;
+      d[i].filters = &s->filters;
+      d[i].reasons = 0;
+      d[i].failed = 0;
     }
+    if (two && pthread_create(&th, NULL, describe_range, &d[1]) != 0) two = 0;
+    describe_range(&d[0]);
+    if (two) pthread_join(th, NULL);
+    *reasons = d[0].reasons | d[1].reasons;
+    if (d[0].failed || d[1].failed) rc = RM_E_OUTOFMEMORY;
+  }
+  if (rc == RM_OK) {
     if (s->control) rm_native_control_mark(s->control, *apps, n);
     *napps = n;
-  } else {
-    free(*apps);
-    *apps = NULL;
   }
-  rm_native_services_free(sv);
   free(hits);
   close(procfd);
   if (rc != RM_OK) {
+    free(*apps);
+    *apps = NULL;
     free(uninspected->pids);
     uninspected->pids = NULL;
     uninspected->n = 0;
   }
   return rc;
+}
+
+size_t rm_native_missing(const rm_session *s, const size_t **places) {
+  *places = s->missing;
+  return s->nmissing;
 }
 
 unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
@@ -231,13 +329,31 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
   *reasons = 0;
   uninspected->pids = NULL;
   uninspected->n = 0;
-  if (rc != RM_OK) return rc;
-  rc = list_apps(s, &found, &n, &r, uninspected);
-  if (rc != RM_OK) return rc;
+  if (rc != RM_OK) {
+    drop_pending(s);
+    return rc;
+  }
+  if (s->pending.valid && s->pending.n <= cap && (apps || !s->pending.n)) {
+    /* the call before found more than its capacity, and nothing happened
+     * to the session since: its scan is this call's answer */
+    found = s->pending.apps;
+    n = s->pending.n;
+    r = s->pending.reasons;
+    *uninspected = s->pending.uninspected;
+    memset(&s->pending, 0, sizeof s->pending);
+  } else {
+    drop_pending(s);
+    rc = list_apps(s, &found, &n, &r, uninspected);
+    if (rc != RM_OK) return rc;
+  }
   *needed = (unsigned)n;
   if (n > cap || (n && !apps)) {
-    free(found);
-    free(uninspected->pids);
+    /* kept for the next call (uninspected is set on success only) */
+    s->pending.apps = found;
+    s->pending.n = n;
+    s->pending.reasons = r;
+    s->pending.uninspected = *uninspected;
+    s->pending.valid = 1;
     uninspected->pids = NULL;
     uninspected->n = 0;
     return RM_E_MORE_DATA;
@@ -262,6 +378,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
   uint32_t reasons;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
+  drop_pending(s);
   if (flags & ~(RM_SHUTDOWN_FORCE | RM_SHUTDOWN_ONLY_REGISTERED))
     return RM_E_BAD_ARGUMENTS;
   rc = rm_native_control_begin(s->control);
@@ -282,11 +399,12 @@ unsigned rm_backend_restart(rm_session *s, rm_progress_fn fn, void *ctx) {
   unsigned rc = conductor(s);
   int procfd;
   if (rc != RM_OK) return rc;
+  drop_pending(s);
   rc = rm_native_control_begin(s->control);
   if (rc != RM_OK) return rc;
   procfd = rm_native_proc_open();
   if (procfd < 0) {
-    rc = rm_native_errno_code(errno, RM_E_ACCESS_DENIED);
+    rc = rm_native_errno_code(errno, RM_E_INVALID_FUNCTION);
   } else {
     rc = rm_native_control_restart(s->control, &s->filters, procfd, s->dirfd,
                                    fn, ctx);
@@ -323,12 +441,16 @@ unsigned rm_backend_cancel_key(const char *key) {
 
 unsigned rm_backend_add_filter(rm_session *s, const rm_filter *f) {
   unsigned rc = conductor(s);
-  return rc != RM_OK ? rc : rm_native_filters_add(&s->filters, f);
+  if (rc != RM_OK) return rc;
+  drop_pending(s);
+  return rm_native_filters_add(&s->filters, f);
 }
 
 unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
   unsigned rc = conductor(s);
-  return rc != RM_OK ? rc : rm_native_filters_remove(&s->filters, f);
+  if (rc != RM_OK) return rc;
+  drop_pending(s);
+  return rm_native_filters_remove(&s->filters, f);
 }
 
 unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
@@ -365,17 +487,26 @@ unsigned rm_backend_unregister_restart(void) {
 void rm_backend_error_text(unsigned code, char *buf, size_t size) {
   const char *t;
   switch (code) {
-  case RM_E_INVALID_FUNCTION: t = "not supported"; break;
+  case RM_E_INVALID_FUNCTION:
+    t = "not supported (/proc is not mounted, or cannot be read)";
+    break;
   case RM_OK: t = "the operation completed successfully"; break;
   case RM_E_FILE_NOT_FOUND: t = "no such filter"; break;
   case RM_E_TOO_MANY_OPEN_FILES:
     t = "too many open files: the process reached its descriptor limit "
         "(RLIMIT_NOFILE)";
     break;
-  case RM_E_ACCESS_DENIED:
-    t = "access denied (a registered path is a directory, or the session "
-        "store is not a private directory of the calling user)";
-    break;
+  case RM_E_ACCESS_DENIED: {
+    char path[4096];
+    if (rm_native_store_path(path, sizeof path) != 0) strcpy(path, "?");
+    snprintf(buf, size,
+             "access denied: the session store %s is not a private "
+             "directory of the calling user (it must be a real directory, "
+             "not a symbolic link, owned by the user, with no access for "
+             "group or others)",
+             path);
+    return;
+  }
   case RM_E_INVALID_HANDLE:
     t = "the session is no longer valid (its primary ended it or died)";
     break;

@@ -19,3 +19,9 @@ void rm_console_free(size_t argc, char **argv) {
 }
 
 unsigned rm_console_utf8_output(void) { return RM_OK; }
+
+unsigned rm_console_path_exists(const char *path, int *exists) {
+  (void)path;
+  *exists = 0;
+  return RM_E_INVALID_FUNCTION;
+}

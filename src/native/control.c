@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "capture.h"
 #include "launch.h"
 #include "procfs.h"
 #include "recovery.h"
@@ -699,28 +700,32 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
 }
 
 /* Starts the registered command of st, detached, as its owner, with
- * nothing of the installer inherited. 0 or an errno value. */
+ * nothing of the installer inherited, where it outlives the installer (the
+ * user's systemd manager, else a cgroup beside the installer's: see
+ * relaunch.c). 0 or an errno value. */
 static int spawn(const stopped *st) {
-  rm_native_launch l;
-  pid_t pid;
-  memset(&l, 0, sizeof l);
-  l.file = st->reg.exe;
-  l.argv = st->reg.argv;
-  l.envp = st->reg.envp;
-  l.cwd = st->reg.cwd;
-  l.detach = 1;
-  l.set_ids = 1;
-  l.uid = st->uid;
-  l.gid = st->gid;
-  l.ngroups = (size_t)st->ngroups;
-  l.groups = st->groups;
-  l.has_umask = st->has_umask;
-  l.umask = st->umask;
-  l.has_nice = st->has_nice;
-  l.nice = st->nice;
-  l.has_limits = st->has_limits;
-  memcpy(l.limits, st->limits, sizeof l.limits);
-  return rm_native_launch_start(&l, &pid);
+  rm_native_relaunch r;
+  uint32_t groups[MAX_GROUPS], pid;
+  char msg[RM_NATIVE_MSG_SIZE];
+  int i, via;
+  memset(&r, 0, sizeof r);
+  for (i = 0; i < st->ngroups && i < MAX_GROUPS; i++)
+    groups[i] = (uint32_t)st->groups[i];
+  r.exe = st->reg.exe;
+  r.argv = st->reg.argv;
+  r.envp = st->reg.envp;
+  r.cwd = st->reg.cwd;
+  r.uid = (uint32_t)st->uid;
+  r.gid = (uint32_t)st->gid;
+  r.ngroups = (size_t)i;
+  r.groups = groups;
+  r.name = st->app.name;
+  r.has_umask = st->has_umask;
+  r.umask = st->umask;
+  r.has_nice = st->has_nice;
+  r.nice = st->nice;
+  r.limits = st->has_limits ? st->limits : NULL;
+  return rm_native_relaunch_start(&r, &pid, &via, msg) == RM_OK ? 0 : EIO;
 }
 
 /* Whether st is to be restarted: stopped by a shutdown, registered, not

@@ -82,6 +82,14 @@ static void exec_search(const rm_native_launch *l) {
  * ends. errfd is close-on-exec and above the standard streams. */
 static void child(const rm_native_launch *l, int errfd, long maxfd) {
   int err;
+  if (l->cgroup_procs) {
+    /* before anything else runs, while the caller's privileges last */
+    int fd = open(l->cgroup_procs, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)!write(fd, "0", 1);
+      close(fd);
+    }
+  }
   if (l->detach) {
     int nul = open("/dev/null", O_RDWR);
     if (nul < 0) goto fail;

@@ -43,6 +43,10 @@ typedef struct rm_native_launch {
   int nice;
   int has_limits;
   struct rlimit limits[RM_NATIVE_NLIMITS];
+  const char *cgroup_procs; /* non-NULL: the program first moves itself
+                               into this cgroup (the path of its
+                               cgroup.procs), to outlive the caller's
+                               cgroup; best effort */
 } rm_native_launch;
 
 /* Starts l. 0 with *pid the child (0 when detached: it is nobody's child

@@ -6,6 +6,8 @@
  *
  *   backend.c     backend.h: sessions, and every call, by the layers below
  *   control.h     shutdown and restart of listed apps, cancel
+ *   recovery.h    what a shutdown stopped, kept so that a primary that
+ *                 dies before its restart loses no application
  *   filters.h     a session's filters and what they do to an app
  *   apps.h        describing a process the scan found (name, type, ...)
  *   scan.h        who uses a set of files, processes and services
@@ -16,6 +18,10 @@
  *   records.h     registration records: the format of what a session
  *                 registered
  *   store.h       the per-user session store: directories, keys, locks
+ *   capture.h     what restarting a program that never registered needs
+ *                 (capture.c), and starting a program where it outlives
+ *                 the installer: the user's systemd manager, a cgroup
+ *                 beside the installer's (relaunch.c)
  *   procfs.h      the one /proc reader
  *   launch.h      starting a program with nothing inherited (also used by
  *                 process.c, the process interface of src/process.h)
@@ -40,6 +46,7 @@
 #include "restartreg.h"
 #include "records.h"
 #include "store.h"
+#include "capture.h"
 #include "procfs.h"
 #include "launch.h"
 #include "recovery.h"

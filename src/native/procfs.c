@@ -44,6 +44,9 @@ int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
     }
     if (n == 0) break;
     b->len += (size_t)n;
+    /* the kernel writes these files in one piece: less than was asked for
+     * is all there is (one read, not two, for a small file) */
+    if (b->len < b->cap - 1) break;
   }
   close(fd);
   if (err) {
@@ -52,6 +55,59 @@ int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
   }
   b->p[b->len] = '\0';
   return 0;
+}
+
+int rm_native_proc_lines(int procfd, uint32_t pid, const char *name,
+                         rm_native_buf *b, rm_native_line_fn fn, void *ctx,
+                         int *stopped) {
+  char path[64];
+  size_t have = 0;
+  int fd, err = 0;
+  proc_name(path, sizeof path, pid, name);
+  *stopped = 0;
+  b->len = 0;
+  b->failed = 0;
+  fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  for (;;) {
+    char *line, *nl;
+    ssize_t n;
+    /* a buffer of a few pages, or more for a line longer than that */
+    if (b->cap - have < 4097) {
+      b->len = have;
+      if (rm_native_gb_reserve(b, 16384) != 0) {
+        err = ENOMEM;
+        break;
+      }
+    }
+    n = read(fd, b->p + have, b->cap - have - 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    if (n == 0) {
+      b->p[have] = '\0';
+      if (have && fn(ctx, b->p)) *stopped = 1;
+      break;
+    }
+    have += (size_t)n;
+    b->p[have] = '\0';
+    for (line = b->p;
+         (nl = (char *)memchr(line, '\n', (size_t)(b->p + have - line)));
+         line = nl + 1) {
+      if (fn(ctx, line)) {
+        *stopped = 1;
+        break;
+      }
+    }
+    if (*stopped) break;
+    have = (size_t)(b->p + have - line);
+    memmove(b->p, line, have);
+  }
+  close(fd);
+  b->len = 0;
+  return err;
 }
 
 int rm_native_proc_link(int procfd, uint32_t pid, const char *name,

@@ -19,9 +19,21 @@
 int rm_native_proc_open(void);
 
 /* Reads the whole of PID/NAME into b, replacing what b held (its memory is
- * reused): b->len bytes, then a NUL. */
+ * reused): b->len bytes, then a NUL. For the files the kernel writes in one
+ * piece (stat, status, sessionid, cgroup, environ): a read that returns
+ * less than it asked for ends it (maps is read with rm_native_proc_lines). */
 int rm_native_proc_read(int procfd, uint32_t pid, const char *name,
                         rm_native_buf *b);
+
+/* Reads PID/NAME a few pages at a time and calls fn with each line (which
+ * ends at its newline, or at a NUL for a last line without one) as it
+ * comes, until fn returns non-zero (*stopped then set): a file of any size
+ * costs b a few pages, and nothing is read past the line that was looked
+ * for. b is the caller's buffer, reused from call to call. */
+typedef int (*rm_native_line_fn)(void *ctx, const char *line);
+int rm_native_proc_lines(int procfd, uint32_t pid, const char *name,
+                         rm_native_buf *b, rm_native_line_fn fn, void *ctx,
+                         int *stopped);
 
 /* The target of the link PID/NAME (exe, cwd, fd/N) into buf, with the
  * kernel's " (deleted)" suffix removed (rm_native_strip_deleted); *len its

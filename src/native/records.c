@@ -31,11 +31,7 @@ static uint64_t fnv1a(const char *p, size_t n) {
   return h;
 }
 
-/* What a registered path was when it was registered. */
-typedef struct file_id {
-  char kind; /* 'f' file, 'd' directory, 'n' did not exist */
-  unsigned long long dev, ino;
-} file_id;
+typedef rm_native_file_id file_id;
 
 typedef struct stat_job {
   const char *const *paths;
@@ -78,11 +74,15 @@ static void *stat_range(void *arg) {
       dir = NULL;
     }
     r = dirfd >= 0 ? fstatat(dirfd, slash + 1, &st, 0) : stat(path, &st);
+    id->missing = 0;
     if (r == 0) {
       id->kind = S_ISDIR(st.st_mode) ? 'd' : 'f';
       id->dev = (unsigned long long)st.st_dev;
       id->ino = (unsigned long long)st.st_ino;
     } else {
+      /* a path that cannot be looked at (no search permission above it)
+       * is not known to be missing */
+      id->missing = errno == ENOENT || errno == ENOTDIR;
       id->kind = 'n';
       id->dev = id->ino = 0;
     }
@@ -91,8 +91,8 @@ static void *stat_range(void *arg) {
   return NULL;
 }
 
-/* Identifies every path, on two threads for long lists. */
-static void stat_all(const char *const *paths, file_id *ids, size_t n) {
+void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
+                        size_t n) {
   stat_job jobs[2];
   pthread_t th;
   jobs[0].paths = jobs[1].paths = paths;
@@ -112,9 +112,13 @@ static void stat_all(const char *const *paths, file_id *ids, size_t n) {
 static void add_file_entry(rm_native_buf *b, const char *path,
                            const file_id *id, const char *cwd) {
   char head[64];
-  size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:", id->kind,
-                              id->dev, id->ino);
-  rm_native_gb_add(b, head, n);
+  if (id->kind == 'u') {
+    rm_native_gb_add(b, "Fu:0:0:", 7);
+  } else {
+    size_t n = (size_t)snprintf(head, sizeof head, "F%c:%llu:%llu:",
+                                id->kind, id->dev, id->ino);
+    rm_native_gb_add(b, head, n);
+  }
   if (path[0] != '/' && cwd) {
     rm_native_gb_add(b, cwd, strlen(cwd));
     rm_native_gb_add(b, "/", 1);
@@ -127,15 +131,23 @@ static void add_file_entry(rm_native_buf *b, const char *path,
 static unsigned build_payload(rm_native_buf *b, size_t nfiles,
                               const char *const *files, const char *cwd,
                               size_t nprocs, const rm_unique_process *procs,
-                              size_t nsvcs, const char *const *svcs) {
+                              size_t nsvcs, const char *const *svcs,
+                              int identify) {
   char head[64];
   size_t i;
-  if (nfiles) {
+  if (nfiles && identify) {
     file_id *ids = (file_id *)malloc(nfiles * sizeof *ids);
     if (!ids) return RM_E_OUTOFMEMORY;
-    stat_all(files, ids, nfiles);
+    rm_native_identify(files, ids, nfiles);
     for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &ids[i], cwd);
     free(ids);
+  } else if (nfiles) {
+    /* identified by the scan, when it looks the paths up */
+    file_id none;
+    none.missing = 0;
+    none.kind = 'u';
+    none.dev = none.ino = 0;
+    for (i = 0; i < nfiles; i++) add_file_entry(b, files[i], &none, cwd);
   }
   for (i = 0; i < nprocs; i++) {
     /* with the process's pidfs inode where there is one: it tells the
@@ -157,6 +169,9 @@ static unsigned build_payload(rm_native_buf *b, size_t nfiles,
   return b->failed ? RM_E_OUTOFMEMORY : RM_OK;
 }
 
+static int record_head(char *head, size_t size, const char *payload,
+                       size_t plen);
+
 /* Appends the record (header, then b's payload and newline) to fd, which
  * the caller has locked; cuts a partly written record back off. */
 static unsigned write_record(int fd, const char *payload, size_t plen) {
@@ -165,10 +180,7 @@ static unsigned write_record(int fd, const char *payload, size_t plen) {
   struct stat st;
   size_t total, done = 0, k;
   off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
-  int n = 1 + snprintf(head + 1, sizeof head - 1, RECORD_TAG "%lu %016llx\n",
-                       (unsigned long)plen,
-                       (unsigned long long)fnv1a(payload, plen));
-  head[0] = '\0';
+  int n = record_head(head, sizeof head, payload, plen);
   iov[0].iov_base = head;
   iov[0].iov_len = (size_t)n;
   iov[1].iov_base = (void *)payload;
@@ -203,15 +215,16 @@ static unsigned write_record(int fd, const char *payload, size_t plen) {
   return RM_OK;
 }
 
-unsigned rm_native_records_append(int dirfd, size_t nfiles,
-                                  const char *const *files, size_t nprocs,
-                                  const rm_unique_process *procs,
-                                  size_t nsvcs, const char *const *svcs) {
-  rm_native_buf b = {0};
+/* The payload of one record naming these resources, into b (checked as
+ * the reader will check it). */
+static unsigned make_payload(rm_native_buf *b, size_t nfiles,
+                             const char *const *files, size_t nprocs,
+                             const rm_unique_process *procs, size_t nsvcs,
+                             const char *const *svcs, int identify) {
   char *cwd = NULL;
   size_t i;
   unsigned rc;
-  int fd, relative = 0;
+  int relative = 0;
   /* every argument is checked before anything is allocated */
   for (i = 0; i < nsvcs; i++)
     if (svcs[i][0] == '\0') return RM_E_BAD_ARGUMENTS;
@@ -223,11 +236,62 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
     /* no working directory to resolve against (it was removed): refused
      * rather than recorded as a path no one can find */
     return rm_native_errno_code(errno, RM_E_BAD_ARGUMENTS);
-  rc = build_payload(&b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs);
+  rc = build_payload(b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs,
+                     identify);
   free(cwd);
-  if (rc == RM_OK && b.len &&
-      rm_native_parse_payload(b.p, b.len, NULL, NULL) != 0)
+  if (rc == RM_OK && b->len &&
+      rm_native_parse_payload(b->p, b->len, NULL, NULL) != 0)
     rc = RM_E_BAD_ARGUMENTS; /* a record the reader would refuse */
+  return rc;
+}
+
+/* The header line of a record with that payload, into head (64 bytes):
+ * its length. */
+static int record_head(char *head, size_t size, const char *payload,
+                       size_t plen) {
+  int n = 1 + snprintf(head + 1, size - 1, RECORD_TAG "%lu %016llx\n",
+                       (unsigned long)plen,
+                       (unsigned long long)fnv1a(payload, plen));
+  head[0] = '\0';
+  return n;
+}
+
+unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
+                               const char *const *files, size_t nprocs,
+                               const rm_unique_process *procs, size_t nsvcs,
+                               const char *const *svcs) {
+  rm_native_buf b = {0};
+  char head[64];
+  size_t before = out->len;
+  int n;
+  unsigned rc =
+      make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs, 0);
+  if (rc != RM_OK || b.len == 0) {
+    free(b.p);
+    return rc;
+  }
+  n = record_head(head, sizeof head, b.p, b.len);
+  rm_native_gb_add(out, head, (size_t)n);
+  rm_native_gb_add(out, b.p, b.len);
+  rm_native_gb_add(out, "\n", 1);
+  free(b.p);
+  if (out->failed) {
+    /* all or nothing: the buffer holds what it held */
+    out->failed = 0;
+    out->len = before;
+    return RM_E_OUTOFMEMORY;
+  }
+  return RM_OK;
+}
+
+unsigned rm_native_records_append(int dirfd, size_t nfiles,
+                                  const char *const *files, size_t nprocs,
+                                  const rm_unique_process *procs,
+                                  size_t nsvcs, const char *const *svcs) {
+  rm_native_buf b = {0};
+  unsigned rc;
+  int fd;
+  rc = make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs, 1);
   if (rc != RM_OK || b.len == 0) {
     free(b.p);
     return rc;
@@ -325,7 +389,8 @@ static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
     if (!z || z == p) return -1;
     switch (p[0]) {
     case 'F':
-      if (z - p < 4 || (p[1] != 'f' && p[1] != 'd' && p[1] != 'n') ||
+      if (z - p < 4 ||
+          (p[1] != 'f' && p[1] != 'd' && p[1] != 'n' && p[1] != 'u') ||
           p[2] != ':')
         return -1;
       e.kind = p[1];

@@ -18,7 +18,8 @@
  * in for the payload's last one.
  *
  * The payload is a sequence of NUL-terminated entries:
- *   F<kind>:<dev>:<ino>:<absolute path>   kind f (file), d (dir), n (none)
+ *   F<kind>:<dev>:<ino>:<absolute path>   kind f (file), d (dir), n (none),
+ *                                         u (not looked up)
  *   P<pid>:<start time>
  *   S<service name>
  *
@@ -33,6 +34,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "util.h"
 
 /* Appends one record naming files (each identified now; a relative path is
  * made absolute against the working directory), processes and services to
@@ -45,10 +47,34 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
                                   const rm_unique_process *procs,
                                   size_t nsvcs, const char *const *svcs);
 
+/* The same record appended to the buffer out instead (a private session's
+ * registrations, kept in memory): all or nothing. Its files are not looked
+ * up now but recorded as paths ('u'), which the scan identifies when it
+ * lists: only the session's own process registers into it and lists it,
+ * and a registration listed at once (who_uses, plan) costs one look-up a
+ * path instead of two. */
+unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
+                               const char *const *files, size_t nprocs,
+                               const rm_unique_process *procs, size_t nsvcs,
+                               const char *const *svcs);
+
+/* What a path names now. */
+typedef struct rm_native_file_id {
+  char kind; /* 'f' file, 'd' directory, 'n' does not exist */
+  char missing; /* 'n' because it does not exist (not for want of access) */
+  unsigned long long dev, ino;
+} rm_native_file_id;
+
+/* Identifies every path (a stat each, from its directory opened once for
+ * the files of one directory; on two threads for long lists). */
+void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
+                        size_t n);
+
 /* One registered resource, as read back. */
 typedef struct rm_native_entry {
-  int kind;     /* files: 'f' file, 'd' directory, 'n' did not exist */
-  uint64_t dev; /* files: identity when registered (0 when 'n') */
+  int kind;     /* files: 'f' file, 'd' directory, 'n' did not exist, 'u'
+                   not looked up (a private session's) */
+  uint64_t dev; /* files: identity when registered (0 when 'n' or 'u') */
   uint64_t ino;
   rm_unique_process proc; /* processes */
   const char *text;       /* files: absolute path; services: the name */

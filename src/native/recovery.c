@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "recovery.h"
+#include "capture.h"
 #include "launch.h"
 #include "procfs.h"
 #include "util.h"
@@ -106,33 +107,42 @@ static int running(uint32_t pid, uint64_t start) {
   return alive;
 }
 
-/* Starts one recorded application again, detached, as its owner. */
+/* Starts one recorded application again, detached, as its owner, where it
+ * outlives the caller (relaunch.c). */
 static void bring_back(const char *regbytes, size_t len, uid_t uid, gid_t gid,
                        const gid_t *groups, size_t ngroups) {
   rm_native_restart_reg reg;
-  rm_native_launch l;
+  rm_native_relaunch r;
   char *copy = (char *)malloc(len + 1);
-  pid_t pid;
-  if (!copy) return;
+  uint32_t *ids = (uint32_t *)calloc(ngroups + 1, sizeof *ids);
+  char msg[RM_NATIVE_MSG_SIZE];
+  uint32_t pid;
+  size_t i;
+  int via;
+  if (!copy || !ids) {
+    free(copy);
+    free(ids);
+    return;
+  }
+  for (i = 0; i < ngroups; i++) ids[i] = (uint32_t)groups[i];
   memcpy(copy, regbytes, len);
   copy[len] = '\0';
   if (rm_native_parse_restart(copy, len, &reg) == 0) {
-    memset(&l, 0, sizeof l);
-    l.file = reg.exe;
-    l.argv = reg.argv;
-    l.envp = reg.envp;
-    l.cwd = reg.cwd;
-    l.detach = 1;
-    l.set_ids = 1;
-    l.uid = uid;
-    l.gid = gid;
-    l.ngroups = ngroups;
-    l.groups = groups;
-    (void)rm_native_launch_start(&l, &pid);
+    memset(&r, 0, sizeof r);
+    r.exe = reg.exe;
+    r.argv = reg.argv;
+    r.envp = reg.envp;
+    r.cwd = reg.cwd;
+    r.uid = (uint32_t)uid;
+    r.gid = (uint32_t)gid;
+    r.ngroups = ngroups;
+    r.groups = ids;
+    (void)rm_native_relaunch_start(&r, &pid, &via, msg);
     reg.buf = NULL; /* copy is freed below */
     rm_native_restart_free(&reg);
   }
   free(copy);
+  free(ids);
 }
 
 void rm_native_recovery_run(int dirfd) {

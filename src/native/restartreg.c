@@ -81,10 +81,13 @@ static void sweep_registrations(int storefd) {
   closedir(d);
 }
 
-/* The registration's bytes for the calling process, into b. */
-static unsigned build_registration(rm_native_buf *b, size_t argc,
-                                   const char *const *argv, uint32_t flags) {
-  char *exe = self_exe(), *cwd = getcwd(NULL, 0);
+/* The registration's bytes for the calling process, into b; program
+ * (NULL: the calling process's executable) is what runs on restart. */
+static unsigned build_registration(rm_native_buf *b, const char *program,
+                                   size_t argc, const char *const *argv,
+                                   uint32_t flags) {
+  char *exe = program ? strdup(program) : self_exe();
+  char *cwd = getcwd(NULL, 0);
   size_t i, n;
   if (!exe || !cwd) {
     free(exe);
@@ -135,14 +138,21 @@ static unsigned write_whole(int storefd, const char *name,
 
 unsigned rm_native_restart_register(size_t argc, const char *const *argv,
                                     uint32_t flags) {
+  return rm_native_restart_register_as(NULL, argc, argv, flags);
+}
+
+unsigned rm_native_restart_register_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags) {
   rm_native_buf b = {0};
   char name[96];
   uint64_t start;
   unsigned rc;
   int storefd;
+  if (program && program[0] != '/') return RM_E_BAD_ARGUMENTS;
   if (rm_native_proc_start_time((uint32_t)getpid(), &start) != 0)
     return RM_E_WRITE_FAULT;
-  rc = build_registration(&b, argc, argv, flags);
+  rc = build_registration(&b, program, argc, argv, flags);
   if (rc != RM_OK) {
     free(b.p);
     return rc;
@@ -364,37 +374,149 @@ static int process_real_uid(int procfd, uint32_t pid, uid_t *uid) {
   return rc;
 }
 
-int rm_native_restart_find(uint32_t pid, uint64_t start,
-                           rm_native_restart_reg *r) {
+/* ---------------------------------------------------------------------
+ * A list asks for many processes whether they registered, most often in a
+ * store or two: each store's registrations are listed once, when first
+ * asked, and a process's registration file is read only when its name is
+ * listed there.
+ * ------------------------------------------------------------------- */
+
+typedef struct cached_store {
+  char *path;
+  char *names; /* the registrations' names, each with its NUL */
+  size_t len;
+} cached_store;
+
+struct rm_native_restart_cache {
+  cached_store *stores;
+  size_t n, cap;
+};
+
+rm_native_restart_cache *rm_native_restart_cache_new(void) {
+  return (rm_native_restart_cache *)calloc(1, sizeof(rm_native_restart_cache));
+}
+
+void rm_native_restart_cache_free(rm_native_restart_cache *c) {
+  size_t i;
+  if (!c) return;
+  for (i = 0; i < c->n; i++) {
+    free(c->stores[i].path);
+    free(c->stores[i].names);
+  }
+  free(c->stores);
+  free(c);
+}
+
+/* The store at path, listed now if it was not yet; NULL when that failed
+ * for want of memory or descriptors (the file is then looked up itself). */
+static const cached_store *cache_store(rm_native_restart_cache *c,
+                                       const char *path) {
+  cached_store *st;
+  rm_native_buf b = {0};
+  DIR *d;
+  size_t i;
+  for (i = 0; i < c->n; i++)
+    if (strcmp(c->stores[i].path, path) == 0) return &c->stores[i];
+  if (c->n == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 4;
+    cached_store *ns = (cached_store *)realloc(c->stores, ncap * sizeof *ns);
+    if (!ns) return NULL;
+    c->stores = ns;
+    c->cap = ncap;
+  }
+  d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+      if (strncmp(e->d_name, "restart-", 8) == 0)
+        rm_native_gb_str(&b, e->d_name);
+    closedir(d);
+  } else if (rm_native_errno_code(errno, 0)) {
+    return NULL; /* not known to be empty */
+  }
+  st = &c->stores[c->n];
+  st->path = (char *)malloc(strlen(path) + 1);
+  if (!st->path || b.failed) {
+    free(st->path);
+    free(b.p);
+    return NULL;
+  }
+  strcpy(st->path, path);
+  st->names = b.p;
+  st->len = b.len;
+  c->n++;
+  return st;
+}
+
+/* 1 when the store at path may hold the registration name: listed there,
+ * or not known (no cache, or it could not list the store). */
+static int may_hold(rm_native_restart_cache *c, const char *path,
+                    const char *name) {
+  const cached_store *st;
+  size_t off, n = strlen(name) + 1;
+  if (!c || !(st = cache_store(c, path))) return 1;
+  for (off = 0; off < st->len; off += strlen(st->names + off) + 1)
+    if (memcmp(st->names + off, name, n) == 0) return 1;
+  return 0;
+}
+
+/* The owner of pid, when it may act on a registration: the store trusted
+ * is that of the owner of /proc/PID (the effective uid of a dumpable
+ * process), and the restart runs as the real uid: a process whose two
+ * differ (root working as another user) has no registration anyone may act
+ * on, or that user would choose what runs as root. */
+static int trusted_owner(int procfd, uint32_t pid, uid_t *uid) {
+  uid_t real;
+  if (rm_native_proc_owner(procfd, pid, uid) != 0) return -1;
+  return process_real_uid(procfd, pid, &real) == 0 && real == *uid ? 0 : -1;
+}
+
+static int find_in(int procfd, rm_native_restart_cache *c, uint32_t pid,
+                   uint64_t start, rm_native_restart_reg *r) {
   char name[96], dir[PATH_MAX], store[PATH_MAX + 32];
-  uid_t uid, real;
-  int procfd = rm_native_proc_open(), rc = -1;
+  uid_t uid;
+  int have_uid = 0;
   memset(r, 0, sizeof *r);
-  if (procfd < 0) return -1;
-  if (rm_native_proc_owner(procfd, pid, &uid) != 0) goto done;
-  /* The store trusted is that of the owner of /proc/PID (the effective
-   * uid of a dumpable process), and the restart runs as the real uid: a
-   * process whose two differ (root working as another user) has no
-   * registration anyone may act on, or that user would choose what runs
-   * as root. */
-  if (process_real_uid(procfd, pid, &real) != 0 || real != uid) goto done;
   reg_name(name, sizeof name, pid, start);
+  /* the owner is checked only for a registration that is there */
   if (process_runtime_dir(procfd, pid, dir, sizeof dir) == 0) {
     snprintf(store, sizeof store, "%s/restartmanager", dir);
-    if (read_reg_at(store, uid, name, r) == 0) {
-      rc = 0;
-      goto done;
+    if (may_hold(c, store, name)) {
+      if (trusted_owner(procfd, pid, &uid) != 0) return -1;
+      have_uid = 1;
+      if (read_reg_at(store, uid, name, r) == 0) return 0;
     }
   }
-  if (rm_native_store_path_for(uid, NULL, store, sizeof store) == 0)
-    rc = read_reg_at(store, uid, name, r);
-done:
+  if (!have_uid && rm_native_proc_owner(procfd, pid, &uid) != 0) return -1;
+  if (rm_native_store_path_for(uid, NULL, store, sizeof store) != 0 ||
+      !may_hold(c, store, name))
+    return -1;
+  if (!have_uid && trusted_owner(procfd, pid, &uid) != 0) return -1;
+  return read_reg_at(store, uid, name, r);
+}
+
+int rm_native_restart_find(uint32_t pid, uint64_t start,
+                           rm_native_restart_reg *r) {
+  int procfd = rm_native_proc_open(), rc;
+  memset(r, 0, sizeof *r);
+  if (procfd < 0) return -1;
+  rc = find_in(procfd, NULL, pid, start, r);
   if (rc == 0) {
     r->pid = pid;
     r->start = start;
   }
   close(procfd);
   return rc;
+}
+
+int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
+                             uint32_t pid, uint64_t start_time) {
+  rm_native_restart_reg r;
+  int ok;
+  if (find_in(procfd, c, pid, start_time, &r) != 0) return 0;
+  ok = !(r.flags & RM_RESTART_NO_PATCH);
+  rm_native_restart_free(&r);
+  return ok;
 }
 
 int rm_native_restartable(uint32_t pid, uint64_t start_time) {

@@ -34,6 +34,12 @@ typedef struct rm_native_restart_reg {
  * directory, argv (the arguments after the executable) and environment. */
 unsigned rm_native_restart_register(size_t argc, const char *const *argv,
                                     uint32_t flags);
+/* The same, recording program (an absolute path; NULL: the calling
+ * process's executable) as what runs on restart: for a launcher that
+ * execs program next, keeping its pid and start time. */
+unsigned rm_native_restart_register_as(const char *program, size_t argc,
+                                       const char *const *argv,
+                                       uint32_t flags);
 /* Removes the calling process's registration (none is not an error). */
 unsigned rm_native_restart_unregister(void);
 
@@ -56,6 +62,16 @@ void rm_native_restart_unclaim(rm_native_restart_reg *r);
 /* 1 when pid (with that start time) registered for restart and allows a
  * restart after an update (no RM_RESTART_NO_PATCH). */
 int rm_native_restartable(uint32_t pid, uint64_t start_time);
+
+/* The same for the many processes of one list: procfd a descriptor of
+ * /proc, c a cache of the stores' listings (one a thread; NULL for none),
+ * so that a store is listed once and a registration read only when it is
+ * there. */
+typedef struct rm_native_restart_cache rm_native_restart_cache;
+rm_native_restart_cache *rm_native_restart_cache_new(void);
+void rm_native_restart_cache_free(rm_native_restart_cache *c);
+int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
+                             uint32_t pid, uint64_t start_time);
 
 /* Parses a registration's bytes (exposed for the fuzz target): 0, and r's
  * strings point into buf; r->buf is left NULL. */

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,15 +85,41 @@ static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
  * What the session registered
  * ------------------------------------------------------------------- */
 
+/* A registered directory: its canonical path, without a trailing slash
+ * (the root is "/"). */
+typedef struct dirpath {
+  char *path;
+  size_t len;
+} dirpath;
+
+#define MAX_DIR_DEVS 32
+
 typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
   idset inodes; /* the same inodes with device 0: maps' devices may differ */
   rm_unique_process *procs;
-  uint64_t *proc_inos; /* each process's pidfs inode, 0 when not known */
   size_t nprocs, cprocs;
   char **svcs;
   size_t nsvcs, csvcs;
-  int has_dir;
+  dirpath *dirs; /* registered directories */
+  size_t ndirs, cdirs;
+  /* the devices files beneath the directories may live on: the
+   * directories' own and those of the mounts beneath them (any device when
+   * there are more than MAX_DIR_DEVS) */
+  uint64_t devs[MAX_DIR_DEVS];
+  size_t ndevs;
+  int anydev;
+  const char **paths; /* the files' paths, to identify now */
+  char *kinds;        /* and what each was when registered */
+  size_t *order;      /* and each one's place among the registered files */
+  size_t npaths, cpaths, nfiles;
+  size_t *missing; /* the places of the paths that do not exist now */
+  size_t nmissing;
+  struct {
+    uint64_t dev, ino;
+  } *then; /* the files' identities when registered */
+  size_t nthen;
+  uint64_t *proc_inos; /* each process's pidfs inode, 0 when not known */
 } targets;
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
@@ -100,25 +127,135 @@ static void add_file(targets *t, uint64_t dev, uint64_t ino) {
   idset_add(&t->inodes, 0, ino);
 }
 
+static void add_dev(targets *t, uint64_t dev) {
+  size_t i;
+  for (i = 0; i < t->ndevs; i++)
+    if (t->devs[i] == dev) return;
+  if (t->ndevs < MAX_DIR_DEVS) t->devs[t->ndevs++] = dev;
+  else t->anydev = 1;
+}
+
+/* A directory, by its canonical path now: what lies beneath it is matched
+ * by path (descriptors, maps, working and root directories, executables).
+ * A directory that no longer exists has nothing beneath it. */
+static void add_dir(targets *t, const char *path) {
+  struct stat st;
+  char *real;
+  size_t n;
+  if (t->ndirs == t->cdirs) return;
+  real = realpath(path, NULL);
+  if (!real) return;
+  if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    free(real);
+    return;
+  }
+  n = strlen(real);
+  while (n > 1 && real[n - 1] == '/') real[--n] = '\0';
+  t->dirs[t->ndirs].path = real;
+  t->dirs[t->ndirs].len = n;
+  t->ndirs++;
+  add_dev(t, (uint64_t)st.st_dev);
+}
+
+/* 1 when path (n bytes, as the kernel shows it) is a registered directory
+ * or lies beneath one. */
+static int beneath(const targets *t, const char *path, size_t n) {
+  size_t i;
+  for (i = 0; i < t->ndirs; i++) {
+    const dirpath *d = &t->dirs[i];
+    if (n < d->len || memcmp(path, d->path, d->len) != 0) continue;
+    if (n == d->len || path[d->len] == '/' || d->len == 1) return 1;
+  }
+  return 0;
+}
+
+/* Decodes the octal escapes (\040) of a mountinfo field in place. */
+static void unescape(char *s) {
+  char *r = s, *w = s;
+  while (*r) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}
+
+/* The devices of the mounts beneath the registered directories, from
+ * /proc/self/mountinfo ("id parent major:minor root mountpoint ..."). */
+static void add_mount_devs(targets *t) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  char line[8192];
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned maj, min;
+    char *mp, *sp;
+    if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2) continue;
+    mp = line;
+    /* the fifth field */
+    {
+      int k;
+      for (k = 0; k < 4 && mp; k++) {
+        mp = strchr(mp, ' ');
+        if (mp) mp++;
+      }
+    }
+    if (!mp) continue;
+    sp = strchr(mp, ' ');
+    if (sp) *sp = '\0';
+    unescape(mp);
+    if (beneath(t, mp, strlen(mp))) add_dev(t, (uint64_t)makedev(maj, min));
+  }
+  fclose(f);
+}
+
+/* 1 when a file on device dev may lie beneath a registered directory. */
+static int dir_dev(const targets *t, uint64_t dev) {
+  size_t i;
+  if (t->anydev) return 1;
+  for (i = 0; i < t->ndevs; i++)
+    if (t->devs[i] == dev) return 1;
+  return 0;
+}
+
 static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
   targets *t = (targets *)ctx;
   if (kind == 'F') {
-    struct stat st;
     /* A file is looked for under the identity it had when registered (its
      * users may hold it after the path was replaced) and under the one the
-     * path has now (a process may have opened the new file since). */
-    if (e->kind == 'd') t->has_dir = 1;
-    if (e->kind == 'f') add_file(t, e->dev, e->ino);
-    /* A path that did not exist when registered is not followed through
-     * a symlink that appeared there since: whoever can write its directory
-     * (another user) would choose what the installer stops. */
-    if (e->kind != 'd' &&
-        (e->kind == 'n' ? lstat(e->text, &st) : stat(e->text, &st)) == 0 &&
-        !S_ISLNK(st.st_mode)) {
-      if (S_ISDIR(st.st_mode)) {
-        if (e->kind == 'n') t->has_dir = 1;
-      } else {
-        add_file(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+     * path has now (a process may have opened the new file since): the
+     * paths are identified again all at once, after the records are read,
+     * with those a private session recorded without a look-up ('u'). A
+     * directory is matched by what lies beneath its path now. */
+    size_t place = t->nfiles++;
+    if (e->kind == 'd') {
+      add_dir(t, e->text);
+    } else if (e->kind == 'n') {
+      /* A path that did not exist when registered is not followed through
+       * a symlink that appeared there since: whoever can write its
+       * directory (another user) would choose what the installer stops. */
+      struct stat st;
+      if (lstat(e->text, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+          t->missing[t->nmissing++] = place;
+      } else if (S_ISDIR(st.st_mode)) {
+        add_dir(t, e->text); /* a directory made there since */
+      } else if (!S_ISLNK(st.st_mode) && t->nthen < t->cpaths) {
+        t->then[t->nthen].dev = (uint64_t)st.st_dev;
+        t->then[t->nthen++].ino = (uint64_t)st.st_ino;
+      }
+    } else {
+      if (e->kind == 'f' && t->nthen < t->cpaths) {
+        t->then[t->nthen].dev = e->dev;
+        t->then[t->nthen++].ino = e->ino;
+      }
+      if (t->npaths < t->cpaths) {
+        t->order[t->npaths] = place;
+        t->kinds[t->npaths] = (char)e->kind;
+        t->paths[t->npaths++] = e->text;
       }
     }
   } else if (kind == 'P') {
@@ -147,31 +284,82 @@ static void targets_free(targets *t) {
   idset_free(&t->files);
   idset_free(&t->inodes);
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
+  for (i = 0; i < t->ndirs; i++) free(t->dirs[i].path);
   free(t->svcs);
   free(t->procs);
+  free(t->dirs);
+  free(t->paths);
+  free(t->kinds);
+  free(t->order);
+  free(t->missing);
+  free(t->then);
   free(t->proc_inos);
+}
+
+/* Room for n entries of every kind; the sets of identities are made once
+ * their number is known (targets_sets). */
+static int targets_init(targets *t, size_t n) {
+  memset(t, 0, sizeof *t);
+  t->then = calloc(n + 1, sizeof *t->then);
+  if (!t->then) return -1;
+  t->cprocs = t->csvcs = t->cdirs = t->cpaths = n;
+  t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
+  t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
+  t->dirs = (dirpath *)calloc(n + 1, sizeof *t->dirs);
+  t->paths = (const char **)calloc(n + 1, sizeof *t->paths);
+  t->kinds = (char *)calloc(n + 1, 1);
+  t->order = (size_t *)calloc(n + 1, sizeof *t->order);
+  t->missing = (size_t *)calloc(n + 1, sizeof *t->missing);
+  t->proc_inos = (uint64_t *)calloc(n + 1, sizeof *t->proc_inos);
+  return t->procs && t->svcs && t->dirs && t->paths && t->kinds &&
+                 t->order && t->missing && t->proc_inos
+             ? 0
+             : -1;
+}
+
+static int cmp_place(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The sets, for n identities. */
+static int targets_sets(targets *t, size_t n) {
+  return idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0
+             ? -1
+             : 0;
 }
 
 /* The targets named by the records in buf. */
 static unsigned targets_load(const char *buf, size_t len, targets *t) {
-  size_t n = 0;
+  size_t n = 0, i;
   const char *p;
-  memset(t, 0, sizeof *t);
-  /* every entry ends with a NUL: their count bounds every kind's (and a
-   * file may add two identities) */
+  rm_native_file_id *now;
+  /* every entry ends with a NUL: their count bounds every kind's */
   for (p = buf; p && (p = (const char *)memchr(p, '\0',
                                                (size_t)(buf + len - p)));
        p++)
     n++;
-  if (idset_init(&t->files, 2 * n) != 0 ||
-      idset_init(&t->inodes, 2 * n) != 0)
-    goto oom;
-  t->cprocs = t->csvcs = n;
-  t->procs = (rm_unique_process *)calloc(n + 1, sizeof *t->procs);
-  t->svcs = (char **)calloc(n + 1, sizeof *t->svcs);
-  t->proc_inos = (uint64_t *)calloc(n + 1, sizeof *t->proc_inos);
-  if (!t->procs || !t->svcs || !t->proc_inos) goto oom;
+  if (targets_init(t, n) != 0) goto oom;
   (void)rm_native_records_each(buf, len, collect_cb, t);
+  /* every file's identity then and now */
+  if (targets_sets(t, t->nthen + t->npaths) != 0) goto oom;
+  for (i = 0; i < t->nthen; i++) add_file(t, t->then[i].dev, t->then[i].ino);
+  if (t->npaths) {
+    now = (rm_native_file_id *)malloc(t->npaths * sizeof *now);
+    if (!now) goto oom;
+    rm_native_identify(t->paths, now, t->npaths);
+    for (i = 0; i < t->npaths; i++) {
+      if (now[i].missing) t->missing[t->nmissing++] = t->order[i];
+      if (now[i].kind == 'f')
+        add_file(t, (uint64_t)now[i].dev, (uint64_t)now[i].ino);
+      else if (now[i].kind == 'd' && t->kinds[i] == 'u')
+        add_dir(t, t->paths[i]); /* registered unlooked-up: a directory */
+    }
+    free(now);
+  }
+  if (t->nmissing > 1)
+    qsort(t->missing, t->nmissing, sizeof *t->missing, cmp_place);
+  if (t->ndirs) add_mount_devs(t);
   return RM_OK;
 oom:
   targets_free(t);
@@ -182,11 +370,16 @@ oom:
  * The scan
  * ------------------------------------------------------------------- */
 
+/* How many processes a thread takes from the list at a time. */
+#define CHUNK 4
+#define MAX_THREADS 4
+
 typedef struct worker {
   const targets *t;
   int procfd;
   const uint32_t *pids;
   size_t npids;
+  size_t *next; /* the next process to take, shared by the threads */
   rm_native_hit *hits;
   size_t nhits, chits;
   rm_pid_list uninspected; /* pids, in the order met */
@@ -220,6 +413,33 @@ static int stat_id(int dirfd, const char *name, uint64_t *dev, uint64_t *ino) {
   return 0;
 }
 
+/* 1 when the magic link name (relative to dirfd) points beneath a
+ * registered directory, 0 when not, -1 (errno) when it cannot be read. */
+static int link_beneath(const targets *t, int dirfd, const char *name) {
+  char path[PATH_MAX];
+  ssize_t n = readlinkat(dirfd, name, path, sizeof path);
+  if (n < 0) return -1;
+  if (n == 0 || (size_t)n >= sizeof path || path[0] != '/') return 0;
+  path[n] = '\0';
+  n = (ssize_t)rm_native_strip_deleted(path, (size_t)n);
+  return beneath(t, path, (size_t)n);
+}
+
+/* 1 when the descriptor name of the fd directory dirfd is a registered
+ * file or lies beneath a registered directory: its link is read only when
+ * its file is on a device the directories' trees span. */
+static int fd_matches(const targets *t, int dirfd, const char *name) {
+  uint64_t dev, ino;
+  if (t->files.count) {
+    if (stat_id(dirfd, name, &dev, &ino) != 0) return 0; /* closed since */
+    if (idset_has(&t->files, dev, ino)) return 1;
+    if (!t->ndirs || !dir_dev(t, dev)) return 0;
+  } else if (!t->ndirs) {
+    return 0;
+  }
+  return link_beneath(t, dirfd, name) == 1;
+}
+
 struct linux_dirent64 {
   uint64_t d_ino;
   int64_t d_off;
@@ -229,19 +449,22 @@ struct linux_dirent64 {
 };
 
 /* 1 when a descriptor in the fd directory "dir" (relative to procfd) is a
- * registered file, 0 when none is, -1 when it cannot be read (errno). The
- * directory is read in small batches: /proc builds an entry for every
- * descriptor it lists, and the scan stops at the first match. */
-static int scan_fds(const worker *w, const char *dir) {
-  int fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+ * registered file or beneath a registered directory, 0 when none is, -1
+ * when it cannot be read (errno). /proc builds an entry for every
+ * descriptor it lists and the scan stops at the first match: the first
+ * batch is small (the standard streams and a few more), the next ones
+ * larger. */
+static int scan_fds(const targets *t, int procfd, const char *dir) {
+  int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   union {
-    char bytes[1024];
+    char bytes[4096];
     uint64_t align;
   } buf;
+  size_t batch = 256;
   int found = 0;
   if (fd < 0) return -1;
   for (;;) {
-    long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof buf.bytes);
+    long n = syscall(SYS_getdents64, fd, buf.bytes, batch);
     long off;
     if (n <= 0) {
       if (n < 0 && !found) {
@@ -254,16 +477,15 @@ static int scan_fds(const worker *w, const char *dir) {
     }
     for (off = 0; off < n;) {
       struct linux_dirent64 *e = (struct linux_dirent64 *)(buf.bytes + off);
-      uint64_t dev, ino;
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      if (stat_id(fd, e->d_name, &dev, &ino) != 0) continue; /* closed since */
-      if (idset_has(&w->t->files, dev, ino)) {
+      if (fd_matches(t, fd, e->d_name)) {
         found = 1;
         break;
       }
     }
     if (found) break;
+    batch = sizeof buf.bytes;
   }
   close(fd);
   return found;
@@ -302,52 +524,82 @@ int rm_native_parse_maps_line(const char *line, const char **range_end,
   return 0;
 }
 
-/* 1 when a mapping of pid is a registered file, 0 if none, -1 unreadable. */
-static int scan_maps(worker *w, uint32_t pid) {
-  char *line, *next;
-  int err = rm_native_proc_read(w->procfd, pid, "maps", &w->buf);
-  if (err) {
-    errno = err;
-    return -1;
+typedef struct map_ctx {
+  const targets *t;
+  int procfd;
+  uint32_t pid;
+} map_ctx;
+
+/* One line of pid's maps (rm_native_line_fn): 1 when it maps a registered
+ * file or one beneath a registered directory. */
+static int map_matches(void *ctx, const char *line) {
+  const map_ctx *m = (const map_ctx *)ctx;
+  const targets *t = m->t;
+  const char *range_end;
+  uint64_t dev, ino;
+  if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
+    return 0;
+  if (t->ndirs) {
+    /* the path: after the inode and its padding */
+    const char *p = range_end, *e;
+    int k;
+    for (k = 0; k < 4; k++) { /* perms, offset, device, inode */
+      while (*p == ' ') p++;
+      while (*p && *p != ' ' && *p != '\n') p++;
+    }
+    while (*p == ' ') p++;
+    for (e = p; *e && *e != '\n'; e++) {}
+    if (*p == '/' && beneath(t, p, (size_t)(e - p))) return 1;
   }
-  for (line = w->buf.p; *line; line = next) {
-    const char *range_end;
-    uint64_t dev, ino;
-    next = strchr(line, '\n');
-    next = next ? next + 1 : line + strlen(line);
-    if (rm_native_parse_maps_line(line, &range_end, &dev, &ino) != 0 || ino == 0)
-      continue;
-    if (!idset_has(&w->t->inodes, 0, ino)) continue;
-    if (idset_has(&w->t->files, dev, ino)) return 1;
-    /* The inode is known but maps' device differs (overlayfs, btrfs
-     * subvolumes report another one): ask the mapping itself. */
-    {
-      char mf[128];
-      size_t n = (size_t)(range_end - line);
-      uint64_t d2, i2;
-      int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)pid);
-      if (len > 0 && (size_t)len + n < sizeof mf) {
-        memcpy(mf + len, line, n);
-        mf[(size_t)len + n] = '\0';
-        if (stat_id(w->procfd, mf, &d2, &i2) == 0 &&
-            idset_has(&w->t->files, d2, i2))
-          return 1;
-      }
+  if (!t->files.count || !idset_has(&t->inodes, 0, ino)) return 0;
+  if (idset_has(&t->files, dev, ino)) return 1;
+  /* The inode is known but maps' device differs (overlayfs, btrfs
+   * subvolumes report another one): ask the mapping itself. */
+  {
+    char mf[128];
+    size_t n = (size_t)(range_end - line);
+    uint64_t d2, i2;
+    int len = snprintf(mf, sizeof mf, "%lu/map_files/", (unsigned long)m->pid);
+    if (len > 0 && (size_t)len + n < sizeof mf) {
+      memcpy(mf + len, line, n);
+      mf[(size_t)len + n] = '\0';
+      if (stat_id(m->procfd, mf, &d2, &i2) == 0 &&
+          idset_has(&t->files, d2, i2))
+        return 1;
     }
   }
   return 0;
 }
 
+/* 1 when a mapping of pid is a registered file (or beneath a registered
+ * directory), 0 if none, -1 unreadable (errno). The maps are parsed as they
+ * are read, and reading stops at the first match. */
+static int scan_maps(const targets *t, int procfd, uint32_t pid,
+                     rm_native_buf *buf) {
+  map_ctx m;
+  int stopped, err;
+  m.t = t;
+  m.procfd = procfd;
+  m.pid = pid;
+  err = rm_native_proc_lines(procfd, pid, "maps", buf, map_matches, &m,
+                             &stopped);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return stopped;
+}
+
 /* Threads created without a shared file table have descriptors of their
  * own: 1 when one of them holds a registered file, -1 (errno set) when the
  * descriptors or memory ran out. */
-static int scan_threads(const worker *w, uint32_t pid) {
+static int scan_threads(const targets *t, int procfd, uint32_t pid) {
   char dir[64];
   int fd, found = 0, err = 0;
   DIR *d;
   struct dirent *e;
   snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
-  fd = openat(w->procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return rm_native_errno_code(errno, 0) ? -1 : 0;
   d = fdopendir(fd);
   if (!d) {
@@ -365,7 +617,7 @@ static int scan_threads(const worker *w, uint32_t pid) {
     same = syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0, 0);
     if (same == 0) continue; /* shares the process's table */
     snprintf(fddir, sizeof fddir, "%lu/task/%lu/fd", (unsigned long)pid, tid);
-    switch (scan_fds(w, fddir)) {
+    switch (scan_fds(t, procfd, fddir)) {
     case 1: found = 1; break;
     case -1:
       if (rm_native_errno_code(errno, 0)) {
@@ -379,6 +631,42 @@ static int scan_threads(const worker *w, uint32_t pid) {
   closedir(d);
   if (found < 0) errno = err;
   return found;
+}
+
+/* How many threads pid has, from the link count of its task directory
+ * (two more than its entries): one call, where stat is three. 0 when it is
+ * gone. */
+static long thread_count(int procfd, uint32_t pid) {
+  char dir[64];
+  struct stat st;
+  snprintf(dir, sizeof dir, "%lu/task", (unsigned long)pid);
+  if (fstatat(procfd, dir, &st, 0) != 0 || st.st_nlink < 3) return 0;
+  return (long)st.st_nlink - 2;
+}
+
+/* 1 when pid's executable is a registered file or beneath a registered
+ * directory, 0 when not, -1 (errno) when it cannot be looked at: ENOENT
+ * for a kernel thread or a process that exited. */
+static int exe_matches(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  uint64_t dev, ino;
+  snprintf(name, sizeof name, "%lu/exe", (unsigned long)pid);
+  if (t->files.count) {
+    if (stat_id(procfd, name, &dev, &ino) != 0) return -1;
+    if (idset_has(&t->files, dev, ino)) return 1;
+    if (!t->ndirs || !dir_dev(t, dev)) return 0;
+  }
+  return t->ndirs ? link_beneath(t, procfd, name) : 0;
+}
+
+/* 1 when pid's working or root directory is beneath a registered
+ * directory. */
+static int dirs_match(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  snprintf(name, sizeof name, "%lu/cwd", (unsigned long)pid);
+  if (link_beneath(t, procfd, name) == 1) return 1;
+  snprintf(name, sizeof name, "%lu/root", (unsigned long)pid);
+  return link_beneath(t, procfd, name) == 1;
 }
 
 static int registered_process(const targets *t, uint32_t pid,
@@ -408,84 +696,94 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
-/* Whether process pid uses a registered file: descriptors, maps, the
- * executable, then threads with descriptors of their own. 1 yes, 0 no
- * (*denied set when they could not be read), -1 when descriptors or memory
- * ran out (w->rc set). */
-static int uses_registered_file(worker *w, uint32_t pid,
-                                const rm_native_stat *st, int *denied) {
+/* Looks at one process: checks in the order of their cost, each failure
+ * sorted into "gone", "not ours to read" and "out of resources". Its stat
+ * is read only when needed: for registered processes and services, and
+ * for a hit. The executable comes first among the files: one call, and
+ * none is there for a kernel thread or a process that exited. */
+static void scan_one(worker *w, uint32_t pid) {
+  const targets *t = w->t;
+  rm_native_stat st;
   char dir[64];
-  uint64_t dev, ino;
-  int r;
-  snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-  r = scan_fds(w, dir);
-  if (r == 1) return 1;
-  if (r < 0 && errno == EACCES) *denied = 1;
-  else if (r < 0 && out_of_resources(w, errno)) return -1;
-  r = scan_maps(w, pid);
-  if (r == 1) return 1;
-  if (r < 0 && errno == EACCES) *denied = 1;
-  else if (r < 0 && out_of_resources(w, errno)) return -1;
-  snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-  if (stat_id(w->procfd, dir, &dev, &ino) == 0 &&
-      idset_has(&w->t->files, dev, ino))
-    return 1;
-  if (*denied || st->threads <= 1) return 0;
-  r = scan_threads(w, pid);
-  if (r == 1) return 1;
-  if (r < 0 && out_of_resources(w, errno)) return -1;
-  return 0;
-}
-
-/* Counts pid among the processes that could not be inspected, unless it
- * has exited in the meantime. */
-static void push_uninspected(worker *w, uint32_t pid) {
-  rm_pid_list *u = &w->uninspected;
-  if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return;
-  if (u->n == w->cuninspected) {
-    size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
-    uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
-    if (!p) {
-      w->rc = RM_E_OUTOFMEMORY;
+  int r, denied = 0, found = 0, have_stat = 0;
+  if (t->nprocs || t->nsvcs) {
+    r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
+    if (r != 0) {
+      (void)out_of_resources(w, r); /* else it is gone */
       return;
     }
-    u->pids = p;
-    w->cuninspected = n;
+    if (st.flags & PF_KTHREAD) return;
+    have_stat = 1;
+    if (t->nprocs && registered_process(t, pid, st.start_time)) found = 1;
   }
-  u->pids[u->n++] = pid;
-}
-
-/* Looks at one process: checks in the order of their cost (stat, the
- * registered processes and services, then its files), each failure sorted
- * into "gone", "not ours to read" and "out of resources". */
-static void scan_one(worker *w, uint32_t pid) {
-  rm_native_stat st;
-  int r, denied = 0, found = 0;
-  r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
-  if (r != 0) {
-    (void)out_of_resources(w, r); /* else it is gone */
-    return;
-  }
-  if (st.flags & PF_KTHREAD) return;
-  if (w->t->nprocs && registered_process(w->t, pid, st.start_time)) found = 1;
-  if (!found && w->t->nsvcs) {
+  if (!found && t->nsvcs) {
     char unit[256];
     errno = 0;
     if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
-      if (service_registered(w->t, unit)) found = 1;
+      if (service_registered(t, unit)) found = 1;
     } else if (out_of_resources(w, errno)) {
       return;
     }
   }
-  if (!found && w->t->files.count) {
-    r = uses_registered_file(w, pid, &st, &denied);
-    if (r < 0) return;
-    found = r;
+  if (!found && (t->files.count || t->ndirs)) {
+    r = exe_matches(t, w->procfd, pid);
+    if (r == 1) {
+      found = 1;
+    } else if (r < 0 && errno == ENOENT) {
+      /* a kernel thread, a process gone, or one whose first thread
+       * exited while others run on */
+      if (thread_count(w->procfd, pid) < 2) return;
+    } else if (r < 0 && errno == EACCES) {
+      denied = 1;
+    } else if (r < 0 && out_of_resources(w, errno)) {
+      return;
+    }
+    if (!found) {
+      snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+      r = scan_fds(t, w->procfd, dir);
+      if (r == 1) found = 1;
+      else if (r < 0 && errno == EACCES) denied = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
+    }
+    if (!found) {
+      r = scan_maps(t, w->procfd, pid, &w->buf);
+      if (r == 1) found = 1;
+      else if (r < 0 && errno == EACCES) denied = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
+    }
+    if (!found && t->ndirs && dirs_match(t, w->procfd, pid)) found = 1;
+    if (!found && !denied && thread_count(w->procfd, pid) > 1) {
+      r = scan_threads(t, w->procfd, pid);
+      if (r == 1) found = 1;
+      else if (r < 0 && out_of_resources(w, errno)) return;
+    }
   }
   if (found) {
+    if (!have_stat) {
+      r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
+      if (r != 0) {
+        (void)out_of_resources(w, r); /* else it is gone */
+        return;
+      }
+      if (st.flags & PF_KTHREAD) return;
+    }
     if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
   } else if (denied) {
-    push_uninspected(w, pid);
+    /* exited in the meantime: not a process we failed to inspect */
+    if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+      rm_pid_list *u = &w->uninspected;
+      if (u->n == w->cuninspected) {
+        size_t n = w->cuninspected ? w->cuninspected * 2 : 16;
+        uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
+        if (!p) {
+          w->rc = RM_E_OUTOFMEMORY;
+          return;
+        }
+        u->pids = p;
+        w->cuninspected = n;
+      }
+      u->pids[u->n++] = pid;
+    }
   }
 }
 
@@ -496,41 +794,42 @@ static int failure(int err) { return (err == ENOENT || err == ESRCH) ? 0 : err; 
 int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
                            uint64_t ino) {
   targets t;
-  worker w;
-  char dir[64];
-  uint64_t d, i;
+  rm_native_buf buf = {0};
   int found = 0, err = 0, r;
-  memset(&t, 0, sizeof t);
-  memset(&w, 0, sizeof w);
-  if (idset_init(&t.files, 1) != 0 || idset_init(&t.inodes, 1) != 0) {
+  char dir[64];
+  if (targets_init(&t, 1) != 0 || targets_sets(&t, 1) != 0) {
     targets_free(&t);
     errno = ENOMEM;
     return -1;
   }
   add_file(&t, dev, ino);
-  w.t = &t;
-  w.procfd = procfd;
   snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-  if ((r = scan_fds(&w, dir)) < 0) err = failure(errno);
+  if ((r = scan_fds(&t, procfd, dir)) < 0) err = failure(errno);
   found = r == 1;
-  if (!found && (r = scan_maps(&w, pid)) < 0 && !err) err = failure(errno);
+  if (!found && (r = scan_maps(&t, procfd, pid, &buf)) < 0 && !err)
+    err = failure(errno);
   found = found || r == 1;
-  if (!found && !err && (r = scan_threads(&w, pid)) < 0) err = failure(errno);
+  if (!found && !err && (r = scan_threads(&t, procfd, pid)) < 0)
+    err = failure(errno);
   found = found || r == 1;
-  snprintf(dir, sizeof dir, "%lu/exe", (unsigned long)pid);
-  if (!found && stat_id(procfd, dir, &d, &i) == 0 && d == dev && i == ino)
-    found = 1;
-  free(w.buf.p);
+  if (!found && exe_matches(&t, procfd, pid) == 1) found = 1;
+  free(buf.p);
   targets_free(&t);
   if (found) return 1;
   errno = err;
   return err ? -1 : 0;
 }
 
+/* A thread's work: a few processes at a time from the shared list, until
+ * none is left (or a failure stops the scan). */
 static void *scan_range(void *arg) {
   worker *w = (worker *)arg;
-  size_t i;
-  for (i = 0; i < w->npids && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
+  for (;;) {
+    size_t i = __atomic_fetch_add(w->next, CHUNK, __ATOMIC_RELAXED), end;
+    if (i >= w->npids || w->rc != RM_OK) break;
+    end = i + CHUNK < w->npids ? i + CHUNK : w->npids;
+    for (; i < end && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
+  }
   return NULL;
 }
 
@@ -551,7 +850,7 @@ static unsigned list_pids(int procfd, uint32_t **out, size_t *n) {
       close(fd);
     }
     free(pids);
-    return rm_native_errno_code(err, RM_E_ACCESS_DENIED);
+    return rm_native_errno_code(err, RM_E_INVALID_FUNCTION);
   }
   rewinddir(d);
   while ((e = readdir(d)) != NULL) {
@@ -587,72 +886,73 @@ static int cmp_hit(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* a and b (na and nb items of size bytes; either may be NULL when empty)
- * in one malloc'd array, sorted by cmp: 0, or -1 when memory ran out. */
-static int merge_sorted(const void *a, size_t na, const void *b, size_t nb,
-                        size_t size, int (*cmp)(const void *, const void *),
-                        void **out) {
-  char *all = (char *)malloc((na + nb) * size);
-  if (!all) return -1;
-  if (na) memcpy(all, a, na * size);
-  if (nb) memcpy(all + na * size, b, nb * size);
-  qsort(all, na + nb, size, cmp);
-  *out = all;
-  return 0;
-}
-
-/* Runs the workers over pids (two threads for a long list) and gathers
- * their hits and the processes they could not inspect, sorted by pid. */
+/* Runs the workers over pids (a thread a core, at most MAX_THREADS, for a
+ * long list) and gathers their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
                             size_t npids, rm_native_hit **hits,
                             size_t *nhits, rm_pid_list *uninspected) {
-  worker w[2];
-  size_t i, nw;
+  worker w[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
+  int started[MAX_THREADS];
+  size_t i, nw = 1, total = 0, next = 0, nun = 0;
   unsigned rc = RM_OK;
-  void *merged;
-  memset(w, 0, sizeof w); /* the second worker stays empty when unused */
-  nw = (npids >= 64 && sysconf(_SC_NPROCESSORS_ONLN) > 1) ? 2 : 1;
+  memset(w, 0, sizeof w);
+  if (npids >= 64) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    nw = cpus >= MAX_THREADS ? MAX_THREADS : cpus > 1 ? (size_t)cpus : 1;
+  }
   for (i = 0; i < nw; i++) {
-    size_t lo = npids * i / nw, hi = npids * (i + 1) / nw;
     w[i].t = t;
     w[i].procfd = procfd;
-    w[i].pids = pids + lo;
-    w[i].npids = hi - lo;
+    w[i].pids = pids;
+    w[i].npids = npids;
+    w[i].next = &next;
   }
-  if (nw == 2) {
-    pthread_t th;
-    if (pthread_create(&th, NULL, scan_range, &w[1]) != 0) {
-      scan_range(&w[1]); /* no thread to be had: do it here */
-      scan_range(&w[0]);
-    } else {
-      scan_range(&w[0]);
-      pthread_join(th, NULL);
-    }
-  } else {
-    scan_range(&w[0]);
-  }
-  for (i = 0; i < nw; i++)
+  for (i = 1; i < nw; i++)
+    started[i] = pthread_create(&th[i], NULL, scan_range, &w[i]) == 0;
+  scan_range(&w[0]); /* and what a thread that could not start left */
+  for (i = 1; i < nw; i++)
+    if (started[i]) pthread_join(th[i], NULL);
+  for (i = 0; i < nw; i++) {
     if (w[i].rc != RM_OK) rc = w[i].rc;
-  if (rc == RM_OK && w[0].uninspected.n + w[1].uninspected.n) {
-    if (merge_sorted(w[0].uninspected.pids, w[0].uninspected.n,
-                     w[1].uninspected.pids, w[1].uninspected.n,
-                     sizeof(uint32_t), cmp_pid, &merged) != 0) {
+    total += w[i].nhits;
+    nun += w[i].uninspected.n;
+  }
+  if (rc == RM_OK && nun) {
+    uint32_t *un = (uint32_t *)malloc(nun * sizeof *un);
+    if (!un) {
       rc = RM_E_OUTOFMEMORY;
     } else {
-      uninspected->pids = (uint32_t *)merged;
-      uninspected->n = w[0].uninspected.n + w[1].uninspected.n;
+      size_t at = 0;
+      for (i = 0; i < nw; i++) {
+        if (w[i].uninspected.n)
+          memcpy(un + at, w[i].uninspected.pids,
+                 w[i].uninspected.n * sizeof *un);
+        at += w[i].uninspected.n;
+      }
+      qsort(un, nun, sizeof *un, cmp_pid);
+      uninspected->pids = un;
+      uninspected->n = nun;
     }
   }
-  if (rc == RM_OK && w[0].nhits + w[1].nhits) {
-    if (merge_sorted(w[0].hits, w[0].nhits, w[1].hits, w[1].nhits,
-                     sizeof(rm_native_hit), cmp_hit, &merged) != 0) {
+  if (rc == RM_OK && total) {
+    rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
+    if (!all) {
       rc = RM_E_OUTOFMEMORY;
     } else {
-      *hits = (rm_native_hit *)merged;
-      *nhits = w[0].nhits + w[1].nhits;
+      size_t at = 0;
+      /* a worker that found nothing has no array at all (NULL) */
+      for (i = 0; i < nw; i++) {
+        if (w[i].nhits)
+          memcpy(all + at, w[i].hits, w[i].nhits * sizeof *all);
+        at += w[i].nhits;
+      }
+      qsort(all, total, sizeof *all, cmp_hit);
+      *hits = all;
+      *nhits = total;
     }
   }
-  for (i = 0; i < 2; i++) {
+  for (i = 0; i < nw; i++) {
     free(w[i].hits);
     free(w[i].uninspected.pids);
     free(w[i].buf.p);
@@ -662,7 +962,8 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
 
 unsigned rm_native_scan(int procfd, const char *buf, size_t len,
                         rm_native_hit **hits, size_t *nhits,
-                        rm_pid_list *uninspected) {
+                        rm_pid_list *uninspected, size_t **missing,
+                        size_t *nmissing) {
   targets t;
   uint32_t *pids = NULL;
   size_t npids = 0;
@@ -671,13 +972,11 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len,
   *nhits = 0;
   uninspected->pids = NULL;
   uninspected->n = 0;
+  *missing = NULL;
+  *nmissing = 0;
   if (rc != RM_OK) return rc;
-  if (t.has_dir) {
-    targets_free(&t);
-    return RM_E_ACCESS_DENIED;
-  }
   /* nothing registered: nothing to look for */
-  if (t.files.count || t.nprocs || t.nsvcs)
+  if (t.files.count || t.nprocs || t.nsvcs || t.ndirs)
     rc = list_pids(procfd, &pids, &npids);
   if (rc == RM_OK && npids)
     rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
@@ -685,6 +984,10 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len,
     free(uninspected->pids);
     uninspected->pids = NULL;
     uninspected->n = 0;
+  } else if (t.nmissing) {
+    *missing = t.missing;
+    *nmissing = t.nmissing;
+    t.missing = NULL;
   }
   free(pids);
   targets_free(&t);

@@ -2,14 +2,17 @@
  * The scan: which processes use a set of resources (RmGetList's search).
  *
  * Files are matched by device and inode, never by name, against every
- * process's open descriptors (one statx per descriptor through a descriptor
- * of its /proc/PID/fd directory), its memory maps (one read of
- * /proc/PID/maps: executables and shared libraries, and files mapped after
- * their descriptor was closed) and its executable. A registered file is
- * looked for under the identity it had when registered and under the one
- * its path has now (a file replaced at that path since). Processes match by
- * pid and start time, services by their systemd unit. The scan is split
- * over two threads when the machine has more than one core.
+ * process's executable, open descriptors (one statx per descriptor through
+ * a descriptor of its /proc/PID/fd directory, read in a small first batch)
+ * and memory maps (parsed as /proc/PID/maps is read, until a match). A
+ * registered file is looked for under the identity it had when registered
+ * and under the one its path has now (a file replaced at that path since).
+ * A registered directory is matched by path: a process uses it when its
+ * executable, a descriptor or a mapping lies beneath it (a descriptor's
+ * link is read only when its file is on a device the directory's tree
+ * spans), or its working or root directory is there. Processes match by
+ * pid and start time, services by their systemd unit. The threads (one a
+ * core, at most four) take the processes a few at a time from one list.
  *
  * Takes plain arguments: the registration records' bytes (records.h), a
  * descriptor of /proc (procfs.h).
@@ -31,11 +34,14 @@ typedef struct rm_native_hit {
 /* The processes that use what the records in buf[0..len) name, into a
  * malloc'd array sorted by pid; *uninspected the processes that could not
  * be looked into (another user's, for a caller that is not root), sorted
- * by pid, its array the caller's to free. RM_E_ACCESS_DENIED when a directory is registered; 4 or 14 when
- * descriptors or memory ran out (never a process passed off as clean). */
+ * by pid, its array the caller's to free; *missing the places (from 0, in
+ * the order registered) of the files whose path does not exist now, *nmissing
+ * of them (a malloc'd array, NULL when none). 4 or 14 when descriptors or
+ * memory ran out (never a process passed off as clean). */
 unsigned rm_native_scan(int procfd, const char *buf, size_t len,
                         rm_native_hit **hits, size_t *nhits,
-                        rm_pid_list *uninspected);
+                        rm_pid_list *uninspected, size_t **missing,
+                        size_t *nmissing);
 
 /* Whether process pid uses the file (dev, ino): descriptors, maps or
  * executable. 1 yes, 0 no, -1 when it could not be read (errno set). */

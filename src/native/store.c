@@ -204,6 +204,13 @@ static unsigned random_bytes(unsigned char *buf, size_t n) {
 }
 
 /* Creates a new session directory with its lock held, store locked. */
+unsigned rm_native_new_key(char key[RM_KEY_LEN + 1]) {
+  unsigned char raw[RM_KEY_LEN / 2];
+  unsigned rc = random_bytes(raw, sizeof raw);
+  if (rc == RM_OK) hex_key(raw, key);
+  return rc;
+}
+
 static unsigned create_session(int storefd, char *key, int *dirfd,
                                int *lockfd) {
   int tries;

@@ -38,6 +38,9 @@ int rm_native_store_open(unsigned *rc);
  * or the character after the key. */
 int rm_native_valid_key(const char *key);
 
+/* A fresh random key (for a session that is not in the store). */
+unsigned rm_native_new_key(char key[RM_KEY_LEN + 1]);
+
 /* Both sweep the store: on_stale (may be NULL) sees each stale session's
  * directory before it is removed (recovery.h).
  * A new session in the store storefd: removes stale sessions, refuses when

@@ -73,10 +73,15 @@ static unsigned new_session(rm_session **out, const rm_win_engine *e,
   return RM_OK;
 }
 
-unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1]) {
+unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
+                          unsigned flags) {
   const rm_win_engine *e = engine();
   void *impl = NULL;
   unsigned rc;
+  /* a private session is an ordinary one here: the Restart Manager has no
+   * other kind, and the engines keep nothing that a private one would
+   * spare */
+  (void)flags;
   *out = NULL;
   rc = e->start(&impl, key);
   return rc != RM_OK ? rc : new_session(out, e, impl, 1);

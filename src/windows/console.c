@@ -56,3 +56,20 @@ unsigned rm_console_utf8_output(void) {
   (void)SetConsoleOutputCP(CP_UTF8);
   return RM_OK;
 }
+
+unsigned rm_console_path_exists(const char *path, int *exists) {
+  unsigned rc = RM_OK;
+  WCHAR *w = rm_win_to_wide(path, &rc);
+  DWORD e;
+  *exists = 0;
+  if (!w) return rc;
+  if (GetFileAttributesW(w) != INVALID_FILE_ATTRIBUTES) {
+    *exists = 1;
+  } else {
+    e = GetLastError();
+    *exists = e != ERROR_FILE_NOT_FOUND && e != ERROR_PATH_NOT_FOUND &&
+              e != ERROR_INVALID_NAME;
+  }
+  free(w);
+  return RM_OK;
+}

@@ -47,12 +47,17 @@ unsigned rm_win_store_append(const char *key, const char *text, size_t len);
 unsigned rm_win_store_load(const char *key, char **buf, size_t *len);
 
 /* Restart registrations, one file per process (pid + creation time):
- * "flags\0exe\0cwd\0command line\0" then the environment's strings, each
- * NUL-terminated, UTF-8. */
+ * RM_WIN_REG_MAGIC, flags, the executable, the working directory, the
+ * command line, then the environment's strings, each NUL-terminated,
+ * UTF-8. An empty working directory and no environment: the restarted
+ * process gets the installer's. */
+#define RM_WIN_REG_MAGIC "rm-restart-1"
 unsigned rm_win_reg_write(const rm_unique_process *p, const char *data,
                           size_t len);
 unsigned rm_win_reg_remove(const rm_unique_process *p);
-/* RM_E_FILE_NOT_FOUND when p has no registration. */
+/* The engine's registration of p, else the one p made itself with
+ * RegisterApplicationRestart (GetApplicationRestartSettings: Windows; Wine
+ * keeps none), in the same layout. RM_E_FILE_NOT_FOUND when p has none. */
 unsigned rm_win_reg_read(const rm_unique_process *p, char **data,
                          size_t *len);
 

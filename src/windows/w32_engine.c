@@ -37,7 +37,6 @@
 #define MESSAGE_TIMEOUT_MS 5000
 /* How long processes ended by force get to be gone. */
 #define KILL_WAIT_MS 5000
-#define REG_MAGIC "rm-restart-1"
 
 typedef struct stopped {
   rm_app app;
@@ -730,7 +729,7 @@ static unsigned w_shutdown(void *v, uint32_t flags, unsigned timeout_ms,
  * Restart registrations and restart
  * ------------------------------------------------------------------- */
 
-/* A registration: REG_MAGIC, flags, the executable, the working directory,
+/* A registration: RM_WIN_REG_MAGIC, flags, the executable, the working directory,
  * the command line (the executable quoted, then the arguments), then the
  * environment's strings; each NUL-terminated, UTF-8. */
 static unsigned w_register_restart(size_t argc, const char *const *argv,
@@ -762,7 +761,7 @@ static unsigned w_register_restart(size_t argc, const char *const *argv,
   if (line) rm_win_cmdline_quote(argc + 1, all, line, len + 1);
   free((void *)all);
   snprintf(num, sizeof num, "%lu", (unsigned long)flags);
-  tb_add(&b, REG_MAGIC, sizeof REG_MAGIC);
+  tb_add(&b, RM_WIN_REG_MAGIC, sizeof RM_WIN_REG_MAGIC);
   tb_add(&b, num, strlen(num) + 1);
   tb_add(&b, u8exe, strlen(u8exe) + 1);
   tb_add(&b, u8cwd, strlen(u8cwd) + 1);
@@ -810,7 +809,7 @@ static int parse_reg(const char *buf, size_t len, reg_parts *r) {
     f[i] = p;
     p += strlen(p) + 1;
   }
-  if (strcmp(f[0], REG_MAGIC) != 0) return 0;
+  if (strcmp(f[0], RM_WIN_REG_MAGIC) != 0) return 0;
   r->flags = (uint32_t)strtoul(f[1], NULL, 10);
   r->exe = f[2];
   r->cwd = f[3];
@@ -820,11 +819,14 @@ static int parse_reg(const char *buf, size_t len, reg_parts *r) {
   return 1;
 }
 
-/* The registered environment as a UTF-16 block. */
-static WCHAR *env_block(const reg_parts *r) {
+/* The registered environment as a UTF-16 block (NULL with *none set when
+ * the registration has none: the installer's is inherited). */
+static WCHAR *env_block(const reg_parts *r, int *none) {
   size_t units = 1;
   const char *p;
   WCHAR *block, *at;
+  *none = r->env >= r->end;
+  if (*none) return NULL;
   for (p = r->env; p < r->end; p += strlen(p) + 1) {
     int n = MultiByteToWideChar(CP_UTF8, 0, p, -1, NULL, 0);
     if (n <= 0) return NULL;
@@ -849,17 +851,18 @@ static int start_again(const stopped *st) {
   PROCESS_INFORMATION pi;
   DWORD how = CREATE_UNICODE_ENVIRONMENT | CREATE_DEFAULT_ERROR_MODE;
   unsigned rc = RM_OK;
-  int ok = 0;
+  int ok = 0, inherit_env = 0;
   if (!parse_reg(st->reg, st->reglen, &r)) return 0;
   if (st->app.type == RM_APP_CONSOLE) how |= CREATE_NEW_CONSOLE;
   exe = rm_win_to_wide(r.exe, &rc);
   cwd = rm_win_to_wide(r.cwd, &rc);
   line = rm_win_to_wide(r.line, &rc);
-  env = env_block(&r);
+  env = env_block(&r, &inherit_env);
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
-  if (exe && cwd && line && env &&
-      CreateProcessW(exe, line, NULL, NULL, FALSE, how, env, cwd, &si, &pi)) {
+  if (exe && cwd && line && (env || inherit_env) &&
+      CreateProcessW(exe, line, NULL, NULL, FALSE, how, env,
+                     cwd[0] ? cwd : NULL, &si, &pi)) {
     CloseHandle(pi.hThread);
     CloseHandle(pi.hProcess);
     ok = 1;

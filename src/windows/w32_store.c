@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "process.h"
 #include "w32.h"
 
@@ -370,6 +371,72 @@ unsigned rm_win_reg_remove(const rm_unique_process *p) {
   return RM_E_WRITE_FAULT;
 }
 
+/* Appends s with its NUL to buf (*len used of *cap); 0 on failure. */
+static int put_str(char **buf, size_t *len, size_t *cap, const char *s) {
+  size_t n = strlen(s) + 1;
+  if (*len + n > *cap) {
+    size_t ncap = (*len + n) * 2;
+    char *nb = (char *)realloc(*buf, ncap);
+    if (!nb) return 0;
+    *buf = nb;
+    *cap = ncap;
+  }
+  memcpy(*buf + *len, s, n);
+  *len += n;
+  return 1;
+}
+
+/* The registration p made with RegisterApplicationRestart: its command
+ * line after the executable's quoted path, no working directory, no
+ * environment (the Restart Manager restores neither). */
+static unsigned kernel_registration(const rm_unique_process *p, char **data,
+                                    size_t *len) {
+  WCHAR *cmd = (WCHAR *)calloc(RESTART_MAX_CMD_LINE + 1, sizeof(WCHAR));
+  WCHAR *exe = (WCHAR *)malloc(PATH_UNITS * sizeof(WCHAR));
+  DWORD cch = RESTART_MAX_CMD_LINE + 1, n = PATH_UNITS, flags = 0;
+  char *u8exe = NULL, *u8cmd = NULL, *line = NULL, num[16];
+  char *buf = NULL;
+  size_t blen = 0, cap = 0, qlen;
+  unsigned rc = RM_E_FILE_NOT_FOUND;
+  HANDLE h = OpenProcess(PROCESS_VM_READ | PROCESS_QUERY_LIMITED_INFORMATION,
+                         FALSE, (DWORD)p->pid);
+  if (!h || !cmd || !exe) goto done;
+  if (rm_win_process_created(h) != p->start_time ||
+      FAILED(GetApplicationRestartSettings(h, cmd, &cch, &flags)) ||
+      !QueryFullProcessImageNameW(h, 0, exe, &n))
+    goto done;
+  rc = RM_E_OUTOFMEMORY;
+  u8exe = rm_win_utf8_dup(exe);
+  u8cmd = rm_win_utf8_dup(cmd);
+  if (!u8exe || !u8cmd) goto done;
+  qlen = rm_win_cmdline_quote(1, (const char *const *)&u8exe, NULL, 0);
+  line = (char *)malloc(qlen + strlen(u8cmd) + 2);
+  if (!line) goto done;
+  rm_win_cmdline_quote(1, (const char *const *)&u8exe, line, qlen + 1);
+  if (u8cmd[0]) {
+    line[qlen] = ' ';
+    strcpy(line + qlen + 1, u8cmd);
+  }
+  snprintf(num, sizeof num, "%lu", (unsigned long)flags);
+  if (put_str(&buf, &blen, &cap, RM_WIN_REG_MAGIC) &&
+      put_str(&buf, &blen, &cap, num) && put_str(&buf, &blen, &cap, u8exe) &&
+      put_str(&buf, &blen, &cap, "") && put_str(&buf, &blen, &cap, line)) {
+    *data = buf;
+    *len = blen;
+    buf = NULL;
+    rc = RM_OK;
+  }
+done:
+  if (h) CloseHandle(h);
+  free(cmd);
+  free(exe);
+  free(u8exe);
+  free(u8cmd);
+  free(line);
+  free(buf);
+  return rc;
+}
+
 unsigned rm_win_reg_read(const rm_unique_process *p, char **data,
                          size_t *len) {
   WCHAR path[PATH_UNITS];
@@ -377,5 +444,7 @@ unsigned rm_win_reg_read(const rm_unique_process *p, char **data,
   *data = NULL;
   *len = 0;
   if (rc != RM_OK) return rc;
-  return read_all(path, data, len);
+  rc = read_all(path, data, len);
+  if (rc != RM_E_FILE_NOT_FOUND) return rc;
+  return kernel_registration(p, data, len);
 }

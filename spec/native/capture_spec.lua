@@ -1,0 +1,565 @@
+-- Capture and restart of programs that never registered for restart
+-- (core.capture, core.restart_captured), with real processes: a copied
+-- binary, a set-user-ID copy, a process in another PID namespace, one with
+-- a controlling terminal, and a real systemd user manager.
+local H = require "spec.helpers"
+
+local core = require "restartmanager.core"
+
+-- The processes whose parent is pid.
+local function children_of(pid)
+  local out = {}
+  for c in (H.read(("/proc/%d/task/%d/children"):format(pid, pid)) or "")
+      :gmatch("%d+") do
+    out[#out + 1] = tonumber(c)
+  end
+  return out
+end
+
+-- Waits until pid has a child; returns it.
+local function child_of(pid)
+  for _ = 1, 500 do
+    local c = children_of(pid)[1]
+    if c then return c end
+    H.sh("sleep 0.01")
+  end
+  error("process " .. pid .. " started no child")
+end
+
+local function cmdline(pid)
+  local s = H.read("/proc/" .. pid .. "/cmdline") or ""
+  local out = {}
+  for a in s:gmatch("([^%z]*)%z") do out[#out + 1] = a end
+  return out
+end
+
+local function environ(pid)
+  local s = H.read("/proc/" .. pid .. "/environ") or ""
+  local out = {}
+  for name, value in s:gmatch("([^=%z]+)=([^%z]*)%z") do out[name] = value end
+  return out
+end
+
+local function field(pid, key)
+  return (H.read("/proc/" .. pid .. "/status") or ""):match(key
+    .. ":%s*([^\n]*)")
+end
+
+-- v as Lua source (strings, numbers, booleans and tables of them).
+local function literal(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) ~= "table" then return tostring(v) end
+  local parts = {}
+  for k, x in pairs(v) do
+    parts[#parts + 1] = "[" .. literal(k) .. "]=" .. literal(x)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+-- The pids running path with these arguments.
+local function instances(path, args)
+  local out = {}
+  for pid in H.sh("pgrep -x -f " .. H.q(path .. " " .. args)):gmatch("%d+") do
+    out[#out + 1] = tonumber(pid)
+  end
+  return out
+end
+
+-- Waits until pid runs path (a shell or env before it has exec'd).
+local function wait_exe(pid, path)
+  for _ = 1, 500 do
+    if H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) then
+      return pid
+    end
+    H.sh("sleep 0.01")
+  end
+  error(("process %d never ran %s"):format(pid, path))
+end
+
+local function kill(pid)
+  H.sh("kill -KILL " .. pid .. " 2>/dev/null")
+  H.gone(pid)
+end
+
+describe("capture and restart of an unregistered program #native", function()
+  local fx, prog, started
+
+  before_each(function()
+    fx = H.scratch()
+    prog = fx.dir .. "/copied-sleep"
+    H.sh("cp /bin/sleep " .. H.q(prog) .. " && mkdir -p " .. H.q(fx.dir
+      .. "/work dir"))
+    started = {}
+  end)
+
+  after_each(function()
+    for _, pid in ipairs(started) do kill(pid) end
+    fx.cleanup()
+  end)
+
+  -- the copied binary, in "work dir", with a variable of its own, in a
+  -- session of its own (no controlling terminal, even when the specs run
+  -- on one)
+  local function run_prog(seconds, prefix)
+    local child = fx.track(H.start(("sh -c %s"):format(H.q(("cd %s && exec "
+      .. "setsid env RM_OWN_VAR='value with $ and spaces' %s %s %s 0.5")
+      :format(H.q(fx.dir .. "/work dir"), prefix or "", H.q(prog),
+        seconds)))))
+    if not prefix then wait_exe(child.pid, prog) end
+    return child
+  end
+
+  it("reads what a restart needs", function()
+    local child = run_prog(301)
+    local c = assert(core.capture(child.pid))
+    local p = assert(core.process(child.pid))
+    assert.equal(child.pid, c.pid)
+    assert.equal(p.start_time, c.start_time)
+    assert.equal(prog, c.executable)
+    assert.is_false(c.executable_replaced)
+    assert.same({ prog, "301", "0.5" }, c.argv)
+    assert.equal(fx.dir .. "/work dir", c.cwd)
+    local env = {}
+    for _, e in ipairs(c.env) do env[#env + 1] = e end
+    assert.truthy(table.concat(env, "\n"):find(
+      "RM_OWN_VAR=value with $ and spaces", 1, true))
+    local uid = tonumber(H.sh("id -u"):match("%d+"))
+    assert.equal(uid, c.uid)
+    assert.equal(uid, c.euid)
+    assert.equal(tonumber(H.sh("id -g"):match("%d+")), c.gid)
+    assert.equal("table", type(c.groups))
+    assert.equal(tonumber(H.read("/proc/" .. child.pid .. "/stat")
+      :match("^%d+ %b() %a (%d+)")), c.ppid)
+    assert.is_false(c.setid)
+    assert.is_false(c.other_pid_namespace)
+    assert.is_false(c.other_mount_namespace)
+    assert.is_false(c.terminal)
+    assert.is_false(c.interactive)
+    assert.equal(0, c.tty)
+  end)
+
+  it("says when the executable was replaced", function()
+    local child = run_prog(302)
+    H.sh("cp " .. H.q(prog) .. " " .. H.q(prog .. ".new") .. " && mv "
+      .. H.q(prog .. ".new") .. " " .. H.q(prog))
+    local c = assert(core.capture(child.pid))
+    assert.equal(prog, c.executable)
+    assert.is_true(c.executable_replaced)
+  end)
+
+  it("refuses a process that is gone or a pid that names another", function()
+    local child = run_prog(303)
+    local p = assert(core.process(child.pid))
+    local c, msg, code = core.capture { pid = child.pid,
+      start_time = p.start_time + 1 }
+    assert.is_nil(c)
+    assert.equal(core.error.ERROR_FILE_NOT_FOUND, code)
+    assert.matches("another process", msg)
+    kill(child.pid)
+    c, msg, code = core.capture(child.pid)
+    assert.is_nil(c)
+    assert.equal(core.error.ERROR_FILE_NOT_FOUND, code)
+    assert.matches("ERROR_FILE_NOT_FOUND", msg)
+    assert.has_error(function() core.capture(0) end)
+    assert.has_error(function() core.capture("x") end)
+    assert.has_error(function() core.capture { pid = 1 } end)
+  end)
+
+  it("brings the program back as it was, outside the installer", function()
+    local child = run_prog(304)
+    local c = assert(core.capture(child.pid))
+    kill(child.pid)
+    -- the installer: another process that restarts it and ends
+    local out = H.lua(([[
+      local core = require "restartmanager.core"
+      assert(core.capture(%d) == nil) -- gone
+      local pid, how = assert(core.restart_captured(%s, { manager = false }))
+      local self = io.open("/proc/self/stat"):read("l"):match("^(%%d+)")
+      print("pid=" .. pid .. " how=" .. how .. " installer=" .. self)
+    ]]):format(child.pid, literal(c)))
+    local pid = tonumber(out:match("pid=(%d+)"))
+    local installer = tonumber(out:match("installer=(%d+)"))
+    assert(pid, out)
+    started[#started + 1] = pid
+    -- "detached" when the installer is in the root cgroup, "cgroup" when
+    -- it sits in one of its own
+    assert.matches("how=[dc][eg][tr]", out)
+    assert.is_true(H.gone(installer), "the installer ended")
+    assert.is_true(H.alive(pid), "the program outlived the installer")
+    assert.equal(prog, H.sh("readlink /proc/" .. pid .. "/exe"):gsub("%s+$", ""))
+    assert.same({ prog, "304", "0.5" }, cmdline(pid))
+    assert.equal(fx.dir .. "/work dir", (H.sh("readlink /proc/" .. pid
+      .. "/cwd"):gsub("\n$", "")))
+    assert.equal("value with $ and spaces", environ(pid).RM_OWN_VAR)
+    assert.equal(tostring(c.uid), field(pid, "Uid"):match("%d+"))
+    local ppid = tonumber(H.read("/proc/" .. pid .. "/stat")
+      :match("^%d+ %b() %a (%d+)"))
+    assert.not_equal(installer, ppid)
+    -- its own session: no terminal, no signal of the installer's group
+    local sid = tonumber(H.read("/proc/" .. pid .. "/stat")
+      :match("^%d+ %b() %a %d+ %d+ (%d+)"))
+    assert.not_equal(tonumber(H.read("/proc/self/stat")
+      :match("^%d+ %b() %a %d+ %d+ (%d+)")), sid)
+  end)
+
+  it("leaves the installer's cgroup: killing it spares the program", function()
+    if not H.is_root() then pending("needs root (cgroups)") return end
+    local v2 = H.read("/sys/fs/cgroup/cgroup.controllers") and "/sys/fs/cgroup"
+      or "/sys/fs/cgroup/unified"
+    if not H.read(v2 .. "/cgroup.procs") then
+      pending("no cgroup v2 hierarchy") return
+    end
+    -- the installer runs in a cgroup of its own, as in a systemd unit
+    local cg = v2 .. "/rmspec-installer-" .. fx.dir:match("[^/]+$")
+    H.sh("mkdir " .. H.q(cg))
+    H.finally(finally, function()
+      if H.read(cg .. "/cgroup.kill") then H.sh("echo 1 > " .. H.q(cg .. "/cgroup.kill")) end
+      for _ = 1, 300 do
+        if not (H.read(cg .. "/cgroup.events") or ""):find("populated 1") then break end
+        H.sh("sleep 0.01")
+      end
+      H.sh("rmdir " .. H.q(cg))
+      -- the cgroup the program was moved to, once it is empty
+      H.sh("rmdir " .. H.q(v2 .. "/restartmanager-restarted") .. " 2>/dev/null")
+    end)
+    local child = run_prog(314)
+    local c = assert(core.capture(child.pid))
+    kill(child.pid)
+    local installer = fx.track(H.start(("sh -c %s"):format(H.q(("echo $$ > %s "
+      .. "&& exec env %s %s -e %s"):format(H.q(cg .. "/cgroup.procs"),
+        H.lua_env(), H.LUA, H.q(([[
+      local core = require "restartmanager.core"
+      local pid, how = assert(core.restart_captured(%s, { manager = false }))
+      print("pid=" .. pid .. " how=" .. how)
+      io.stdout:flush()
+      io.read("l") -- stays, as an installer's unit would, until killed
+    ]]):format(literal(c))))))))
+    local pid = tonumber(installer.wait_line("pid=(%d+)"))
+    started[#started + 1] = pid
+    assert.matches("how=cgroup", installer.output())
+    local where = H.read("/proc/" .. pid .. "/cgroup"):match("0::([^\n]*)")
+    assert.equal("/restartmanager-restarted", where)
+    -- what systemd does when the installer's unit ends
+    H.sh("echo 1 > " .. H.q(cg .. "/cgroup.kill"))
+    assert.is_true(H.gone(installer.pid), "the installer was killed")
+    assert.is_true(H.alive(pid), "the program outlived the installer's cgroup")
+    assert.same({ prog, "314", "0.5" }, cmdline(pid))
+  end)
+
+  it("starts nothing when the program runs again", function()
+    local child = run_prog(305)
+    local c = assert(core.capture(child.pid))
+    -- not stopped after all: it is running
+    local pid, how = assert(core.restart_captured(c))
+    assert.equal("running", how)
+    assert.equal(child.pid, pid)
+    kill(child.pid)
+    -- another instance with the same command line came back meanwhile
+    local again = run_prog(305)
+    pid, how = assert(core.restart_captured(c))
+    assert.equal("running", how)
+    assert.equal(again.pid, pid)
+    assert.same({ again.pid }, instances(prog, "305 0.5"))
+  end)
+
+  it("never restarts a set-user-ID executable", function()
+    H.sh("chmod u+s " .. H.q(prog))
+    local child = run_prog(306)
+    local c = assert(core.capture(child.pid))
+    assert.is_true(c.setid)
+    kill(child.pid)
+    local pid, msg, code = core.restart_captured(c)
+    assert.is_nil(pid)
+    assert.equal(core.error.ERROR_ACCESS_DENIED, code)
+    assert.matches("set%-user%-ID", msg)
+    -- nor when only the file on disk has become one since
+    H.sh("chmod u-s " .. H.q(prog))
+    child = run_prog(307)
+    c = assert(core.capture(child.pid))
+    assert.is_false(c.setid)
+    kill(child.pid)
+    H.sh("chmod g+s " .. H.q(prog))
+    pid, msg, code = core.restart_captured(c)
+    assert.is_nil(pid)
+    assert.equal(core.error.ERROR_ACCESS_DENIED, code)
+    assert.matches("now set%-user%-ID or set%-group%-ID", msg)
+    assert.same({}, instances(prog, "307 0.5"))
+  end)
+
+  it("never restarts a process of another PID namespace", function()
+    if not H.is_root() then pending("needs root (unshare)") return end
+    local outer = run_prog(308, "unshare --pid --fork --mount-proc")
+    local inner = wait_exe(child_of(outer.pid), prog)
+    started[#started + 1] = inner
+    local c = assert(core.capture(inner))
+    assert.is_true(c.other_pid_namespace)
+    assert.is_true(c.other_mount_namespace)
+    kill(inner)
+    local pid, msg, code = core.restart_captured(c)
+    assert.is_nil(pid)
+    assert.equal(core.error.ERROR_ACCESS_DENIED, code)
+    assert.matches("another PID or mount namespace", msg)
+  end)
+
+  it("never restarts a process with a controlling terminal", function()
+    -- script(1) gives the program a pseudo-terminal as its terminal
+    local outer = fx.track(H.start("script -qfec " .. H.q(H.q(prog)
+      .. " 309") .. " /dev/null"))
+    local inner = wait_exe(child_of(outer.pid), prog)
+    started[#started + 1] = inner
+    local c = assert(core.capture(inner))
+    assert.is_true(c.terminal)
+    assert.is_true(c.interactive)
+    assert.not_equal(0, c.tty)
+    kill(inner)
+    local pid, msg, code = core.restart_captured(c)
+    assert.is_nil(pid)
+    assert.equal(core.error.ERROR_ACCESS_DENIED, code)
+    assert.matches("controlling terminal", msg)
+  end)
+
+  it("restarts another user's program as that user, with its groups", function()
+    local nobody = H.as_nobody()
+    if not nobody then pending("needs root") return end
+    local child = fx.track(H.start(("setpriv --reuid=nobody --regid=nogroup "
+      .. "--groups=nogroup,users sh -c %s"):format(H.q(("cd %s && exec setsid env "
+      .. "RM_OWN_VAR=mine %s 310"):format(H.q(fx.dir .. "/work dir"),
+        H.q(prog))))))
+    wait_exe(child.pid, prog)
+    local c = assert(core.capture(child.pid))
+    kill(child.pid)
+    local pid = assert(core.restart_captured(c, { manager = false }))
+    started[#started + 1] = pid
+    local nob = H.sh("id -u nobody"):match("%d+")
+    assert.equal(nob, field(pid, "Uid"):match("%d+"))
+    assert.same({ nob, nob, nob, nob },
+      { field(pid, "Uid"):match("(%d+)%s+(%d+)%s+(%d+)%s+(%d+)") })
+    assert.equal(H.sh("getent group nogroup"):match("^[^:]*:[^:]*:(%d+)"),
+      field(pid, "Gid"):match("%d+"))
+    local groups = {}
+    for g in field(pid, "Groups"):gmatch("%d+") do groups[#groups + 1] = g end
+    table.sort(groups)
+    local want = { H.sh("getent group nogroup"):match("^[^:]*:[^:]*:(%d+)"),
+      H.sh("getent group users"):match("^[^:]*:[^:]*:(%d+)") }
+    table.sort(want)
+    assert.same(want, groups)
+    assert.equal("mine", environ(pid).RM_OWN_VAR)
+  end)
+
+  it("checks what it is given", function()
+    local child = run_prog(311)
+    local c = assert(core.capture(child.pid))
+    for _, k in ipairs { "executable", "cwd", "argv", "env", "uid", "gid",
+      "groups" } do
+      local bad = {}
+      for kk, v in pairs(c) do bad[kk] = v end
+      bad[k] = nil
+      assert.has_error(function() core.restart_captured(bad) end)
+    end
+    local bad = {}
+    for kk, v in pairs(c) do bad[kk] = v end
+    bad.env = { "NOEQUALS" }
+    assert.has_error(function() core.restart_captured(bad) end)
+    bad.env, bad.argv = c.env, {}
+    assert.has_error(function() core.restart_captured(bad) end)
+    bad.argv, bad.executable = c.argv, "relative/path"
+    local pid, _, code = core.restart_captured(bad)
+    assert.is_nil(pid)
+    assert.equal(core.error.ERROR_FILE_NOT_FOUND, code)
+    assert.has_error(function() core.restart_captured(c, { name = 1 }) end)
+  end)
+end)
+
+describe("restart in the user's systemd manager #native #systemd", function()
+  local fx, mgr, prog, started
+
+  before_each(function()
+    fx = H.scratch()
+    prog = fx.dir .. "/copied-sleep"
+    H.sh("cp /bin/sleep " .. H.q(prog))
+    started = {}
+    mgr = nil
+  end)
+
+  after_each(function()
+    for _, pid in ipairs(started) do kill(pid) end
+    if mgr then
+      H.sh(H.q(H.ROOT .. "/spec/helpers/user_manager.sh") .. " stop "
+        .. H.q(mgr))
+    end
+    fx.cleanup()
+  end)
+
+  local function start_manager()
+    if not H.is_root() then return nil, "needs root" end
+    if H.sh("command -v systemd >/dev/null || test -x /lib/systemd/systemd; echo $?")
+        :match("%d+") ~= "0" or not H.sh("command -v systemd-run"):match("/") then
+      return nil, "systemd is not installed"
+    end
+    mgr = H.tmpdir()
+    local out, rc = H.sh(H.q(H.ROOT .. "/spec/helpers/user_manager.sh")
+      .. " start " .. H.q(mgr) .. " 2>&1")
+    assert.equal(0, rc, out)
+    return mgr .. "/run"
+  end
+
+  it("starts a transient service there, which outlives the installer", function()
+    local run, why = start_manager()
+    if not run then pending(why) return end
+    local child = fx.track(H.start(("sh -c %s"):format(H.q(("cd %s && exec "
+      .. "setsid env XDG_RUNTIME_DIR=%s RM_OWN_VAR=kept %s 312 0.25"):format(
+        H.q(fx.dir), H.q(run), H.q(prog))))))
+    wait_exe(child.pid, prog)
+    local c = assert(core.capture(child.pid))
+    kill(child.pid)
+    local out = H.lua(([[
+      local core = require "restartmanager.core"
+      local pid, how, note = core.restart_captured(%s)
+      print("pid=" .. tostring(pid) .. " how=" .. tostring(how) .. " "
+        .. tostring(note))
+    ]]):format(literal(c)))
+    local pid = tonumber(out:match("pid=(%d+)"))
+    assert(pid and pid > 0, out)
+    started[#started + 1] = pid
+    assert.matches("how=user_manager", out)
+    local cg = H.read("/proc/" .. pid .. "/cgroup"):match("0::([^\n]*)")
+    assert.matches("/rmspec%-[^/]+/.*restartmanager%-copied%-sleep%-.*%.service$",
+      cg)
+    assert.is_true(H.alive(pid))
+    assert.same({ prog, "312", "0.25" }, cmdline(pid))
+    assert.equal("kept", environ(pid).RM_OWN_VAR)
+    assert.equal(fx.dir, (H.sh("readlink /proc/" .. pid .. "/cwd")
+      :gsub("\n$", "")))
+  end)
+
+  it("starts a program's own service unit again, through systemctl", function()
+    local run, why = start_manager()
+    if not run then pending(why) return end
+    H.write(mgr .. "/units/rmspec-prog.service", ("[Service]\nExecStart=%s 315\n")
+      :format(prog))
+    local env = "env XDG_RUNTIME_DIR=" .. H.q(run) .. " "
+    local out, rc = H.sh(env .. "systemctl --user start rmspec-prog.service 2>&1")
+    assert.equal(0, rc, out)
+    local main = tonumber(H.sh(env .. "systemctl --user show -p MainPID --value "
+      .. "rmspec-prog.service"):match("%d+"))
+    assert(main and main > 0)
+    local c = assert(core.capture(wait_exe(main, prog)))
+    assert.equal("rmspec-prog.service", c.unit)
+    kill(main)
+    -- stopped from outside (Restart=no): the unit is down
+    for _ = 1, 300 do
+      if H.sh(env .. "systemctl --user is-active rmspec-prog.service")
+          :match("inactive") then break end
+      H.sh("sleep 0.01")
+    end
+    local pid, how = assert(core.restart_captured(c, { via = "unit" }))
+    assert.equal("unit", how)
+    assert.not_equal(main, pid)
+    started[#started + 1] = pid
+    assert.is_true(H.alive(pid))
+    assert.same({ prog, "315" }, cmdline(pid))
+    assert.matches("active", H.sh(env .. "systemctl --user is-active rmspec-prog.service"))
+    -- running again: nothing more is started
+    local again, how2 = assert(core.restart_captured(c, { via = "unit" }))
+    assert.equal("running", how2)
+    assert.equal(pid, again)
+    assert.equal(pid, core.running_again(c))
+  end)
+
+  it("knows the unit and desktop application id of a program", function()
+    local run, why = start_manager()
+    if not run then pending(why) return end
+    local child = fx.track(H.start(("env XDG_RUNTIME_DIR=%s systemd-run "
+      .. "--user --scope --quiet --unit=%s %s 313"):format(H.q(run),
+        H.q("app-spec-org.example.Some\\x2dApp-4242.scope"), H.q(prog))))
+    local c = assert(core.capture(wait_exe(child.pid, prog)))
+    assert.equal(prog, c.executable)
+    assert.equal("app-spec-org.example.Some\\x2dApp-4242.scope", c.unit)
+    -- a user's manager runs it (found through its init.scope: this one
+    -- runs outside any user@UID.service)
+    assert.is_true(c.user_unit)
+    assert.equal("org.example.Some-App", c.app_id)
+  end)
+end)
+
+describe("an installer that runs as a systemd unit #native #systemd", function()
+  local fx, sm, prog
+
+  before_each(function()
+    fx = H.scratch()
+    prog = fx.dir .. "/copied-sleep"
+    H.sh("cp /bin/sleep " .. H.q(prog))
+    sm = nil
+  end)
+
+  after_each(function()
+    if sm then
+      H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh") .. " stop "
+        .. H.q(sm))
+    end
+    fx.cleanup()
+  end)
+
+  -- runs a command inside the private system manager's namespaces
+  local function inside(cmd)
+    return H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh") .. " run "
+      .. H.q(sm) .. " " .. cmd .. " 2>&1")
+  end
+
+  it("leaves the restarted program running when its unit ends", function()
+    if not H.is_root() then pending("needs root") return end
+    if not H.read("/lib/systemd/systemd") then
+      pending("systemd is not installed") return
+    end
+    sm = H.tmpdir()
+    local out, rc = H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh")
+      .. " start " .. H.q(sm) .. " " .. H.q(H.ROOT) .. " " .. H.q(fx.dir)
+      .. " 2>&1")
+    assert.equal(0, rc, out)
+    -- the program, in a scope of its own (no service to restart it by)
+    fx.track(H.start(H.q(H.ROOT .. "/spec/helpers/system_manager.sh")
+      .. " run " .. H.q(sm) .. " systemd-run --scope --quiet "
+      .. "--unit=spec-program.scope " .. H.q(prog) .. " 316 0.5"))
+    local pid
+    for _ = 1, 500 do
+      pid = inside("pgrep -x -f " .. H.q(prog .. " 316 0.5")):match("%d+")
+      if pid then break end
+      H.sh("sleep 0.01")
+    end
+    assert(pid, "the program did not start in the container")
+    -- the installer: a oneshot service that updates and ends; systemd then
+    -- kills whatever is left in its cgroup
+    local result = fx.dir .. "/installer.out"
+    H.write(fx.dir .. "/installer.lua", ([[
+      local rm = require "restartmanager"
+      local ok, plan = rm.update({ files = { %q } }, function() end,
+        { restart_unregistered = true })
+      local f = assert(io.open(%q, "w"))
+      f:write("ok=", tostring(ok), "\n")
+      for _, e in ipairs(plan.apps) do
+        f:write(("pid=%%d outcome=%%s new=%%s how=%%s\n"):format(e.pid,
+          tostring(e.restart_outcome), tostring(e.restarted_pid),
+          tostring(e.restarted_how)))
+      end
+      f:close()
+    ]]):format(prog, result))
+    H.write(sm .. "/units/spec-installer.service", ([[
+[Service]
+Type=oneshot
+Environment="LUA_PATH=%s/lua/?.lua;%s/lua/?/init.lua;;" "LUA_CPATH=%s/?.so;;"
+ExecStart=%s %s/installer.lua
+]]):format(H.ROOT, H.ROOT, H.BUILD, H.sh("command -v " .. H.LUA):match("%S+"),
+      fx.dir))
+    out, rc = inside("systemctl start spec-installer.service")
+    assert.equal(0, rc, out)
+    local text = H.read(result) or ""
+    assert.matches("ok=true", text)
+    local new = text:match("pid=" .. pid .. " outcome=restarted new=(%d+) how=cgroup")
+    assert(new, text)
+    -- the installer's unit has ended, and took its cgroup's processes along
+    assert.matches("inactive", (inside("systemctl is-active spec-installer.service")))
+    out = (inside("cat /proc/" .. new .. "/cmdline /proc/" .. new .. "/cgroup"))
+    assert.matches(prog:gsub("%p", "%%%0") .. "%z316%z0%.5%z", out)
+    assert.matches("0::/system.slice/restartmanager%-restarted\n", out)
+  end)
+end)
