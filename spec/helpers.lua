@@ -121,6 +121,9 @@ end
 function H.holder(words, opts)
   opts = opts or {}
   local exe = opts.exe or (H.BUILD .. "/helpers/holder")
+  if opts.prefix and opts.prefix:find(H.NOBODY, 1, true) and not opts.exe then
+    exe = H.readable_by_all(exe)
+  end
   local child = H.start((opts.prefix or "") .. " " .. H.q(exe) .. " " .. words)
   child.wait_line("ready (%d+)")
   return child
@@ -344,9 +347,29 @@ end
 
 -- Words that run a command as user nobody with a clean environment, or nil
 -- when that is not possible (not root).
+H.NOBODY = "setpriv --reuid=nobody --regid=nogroup --clear-groups"
 function H.as_nobody()
   if not H.is_root() then return nil end
-  return "setpriv --reuid=nobody --regid=nogroup --clear-groups env -u XDG_RUNTIME_DIR"
+  return H.NOBODY .. " env -u XDG_RUNTIME_DIR"
+end
+
+-- A copy of the program at path that every user can run, for a child of
+-- another user (H.as_nobody): the build tree may lie in a private home
+-- directory that such a child cannot enter. The copies share one folder,
+-- removed when the spec run ends (busted closes the Lua state).
+local readable
+function H.readable_by_all(path)
+  if not readable then
+    readable = setmetatable({ dir = H.tmpdir() }, { __gc = function(r)
+      os.execute("rm -rf " .. H.q(r.dir))
+    end })
+    H.sh("chmod 755 " .. H.q(readable.dir))
+  end
+  local copy = readable.dir .. "/" .. path:gsub("^/", ""):gsub("/", "_")
+  if not H.read(copy) then
+    H.sh("cp " .. H.q(path) .. " " .. H.q(copy) .. " && chmod 755 " .. H.q(copy))
+  end
+  return copy
 end
 
 -- A copy of the built module and Lua files that another user can read;

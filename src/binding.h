@@ -13,6 +13,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* The failure triple every core function returns: nil, "NAME (code):
  * text", code. text NULL: the backend's description of code. */
 int rm_push_failure(lua_State *L, unsigned code, const char *text);
@@ -30,5 +37,9 @@ void rm_check_process(lua_State *L, int idx, int arg, lua_Integer i,
 void rm_open_process(lua_State *L); /* lprocess.c */
 void rm_open_console(lua_State *L); /* lconsole.c */
 void rm_open_restart(lua_State *L); /* lrestart.c */
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -14,6 +14,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* The process's arguments as UTF-8, *argv a malloc'd array of *argc
  * malloc'd strings (free with rm_console_free), the program's name first.
  * RM_E_INVALID_FUNCTION where argv needs no such reading (POSIX). */
@@ -28,5 +35,9 @@ unsigned rm_console_utf8_output(void);
  * A path that cannot be looked at counts as existing. RM_E_INVALID_FUNCTION
  * where the C runtime reaches every name (POSIX). */
 unsigned rm_console_path_exists(const char *path, int *exists);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

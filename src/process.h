@@ -13,6 +13,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A started child: its pid and, on Windows, the process handle kept until
  * rm_process_release (the exit status lives in the handle). */
 typedef struct rm_child {
@@ -90,5 +97,9 @@ unsigned rm_process_setenv(const char *name, const char *value,
 unsigned rm_process_exec(const char *path, size_t argc,
                          const char *const *argv,
                          char msg[RM_PROCESS_MSG_SIZE]);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -62,12 +62,40 @@ typedef struct Const {
   lua_Integer value;
 } Const;
 
+/***
+ * Application types (`RM_APP_TYPE`), the `type` of a listed app. Names map
+ * to numbers and numbers back to names (`core.app_type.service` is 3,
+ * `core.app_type[3]` is `"service"`).
+ * @table app_type
+ * @field unknown 0
+ * @field main_window 1
+ * @field other_window 2
+ * @field service 3
+ * @field explorer 4
+ * @field console 5
+ * @field critical 1000
+ */
 static const Const app_types[] = {
   {"unknown", RM_APP_UNKNOWN},       {"main_window", RM_APP_MAIN_WINDOW},
   {"other_window", RM_APP_OTHER_WINDOW}, {"service", RM_APP_SERVICE},
   {"explorer", RM_APP_EXPLORER},     {"console", RM_APP_CONSOLE},
   {"critical", RM_APP_CRITICAL},     {NULL, 0}};
 
+/***
+ * Application status bits (`RM_APP_STATUS`), or-ed in a listed app's
+ * `status`. Names map to numbers and numbers back to names
+ * (`core.app_status.stopped` is 2, `core.app_status[2]` is `"stopped"`).
+ * @table app_status
+ * @field unknown 0
+ * @field running 1
+ * @field stopped 2
+ * @field stopped_other 4
+ * @field restarted 8
+ * @field error_on_stop 16
+ * @field error_on_restart 32
+ * @field shutdown_masked 64
+ * @field restart_masked 128
+ */
 static const Const app_statuses[] = {
   {"unknown", RM_STATUS_UNKNOWN},
   {"running", RM_STATUS_RUNNING},
@@ -80,6 +108,18 @@ static const Const app_statuses[] = {
   {"restart_masked", RM_STATUS_RESTART_MASKED},
   {NULL, 0}};
 
+/***
+ * Reboot reason bits (`RM_REBOOT_REASON`) that `get_list` reports. Names map
+ * to numbers and numbers back to names (`core.reboot_reason.detected_self`
+ * is 16, `core.reboot_reason[16]` is `"detected_self"`).
+ * @table reboot_reason
+ * @field none 0
+ * @field permission_denied 1
+ * @field session_mismatch 2
+ * @field critical_process 4
+ * @field critical_service 8
+ * @field detected_self 16
+ */
 static const Const reboot_reasons[] = {
   {"none", RM_REBOOT_NONE},
   {"permission_denied", RM_REBOOT_PERMISSION_DENIED},
@@ -89,22 +129,74 @@ static const Const reboot_reasons[] = {
   {"detected_self", RM_REBOOT_DETECTED_SELF},
   {NULL, 0}};
 
+/***
+ * Shutdown flags (`RM_SHUTDOWN_TYPE`) for `Session:shutdown`. Names map to
+ * numbers and numbers back to names (`core.shutdown.force` is 1,
+ * `core.shutdown[1]` is `"force"`).
+ * @table shutdown
+ * @field force 1: kill what does not stop
+ * @field only_registered 16: stop nothing unless every app can be restarted
+ */
 static const Const shutdown_flags[] = {
   {"force", RM_SHUTDOWN_FORCE},
   {"only_registered", RM_SHUTDOWN_ONLY_REGISTERED},
   {NULL, 0}};
 
+/***
+ * Filter actions (`RM_FILTER_ACTION`) for `Session:add_filter`. Names map to
+ * numbers and numbers back to names (`core.filter_action.no_shutdown` is 2,
+ * `core.filter_action[2]` is `"no_shutdown"`).
+ * @table filter_action
+ * @field invalid 0
+ * @field no_restart 1
+ * @field no_shutdown 2
+ */
 static const Const filter_actions[] = {
   {"invalid", RM_FILTER_ACTION_INVALID},
   {"no_restart", RM_FILTER_NO_RESTART},
   {"no_shutdown", RM_FILTER_NO_SHUTDOWN},
   {NULL, 0}};
 
+/***
+ * Restart registration flags (`RESTART_NO_*`) for
+ * `register_application_restart`. Names map to numbers and numbers back to
+ * names (`core.restart.no_crash` is 1, `core.restart[1]` is `"no_crash"`).
+ * @table restart
+ * @field no_crash 1
+ * @field no_hang 2
+ * @field no_patch 4
+ * @field no_reboot 8
+ */
 static const Const restart_flags[] = {
   {"no_crash", RM_RESTART_NO_CRASH}, {"no_hang", RM_RESTART_NO_HANG},
   {"no_patch", RM_RESTART_NO_PATCH}, {"no_reboot", RM_RESTART_NO_REBOOT},
   {NULL, 0}};
 
+/***
+ * The Win32 error codes the library returns, on every platform. Names map to
+ * numbers and numbers back to names (`core.error.ERROR_CANCELLED` is 1223,
+ * `core.error[1223]` is `"ERROR_CANCELLED"`).
+ * @table error
+ * @field ERROR_SUCCESS 0
+ * @field ERROR_FILE_NOT_FOUND 2
+ * @field ERROR_TOO_MANY_OPEN_FILES 4
+ * @field ERROR_ACCESS_DENIED 5
+ * @field ERROR_INVALID_HANDLE 6
+ * @field ERROR_OUTOFMEMORY 14
+ * @field ERROR_WRITE_FAULT 29
+ * @field ERROR_INVALID_PARAMETER 87
+ * @field ERROR_SEM_TIMEOUT 121
+ * @field ERROR_BAD_ARGUMENTS 160
+ * @field ERROR_BUSY 170
+ * @field ERROR_MORE_DATA 234
+ * @field ERROR_FAIL_NOACTION_REBOOT 350
+ * @field ERROR_FAIL_SHUTDOWN 351
+ * @field ERROR_FAIL_RESTART 352
+ * @field ERROR_MAX_SESSIONS_REACHED 353
+ * @field ERROR_REQUEST_OUT_OF_SEQUENCE 776
+ * @field ERROR_SESSION_CREDENTIAL_CONFLICT 1219
+ * @field ERROR_CANCELLED 1223
+ */
 static const Const errors[] = {
   {"ERROR_SUCCESS", RM_OK},
   {"ERROR_INVALID_FUNCTION", RM_E_INVALID_FUNCTION},
@@ -854,7 +946,7 @@ static void read_filter_target(lua_State *L, int arg, rm_filter *f) {
  * @function Session:add_filter
  * @tparam string kind "file", "process" or "service"
  * @param target a path, a `{pid=, start_time=}` table or a service name
- * @tparam string action "no_restart" or "no_shutdown"
+ * @tparam string action `"no_restart"` or `"no_shutdown"`
  * @treturn[1] true
  * @treturn[2] nil
  * @treturn[2] string message

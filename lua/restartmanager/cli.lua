@@ -83,10 +83,6 @@ local function isatty(f)
   return false
 end
 
---- Progress and messages on a stream: a bar redrawn in place on a
--- terminal, with a countdown while applications are given time to stop;
--- plain lines otherwise, one per change.
--- @type Display
 local Display = {}
 Display.__index = Display
 
@@ -106,6 +102,11 @@ function C.display(stream, tty, opts)
   return setmetatable({ out = stream, tty = tty, bar = nil,
     timeout = opts.timeout, force = opts.force }, Display)
 end
+
+--- Progress and messages on a stream: a bar redrawn in place on a
+-- terminal, with a countdown while applications are given time to stop;
+-- plain lines otherwise, one per change.
+-- @type Display
 
 function Display:clear()
   if self.tty and self.bar then
@@ -219,6 +220,9 @@ local STEP_TEXT = {
       or "not stopped without asking (--yes stops them)")
   end,
 }
+
+--- Running the tool.
+-- @section tool
 
 --- The readable form of a step record (nil for steps shown otherwise).
 -- @tparam table rec a record as `restartmanager.log` describes
@@ -574,8 +578,9 @@ function Run:procedure_opts(opts)
       err:write("These programs have a terminal; someone may be working "
         .. "in them (unsaved work may be lost):\n")
       for _, e in ipairs(apps) do
-        err:write(("  pid %d  %s  %s\n"):format(e.pid, tostring(e.name),
-          tostring(e.executable or "")))
+        err:write(("  pid %d  %s  %s\n"):format(e.pid,
+          policy.printable(tostring(e.name)),
+          policy.printable(tostring(e.executable or ""))))
       end
       err:write("Stop them? [y/N] ")
       err:flush()

@@ -4,7 +4,8 @@
 --
 -- Nothing is read: on POSIX the path is opened as a directory (`PATH/`),
 -- which never blocks (a fifo or a device is not opened) and has no effect
--- on a file; on Windows it is opened for reading.
+-- on a file; on Windows the core looks it up with the UTF-16 API
+-- (`core.path_exists`: Lua's own `io.open` goes through the ANSI code page).
 -- @module restartmanager.paths
 -- @alias F
 local F = {}

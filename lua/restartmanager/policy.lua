@@ -430,6 +430,9 @@ function Plan:__tostring()
   return P.format(self)
 end
 
+--- Plans: building, reading and printing them.
+-- @section plans
+
 --- Builds the plan for the apps a list gave.
 -- @tparam table pol a policy from `new`
 -- @tparam {table,...} apps as `Session:list` gives them
@@ -715,21 +718,22 @@ function P.format(plan)
   for _, e in ipairs(plan.apps) do
     if e.action == "stop" and e.terminal then
       out[#out + 1] = ("has a terminal: pid %s (%s): unsaved work may be "
-        .. "lost"):format(tostring(e.pid), tostring(e.name))
+        .. "lost"):format(tostring(e.pid), P.printable(tostring(e.name)))
     end
   end
   if plan.dry_run then
     for _, e in ipairs(plan.apps) do
       if e.action == "stop" and not e.restart and not e.with_parent then
         out[#out + 1] = ("would stay down: pid %s (%s): %s"):format(
-          tostring(e.pid), tostring(e.name), tostring(e.restart_why))
+          tostring(e.pid), P.printable(tostring(e.name)),
+          P.printable(tostring(e.restart_why)))
       end
     end
   else
     for _, e in ipairs(plan.down or {}) do
       out[#out + 1] = ("stays down: pid %s (%s): %s"):format(
-        tostring(e.pid), tostring(e.name), tostring(e.down_why
-          or e.restart_why))
+        tostring(e.pid), P.printable(tostring(e.name)),
+        P.printable(tostring(e.down_why or e.restart_why)))
     end
   end
   out[#out + 1] = "reboot reasons: " .. P.reasons_text(plan.reboot_reasons)
@@ -749,7 +753,8 @@ function P.format(plan)
         pol.timeout or P.TIMEOUT,
         pol.deadline and ("; deadline %g s"):format(pol.deadline) or "")
   end
-  return table.concat(out, "\n")
+  -- names and paths come from whoever started the processes
+  return P.printable(table.concat(out, "\n"))
 end
 
 return P

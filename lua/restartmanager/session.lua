@@ -386,8 +386,8 @@ end
 local FILTER_KINDS = { files = "file", processes = "process",
   services = "service" }
 
---- Adds filters (primary only): `action` ("no_shutdown" keeps the apps
--- running, "no_restart" keeps them down after the shutdown) for every
+--- Adds filters (primary only): `action` (`"no_shutdown"` keeps the apps
+-- running, `"no_restart"` keeps them down after the shutdown) for every
 -- target in `files`, `processes` (pids or `{pid=, start_time=}`) and
 -- `services`. With `remove = true` the filters of those targets are removed
 -- instead.

@@ -3,7 +3,7 @@
 -- lsof -O, side by side, on the same workloads, each checked first for the
 -- same answer from every tool.
 --
---   lua5.4 spec/bench/who_uses.lua [rounds] [runs]
+--   lua5.4 spec/bench/who_uses.lua [rounds] [runs] [slow rounds]
 --
 -- Workloads (FILES files in one directory; holder processes each keep 50 of
 -- the first 10,000 open, every 4th also maps one whose descriptor it
@@ -11,18 +11,21 @@
 --   10,000 names / 200 holders, 100,000 names / 200 holders,
 --   10,000 names / 500 holders, 10,000 names / 2,000 holders,
 --   and the directory of all 100,000 files / 200 holders.
--- Every command of a workload is timed by hyperfine in ROUNDS rounds (RUNS
--- runs a round after a warm-up run; fuser and lsof, far slower, one run a
--- round), the commands taking turns round by round so that the load of a
--- shared machine falls on all of them alike. Reported: the median over every run,
+-- Every command of a workload is timed by hyperfine in ROUNDS rounds (11;
+-- RUNS runs a round, 3, after a warm-up run; fuser and lsof, far slower,
+-- one run a round in the first SLOW_ROUNDS rounds, 3), the commands taking
+-- turns round by round so that the load of a shared machine falls on all
+-- of them alike. Reported: the median over every run,
 -- and each ratio as the median of the rounds' ratios (the bare scanner's
 -- time over who_uses' for "bare/rm", ...). The peak RSS of who_uses is its
 -- VmHWM at the end of the call.
 local cjson = require "cjson"
 io.stdout:setvbuf("line")
 
-local ROUNDS = tonumber(arg[1]) or 5
-local RUNS = tonumber(arg[2]) or 5
+local ROUNDS = tonumber(arg[1]) or 11
+local RUNS = tonumber(arg[2]) or 3
+-- fuser and lsof run in the first SLOW_ROUNDS rounds only
+local SLOW_ROUNDS = tonumber(arg[3]) or 3
 local BUILD = os.getenv("RM_BUILD") or "build"
 local LUA = os.getenv("RM_LUA") or "lua5.4"
 local BARE = BUILD .. "/bench/bare_scan"
@@ -228,10 +231,10 @@ local ok, err = xpcall(function()
     end
     local all, ratios = {}, {}
     for _, k in ipairs(keys) do all[k], ratios[k] = {}, {} end
-    for _ = 1, ROUNDS do
+    for round = 1, ROUNDS do
       local med = {}
-      for _, g in ipairs(groups) do
-        if #g.cmds > 0 then
+      for gi, g in ipairs(groups) do
+        if #g.cmds > 0 and (gi == 1 or round <= SLOW_ROUNDS) then
           local t = hyperfine(g.cmds, g.runs, g.warmup)
           for i, k in ipairs(g.keys) do
             for _, v in ipairs(t[i]) do table.insert(all[k], v * 1000) end
@@ -240,7 +243,7 @@ local ok, err = xpcall(function()
         end
       end
       for _, k in ipairs(keys) do
-        table.insert(ratios[k], med[k] / med.rm)
+        if med[k] then table.insert(ratios[k], med[k] / med.rm) end
       end
     end
     local res = {}

@@ -50,26 +50,38 @@ describe("process interface under wine #wine", function()
 
   it("hands the child the standard handles and nothing else", function()
     local path = fx.file("open.txt", "x")
+    local other = fx.file("other.txt", "y")
+    local q = function(s) return ("%q"):format(s) end
     local res = run([[
       local rm = require "restartmanager"
       -- an inheritable handle of the parent's (the C runtime's files are)
-      local f = assert(io.open(]] .. ("%q"):format(win(path)) .. [[, "rb"))
-      local pid = assert(core.spawn({ ]] .. ("%q"):format(win(W.WINHOLDER))
-        .. [[, "nap", "3000" }))
-      local apps = assert(rm.who_uses({ ]] .. ("%q"):format(win(path)) .. [[ }))
+      local f = assert(io.open(]] .. q(win(path)) .. [[, "rb"))
+      -- a child that runs until it is ended: it holds another file
+      local pid = assert(core.spawn({ ]] .. q(win(W.WINHOLDER)) .. [[,
+        "exclusive", ]] .. q(win(other)) .. [[, ]]
+        .. q(win(fx.dir .. "/ready")) .. [[ }))
+      R.running = core.running(assert(core.process(pid)))
+      R.exe = core.executable(pid)
+      local apps = assert(rm.who_uses({ ]] .. q(win(path)) .. [[ }))
       R.users = {}
       for _, a in ipairs(apps) do R.users[#R.users + 1] = a.pid end
       R.child = pid
-      R.exe = core.executable(pid)
-      R.running = core.running(assert(core.process(pid)))
       f:close()
-      core.wait(pid)
+      -- the child is ended by force, and waited for
+      while not io.open(]] .. q(win(fx.dir .. "/ready")) .. [[) do
+        core.wait(assert(core.spawn({ "cmd.exe", "/c", "exit 0" })))
+      end
+      R.closed = rm.close({ files = { ]] .. q(win(other)) .. [[ } },
+        { force = true, timeout = 0 })
+      R.wait = { core.wait(pid) }
     ]])
     -- only the parent itself holds the file, not the child
     assert.equal(1, #res.R.users)
     assert.are_not.equal(res.R.child, res.R.users[1])
     assert.equal((win(W.WINHOLDER):gsub("/", "\\")), res.R.exe)
     assert.is_true(res.R.running)
+    assert.is_true(res.R.closed)
+    assert.equal("exit", res.R.wait[1])
   end)
 
   it("takes a process that exited, though still held open, for gone",

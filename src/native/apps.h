@@ -13,6 +13,13 @@
 #include "restartreg.h"
 #include "scan.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* 1 when systemd runs the machine (its services are then named). */
 int rm_native_systemd_running(void);
 
@@ -24,5 +31,9 @@ int rm_native_systemd_running(void);
 uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
                             rm_native_services *sv,
                             rm_native_restart_cache *cache, rm_app *a);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -266,10 +266,10 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   s->missing = NULL;
   s->nmissing = 0;
   if (s->private_)
-    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, &hits, &n, uninspected,
-                        &s->missing, &s->nmissing);
+    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, 1, &hits, &n,
+                        uninspected, &s->missing, &s->nmissing);
   else
-    rc = rm_native_scan(procfd, buf, len, &hits, &n, uninspected,
+    rc = rm_native_scan(procfd, buf, len, 0, &hits, &n, uninspected,
                         &s->missing, &s->nmissing);
   free(buf);
   if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))

@@ -17,6 +17,13 @@
 
 #include "../backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 #define RM_NATIVE_MSG_SIZE 256
 
 /* Everything known about a process that a restart from outside needs. The
@@ -130,5 +137,9 @@ unsigned rm_native_start_unit(const rm_native_relaunch *l, const char *unit,
 unsigned rm_native_find_running(const char *exe, char *const *argv,
                                 uint32_t uid, const rm_unique_process *except,
                                 uint32_t *pid);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -19,6 +19,13 @@
 #include "backend.h"
 #include "filters.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* What one primary session's shutdowns stopped, and its running task. */
 typedef struct rm_native_control rm_native_control;
 
@@ -62,5 +69,9 @@ unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
                                    int procfd, int recdir, rm_progress_fn fn,
                                    void *ctx);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

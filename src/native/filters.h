@@ -11,6 +11,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 typedef struct rm_native_filter {
   rm_filter f;       /* f.name points to name below */
   char *name;        /* path or service name */
@@ -42,5 +49,9 @@ int rm_native_filters_action(const rm_native_filters *l, int procfd,
 
 /* The status bits an action sets. */
 uint32_t rm_native_filters_mask(int action);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

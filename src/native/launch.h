@@ -19,6 +19,13 @@
 /* RLIMIT_CPU (0) to RLIMIT_RTTIME (15): the limits /proc/PID/limits shows */
 #define RM_NATIVE_NLIMITS 16
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 typedef struct rm_native_launch {
   const char *file;        /* the program */
   const char *search_path; /* non-NULL: a file without '/' is looked up in
@@ -53,5 +60,9 @@ typedef struct rm_native_launch {
  * to wait for), or an errno value (the exec's when the program could not
  * be run). */
 int rm_native_launch_start(const rm_native_launch *l, pid_t *pid);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -15,6 +15,13 @@
 
 #include "util.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A descriptor of /proc (close it with close), or -1 with errno set. */
 int rm_native_proc_open(void);
 
@@ -66,5 +73,9 @@ int rm_native_proc_start_time(uint32_t pid, uint64_t *start);
 
 /* The owner of process pid (the owner of /proc/PID). */
 int rm_native_proc_owner(int procfd, uint32_t pid, uid_t *uid);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

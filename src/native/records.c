@@ -222,7 +222,7 @@ static unsigned make_payload(rm_native_buf *b, size_t nfiles,
                              const rm_unique_process *procs, size_t nsvcs,
                              const char *const *svcs, int identify) {
   char *cwd = NULL;
-  size_t i;
+  size_t i, start = b->len; /* b may hold earlier payloads */
   unsigned rc;
   int relative = 0;
   /* every argument is checked before anything is allocated */
@@ -239,8 +239,8 @@ static unsigned make_payload(rm_native_buf *b, size_t nfiles,
   rc = build_payload(b, nfiles, files, cwd, nprocs, procs, nsvcs, svcs,
                      identify);
   free(cwd);
-  if (rc == RM_OK && b->len &&
-      rm_native_parse_payload(b->p, b->len, NULL, NULL) != 0)
+  if (rc == RM_OK && b->len > start &&
+      rm_native_parse_payload(b->p + start, b->len - start, NULL, NULL) != 0)
     rc = RM_E_BAD_ARGUMENTS; /* a record the reader would refuse */
   return rc;
 }
@@ -260,26 +260,14 @@ unsigned rm_native_records_add(rm_native_buf *out, size_t nfiles,
                                const char *const *files, size_t nprocs,
                                const rm_unique_process *procs, size_t nsvcs,
                                const char *const *svcs) {
-  rm_native_buf b = {0};
-  char head[64];
   size_t before = out->len;
-  int n;
   unsigned rc =
-      make_payload(&b, nfiles, files, nprocs, procs, nsvcs, svcs, 0);
-  if (rc != RM_OK || b.len == 0) {
-    free(b.p);
-    return rc;
-  }
-  n = record_head(head, sizeof head, b.p, b.len);
-  rm_native_gb_add(out, head, (size_t)n);
-  rm_native_gb_add(out, b.p, b.len);
-  rm_native_gb_add(out, "\n", 1);
-  free(b.p);
-  if (out->failed) {
+      make_payload(out, nfiles, files, nprocs, procs, nsvcs, svcs, 0);
+  if (rc != RM_OK || out->failed) {
     /* all or nothing: the buffer holds what it held */
     out->failed = 0;
     out->len = before;
-    return RM_E_OUTOFMEMORY;
+    return rc != RM_OK ? rc : RM_E_OUTOFMEMORY;
   }
   return RM_OK;
 }
@@ -442,6 +430,11 @@ static int payload_entries(const char *p, size_t len, rm_native_entry_fn fn,
     p = z + 1;
   }
   return 0;
+}
+
+void rm_native_payload_each(const char *p, size_t len, rm_native_entry_fn fn,
+                            void *ctx) {
+  if (len) (void)payload_entries(p, len, fn, ctx);
 }
 
 int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,

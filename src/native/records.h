@@ -36,6 +36,13 @@
 #include "backend.h"
 #include "util.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Appends one record naming files (each identified now; a relative path is
  * made absolute against the working directory), processes and services to
  * the session directory dirfd. Nothing is written on failure:
@@ -47,8 +54,11 @@ unsigned rm_native_records_append(int dirfd, size_t nfiles,
                                   const rm_unique_process *procs,
                                   size_t nsvcs, const char *const *svcs);
 
-/* The same record appended to the buffer out instead (a private session's
- * registrations, kept in memory): all or nothing. Its files are not looked
+/* The same record's payload (its entries, checked as the reader checks
+ * them) appended to the buffer out instead: a private session's
+ * registrations, kept in memory, where there is no writer to tear a
+ * record and no header or hash is needed (read them back with
+ * rm_native_payload_each). All or nothing. Its files are not looked
  * up now but recorded as paths ('u'), which the scan identifies when it
  * lists: only the session's own process registers into it and lists it,
  * and a registration listed at once (who_uses, plan) costs one look-up a
@@ -94,9 +104,18 @@ unsigned rm_native_records_load(int dirfd, char **buf, size_t *len);
 size_t rm_native_records_each(const char *buf, size_t len,
                               rm_native_entry_fn fn, void *ctx);
 
+/* Calls fn for every entry of payloads that rm_native_records_add made
+ * (trusted: checked when they were added). */
+void rm_native_payload_each(const char *p, size_t len, rm_native_entry_fn fn,
+                            void *ctx);
+
 /* Parses one record payload (exposed for the fuzz targets): 0 when every
  * entry was well formed; fn is called only then. */
 int rm_native_parse_payload(const char *p, size_t len, rm_native_entry_fn fn,
                             void *ctx);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

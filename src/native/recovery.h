@@ -17,6 +17,13 @@
 #include "backend.h"
 #include "restartreg.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* One application to bring back: the process it was, its ids, and its
  * registration. */
 typedef struct rm_native_recovery_app {
@@ -36,5 +43,9 @@ unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
 /* Starts again what the record of the stale session directory dirfd names
  * and is no longer running, then removes the record. */
 void rm_native_recovery_run(int dirfd);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -16,6 +16,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A parsed registration; the strings point into buf. */
 typedef struct rm_native_restart_reg {
   char *buf;
@@ -76,5 +83,9 @@ int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
 /* Parses a registration's bytes (exposed for the fuzz target): 0, and r's
  * strings point into buf; r->buf is left NULL. */
 int rm_native_parse_restart(char *buf, size_t len, rm_native_restart_reg *r);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

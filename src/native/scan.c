@@ -329,8 +329,10 @@ static int targets_sets(targets *t, size_t n) {
              : 0;
 }
 
-/* The targets named by the records in buf. */
-static unsigned targets_load(const char *buf, size_t len, targets *t) {
+/* The targets named by the records in buf (or, when payload is set, by the
+ * payloads of a private session's memory). */
+static unsigned targets_load(const char *buf, size_t len, int payload,
+                             targets *t) {
   size_t n = 0, i;
   const char *p;
   rm_native_file_id *now;
@@ -340,7 +342,10 @@ static unsigned targets_load(const char *buf, size_t len, targets *t) {
        p++)
     n++;
   if (targets_init(t, n) != 0) goto oom;
-  (void)rm_native_records_each(buf, len, collect_cb, t);
+  if (payload)
+    rm_native_payload_each(buf, len, collect_cb, t);
+  else
+    (void)rm_native_records_each(buf, len, collect_cb, t);
   /* every file's identity then and now */
   if (targets_sets(t, t->nthen + t->npaths) != 0) goto oom;
   for (i = 0; i < t->nthen; i++) add_file(t, t->then[i].dev, t->then[i].ino);
@@ -960,14 +965,14 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   return rc;
 }
 
-unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
                         rm_native_hit **hits, size_t *nhits,
                         rm_pid_list *uninspected, size_t **missing,
                         size_t *nmissing) {
   targets t;
   uint32_t *pids = NULL;
   size_t npids = 0;
-  unsigned rc = targets_load(buf, len, &t);
+  unsigned rc = targets_load(buf, len, payload, &t);
   *hits = NULL;
   *nhits = 0;
   uninspected->pids = NULL;

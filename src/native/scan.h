@@ -25,20 +25,28 @@
 
 #include "procfs.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* A process the scan found, with what its stat said then. */
 typedef struct rm_native_hit {
   uint32_t pid;
   rm_native_stat st;
 } rm_native_hit;
 
-/* The processes that use what the records in buf[0..len) name, into a
+/* The processes that use what the records in buf[0..len) name (with
+ * payload set: the payloads of rm_native_records_add), into a
  * malloc'd array sorted by pid; *uninspected the processes that could not
  * be looked into (another user's, for a caller that is not root), sorted
  * by pid, its array the caller's to free; *missing the places (from 0, in
  * the order registered) of the files whose path does not exist now, *nmissing
  * of them (a malloc'd array, NULL when none). 4 or 14 when descriptors or
  * memory ran out (never a process passed off as clean). */
-unsigned rm_native_scan(int procfd, const char *buf, size_t len,
+unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
                         rm_native_hit **hits, size_t *nhits,
                         rm_pid_list *uninspected, size_t **missing,
                         size_t *nmissing);
@@ -53,5 +61,9 @@ int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
  * identity. */
 int rm_native_parse_maps_line(const char *line, const char **range_end,
                               uint64_t *dev, uint64_t *ino);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -20,6 +20,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* The store directory's path for the calling user, into buf. 0 on success. */
 int rm_native_store_path(char *buf, size_t size);
 
@@ -63,5 +70,9 @@ unsigned rm_native_store_check(int dirfd);
 
 /* Removes the session key from the store (its primary ends it). */
 void rm_native_store_remove(int storefd, const char *key);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -15,6 +15,13 @@
 
 #include "backend.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
+ * builtin build passes no such flag). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* The code for a failed call that needed a descriptor or memory: 4 (too
  * many open files) for EMFILE and ENFILE, 14 for ENOMEM, else otherwise.
  * Running out of descriptors is never taken for a missing file or a dead
@@ -62,5 +69,9 @@ unsigned rm_native_lock_within(int fd, long timeout_ms);
  * whose file was removed or replaced. Removes it from path (of length len,
  * NUL-terminated) in place; returns the new length. */
 size_t rm_native_strip_deleted(char *path, size_t len);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "../backend.h"
 #include "cmdline.h"
 #include "engine.h"
 #include "wutil.h"

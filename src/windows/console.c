@@ -5,7 +5,7 @@
  */
 #include <stdlib.h>
 
-#include "console.h"
+#include "../console.h"
 #include "wutil.h"
 
 #include <shellapi.h>

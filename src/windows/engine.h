@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend.h"
+#include "../backend.h"
 
 typedef struct rm_win_engine {
   const char *name; /* what core.backend_info() reports as `engine` */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "process.h"
+#include "../process.h"
 #include "cmdline.h"
 #include "wutil.h"
 

@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+/* src/ headers by path, here and in every Windows source: the Windows build
+ * has no -Isrc, with which src/restartmanager.h (the public header) would
+ * hide the SDK's above */
+#include "../backend.h"
 #include "engine.h"
 #include "wutil.h"
 

@@ -17,7 +17,7 @@
 #ifndef RESTARTMANAGER_WIN_W32_H
 #define RESTARTMANAGER_WIN_W32_H
 
-#include "backend.h"
+#include "../backend.h"
 #include "wutil.h"
 
 typedef struct rm_win_fileid {

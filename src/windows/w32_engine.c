@@ -30,7 +30,7 @@
 
 #include "cmdline.h"
 #include "engine.h"
-#include "process.h"
+#include "../process.h"
 #include "w32.h"
 
 /* How long the stop of each message to one window may take, at most. */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <wchar.h>
 
-#include "process.h"
+#include "../process.h"
 #include "w32.h"
 
 #include <psapi.h>

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cmdline.h"
-#include "process.h"
+#include "../process.h"
 #include "w32.h"
 
 #include <bcrypt.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "../backend.h"
 #include "wutil.h"
 
 WCHAR *rm_win_to_wide(const char *s, unsigned *rc) {
