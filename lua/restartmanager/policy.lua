@@ -467,7 +467,10 @@ function P.plan(pol, apps, reasons, uninspected, more)
     end
     local spared = P.spared(pol, e)
     e.terminal = e.capture and e.capture.interactive or nil
-    if a.type == "critical" then
+    if a.type == "critical" and a.service then
+      e.action, e.why = "none", "critical: its unit refuses a manual stop "
+        .. "(RefuseManualStop; see the reboot reasons)"
+    elseif a.type == "critical" then
       e.action, e.why = "none", "critical: cannot be stopped (see the reboot reasons)"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
@@ -484,6 +487,11 @@ function P.plan(pol, apps, reasons, uninspected, more)
         .. TERMINAL_WHY
     else
       e.action, e.why = "stop", "uses the registered resources"
+      if a.systemd == true then
+        e.why = e.why .. "; stopped through systemd"
+      elseif type(a.systemd) == "string" then
+        e.why = e.why .. "; stopped with signals (" .. a.systemd .. ")"
+      end
     end
     plan.apps[i] = e
   end
@@ -496,9 +504,10 @@ function P.plan(pol, apps, reasons, uninspected, more)
       if e.status and e.status & core.app_status.restart_masked ~= 0 then
         e.restart, e.restart_why = false, "a no_restart filter keeps it down"
       elseif e.restartable then
-        e.restart, e.restart_why = true, "registered for restart"
+        e.restart, e.restart_why = true, e.systemd == true
+          and "started again through systemd" or "registered for restart"
         plan.restart = plan.restart + 1
-      elseif P.restart_covers(pol, e) then
+      elseif e.systemd ~= true and P.restart_covers(pol, e) then
         local via, why = capture_restart(e, by_pid)
         e.restart_why = why
         if via == "parent" then
@@ -510,8 +519,9 @@ function P.plan(pol, apps, reasons, uninspected, more)
           e.restart = false
         end
       else
-        e.restart, e.restart_why = false,
-          "not registered for restart: stays down"
+        e.restart, e.restart_why = false, e.systemd == true
+          and "systemd cannot start it: stays down"
+          or "not registered for restart: stays down"
       end
     else
       if e.action == "spare" then plan.spare = plan.spare + 1 end
