@@ -408,9 +408,9 @@ Plan.__name = "restartmanager.plan"
 -- (would be killed if it does not stop in time), `restart` (would be brought
 -- back), `restart_why`, and after a run `outcome` ("stopped", "forced",
 -- "not_stopped" or "spared"; nil when nothing was done to it) and
--- `restart_outcome` (`"restarted"`, `"not_restarted"`, `"with_parent"`, or
--- "unknown" when the restart failed for some application without saying
--- which)), `terminal` (someone may be working in it on a terminal), `ask`
+-- `restart_outcome` (`"restarted"`, `"not_restarted"`, `"with_parent"`,
+-- `"already_running"`, or `"unknown"` when the restart failed for some
+-- application without saying which)), `terminal` (someone may be working in it on a terminal), `ask`
 -- (it is stopped only when the call's `ask` function says yes), `capture`
 -- (what was captured for a restart, Linux; the plan's data and the log
 -- show it without the environment's values), `restart_via` ("unit",
@@ -467,10 +467,7 @@ function P.plan(pol, apps, reasons, uninspected, more)
     end
     local spared = P.spared(pol, e)
     e.terminal = e.capture and e.capture.interactive or nil
-    if a.type == "critical" and a.service then
-      e.action, e.why = "none", "critical: its unit refuses a manual stop "
-        .. "(RefuseManualStop; see the reboot reasons)"
-    elseif a.type == "critical" then
+    if a.type == "critical" then
       e.action, e.why = "none", "critical: cannot be stopped (see the reboot reasons)"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
@@ -487,11 +484,6 @@ function P.plan(pol, apps, reasons, uninspected, more)
         .. TERMINAL_WHY
     else
       e.action, e.why = "stop", "uses the registered resources"
-      if a.systemd == true then
-        e.why = e.why .. "; stopped through systemd"
-      elseif type(a.systemd) == "string" then
-        e.why = e.why .. "; stopped with signals (" .. a.systemd .. ")"
-      end
     end
     plan.apps[i] = e
   end
@@ -504,10 +496,9 @@ function P.plan(pol, apps, reasons, uninspected, more)
       if e.status and e.status & core.app_status.restart_masked ~= 0 then
         e.restart, e.restart_why = false, "a no_restart filter keeps it down"
       elseif e.restartable then
-        e.restart, e.restart_why = true, e.systemd == true
-          and "started again through systemd" or "registered for restart"
+        e.restart, e.restart_why = true, "registered for restart"
         plan.restart = plan.restart + 1
-      elseif e.systemd ~= true and P.restart_covers(pol, e) then
+      elseif P.restart_covers(pol, e) then
         local via, why = capture_restart(e, by_pid)
         e.restart_why = why
         if via == "parent" then
@@ -519,9 +510,8 @@ function P.plan(pol, apps, reasons, uninspected, more)
           e.restart = false
         end
       else
-        e.restart, e.restart_why = false, e.systemd == true
-          and "systemd cannot start it: stays down"
-          or "not registered for restart: stays down"
+        e.restart, e.restart_why = false,
+          "not registered for restart: stays down"
       end
     else
       if e.action == "spare" then plan.spare = plan.spare + 1 end
