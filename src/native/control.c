@@ -541,6 +541,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
   }
   c->shut_down = 1;
   report(&rep, 0);
+  if (recdir >= 0 && total && !rep.stop) rm_native_recovery_mark(recdir);
   left = stop_set(c, set, total, (flags & RM_SHUTDOWN_FORCE) != 0,
                   timeout_ms, &rep);
   settle(c, first);
