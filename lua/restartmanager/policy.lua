@@ -407,10 +407,10 @@ Plan.__name = "restartmanager.plan"
 -- `action` ("stop", "spare" or "none" for critical apps), `why`, `force`
 -- (would be killed if it does not stop in time), `restart` (would be brought
 -- back), `restart_why`, and after a run `outcome` ("stopped", "forced",
--- `"not_stopped"` or "spared"; nil when nothing was done to it) and
--- `restart_outcome` ("restarted", `"not_restarted"`, `"with_parent"`, or
--- "unknown" when the restart failed for some application without saying
--- which)), `terminal` (someone may be working in it on a terminal), `ask`
+-- "not_stopped" or "spared"; nil when nothing was done to it) and
+-- `restart_outcome` (`"restarted"`, `"not_restarted"`, `"with_parent"`,
+-- `"already_running"`, or `"unknown"` when the restart failed for some
+-- application without saying which)), `terminal` (someone may be working in it on a terminal), `ask`
 -- (it is stopped only when the call's `ask` function says yes), `capture`
 -- (what was captured for a restart, Linux; the plan's data and the log
 -- show it without the environment's values), `restart_via` ("unit",
