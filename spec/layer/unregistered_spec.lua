@@ -371,10 +371,12 @@ describe("programs that never registered #native", function()
         return apps[1] and apps[1].restartable
       end
       assert.is_true(restartable())
-      H.sh("echo > " .. H.q(fifo))
+      -- bounded: a child that died never opens the fifo
+      assert.equal(0, select(2, H.sh("timeout 30 sh -c " .. H.q("echo > " .. H.q(fifo)))))
       child.wait_line("unregistered")
       assert.is_false(restartable())
-      H.sh("echo > " .. H.q(fifo))
+      assert.equal(0, select(2, H.sh("timeout 30 sh -c " .. H.q("echo > " .. H.q(fifo)))),
+        child.output and child.output())
       assert.has_error(function() rm.register_restart("x") end)
       assert.has_error(function() rm.register_restart({}, { no_such = true }) end)
       assert.has_error(function() rm.register_restart({}, "no_crash") end)
