@@ -20,11 +20,6 @@
  *                 the installer: the user's systemd manager, a cgroup
  *                 beside the installer's (relaunch.c)
  *   procfs.h      the one /proc reader
- *   relaunch.c    starting a restart so that it outlives the installer
- *                 (the user's systemd manager, else launch.h; declared
- *                 in capture.h)
- *   capture.h     what restarting an unregistered process needs, read
- *                 before it is stopped
  *   launch.h      starting a program with nothing inherited (also used by
  *                 process.c, the process interface of src/process.h)
  *   util.h        the errno map, the growable buffer, " (deleted)"
