@@ -686,6 +686,8 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
   }
   c->shut_down = 1;
   report(&rep, 0);
+  if (recdir >= 0 && total + nunit && !rep.stop)
+    rm_native_recovery_mark(recdir);
   /* the applications, then the services through systemd */
   left = stop_set(c, set, total, (flags & RM_SHUTDOWN_FORCE) != 0,
                   timeout_ms, &rep, &done, total + nunit ? total + nunit : 1);

@@ -13,8 +13,7 @@
 #include <stdint.h>
 
 /* Hidden: a shared object built from these sources exports only the
- * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
- * builtin build passes no such flag). */
+ * luaopen_* openers, also when built without -fvisibility=hidden. */
 #if defined(__GNUC__) && !defined(_WIN32)
 #pragma GCC visibility push(hidden)
 #endif
