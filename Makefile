@@ -6,7 +6,8 @@
 #                   win32
 #   make windows    both Windows DLLs (x86_64, i686) and a Windows Lua to run
 #                   them under Wine
-#   make test       lint, every spec (native and Wine), then the native specs
+#   make test       lint, every spec (native and Wine; the systemd specs boot
+#                   and stop a private systemd), then the native specs
 #                   again against a sanitized build; SPECS= and BUSTED_FLAGS=
 #                   select (make test BUSTED_FLAGS=--tags=wine)
 #   make test-native  the specs that need no Wine, valgrind or clang
@@ -48,6 +49,9 @@ NATIVE_SRC := $(BINDING) $(wildcard src/native/*.c)
 WIN_SRC    := $(BINDING) $(wildcard src/windows/*.c)
 
 NATIVE_SO  := $(BUILD)/restartmanager/core.so
+# libsystemd is loaded at run time (dlopen); older C libraries keep dlopen
+# in libdl
+NATIVE_LIBS := -ldl
 
 # Every module of the Lua layer (lua/restartmanager/*.lua, one folder deep
 # too), installed as they lie under lua/ and built into the static library.
@@ -60,7 +64,7 @@ all: $(NATIVE_SO)
 
 $(NATIVE_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(NATIVE_LIBS) $(LDFLAGS)
 
 # ---------------------------------------------------------------------------
 # Windows: the module for x86_64 and i686, and Lua itself from Debian's
@@ -199,12 +203,12 @@ EXAMPLE_HOSTS := $(BUILD)/examples/host $(BUILD)/examples/host-cpp
 $(BUILD)/examples/host: examples/host.c src/restartmanager.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -Isrc -I$(LUA_INCDIR) -o $@ examples/host.c \
-	  $(STATIC_LIB) $(LUA_LIB) -pthread $(LDFLAGS)
+	  $(STATIC_LIB) $(LUA_LIB) -pthread $(NATIVE_LIBS) $(LDFLAGS)
 
 $(BUILD)/examples/host-cpp: examples/host.cpp src/restartmanager.h $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(CXXWARN) -Isrc -I$(LUA_INCDIR) -o $@ examples/host.cpp \
-	  $(STATIC_LIB) $(LUA_LIB) -pthread $(LDFLAGS)
+	  $(STATIC_LIB) $(LUA_LIB) -pthread $(NATIVE_LIBS) $(LDFLAGS)
 
 # $(1): win64 or win32, $(2): the compiler's triplet
 define windows_host
@@ -221,7 +225,7 @@ $(eval $(call windows_host,win32,$(WIN32)))
 HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
            $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
            $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
-           $(BUILD)/helpers/slow_exit
+           $(BUILD)/helpers/slow_exit $(BUILD)/helpers/unitd
 
 # the helpers that embed Lua
 $(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec/helpers/%.c
@@ -330,7 +334,7 @@ ASAN_ENV     = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_aft
 $(ASAN_SO): $(NATIVE_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	$(SAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR) \
-	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(LDFLAGS)
+	  -pthread $(LIBFLAG) -o $@ $(NATIVE_SRC) $(NATIVE_LIBS) $(LDFLAGS)
 
 $(ASAN_LUA): $(LUA_SRC)/src/lua.h
 	@mkdir -p $(@D)
@@ -358,15 +362,17 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS   := -g -O1 -Wall -Wextra -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Isrc -Isrc/native -Isrc/windows -pthread
-FUZZ_TARGETS := stat maps records key restart cmdline
+FUZZ_TARGETS := stat maps records key restart cmdline cgroup
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 N := src/native
 # Each target links the unit it fuzzes and the layers below it
 # (src/native/native.h); none includes a .c file.
 FUZZ_UNITS_stat    := $(N)/procfs.c $(N)/util.c
-FUZZ_UNITS_maps    := $(N)/scan.c $(N)/records.c $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_maps    := $(N)/scan.c $(N)/records.c $(N)/services.c $(N)/systemd.c \
+                      $(N)/procfs.c $(N)/util.c
 FUZZ_UNITS_records := $(N)/records.c $(N)/store.c $(N)/util.c
 FUZZ_UNITS_restart := $(N)/restartreg.c $(N)/store.c $(N)/procfs.c $(N)/util.c
+FUZZ_UNITS_cgroup  := $(N)/systemd.c
 # rm_backend_join's refusal of a malformed key: the whole backend
 FUZZ_UNITS_key     := $(filter-out $(N)/process.c,$(wildcard $(N)/*.c))
 

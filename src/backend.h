@@ -119,6 +119,13 @@ typedef struct rm_unique_process {
   uint64_t start_time;
 } rm_unique_process;
 
+/* How the native backend stops and starts a service (rm_app.control). */
+#define RM_CONTROL_NONE 0          /* not a service (and always on Windows) */
+#define RM_CONTROL_SYSTEMD 1       /* through its systemd manager */
+#define RM_CONTROL_NO_LIBSYSTEMD 2 /* with signals: libsystemd.so.0 did not load */
+#define RM_CONTROL_NO_SYSTEMD 3    /* with signals: no systemd runs */
+#define RM_CONTROL_NO_MANAGER 4    /* with signals: its manager was not reachable */
+
 typedef struct rm_app {
   rm_unique_process process;
   char name[RM_APP_NAME_SIZE];
@@ -127,6 +134,7 @@ typedef struct rm_app {
   uint32_t status;     /* RM_STATUS_* bits */
   int32_t session_id;  /* -1 when unknown */
   int restartable;
+  int control;         /* RM_CONTROL_*; native backend only */
 } rm_app;
 
 /* A filter as the backend reports it. target points into memory owned by the

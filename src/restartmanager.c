@@ -704,6 +704,21 @@ static void push_app(lua_State *L, const rm_app *a) {
   lua_setfield(L, -2, "session_id");
   lua_pushboolean(L, a->restartable);
   lua_setfield(L, -2, "restartable");
+#ifndef _WIN32
+  /* a service: true when systemd stops and starts it, else why it cannot
+   * (it is then stopped with signals, as any process) */
+  if (a->type == RM_APP_SERVICE || (a->type == RM_APP_CRITICAL && a->service[0])) {
+    switch (a->control) {
+    case RM_CONTROL_SYSTEMD: lua_pushboolean(L, 1); break;
+    case RM_CONTROL_NO_LIBSYSTEMD:
+      lua_pushliteral(L, "libsystemd.so.0 could not be loaded");
+      break;
+    case RM_CONTROL_NO_SYSTEMD: lua_pushliteral(L, "no systemd runs"); break;
+    default: lua_pushliteral(L, "its systemd manager could not be reached"); break;
+    }
+    lua_setfield(L, -2, "systemd");
+  }
+#endif
 }
 
 /***
@@ -711,7 +726,8 @@ static void push_app(lua_State *L, const rm_app *a) {
  * resources, computed afresh.
  * @function Session:get_list
  * @tparam[opt=0] integer capacity how many apps the answer may hold
- * @treturn[1] {app,...} apps
+ * @treturn[1] {app,...} apps (on Linux a service also has `systemd`: true
+ * when systemd stops and starts it, else a string saying why it cannot)
  * @treturn[1] integer reboot reasons (bits of `reboot_reason`)
  * @treturn[1] integer how many processes could not be inspected (native
  * backend: other users' processes when the caller is not root, and any

@@ -660,6 +660,9 @@ function COMMANDS.list(r)
       if app.service and app.service ~= "" then
         name = name .. " [" .. app.service .. "]"
       end
+      if type(app.systemd) == "string" then
+        name = name .. " (with signals: " .. app.systemd .. ")"
+      end
       t[#t + 1] = { tostring(app.pid), app.type,
         app.restartable and "yes" or "no", policy.printable(name) }
     end

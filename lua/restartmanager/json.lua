@@ -11,12 +11,12 @@ local J = {}
 
 --- The order keys are written in (the others follow, sorted).
 J.KEY_ORDER = { "time", "command", "ok", "status", "step", "phase", "pid",
-  "start_time", "name", "type", "service", "restartable", "executable",
-  "session_id", "action", "why", "force", "restart", "restart_why",
-  "outcome", "restart_outcome", "code", "message", "reason", "files",
-  "processes", "services", "dry_run", "stop", "spare", "reboot_reasons",
-  "uninspected", "uninspected_pids", "missing", "refused", "error",
-  "usage", "run", "how", "pids", "apps", "policy" }
+  "start_time", "name", "type", "service", "systemd", "restartable",
+  "executable", "session_id", "action", "why", "force", "restart",
+  "restart_why", "outcome", "restart_outcome", "code", "message", "reason",
+  "files", "processes", "services", "dry_run", "stop", "spare",
+  "reboot_reasons", "uninspected", "uninspected_pids", "missing", "refused",
+  "error", "usage", "run", "how", "pids", "apps", "policy" }
 
 local rank = {}
 for i, k in ipairs(J.KEY_ORDER) do rank[k] = i end

@@ -90,6 +90,7 @@ local function app_record(step, e, extra)
     name = e.name, type = e.type, restartable = e.restartable,
     executable = e.executable }
   if e.service and e.service ~= "" then rec.service = e.service end
+  if e.systemd ~= nil then rec.systemd = e.systemd end
   for k, v in pairs(extra or {}) do rec[k] = v end
   return rec
 end

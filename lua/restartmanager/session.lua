@@ -301,7 +301,9 @@ end
 -- RmGetList in a loop that follows the list while it grows (at most
 -- `LIST_TRIES` calls).
 -- @treturn[1] {app,...} apps, each `{pid=, start_time=, name=, service=,
--- type=, status=, session_id=, restartable=}`
+-- type=, status=, session_id=, restartable=}`; on Linux a service also has
+-- `systemd`: true when systemd stops and starts it, else a string saying
+-- why it cannot (it is then stopped with signals)
 -- @treturn[1] table reboot reasons as a set of names
 -- @treturn[1] integer how many processes could not be inspected (Linux:
 -- other users' processes when not running as root, and processes hidden

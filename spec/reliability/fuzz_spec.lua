@@ -7,7 +7,8 @@
 local H = require "spec.helpers"
 
 local SECONDS = tonumber(os.getenv("FUZZ_SECONDS")) or 10
-local TARGETS = { "stat", "maps", "records", "key", "restart", "cmdline" }
+local TARGETS = { "stat", "maps", "records", "key", "restart", "cmdline",
+  "cgroup" }
 
 local function bin(target)
   return H.BUILD .. "/fuzz/fuzz_" .. target

@@ -50,7 +50,8 @@ int rm_native_systemd_running(void) {
   return stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
+uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
+                            rm_native_services *sv,
                             rm_native_restart_cache *cache, rm_app *a) {
   uint32_t reasons = 0;
   memset(a, 0, sizeof *a);
@@ -67,10 +68,15 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h, int systemd,
   } else if (kill((pid_t)h->pid, 0) != 0 && errno == EPERM) {
     a->type = RM_APP_CRITICAL;
     reasons |= RM_REBOOT_PERMISSION_DENIED;
-  } else if (systemd &&
-             rm_native_service_unit(procfd, h->pid, a->service,
-                                 sizeof a->service) == 0) {
-    a->type = RM_APP_SERVICE;
+  } else if (sv && rm_native_services_describe(sv, procfd, h->pid, a,
+                                              &reasons)) {
+    /* a service: systemd starts it whether or not it registered; where
+     * systemd cannot be used, it is restarted as any process */
+    if (a->type != RM_APP_CRITICAL) a->session_id = login_session(procfd, h->pid);
+    if (a->control != RM_CONTROL_SYSTEMD)
+      a->restartable =
+          rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
+    return reasons;
   } else if (h->st.tty != 0) {
     a->type = RM_APP_CONSOLE;
   } else {

@@ -208,6 +208,7 @@ typedef struct describer {
   size_t n;
   size_t *next;
   int procfd, systemd;
+  int failed; /* out of memory for its view of the services */
   const rm_native_filters *filters;
   uint32_t reasons;
 } describer;
@@ -215,20 +216,27 @@ typedef struct describer {
 static void *describe_range(void *arg) {
   describer *d = (describer *)arg;
   rm_native_restart_cache *cache = rm_native_restart_cache_new();
+  /* each thread asks systemd's managers through connections of its own */
+  rm_native_services *sv = d->systemd ? rm_native_services_new() : NULL;
+  if (d->systemd && !sv) {
+    d->failed = 1;
+    rm_native_restart_cache_free(cache);
+    return NULL;
+  }
   for (;;) {
     size_t i = __atomic_fetch_add(d->next, 4, __ATOMIC_RELAXED), end;
     if (i >= d->n) break;
     end = i + 4 < d->n ? i + 4 : d->n;
     for (; i < end; i++) {
       rm_app *a = &d->apps[i];
-      d->reasons |= rm_native_describe(d->procfd, &d->hits[i], d->systemd,
-                                       cache, a);
+      d->reasons |= rm_native_describe(d->procfd, &d->hits[i], sv, cache, a);
       if (d->filters->n)
         a->status |= rm_native_filters_mask(
             rm_native_filters_action(d->filters, d->procfd, a));
     }
   }
   rm_native_restart_cache_free(cache);
+  rm_native_services_free(sv);
   return NULL;
 }
 
@@ -280,11 +288,13 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
       d[i].systemd = i == 0 ? rm_native_systemd_running() : d[0].systemd;
       d[i].filters = &s->filters;
       d[i].reasons = 0;
+      d[i].failed = 0;
     }
     if (two && pthread_create(&th, NULL, describe_range, &d[1]) != 0) two = 0;
     describe_range(&d[0]);
     if (two) pthread_join(th, NULL);
     *reasons = d[0].reasons | d[1].reasons;
+    if (d[0].failed || d[1].failed) rc = RM_E_OUTOFMEMORY;
   }
   if (rc == RM_OK) {
     if (s->control) rm_native_control_mark(s->control, *apps, n);
@@ -293,6 +303,8 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   free(hits);
   close(procfd);
   if (rc != RM_OK) {
+    free(*apps);
+    *apps = NULL;
     free(uninspected->pids);
     uninspected->pids = NULL;
     uninspected->n = 0;

@@ -21,6 +21,7 @@
 #include "procfs.h"
 #include "recovery.h"
 #include "restartreg.h"
+#include "services.h"
 #include "util.h"
 
 #define KILL_WAIT_MS 5000
@@ -28,6 +29,8 @@
 
 typedef struct stopped {
   rm_app app;
+  long unit; /* its service unit in units[], stopped through systemd; -1
+                for a process stopped with signals */
   rm_native_restart_reg reg; /* reg.buf NULL when the app did not register */
   uid_t uid;
   gid_t gid;
@@ -45,6 +48,8 @@ typedef struct stopped {
 struct rm_native_control {
   stopped *apps; /* what shutdown stopped, in stop order */
   size_t napps;
+  rm_native_unit *units; /* the service units it stopped through systemd */
+  size_t nunits;
   int shut_down;   /* a shutdown ran since the last restart */
   int busy;        /* a shutdown or restart is running */
   int cancel;      /* set by cancel(), read with __atomic */
@@ -79,8 +84,20 @@ static void drop_stopped(rm_native_control *c, size_t first) {
   c->napps = first;
 }
 
+/* Forgets the units from first on. */
+static void drop_units(rm_native_control *c, size_t first) {
+  size_t i;
+  for (i = first; i < c->nunits; i++) {
+    rm_sd_strv_free(c->units[i].triggers);
+    c->units[i].triggers = NULL;
+  }
+  c->nunits = first;
+}
+
 void rm_native_control_free(rm_native_control *c) {
   drop_stopped(c, 0);
+  drop_units(c, 0);
+  free(c->units);
   free(c->apps);
   if (c->evfd >= 0) close(c->evfd);
   free(c);
@@ -273,6 +290,33 @@ static void read_ids(uint32_t pid, stopped *st) {
 
 static int is_service(const rm_app *a) { return a->type == RM_APP_SERVICE; }
 
+/* A service stopped and started through systemd: its processes are never
+ * signalled one by one. */
+static int via_systemd(const rm_app *a) {
+  return a->type == RM_APP_SERVICE && a->control == RM_CONTROL_SYSTEMD;
+}
+
+/* The index in c->units (from first on) of the unit of a, added when new;
+ * -1 when out of memory. */
+static long unit_index(rm_native_control *c, size_t first, const rm_app *a) {
+  rm_sd_unit u;
+  rm_native_unit *grown;
+  size_t i;
+  if (rm_sd_parse_name(a->service, &u) != 0) return -1;
+  for (i = first; i < c->nunits; i++)
+    if (c->units[i].unit.uid == u.uid &&
+        strcmp(c->units[i].unit.name, u.name) == 0)
+      return (long)i;
+  grown = (rm_native_unit *)realloc(c->units,
+                                    (c->nunits + 1) * sizeof *grown);
+  if (!grown) return -1;
+  c->units = grown;
+  memset(&c->units[c->nunits], 0, sizeof *c->units);
+  c->units[c->nunits].unit = u;
+  c->units[c->nunits].state = RM_SD_JOB_PENDING;
+  return (long)c->nunits++;
+}
+
 /* Waits until every stopped[i] with a pidfd has exited, the deadline
  * passes, or the operation is cancelled or stopped by its progress
  * callback. Returns the number still running. */
@@ -345,14 +389,16 @@ static void supersede(rm_native_control *c, size_t first, stopped *st) {
   }
 }
 
-/* Takes every unmasked app into c->apps (processes first, services after
- * them) with a pidfd, its ids and its registration; set[] gets those to
- * signal, *total their number. An app gone since the list is marked
- * stopped by someone else. Out of descriptors or memory: nothing is kept
- * and the code is returned, before anything is signalled. */
+/* Takes every unmasked app into c->apps (applications first, services
+ * after them, as on Windows) with a pidfd, its ids and its registration;
+ * set[] gets those to signal, *total their number. A service that systemd
+ * can stop goes by its unit into c->units instead (*nunit their
+ * processes). An app gone since the list is marked stopped by someone
+ * else. Out of descriptors or memory: nothing is kept and the code is
+ * returned, before anything is signalled. */
 static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
-                          stopped **set, size_t *total) {
-  size_t i, first = c->napps;
+                          stopped **set, size_t *total, size_t *nunit) {
+  size_t i, first = c->napps, first_unit = c->nunits;
   int pass;
   for (pass = 0; pass < 2; pass++) {
     for (i = 0; i < n; i++) {
@@ -362,6 +408,20 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       st = &c->apps[c->napps];
       memset(st, 0, sizeof *st);
       st->app = apps[i];
+      st->unit = -1;
+      st->pidfd = -1;
+      if (via_systemd(&apps[i])) {
+        st->unit = unit_index(c, first_unit, &apps[i]);
+        if (st->unit < 0) {
+          drop_stopped(c, first);
+          drop_units(c, first_unit);
+          return RM_E_OUTOFMEMORY;
+        }
+        supersede(c, first, st);
+        c->napps++;
+        (*nunit)++;
+        continue;
+      }
       errno = 0;
       st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
       if (st->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
@@ -369,12 +429,14 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
          * process that cannot be signalled without a pid race is not
          * "gone"; signal nothing and say why */
         drop_stopped(c, first);
+        drop_units(c, first_unit);
         return RM_E_NOT_SUPPORTED;
       }
       if (st->pidfd < 0 && rm_native_errno_code(errno, RM_OK) != RM_OK) {
         /* the process may well be running: say why, signal nothing */
         unsigned rc = rm_native_errno_code(errno, RM_OK);
         drop_stopped(c, first);
+        drop_units(c, first_unit);
         return rc;
       }
       c->napps++;
@@ -402,8 +464,9 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
  * SIGKILL and another wait. Marks what was never signalled (a stop or a
  * cancel came first) exited = -1. Returns how many still run. */
 static size_t stop_set(rm_native_control *c, stopped **set, size_t total,
-                       int force, unsigned timeout_ms, reporter *rep) {
-  size_t i, k, left, done = 0, denom = total ? total : 1;
+                       int force, unsigned timeout_ms, reporter *rep,
+                       size_t *done, size_t denom) {
+  size_t i, k, left;
   for (i = 0; i < total && !rep->stop && !rm_native_control_cancelled(c);
        i++) {
     if (pidfd_signal(set[i]->pidfd, SIGTERM) != 0 && errno == ESRCH)
@@ -411,24 +474,104 @@ static size_t stop_set(rm_native_control *c, stopped **set, size_t total,
   }
   /* anything not signalled because of a stop or cancel is not waited for */
   for (k = i; k < total; k++) set[k]->exited = -1;
-  left = await_exits(c, set, i, now_ms() + (long)timeout_ms, rep, &done,
+  left = await_exits(c, set, i, now_ms() + (long)timeout_ms, rep, done,
                      denom);
   if (left && force && !rep->stop && !rm_native_control_cancelled(c)) {
     for (k = 0; k < i; k++)
       if (!set[k]->exited) (void)pidfd_signal(set[k]->pidfd, SIGKILL);
-    left = await_exits(c, set, i, now_ms() + KILL_WAIT_MS, rep, &done,
+    left = await_exits(c, set, i, now_ms() + KILL_WAIT_MS, rep, done,
                        denom);
   }
   return left;
 }
 
+/* What the waits on systemd's jobs report to: progress and cancel. */
+typedef struct unit_wait {
+  rm_native_control *c;
+  reporter *rep;
+  size_t *done, total;
+  size_t first; /* the units of this operation: c->units[first..] */
+  long last_tick;
+} unit_wait;
+
+/* Asked at every wake-up of the wait (at least once a second): the
+ * progress ticks meanwhile, as while applications exit. */
+static int unit_wait_stop(void *ctx) {
+  unit_wait *u = (unit_wait *)ctx;
+  long now = now_ms();
+  if (now - u->last_tick >= TICK_MS) {
+    u->last_tick = now;
+    tick(u->rep);
+  }
+  return rm_native_control_cancelled(u->c) || u->rep->stop;
+}
+
+static void unit_wait_finished(void *ctx, rm_sd_job *j) {
+  unit_wait *u = (unit_wait *)ctx;
+  size_t i, k;
+  for (i = u->first; i < u->c->nunits; i++) {
+    if (u->c->units[i].unit.uid != j->uid ||
+        strcmp(u->c->units[i].unit.name, j->unit) != 0)
+      continue;
+    /* every process of the unit is done with */
+    for (k = 0; k < u->c->napps; k++)
+      if (u->c->apps[k].unit == (long)i) (*u->done)++;
+    report(u->rep, (unsigned)(*u->done * 100 / (u->total ? u->total : 1)));
+  }
+}
+
+static void unit_waiter(rm_native_control *c, unit_wait *uw, rm_sd_waiter *w,
+                        reporter *rep, size_t *done, size_t total,
+                        size_t first) {
+  uw->c = c;
+  uw->rep = rep;
+  uw->done = done;
+  uw->total = total;
+  uw->first = first;
+  uw->last_tick = now_ms();
+  w->cancel_fd = c->evfd;
+  w->stop = unit_wait_stop;
+  w->finished = unit_wait_finished;
+  w->ctx = uw;
+}
+
+/* Stops the units c->units[first..] through systemd, after the
+ * applications. Returns how many did not stop. */
+static size_t stop_units(rm_native_control *c, size_t first, int force,
+                         unsigned timeout_ms, reporter *rep, size_t *done,
+                         size_t total) {
+  unit_wait uw;
+  rm_sd_waiter w;
+  size_t i;
+  if (c->nunits == first) return 0;
+  if (rep->stop || rm_native_control_cancelled(c)) {
+    /* never asked to stop: nothing to start again */
+    for (i = first; i < c->nunits; i++) c->units[i].state = RM_SD_JOB_FAILED;
+    return 0;
+  }
+  unit_waiter(c, &uw, &w, rep, done, total, first);
+  return rm_native_units_stop(c->units + first, c->nunits - first, force,
+                              now_ms() + (long)timeout_ms, KILL_WAIT_MS, &w);
+}
+
 /* The statuses of c->apps[first..] once the stop is over; closes their
  * pidfds, but for a registered app that was asked to stop and has not yet:
- * the restart looks at it again (it may exit late, and must come back). */
-static void settle(rm_native_control *c, size_t first) {
+ * the restart looks at it again (it may exit late, and must come back). A
+ * service stopped through systemd is stopped when its unit's stop job
+ * ended "done". */
+static void settle(rm_native_control *c, size_t first, int stopped_early) {
   size_t i;
   for (i = first; i < c->napps; i++) {
     stopped *st = &c->apps[i];
+    if (st->unit >= 0) {
+      int state = c->units[st->unit].state;
+      if (state == RM_SD_JOB_DONE)
+        st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
+                         RM_STATUS_STOPPED;
+      else if (!stopped_early)
+        st->app.status |= RM_STATUS_ERROR_ON_STOP;
+      continue;
+    }
     if (st->pidfd < 0) continue;
     if (st->exited == 1) {
       st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
@@ -511,7 +654,8 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     rm_progress_fn fn, void *ctx) {
   reporter rep;
   stopped *grown, **set;
-  size_t i, first = c->napps, total = 0, left;
+  size_t i, first = c->napps, first_unit = c->nunits, total = 0, nunit = 0;
+  size_t left, done = 0;
   unsigned rc;
   rep.fn = fn;
   rep.ctx = ctx;
@@ -530,20 +674,26 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     free(set);
     return RM_E_OUTOFMEMORY;
   }
-  rc = take_apps(c, apps, n, set, &total);
+  rc = take_apps(c, apps, n, set, &total, &nunit);
   /* recorded before the first signal: a primary that dies from here on
    * leaves what to bring back */
   if (rc == RM_OK) rc = save_record(c, recdir);
   if (rc != RM_OK) {
     drop_stopped(c, first);
+    drop_units(c, first_unit);
     free(set);
     return rc;
   }
   c->shut_down = 1;
   report(&rep, 0);
+  if (recdir >= 0 && total + nunit && !rep.stop)
+    rm_native_recovery_mark(recdir);
+  /* the applications, then the services through systemd */
   left = stop_set(c, set, total, (flags & RM_SHUTDOWN_FORCE) != 0,
-                  timeout_ms, &rep);
-  settle(c, first);
+                  timeout_ms, &rep, &done, total + nunit ? total + nunit : 1);
+  left += stop_units(c, first_unit, (flags & RM_SHUTDOWN_FORCE) != 0,
+                     timeout_ms, &rep, &done, total + nunit);
+  settle(c, first, rep.stop || rm_native_control_cancelled(c));
   free(set);
   if (rm_native_control_cancelled(c) || rep.stop) return RM_E_CANCELLED;
   if (left) return RM_E_FAIL_SHUTDOWN;
@@ -582,11 +732,81 @@ static int spawn(const stopped *st) {
 
 /* Whether st is to be restarted: stopped by a shutdown, registered, not
  * registered with RM_RESTART_NO_PATCH, and not restarted already (by a
- * restart that was then interrupted). */
+ * restart that was then interrupted); services through systemd go by
+ * their units. */
 static int to_restart(const stopped *st) {
-  return (st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
+  return st->unit < 0 && (st->app.status & RM_STATUS_STOPPED) && st->reg.buf &&
          !(st->reg.flags & RM_RESTART_NO_PATCH) &&
          !(st->app.status & RM_STATUS_RESTARTED);
+}
+
+/* Starts again the units the shutdowns stopped through systemd (whether
+ * or not their services registered for restart; sockets first), unless a
+ * filter says no, and marks their processes. Returns non-zero when one did
+ * not start. */
+static int restart_units(rm_native_control *c, const rm_native_filters *filters,
+                         int procfd, reporter *rep, size_t *done,
+                         size_t total) {
+  rm_native_unit *todo;
+  size_t *which, n = 0, i, k;
+  int failed = 0;
+  if (!c->nunits) return 0;
+  todo = (rm_native_unit *)calloc(c->nunits, sizeof *todo);
+  which = (size_t *)calloc(c->nunits, sizeof *which);
+  if (!todo || !which) {
+    free(todo);
+    free(which);
+    for (k = 0; k < c->napps; k++)
+      if (c->apps[k].unit >= 0)
+        c->apps[k].app.status |= RM_STATUS_ERROR_ON_RESTART;
+    return 1;
+  }
+  /* the reverse of the stop order */
+  for (i = c->nunits; i-- > 0;) {
+    int masked = 0, again = 0;
+    /* a stop that was refused stopped nothing */
+    if (c->units[i].state == RM_SD_JOB_FAILED) continue;
+    /* a unit a later (forced) shutdown stopped again starts once */
+    for (k = 0; k < n; k++)
+      if (todo[k].unit.uid == c->units[i].unit.uid &&
+          strcmp(todo[k].unit.name, c->units[i].unit.name) == 0)
+        again = 1;
+    if (again) continue;
+    for (k = 0; k < c->napps; k++) {
+      stopped *st = &c->apps[k];
+      if (st->unit != (long)i) continue;
+      /* started already by a restart that was then interrupted */
+      if (st->app.status & RM_STATUS_RESTARTED) masked = 1;
+      st->app.status |= rm_native_filters_mask(
+          rm_native_filters_action(filters, procfd, &st->app));
+      if (st->app.status & RM_STATUS_RESTART_MASKED) masked = 1;
+    }
+    if (masked) continue;
+    todo[n] = c->units[i]; /* shares its triggers */
+    which[n++] = i;
+  }
+  if (n) {
+    unit_wait uw;
+    rm_sd_waiter w;
+    unit_waiter(c, &uw, &w, rep, done, total, 0);
+    w.finished = NULL; /* counted below, a unit at a time */
+    (void)rm_native_units_start(todo, n, &w);
+    for (i = 0; i < n; i++) {
+      int ok = todo[i].state == RM_SD_JOB_DONE;
+      if (!ok && (rep->stop || rm_native_control_cancelled(c))) continue;
+      if (!ok) failed = 1;
+      for (k = 0; k < c->napps; k++) {
+        if (c->apps[k].unit != (long)which[i]) continue;
+        c->apps[k].app.status |=
+            ok ? RM_STATUS_RESTARTED : RM_STATUS_ERROR_ON_RESTART;
+        (*done)++;
+      }
+      report(rep, (unsigned)(*done * 100 / (total ? total : 1)));
+    }
+  }
+  free(todo);
+  free(which);
+  return failed;
 }
 
 unsigned rm_native_control_restart(rm_native_control *c,
@@ -603,9 +823,10 @@ unsigned rm_native_control_restart(rm_native_control *c,
   if (!c->shut_down) return RM_E_REQUEST_OUT_OF_SEQUENCE;
   await_late(c);
   for (i = 0; i < c->napps; i++)
-    if (to_restart(&c->apps[i])) total++;
+    if (to_restart(&c->apps[i]) || c->apps[i].unit >= 0) total++;
   report(&rep, 0);
-  /* the reverse of the stop order */
+  /* the reverse of the stop order: services first, then applications */
+  failed = restart_units(c, filters, procfd, &rep, &done, total);
   for (i = c->napps; i-- > 0;) {
     stopped *st = &c->apps[i];
     if (rep.stop || rm_native_control_cancelled(c)) break;
@@ -631,6 +852,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
   report(&rep, 100);
   if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0);
   drop_stopped(c, 0);
+  drop_units(c, 0);
   c->shut_down = 0;
   return failed ? RM_E_FAIL_RESTART : RM_OK;
 }

@@ -48,9 +48,11 @@ int rm_native_control_cancelled(rm_native_control *c);
 void rm_native_control_mark(const rm_native_control *c, rm_app *apps,
                             size_t n);
 
-/* Stops apps (a fresh list, its filters' masks already set), processes
+/* Stops apps (a fresh list, its filters' masks already set), applications
  * before services, politely and then, with RM_SHUTDOWN_FORCE, by force;
- * each polite stop may take timeout_ms. Within a task. */
+ * each polite stop may take timeout_ms. Services that systemd can stop are
+ * stopped by their units (services.h), never signalled one by one. Within
+ * a task. */
 /* recdir: the session's directory, where what is stopped is recorded
  * before the first signal (recovery.h); -1 for none. */
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
@@ -59,9 +61,10 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     rm_progress_fn fn, void *ctx);
 
 /* Starts again, in reverse stop order, what the shutdowns stopped and
- * registered for restart, except what filters (process and service
- * filters may have come since) mask. procfd: a descriptor of /proc. Within
- * a task. */
+ * registered for restart, and the units they stopped through systemd
+ * (registered or not; services before applications), except what filters
+ * (process and service filters may have come since) mask. procfd: a
+ * descriptor of /proc. Within a task. */
 unsigned rm_native_control_restart(rm_native_control *c,
                                    const rm_native_filters *filters,
                                    int procfd, int recdir, rm_progress_fn fn,

@@ -8,6 +8,7 @@
 
 #include "filters.h"
 #include "scan.h"
+#include "services.h"
 
 static int same_target(const rm_filter *a, const rm_filter *b) {
   if (a->trigger != b->trigger) return 0;

@@ -11,6 +11,9 @@
  *   filters.h     a session's filters and what they do to an app
  *   apps.h        describing a process the scan found (name, type, ...)
  *   scan.h        who uses a set of files, processes and services
+ *   services.h    services through systemd: which processes are services,
+ *                 what their managers say of them, stopping and starting
+ *                 their units
  *   restartreg.h  restart registrations (RegisterApplicationRestart)
  *   records.h     registration records: the format of what a session
  *                 registered
@@ -23,6 +26,9 @@
  *   launch.h      starting a program with nothing inherited (also used by
  *                 process.c, the process interface of src/process.h)
  *   util.h        the errno map, the growable buffer, " (deleted)"
+ *   systemd.h     systemd itself: units from cgroup paths, service names,
+ *                 sd-bus (libsystemd loaded at run time) and a manager's
+ *                 jobs; nothing of this backend
  *
  * This header gathers them for backend.c; a layer includes only the
  * headers of the layers it uses.
@@ -36,6 +42,7 @@
 #include "filters.h"
 #include "apps.h"
 #include "scan.h"
+#include "services.h"
 #include "restartreg.h"
 #include "records.h"
 #include "store.h"
@@ -44,5 +51,6 @@
 #include "launch.h"
 #include "recovery.h"
 #include "util.h"
+#include "systemd.h"
 
 #endif

@@ -9,8 +9,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "recovery.h"
@@ -20,9 +23,13 @@
 #include "util.h"
 
 #define RECORD_NAME "stopping"
+#define SIGNALLED_NAME "signalled"
 #define RECORD_TMP "stopping.tmp"
 #define RECORD_MAX (1 << 26)
 #define GROUPS_MAX 65536
+/* how long a recorded application that still runs (asked to stop by the
+ * primary that died) is waited for */
+#define EXIT_WAIT_MS 5000
 
 static void add_number(rm_native_buf *b, unsigned long long v) {
   char num[32];
@@ -38,6 +45,7 @@ unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
   int fd;
   if (n == 0) {
     (void)unlinkat(dirfd, RECORD_NAME, 0);
+    (void)unlinkat(dirfd, SIGNALLED_NAME, 0);
     return RM_OK;
   }
   for (i = 0; i < n; i++) {
@@ -145,12 +153,49 @@ static void bring_back(const char *regbytes, size_t len, uid_t uid, gid_t gid,
   free(ids);
 }
 
+void rm_native_recovery_mark(int dirfd) {
+  int fd = openat(dirfd, SIGNALLED_NAME,
+                  O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) close(fd);
+}
+
+static long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 when pid has ended, or ends before deadline (a monotonic time in ms;
+ * 0: no wait). */
+static int ends_soon(uint32_t pid, uint64_t start, long deadline) {
+  int fd, gone = 0;
+  long left;
+  if (!running(pid, start)) return 1;
+  if (!deadline) return 0;
+  fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (fd < 0) return 0;
+  while ((left = deadline - now_ms()) > 0) {
+    struct pollfd p;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, (int)left) > 0) {
+      gone = 1;
+      break;
+    }
+  }
+  close(fd);
+  return gone;
+}
+
 void rm_native_recovery_run(int dirfd) {
   struct stat st;
   char *buf;
   const char *p, *end;
   size_t total = 0;
   gid_t *groups = NULL;
+  long deadline = 0;
+  struct stat mark;
   int fd = openat(dirfd, RECORD_NAME,
                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return;
@@ -168,6 +213,10 @@ void rm_native_recovery_run(int dirfd) {
     total += (size_t)n;
   }
   close(fd);
+  /* the primary got as far as its signals: what still runs may be on its
+   * way out, and is waited for (all together, EXIT_WAIT_MS at most) */
+  if (fstatat(dirfd, SIGNALLED_NAME, &mark, AT_SYMLINK_NOFOLLOW) == 0)
+    deadline = now_ms() + EXIT_WAIT_MS;
   p = buf;
   end = buf + total;
   while (p < end) {
@@ -186,8 +235,10 @@ void rm_native_recovery_run(int dirfd) {
     if (k < ngroups || next_number(&p, end, &len) ||
         len > (unsigned long long)(end - p))
       break;
-    /* still running (it never stopped, or was started again): left be */
-    if (!running((uint32_t)pid, (uint64_t)start))
+    /* still running: the dead primary may have asked it to stop and it
+     * is on its way out (then it comes back once it has ended), or it
+     * never stopped (it is left be) */
+    if (ends_soon((uint32_t)pid, (uint64_t)start, deadline))
       bring_back(p, (size_t)len, (uid_t)uid, (gid_t)gid, groups,
                  (size_t)ngroups);
     p += len;
@@ -195,4 +246,5 @@ void rm_native_recovery_run(int dirfd) {
   free(groups);
   free(buf);
   (void)unlinkat(dirfd, RECORD_NAME, 0);
+  (void)unlinkat(dirfd, SIGNALLED_NAME, 0);
 }

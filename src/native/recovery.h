@@ -40,8 +40,14 @@ typedef struct rm_native_recovery_app {
 unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
                                  size_t n);
 
+/* Notes in the session directory dirfd that the shutdown is about to
+ * signal: an application recorded there that still runs then may be on its
+ * way out, and recovery waits for it (5 s at most). */
+void rm_native_recovery_mark(int dirfd);
+
 /* Starts again what the record of the stale session directory dirfd names
- * and is no longer running, then removes the record. */
+ * and is no longer running (or, after the mark, ends within 5 s), then
+ * removes the record. */
 void rm_native_recovery_run(int dirfd);
 
 #if defined(__GNUC__) && !defined(_WIN32)

@@ -19,6 +19,7 @@
 
 #include "scan.h"
 #include "records.h"
+#include "services.h"
 #include "util.h"
 
 #ifndef AT_STATX_DONT_SYNC
@@ -263,11 +264,15 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
       t->procs[t->nprocs++] = e->proc;
     }
   } else if (kind == 'S') {
-    if (t->nsvcs < t->csvcs) {
-      size_t n = strlen(e->text);
+    char canon[RM_SVC_NAME_SIZE];
+    /* by its canonical name, made once ("user:alice:foo" looks alice up);
+     * a name that is none matches nothing */
+    if (t->nsvcs < t->csvcs &&
+        rm_native_service_name(e->text, canon, sizeof canon) == 0) {
+      size_t n = strlen(canon);
       char *copy = (char *)malloc(n + 1);
       if (copy) {
-        memcpy(copy, e->text, n + 1);
+        memcpy(copy, canon, n + 1);
         t->svcs[t->nsvcs++] = copy;
       }
     }
@@ -678,41 +683,6 @@ static int registered_process(const targets *t, uint32_t pid,
          rm_native_pidfs_ino(pid, start) == t->proc_inos[i]))
       return 1;
   return 0;
-}
-
-int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size) {
-  rm_native_buf cg = {0};
-  char *line, *nl;
-  int found = -1, err = rm_native_proc_read(procfd, pid, "cgroup", &cg);
-  if (err) {
-    free(cg.p);
-    errno = err;
-    return -1;
-  }
-  for (line = cg.p; line && *line; line = nl ? nl + 1 : NULL) {
-    const char *last;
-    size_t len;
-    nl = strchr(line, '\n');
-    if (nl) *nl = '\0';
-    last = strrchr(line, '/');
-    if (last && (len = strlen(last + 1)) > 8 &&
-        strcmp(last + 1 + len - 8, ".service") == 0 && len < size) {
-      memcpy(buf, last + 1, len + 1);
-      found = 0;
-      break;
-    }
-  }
-  free(cg.p);
-  errno = 0;
-  return found;
-}
-
-int rm_native_service_matches(const char *name, const char *unit) {
-  size_t n = strlen(name), u = strlen(unit);
-  if (!unit[0]) return 0;
-  if (strcmp(name, unit) == 0) return 1;
-  return n + 8 == u && strncmp(unit, name, n) == 0 &&
-         strcmp(unit + n, ".service") == 0;
 }
 
 static int service_registered(const targets *t, const char *unit) {

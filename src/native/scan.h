@@ -56,15 +56,6 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
 int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
                            uint64_t ino);
 
-/* The systemd unit of pid (the last component of its cgroup path when it
- * ends in ".service"), into buf: 0 when there is one, else -1 (errno set
- * when /proc could not be read). */
-int rm_native_service_unit(int procfd, uint32_t pid, char *buf, size_t size);
-
-/* The one rule for a service name against a unit: "cron" and
- * "cron.service" both name the unit "cron.service". */
-int rm_native_service_matches(const char *name, const char *unit);
-
 /* Parses one /proc/PID/maps line (exposed for the fuzz target): 0, with
  * *range_end the end of its address range and the mapped file's
  * identity. */
