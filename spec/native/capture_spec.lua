@@ -532,10 +532,12 @@ describe("an installer that runs as a systemd unit #native #systemd", function()
     local result = fx.dir .. "/installer.out"
     H.write(fx.dir .. "/installer.lua", ([[
       local rm = require "restartmanager"
-      local ok, plan = rm.update({ files = { %q } }, function() end,
-        { restart_unregistered = true })
+      local ok, res, code, partial = rm.update({ files = { %q } },
+        function() end, { restart_unregistered = true })
+      local plan = ok and res or partial or { apps = {} }
       local f = assert(io.open(%q, "w"))
-      f:write("ok=", tostring(ok), "\n")
+      f:write("ok=", tostring(ok), " ", tostring(not ok and res or ""), " ",
+        tostring(code), "\n")
       for _, e in ipairs(plan.apps) do
         f:write(("pid=%%d outcome=%%s new=%%s how=%%s\n"):format(e.pid,
           tostring(e.restart_outcome), tostring(e.restarted_pid),
@@ -551,8 +553,8 @@ ExecStart=%s %s/installer.lua
 ]]):format(H.ROOT, H.ROOT, H.BUILD, H.sh("command -v " .. H.LUA):match("%S+"),
       fx.dir))
     out, rc = inside("systemctl start spec-installer.service")
-    assert.equal(0, rc, out)
     local text = H.read(result) or ""
+    assert.equal(0, rc, out .. text)
     assert.matches("ok=true", text)
     local new = text:match("pid=" .. pid .. " outcome=restarted new=(%d+) how=cgroup")
     assert(new, text)
