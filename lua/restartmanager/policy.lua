@@ -406,11 +406,12 @@ Plan.__name = "restartmanager.plan"
 -- Fields: `apps` (each app as `Session:list` gives it, plus `executable`,
 -- `action` ("stop", "spare" or "none" for critical apps), `why`, `force`
 -- (would be killed if it does not stop in time), `restart` (would be brought
--- back), `restart_why`, and after a run `outcome` ("stopped", "forced",
--- "not_stopped" or "spared"; nil when nothing was done to it) and
+-- back), `restart_why`, and after a run `outcome` (`"stopped"`, `"forced"`,
+-- `"not_stopped"` or `"spared"`; nil when nothing was done to it) and
 -- `restart_outcome` (`"restarted"`, `"not_restarted"`, `"with_parent"`,
 -- `"already_running"`, or `"unknown"` when the restart failed for some
--- application without saying which)), `terminal` (someone may be working in it on a terminal), `ask`
+-- application without saying which)), `terminal` (someone may be working in
+-- it on a terminal), `ask`
 -- (it is stopped only when the call's `ask` function says yes), `capture`
 -- (what was captured for a restart, Linux; the plan's data and the log
 -- show it without the environment's values), `restart_via` ("unit",
@@ -467,7 +468,10 @@ function P.plan(pol, apps, reasons, uninspected, more)
     end
     local spared = P.spared(pol, e)
     e.terminal = e.capture and e.capture.interactive or nil
-    if a.type == "critical" then
+    if a.type == "critical" and a.service then
+      e.action, e.why = "none", "critical: its unit refuses a manual stop "
+        .. "(RefuseManualStop; see the reboot reasons)"
+    elseif a.type == "critical" then
       e.action, e.why = "none", "critical: cannot be stopped (see the reboot reasons)"
     elseif a.status and a.status & masked ~= 0 then
       e.action, e.why = "spare", "a no_shutdown filter keeps it running"
@@ -484,6 +488,11 @@ function P.plan(pol, apps, reasons, uninspected, more)
         .. TERMINAL_WHY
     else
       e.action, e.why = "stop", "uses the registered resources"
+      if a.systemd == true then
+        e.why = e.why .. "; stopped through systemd"
+      elseif type(a.systemd) == "string" then
+        e.why = e.why .. "; stopped with signals (" .. a.systemd .. ")"
+      end
     end
     plan.apps[i] = e
   end
@@ -496,9 +505,10 @@ function P.plan(pol, apps, reasons, uninspected, more)
       if e.status and e.status & core.app_status.restart_masked ~= 0 then
         e.restart, e.restart_why = false, "a no_restart filter keeps it down"
       elseif e.restartable then
-        e.restart, e.restart_why = true, "registered for restart"
+        e.restart, e.restart_why = true, e.systemd == true
+          and "started again through systemd" or "registered for restart"
         plan.restart = plan.restart + 1
-      elseif P.restart_covers(pol, e) then
+      elseif e.systemd ~= true and P.restart_covers(pol, e) then
         local via, why = capture_restart(e, by_pid)
         e.restart_why = why
         if via == "parent" then
@@ -510,8 +520,9 @@ function P.plan(pol, apps, reasons, uninspected, more)
           e.restart = false
         end
       else
-        e.restart, e.restart_why = false,
-          "not registered for restart: stays down"
+        e.restart, e.restart_why = false, e.systemd == true
+          and "systemd cannot start it: stays down"
+          or "not registered for restart: stays down"
       end
     else
       if e.action == "spare" then plan.spare = plan.spare + 1 end

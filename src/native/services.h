@@ -14,6 +14,12 @@
 #include "backend.h"
 #include "systemd.h"
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* One scan's view of the services: the managers' answers, asked once per
  * unit. */
 typedef struct rm_native_services rm_native_services;
@@ -78,5 +84,9 @@ size_t rm_native_units_stop(rm_native_unit *units, size_t n, int force,
  * not start. */
 size_t rm_native_units_start(rm_native_unit *units, size_t n,
                              const rm_sd_waiter *w);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif

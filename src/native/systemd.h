@@ -12,6 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Hidden: a shared object built from these sources exports only the
+ * luaopen_* openers, also when built without -fvisibility=hidden. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* What a process is to systemd. */
 #define RM_SD_NONE 0    /* in no unit (no systemd, or a cgroup of its own) */
 #define RM_SD_SERVICE 1 /* a service unit's process */
@@ -129,5 +135,9 @@ size_t rm_sd_job_wait(rm_sd_conn *c, rm_sd_job *jobs, size_t n,
 
 /* CLOCK_MONOTONIC in milliseconds. */
 long rm_sd_now_ms(void);
+
+#if defined(__GNUC__) && !defined(_WIN32)
+#pragma GCC visibility pop
+#endif
 
 #endif
