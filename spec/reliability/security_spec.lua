@@ -147,8 +147,32 @@ describe("security", function()
         .. " 2>&1")
     end
 
+    -- The interpreter, where the private /tmp does not hide it (the
+    -- sanitized run keeps its interpreter in a temporary directory): a copy
+    -- in the build directory, removed at the end.
+    local function ns_lua()
+      if not H.LUA:match("^/tmp/") and not H.LUA:match("^/run/") then
+        return H.LUA
+      end
+      local copy = H.BUILD .. "/ns-lua"
+      H.sh("cp " .. H.q(H.LUA) .. " " .. H.q(copy))
+      H.finally(finally, function() os.remove(copy) end)
+      return copy
+    end
+
+    -- The checkout and build must lie outside /tmp and /run.
+    local function hidden()
+      for _, p in ipairs { H.ROOT, H.BUILD } do
+        if p:match("^/tmp/") or p:match("^/run/") then
+          pending("the checkout lies in /tmp or /run, which the spec hides")
+          return true
+        end
+      end
+      return false
+    end
+
     local function root_lua(code)
-      return "env -u XDG_RUNTIME_DIR " .. H.lua_env() .. " " .. H.LUA .. " -e "
+      return "env -u XDG_RUNTIME_DIR " .. H.lua_env() .. " " .. ns_lua() .. " -e "
         .. H.q(code)
     end
 
@@ -164,7 +188,7 @@ describe("security", function()
     for _, how in ipairs { "directory", "symlink" } do
       it("taken in advance by another user (a " .. how .. ") does not block root",
         function()
-          if not need_root() then return end
+          if not need_root() or hidden() then return end
           local take = how == "directory"
             and "mkdir -m 700 /tmp/restartmanager-0"
             or "mkdir -m 700 /tmp/mine && ln -s /tmp/mine /tmp/restartmanager-0"
@@ -180,7 +204,7 @@ describe("security", function()
     end
 
     it("is found by root when it registered for restart", function()
-      if not need_root() then return end
+      if not need_root() or hidden() then return end
       -- a root application without XDG_RUNTIME_DIR registers; a root
       -- installer with one lists it as restartable
       -- (the scratch directory is hidden by the private /tmp)
@@ -200,7 +224,7 @@ describe("security", function()
         s:close()
         held:close()
         core.unregister_application_restart()
-      ]]):format(f, H.LUA, f)))
+      ]]):format(f, ns_lua(), f)))
       assert.equal(0, rc, out)
       assert.matches("restartable\ttrue\n", out)
     end)
