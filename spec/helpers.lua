@@ -273,6 +273,37 @@ function H.untouched(pid)
   return flags ~= nil and flags & 0x4 == 0
 end
 
+-- The pids of the running processes whose executable is exactly path (a
+-- path of a spec's own scratch directory: nothing else runs it), sorted;
+-- one look at /proc for all of them.
+function H.pids_of(path)
+  local out = H.sh("for d in /proc/[0-9]*; do [ \"$(readlink \"$d/exe\" 2>/dev/null)\" = "
+    .. H.q(path) .. " ] && echo \"${d#/proc/}\"; done")
+  local pids = {}
+  for pid in out:gmatch("%d+") do
+    pid = tonumber(pid)
+    if H.alive(pid) then pids[#pids + 1] = pid end
+  end
+  table.sort(pids)
+  return pids
+end
+
+-- The arguments of process pid (argv[0] first), from /proc/PID/cmdline.
+function H.cmdline(pid)
+  local s = H.read("/proc/" .. pid .. "/cmdline") or ""
+  local out = {}
+  for a in s:gmatch("([^%z]*)%z") do out[#out + 1] = a end
+  return out
+end
+
+-- The environment of process pid, name -> value.
+function H.environ(pid)
+  local s = H.read("/proc/" .. pid .. "/environ") or ""
+  local out = {}
+  for name, value in s:gmatch("([^=%z]+)=([^%z]*)%z") do out[name] = value end
+  return out
+end
+
 -- Whether process pid runs (a zombie does not).
 function H.alive(pid)
   local st = H.read("/proc/" .. pid .. "/stat")

@@ -5,27 +5,9 @@
 -- stopped without asking (driven through a pseudo-terminal).
 local H = require "spec.helpers"
 
--- The pids running exactly the executable path (a path of the spec's own
--- scratch directory: nothing else runs it).
-local function pids_of(path)
-  local out = {}
-  for pid in H.sh("ls /proc"):gmatch("%d+") do
-    local exe = H.sh("readlink /proc/" .. pid .. "/exe 2>/dev/null")
-      :gsub("\n$", "")
-    if exe == path and H.alive(tonumber(pid)) then
-      out[#out + 1] = tonumber(pid)
-    end
-  end
-  table.sort(out)
-  return out
-end
+local pids_of = H.pids_of
 
-local function cmdline(pid)
-  local s = H.read("/proc/" .. pid .. "/cmdline") or ""
-  local out = {}
-  for a in s:gmatch("([^%z]*)%z") do out[#out + 1] = a end
-  return out
-end
+local cmdline = H.cmdline
 
 -- Waits until exactly n processes run path; returns their pids.
 local function wait_running(path, n)

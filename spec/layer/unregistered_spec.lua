@@ -5,34 +5,11 @@
 -- with children of the same program comes back once.
 local H = require "spec.helpers"
 
--- The pids of the processes running exactly the executable path (a path
--- of the spec's own scratch directory: nothing else runs it).
-local function pids_of(path)
-  local out = {}
-  for pid in H.sh("ls /proc"):gmatch("%d+") do
-    local exe = H.sh("readlink /proc/" .. pid .. "/exe 2>/dev/null")
-      :gsub("\n$", "")
-    if exe == path and H.alive(tonumber(pid)) then
-      out[#out + 1] = tonumber(pid)
-    end
-  end
-  table.sort(out)
-  return out
-end
+local pids_of = H.pids_of
 
-local function cmdline(pid)
-  local s = H.read("/proc/" .. pid .. "/cmdline") or ""
-  local out = {}
-  for a in s:gmatch("([^%z]*)%z") do out[#out + 1] = a end
-  return out
-end
+local cmdline = H.cmdline
 
-local function environ(pid)
-  local s = H.read("/proc/" .. pid .. "/environ") or ""
-  local out = {}
-  for name, value in s:gmatch("([^=%z]+)=([^%z]*)%z") do out[name] = value end
-  return out
-end
+local environ = H.environ
 
 local function stat_field(pid, n)
   local st = H.read("/proc/" .. pid .. "/stat") or ""

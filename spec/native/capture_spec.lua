@@ -26,19 +26,9 @@ local function child_of(pid)
   error("process " .. pid .. " started no child")
 end
 
-local function cmdline(pid)
-  local s = H.read("/proc/" .. pid .. "/cmdline") or ""
-  local out = {}
-  for a in s:gmatch("([^%z]*)%z") do out[#out + 1] = a end
-  return out
-end
+local cmdline = H.cmdline
 
-local function environ(pid)
-  local s = H.read("/proc/" .. pid .. "/environ") or ""
-  local out = {}
-  for name, value in s:gmatch("([^=%z]+)=([^%z]*)%z") do out[name] = value end
-  return out
-end
+local environ = H.environ
 
 local function field(pid, key)
   return (H.read("/proc/" .. pid .. "/status") or ""):match(key
