@@ -293,7 +293,9 @@ describe("capture and restart of an unregistered program #native", function()
 
   it("never restarts a process with a controlling terminal", function()
     -- script(1) gives the program a pseudo-terminal as its terminal
-    local outer = fx.track(H.start("script -qfec " .. H.q(H.q(prog)
+    -- exec: script(1) runs the command through $SHELL or sh, and dash
+    -- forks for it rather than replacing itself
+    local outer = fx.track(H.start("script -qfec " .. H.q("exec " .. H.q(prog)
       .. " 309") .. " /dev/null"))
     local inner = wait_exe(child_of(outer.pid), prog)
     started[#started + 1] = inner
