@@ -76,9 +76,80 @@ function H.cli(args, opts)
   return out, err, rc
 end
 
+-- How long a spec waits for an event before it gives up. Generous: the
+-- specs run on loaded machines, and a wait ends as soon as its event comes.
+H.WAIT = 60
+
+-- Waits until fn() returns a true value, and returns that value; polls
+-- (every 10 ms at first, then less often) for at most `seconds` (default
+-- H.WAIT), then raises an error naming what was awaited (what: a string,
+-- or a function that returns one, called then).
+function H.wait_for(fn, what, seconds)
+  local deadline = os.time() + (seconds or H.WAIT)
+  local step = 0.01
+  while true do
+    local v = fn()
+    if v then return v end
+    if os.time() > deadline then
+      if type(what) == "function" then what = what() end
+      error(("gave up after %d s waiting for %s"):format(seconds or H.WAIT,
+        tostring(what)), 2)
+    end
+    H.sh("sleep " .. step)
+    step = math.min(step * 1.5, 0.1)
+  end
+end
+
+-- The start time of process pid (field 22 of /proc/PID/stat, in clock
+-- ticks since boot), or nil when no such process exists. A pid and its
+-- start time name one process: a pid handed out again gets another start
+-- time.
+function H.start_time(pid)
+  local stat = H.read("/proc/" .. pid .. "/stat")
+  -- after the name (which may hold spaces and parentheses), from field 3
+  local rest = stat and stat:match("^.*%) (.*)$")
+  if not rest then return nil end
+  local i = 2
+  for word in rest:gmatch("%S+") do
+    i = i + 1
+    if i == 22 then return tonumber(word) end
+  end
+  return nil
+end
+
+-- Sends signal sig (a name: "KILL", "TERM"...) to the process pid only if
+-- it is still the process that started at start_time (H.start_time): a pid
+-- freed and handed to another program meanwhile is left alone. Returns
+-- whether the signal was sent.
+function H.signal(pid, start_time, sig)
+  if not start_time or H.start_time(pid) ~= start_time then return false end
+  local _, rc = H.sh("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
+  return rc == 0
+end
+
+-- Kills the process pid that started at start_time (H.signal); with KILL
+-- (the default) waits until it has ended (or its pid went to another
+-- process).
+function H.kill(pid, start_time, sig)
+  sig = sig or "KILL"
+  if not H.signal(pid, start_time, sig) or sig ~= "KILL" then return end
+  H.wait_for(function()
+    return not H.alive(pid) or H.start_time(pid) ~= start_time
+  end, "the end of process " .. pid)
+end
+
+-- Kills the program pid now runs, first noting which one it is: for a pid a
+-- spec got from elsewhere (a restarted application, a grandchild) and
+-- kills right away.
+function H.kill_now(pid, sig)
+  H.kill(pid, H.start_time(pid), sig)
+end
+
 -- Starts a shell command in the background; its stdout and stderr go to a
--- file. Returns an object with fields pid, and functions output(),
--- wait_line(pattern), alive(), kill(sig).
+-- file. Returns an object with fields pid and start_time (H.start_time),
+-- and functions output(), wait_line(pattern, seconds), alive(), kill(sig)
+-- (signals this process only: never another that got its pid after it
+-- ended; with KILL, the default, waits until it has ended).
 function H.start(cmd)
   local dir = H.tmpdir()
   local out = dir .. "/out"
@@ -86,25 +157,23 @@ function H.start(cmd)
   local pid = H.sh("(exec " .. cmd .. " >" .. H.q(out)
     .. " 2>&1 </dev/null & echo $!)")
   pid = assert(tonumber(pid:match("%d+")), "no pid")
-  local child = { dir = dir, out = out, pid = pid }
+  local child = { dir = dir, out = out, pid = pid,
+    start_time = H.start_time(pid) }
   function child.output() return H.read(out) or "" end
   function child.wait_line(pattern, timeout)
-    local deadline = os.time() + (timeout or 10)
-    repeat
-      local m = child.output():match(pattern)
-      if m then return m end
-      H.sh("sleep 0.02")
-    until os.time() > deadline
-    error("child did not print " .. pattern .. "; output: " .. child.output())
+    local m
+    H.wait_for(function()
+      m = child.output():match(pattern)
+      return m
+    end, function()
+      return "the child to print " .. pattern .. "; output: " .. child.output()
+    end, timeout)
+    return m
   end
-  function child.alive() return H.alive(pid) end
-  function child.kill(sig)
-    H.sh("kill -" .. (sig or "KILL") .. " " .. pid .. " 2>/dev/null")
-    for _ = 1, 500 do
-      if not child.alive() then break end
-      H.sh("sleep 0.01")
-    end
+  function child.alive()
+    return H.alive(pid) and H.start_time(pid) == child.start_time
   end
+  function child.kill(sig) H.kill(pid, child.start_time, sig) end
   return child
 end
 
@@ -310,13 +379,11 @@ function H.alive(pid)
   return st ~= nil and not st:match("^%d+ %b() Z")
 end
 
--- Waits until process pid has ended (at most `seconds`, default 3).
+-- Waits until process pid has ended (at most `seconds`, default H.WAIT);
+-- returns whether it did.
 function H.gone(pid, seconds)
-  for _ = 1, math.floor((seconds or 3) * 100) do
-    if not H.alive(pid) then return true end
-    H.sh("sleep 0.01")
-  end
-  return false
+  return pcall(H.wait_for, function() return not H.alive(pid) end,
+    "the end of " .. pid, seconds) == true
 end
 
 -- The starts that spec/helpers/app.lua or examples/app.lua wrote to their
@@ -336,12 +403,12 @@ end
 
 -- Waits until the app has written n starts; returns them all.
 function H.wait_app_starts(state, n)
-  for _ = 1, 500 do
+  return H.wait_for(function()
     local l = H.app_starts(state)
-    if #l >= n then return l end
-    H.sh("sleep 0.02")
-  end
-  error("the app did not start " .. n .. " times: " .. (H.read(state) or ""))
+    return #l >= n and l
+  end, function()
+    return "the app to start " .. n .. " times: " .. (H.read(state) or "")
+  end)
 end
 
 -- The calling user's store directory, as the native backend computes it.
