@@ -11,6 +11,10 @@ W.WIN32 = H.BUILD .. "/win32"
 -- wintool.exe
 W.STANDIN = H.BUILD .. "/win64-standin"
 W.STANDIN32 = H.BUILD .. "/win32-standin"
+-- The locale every Windows program runs under: Wine decodes the command
+-- line and file names by the Unix locale, and a bare environment (no
+-- LANG, as in CI) means ASCII, which mangles every other character.
+W.LOCALE = "LC_ALL=C.UTF-8"
 
 -- The UTF-16 code units of a UTF-8 string as the stand-in writes and reads
 -- them: four lowercase hexadecimal digits each, "-" for the empty string.
@@ -120,7 +124,7 @@ function W.run(code, opts)
   H.write(dir .. "/main.lua", DUMP)
   H.write(dir .. "/scenario", opts.scenario or "")
   local env = {
-    "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"),
+    "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
     "WINEDEBUG=" .. H.q(opts.debug or "-all"),
     "LUA_CPATH=" .. H.q(W.winpath(exedir .. "/?.dll")),
     -- the project's modules, then Debian's pure-Lua ones (argparse, dkjson)
@@ -178,26 +182,30 @@ end
 W.WINHOLDER = W.STANDIN .. "/winholder.exe"
 
 -- An X server of the spec's own (Xvfb, for windows): the first free display
--- number from 120; stopped by its pid with stop(). Fields: display (":N").
+-- number from 120 (the next one when another server takes it first);
+-- stopped by its pid with stop(). Fields: display (":N").
 function W.xvfb()
-  local num
   for n = 120, 199 do
     if not H.read("/tmp/.X" .. n .. "-lock")
         and H.sh("test -e /tmp/.X11-unix/X" .. n .. "; echo $?"):match("1") then
-      num = n
-      break
+      local child = H.start("Xvfb :" .. n .. " -nolisten tcp -screen 0 800x600x16")
+      -- ready once its socket is there; gone when the number was taken
+      local up = H.wait_for(function()
+        if H.sh("test -e /tmp/.X11-unix/X" .. n .. "; echo $?"):match("0") then
+          return "up"
+        end
+        return not child.alive() and "gone"
+      end, function() return "Xvfb :" .. n .. ": " .. child.output() end)
+      if up == "up" and child.alive() then
+        return { display = ":" .. n, pid = child.pid, stop = function()
+          child.kill("TERM")
+          H.gone(child.pid)
+        end }
+      end
+      child.kill("KILL")
     end
   end
-  assert(num, "no free X display number")
-  local child = H.start("Xvfb :" .. num .. " -nolisten tcp -screen 0 800x600x16")
-  for _ = 1, 500 do
-    if H.sh("test -e /tmp/.X11-unix/X" .. num .. "; echo $?"):match("0") then
-      break
-    end
-    H.sh("sleep 0.02")
-  end
-  return { display = ":" .. num, pid = child.pid,
-    stop = function() child.kill("TERM") end }
+  error("no free X display number")
 end
 
 -- Waits until the prefix's wineserver has ended (it does a few seconds
@@ -212,7 +220,8 @@ end
 
 -- The environment words every directly started Windows program gets.
 local function wine_words(opts)
-  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all" }
+  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
+    "WINEDEBUG=-all" }
   if opts.display then words[#words + 1] = "DISPLAY=" .. opts.display end
   return table.concat(words, " ")
 end
@@ -232,12 +241,10 @@ function W.holder(mode, file, opts)
   for i, w in ipairs(words) do words[i] = H.q(w) end
   local child = H.start("env " .. wine_words(opts) .. " wine "
     .. H.q(W.WINHOLDER) .. " " .. table.concat(words, " "))
-  local ready
-  for _ = 1, 1500 do
-    ready = H.read(dir .. "/ready")
-    if ready or not child.alive() then break end
-    H.sh("sleep 0.02")
-  end
+  H.wait_for(function()
+    return H.read(dir .. "/ready") or not child.alive()
+  end, function() return "winholder " .. mode .. ": " .. child.output() end)
+  local ready = H.read(dir .. "/ready")
   assert(ready, "winholder " .. mode .. " did not get ready: "
     .. child.output())
   child.winpid = tonumber(ready:match("pid (%d+)"))
@@ -254,7 +261,7 @@ end
 function W.wintool(words)
   local dir = H.tmpdir()
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
-    .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all wine "
+    .. H.q(H.BUILD .. "/wine") .. " " .. W.LOCALE .. " WINEDEBUG=-all wine "
     .. H.q(W.STANDIN .. "/wintool.exe") .. " " .. words
     .. " >out 2>&1 </dev/null")
   local out = H.read(dir .. "/out") or ""
