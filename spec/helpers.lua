@@ -342,6 +342,18 @@ function H.untouched(pid)
   return flags ~= nil and flags & 0x4 == 0
 end
 
+-- Whether signal number sig waits, pending, at process pid (one it blocks,
+-- as spec/helpers/holder's block-term does with SIGTERM: the trace that the
+-- signal was sent).
+function H.pending(pid, sig)
+  local status = H.read("/proc/" .. pid .. "/status") or ""
+  for _, field in ipairs { "SigPnd", "ShdPnd" } do
+    local mask = tonumber(status:match("\n" .. field .. ":%s*(%x+)") or "0", 16)
+    if mask & (1 << (sig - 1)) ~= 0 then return true end
+  end
+  return false
+end
+
 -- The pids of the running processes whose executable is exactly path (a
 -- path of a spec's own scratch directory: nothing else runs it), sorted;
 -- one look at /proc for all of them.

@@ -10,6 +10,9 @@
  *   holder ignore-term ...  as above, and ignores SIGTERM
  *   holder stamp FILE ...   as above, and on SIGTERM writes the monotonic
  *                           clock (nanoseconds) to FILE before exiting
+ *   holder block-term ...   as above, and blocks SIGTERM: a SIGTERM sent
+ *                           stays pending, for the specs to see that it
+ *                           came (/proc/PID/status)
  *
  * When it holds what it should it prints "ready <pid>" and waits for a
  * signal. With ignore-term as the first word, SIGTERM is ignored.
@@ -81,13 +84,22 @@ int main(int argc, char **argv) {
   if (argc > i && strcmp(argv[i], "ignore-term") == 0) {
     signal(SIGTERM, SIG_IGN);
     i++;
+  } else if (argc > i && strcmp(argv[i], "block-term") == 0) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) die("sigprocmask", NULL);
+    i++;
   } else if (argc > i + 1 && strcmp(argv[i], "stamp") == 0) {
     stamp_fd = open(argv[i + 1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (stamp_fd < 0) die("open", argv[i + 1]);
     signal(SIGTERM, stamp_and_exit);
     i += 2;
   }
-  if (argc <= i) die("usage: holder [ignore-term] open|mmap|thread|idle ...", NULL);
+  if (argc <= i) {
+    die("usage: holder [ignore-term|block-term|stamp FILE] "
+        "open|mmap|thread|idle ...", NULL);
+  }
   if (strcmp(argv[i], "open") == 0) {
     int k;
     for (k = i + 1; k < argc; k++) {

@@ -37,10 +37,8 @@ describe("shutdown faults", function()
     assert.equal(a.pid, assert(s:list())[1].pid)
     a.kill("KILL")
     -- wait until the pid is free (reaped), then have it handed out again
-    for _ = 1, 300 do
-      if not H.read("/proc/" .. a.pid .. "/stat") then break end
-      H.sh("sleep 0.01")
-    end
+    H.wait_for(function() return not H.read("/proc/" .. a.pid .. "/stat") end,
+      "pid " .. a.pid .. " to be reaped")
     -- the shell's next fork, right after the write, takes the pid
     local b
     for _ = 1, 20 do
@@ -58,19 +56,21 @@ describe("shutdown faults", function()
       pending("the pid could not be reused (other processes took it)")
       return
     end
-    H.finally(finally, function() H.sh("kill -KILL " .. b) end)
-    H.sh("sleep 0.1")
+    local b_start = H.start_time(b)
+    H.finally(finally, function() H.kill(b, b_start) end)
     assert.not_equal(pa.start_time, core.process(b).start_time)
     assert.same({}, assert(s:list()))
     assert.is_true(s:shutdown { timeout = 1, force = true })
-    H.sh("sleep 0.1")
-    assert.is_false(gone(b, 0.3), "the process that reused the pid was signalled")
+    -- a signal leaves its trace as soon as the call that sent it returned
+    assert.is_true(H.untouched(b), "the process that reused the pid was signalled")
   end)
 
   it("leaves a stale session that the next start cleans when the primary "
     .. "is killed mid-shutdown", function()
       local f = file("held")
-      local h = holder("ignore-term open " .. H.q(f))
+      -- SIGTERM stays pending at the holder: the sign that the primary
+      -- has sent it and waits for the holder to end
+      local h = holder("block-term open " .. H.q(f))
       local primary = H.spawn(([[
         local rm = require "restartmanager"
         local s = assert(rm.start())
@@ -81,8 +81,9 @@ describe("shutdown faults", function()
       ]]):format(f))
       children[#children + 1] = primary
       local key = primary.wait_line("key=(%x+)")
-      H.sh("sleep 0.3") -- inside the wait for the stubborn holder
-      primary.kill("KILL")
+      H.wait_for(function() return H.pending(h.pid, 15) end,
+        "the primary's SIGTERM to the holder")
+      primary.kill("KILL") -- inside its wait for the stubborn holder
       assert.not_matches("returned", primary.output())
       assert.is_true(h.alive(), "the holder was killed without the primary")
       assert.is_true(H.store_keys()[key])
