@@ -18,12 +18,8 @@ end
 
 -- Waits until pid has a child; returns it.
 local function child_of(pid)
-  for _ = 1, 500 do
-    local c = children_of(pid)[1]
-    if c then return c end
-    H.sh("sleep 0.01")
-  end
-  error("process " .. pid .. " started no child")
+  return H.wait_for(function() return children_of(pid)[1] end,
+    "a child of process " .. pid)
 end
 
 local cmdline = H.cmdline
@@ -57,22 +53,24 @@ end
 
 -- Waits until pid runs path (a shell or env before it has exec'd).
 local function wait_exe(pid, path)
-  for _ = 1, 500 do
-    if H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) then
-      return pid
-    end
-    H.sh("sleep 0.01")
-  end
-  error(("process %d never ran %s"):format(pid, path))
+  return H.wait_for(function()
+    return H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) and pid
+  end, ("process %d to run %s"):format(pid, path))
 end
 
-local function kill(pid)
-  H.sh("kill -KILL " .. pid .. " 2>/dev/null")
-  H.gone(pid)
+-- kills the process pid names now (one the spec has just seen)
+local kill = H.kill_now
+
+-- the processes to kill at the end (not the spec's children): pid and
+-- start time, so that a pid handed to another program is left alone
+local function keeper(list)
+  return function(pid)
+    list[#list + 1] = { pid = pid, start = H.start_time(pid) }
+  end
 end
 
 describe("capture and restart of an unregistered program #native", function()
-  local fx, prog, started
+  local fx, prog, started, keep
 
   before_each(function()
     fx = H.scratch()
@@ -80,10 +78,11 @@ describe("capture and restart of an unregistered program #native", function()
     H.sh("cp /bin/sleep " .. H.q(prog) .. " && mkdir -p " .. H.q(fx.dir
       .. "/work dir"))
     started = {}
+    keep = keeper(started)
   end)
 
   after_each(function()
-    for _, pid in ipairs(started) do kill(pid) end
+    for _, p in ipairs(started) do H.kill(p.pid, p.start) end
     fx.cleanup()
   end)
 
@@ -170,7 +169,7 @@ describe("capture and restart of an unregistered program #native", function()
     local pid = tonumber(out:match("pid=(%d+)"))
     local installer = tonumber(out:match("installer=(%d+)"))
     assert(pid, out)
-    started[#started + 1] = pid
+    keep(pid)
     -- "detached" when the installer is in the root cgroup, "cgroup" when
     -- it sits in one of its own
     assert.matches("how=[dc][eg][tr]", out)
@@ -204,10 +203,9 @@ describe("capture and restart of an unregistered program #native", function()
     H.sh("mkdir " .. H.q(cg))
     H.finally(finally, function()
       if H.read(cg .. "/cgroup.kill") then H.sh("echo 1 > " .. H.q(cg .. "/cgroup.kill")) end
-      for _ = 1, 300 do
-        if not (H.read(cg .. "/cgroup.events") or ""):find("populated 1") then break end
-        H.sh("sleep 0.01")
-      end
+      H.wait_for(function()
+        return not (H.read(cg .. "/cgroup.events") or ""):find("populated 1")
+      end, "an empty " .. cg)
       H.sh("rmdir " .. H.q(cg))
       -- the cgroup the program was moved to, once it is empty
       H.sh("rmdir " .. H.q(v2 .. "/restartmanager-restarted") .. " 2>/dev/null")
@@ -215,6 +213,9 @@ describe("capture and restart of an unregistered program #native", function()
     local child = run_prog(314)
     local c = assert(core.capture(child.pid))
     kill(child.pid)
+    -- (its standard input is /dev/null: it waits on a fifo nobody writes)
+    local hold = fx.dir .. "/hold"
+    H.sh("mkfifo " .. H.q(hold))
     local installer = fx.track(H.start(("sh -c %s"):format(H.q(("echo $$ > %s "
       .. "&& exec env %s %s -e %s"):format(H.q(cg .. "/cgroup.procs"),
         H.lua_env(), H.LUA, H.q(([[
@@ -222,13 +223,14 @@ describe("capture and restart of an unregistered program #native", function()
       local pid, how = assert(core.restart_captured(%s, { manager = false }))
       print("pid=" .. pid .. " how=" .. how)
       io.stdout:flush()
-      io.read("l") -- stays, as an installer's unit would, until killed
-    ]]):format(literal(c))))))))
+      io.open(%q):read("l") -- stays, as an installer's unit would, until killed
+    ]]):format(literal(c), hold)))))))
     local pid = tonumber(installer.wait_line("pid=(%d+)"))
-    started[#started + 1] = pid
+    keep(pid)
     assert.matches("how=cgroup", installer.output())
     local where = H.read("/proc/" .. pid .. "/cgroup"):match("0::([^\n]*)")
     assert.equal("/restartmanager-restarted", where)
+    assert.is_true(installer.alive(), "the installer ended by itself")
     -- what systemd does when the installer's unit ends
     H.sh("echo 1 > " .. H.q(cg .. "/cgroup.kill"))
     assert.is_true(H.gone(installer.pid), "the installer was killed")
@@ -280,7 +282,7 @@ describe("capture and restart of an unregistered program #native", function()
     if not H.is_root() then pending("needs root (unshare)") return end
     local outer = run_prog(308, "unshare --pid --fork --mount-proc")
     local inner = wait_exe(child_of(outer.pid), prog)
-    started[#started + 1] = inner
+    keep(inner)
     local c = assert(core.capture(inner))
     assert.is_true(c.other_pid_namespace)
     assert.is_true(c.other_mount_namespace)
@@ -298,7 +300,7 @@ describe("capture and restart of an unregistered program #native", function()
     local outer = fx.track(H.start("script -qfec " .. H.q("exec " .. H.q(prog)
       .. " 309") .. " /dev/null"))
     local inner = wait_exe(child_of(outer.pid), prog)
-    started[#started + 1] = inner
+    keep(inner)
     local c = assert(core.capture(inner))
     assert.is_true(c.terminal)
     assert.is_true(c.interactive)
@@ -321,7 +323,7 @@ describe("capture and restart of an unregistered program #native", function()
     local c = assert(core.capture(child.pid))
     kill(child.pid)
     local pid = assert(core.restart_captured(c, { manager = false }))
-    started[#started + 1] = pid
+    keep(pid)
     local nob = H.sh("id -u nobody"):match("%d+")
     assert.equal(nob, field(pid, "Uid"):match("%d+"))
     assert.same({ nob, nob, nob, nob },
@@ -363,18 +365,19 @@ describe("capture and restart of an unregistered program #native", function()
 end)
 
 describe("restart in the user's systemd manager #native #systemd", function()
-  local fx, mgr, prog, started
+  local fx, mgr, prog, started, keep
 
   before_each(function()
     fx = H.scratch()
     prog = fx.dir .. "/copied-sleep"
     H.sh("cp /bin/sleep " .. H.q(prog))
     started = {}
+    keep = keeper(started)
     mgr = nil
   end)
 
   after_each(function()
-    for _, pid in ipairs(started) do kill(pid) end
+    for _, p in ipairs(started) do H.kill(p.pid, p.start) end
     if mgr then
       H.sh(H.q(H.ROOT .. "/spec/helpers/user_manager.sh") .. " stop "
         .. H.q(mgr))
@@ -412,7 +415,7 @@ describe("restart in the user's systemd manager #native #systemd", function()
     ]]):format(literal(c)))
     local pid = tonumber(out:match("pid=(%d+)"))
     assert(pid and pid > 0, out)
-    started[#started + 1] = pid
+    keep(pid)
     assert.matches("how=user_manager", out)
     local cg = H.read("/proc/" .. pid .. "/cgroup"):match("0::([^\n]*)")
     assert.matches("/rmspec%-[^/]+/.*restartmanager%-copied%-sleep%-.*%.service$",
@@ -439,15 +442,15 @@ describe("restart in the user's systemd manager #native #systemd", function()
     assert.equal("rmspec-prog.service", c.unit)
     kill(main)
     -- stopped from outside (Restart=no): the unit is down
-    for _ = 1, 300 do
-      if H.sh(env .. "systemctl --user is-active rmspec-prog.service")
-          :match("inactive") then break end
-      H.sh("sleep 0.01")
-    end
+    -- (killed: "failed")
+    H.wait_for(function()
+      local state = H.sh(env .. "systemctl --user is-active rmspec-prog.service")
+      return state:match("^inactive") or state:match("^failed")
+    end, "rmspec-prog.service to be down")
     local pid, how = assert(core.restart_captured(c, { via = "unit" }))
     assert.equal("unit", how)
     assert.not_equal(main, pid)
-    started[#started + 1] = pid
+    keep(pid)
     assert.is_true(H.alive(pid))
     assert.same({ prog, "315" }, cmdline(pid))
     assert.matches("active", H.sh(env .. "systemctl --user is-active rmspec-prog.service"))
@@ -512,13 +515,9 @@ describe("an installer that runs as a systemd unit #native #systemd", function()
     fx.track(H.start(H.q(H.ROOT .. "/spec/helpers/system_manager.sh")
       .. " run " .. H.q(sm) .. " systemd-run --scope --quiet "
       .. "--unit=spec-program.scope " .. H.q(prog) .. " 316 0.5"))
-    local pid
-    for _ = 1, 500 do
-      pid = inside("pgrep -x -f " .. H.q(prog .. " 316 0.5")):match("%d+")
-      if pid then break end
-      H.sh("sleep 0.01")
-    end
-    assert(pid, "the program did not start in the container")
+    local pid = H.wait_for(function()
+      return inside("pgrep -x -f " .. H.q(prog .. " 316 0.5")):match("%d+")
+    end, "the program to start in the container")
     -- the installer: a oneshot service that updates and ends; systemd then
     -- kills whatever is left in its cgroup
     local result = fx.dir .. "/installer.out"
