@@ -22,13 +22,9 @@ local function stat_field(pid, n)
 end
 
 local function wait_exe(pid, path)
-  for _ = 1, 500 do
-    if H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) then
-      return pid
-    end
-    H.sh("sleep 0.01")
-  end
-  error(("process %d never ran %s"):format(pid, path))
+  return H.wait_for(function()
+    return H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) and pid
+  end, ("process %d to run %s"):format(pid, path))
 end
 
 describe("programs that never registered #native", function()
@@ -46,10 +42,7 @@ describe("programs that never registered #native", function()
   end)
 
   after_each(function()
-    for _, pid in ipairs(pids_of(prog)) do
-      H.sh("kill -KILL " .. pid)
-      H.gone(pid)
-    end
+    for _, pid in ipairs(pids_of(prog)) do H.kill_now(pid) end
     fx.cleanup()
   end)
 
@@ -155,13 +148,8 @@ describe("programs that never registered #native", function()
     -- not the namespace's init (which ignores SIGTERM from outside)
     local outer = start_prog(405, "unshare --pid --fork --mount-proc "
       .. "/bin/sh -c '\"$0\" \"$@\" & wait'")
-    local inner
-    for _ = 1, 500 do
-      inner = pids_of(prog)[1]
-      if inner then break end
-      H.sh("sleep 0.01")
-    end
-    assert(inner, "the program in the namespace did not start")
+    local inner = H.wait_for(function() return pids_of(prog)[1] end,
+      "the program in the namespace did not start")
     local out = update_in_child("{ restart_unregistered = true }")
     assert.matches("ok=true", out)
     assert.is_true(H.gone(inner))
@@ -181,11 +169,7 @@ describe("programs that never registered #native", function()
       :format(H.q(sh), H.q(fifo), H.q(sh), H.q(fifo), H.q(fifo))
     local parent = fx.track(H.start(("setsid %s -c %s"):format(H.q(sh),
       H.q(script))))
-    for _ = 1, 500 do
-      if #pids_of(sh) == 3 then break end
-      H.sh("sleep 0.01")
-    end
-    assert.equal(3, #pids_of(sh))
+    H.wait_for(function() return #pids_of(sh) == 3 end, "the three processes")
     local out = H.lua(([[
       local rm = require "restartmanager"
       local ok, plan = rm.update({ files = { %q } }, function() end,
@@ -201,10 +185,8 @@ describe("programs that never registered #native", function()
     local _, with_parent = out:gsub("restart=with_parent", "")
     assert.equal(2, with_parent, out)
     -- one parent again, which started its two children: three, not nine
-    for _ = 1, 500 do
-      if #pids_of(sh) >= 3 then break end
-      H.sh("sleep 0.01")
-    end
+    H.wait_for(function() return #pids_of(sh) >= 3 end,
+      function() return "three processes again: " .. #pids_of(sh) end)
     local now = pids_of(sh)
     assert.equal(3, #now)
     local parents = 0
@@ -222,13 +204,8 @@ describe("programs that never registered #native", function()
     local function on_terminal(seconds)
       local outer = fx.track(H.start("script -qfec " .. H.q(H.q(prog) .. " "
         .. seconds) .. " /dev/null"))
-      local inner
-      for _ = 1, 500 do
-        inner = pids_of(prog)[1]
-        if inner then break end
-        H.sh("sleep 0.01")
-      end
-      assert(inner, "no program on the terminal")
+      local inner = H.wait_for(function() return pids_of(prog)[1] end,
+        "no program on the terminal")
       return inner, outer
     end
 
@@ -301,13 +278,8 @@ describe("programs that never registered #native", function()
       .. "--user --scope --quiet --unit=app-spec-org.example.SpecApp-77.scope "
       .. "%s 409 0.5"):format(H.q(mgr .. "/run"), H.q(fx.dir .. "/share"),
         H.q(prog))))
-    local first
-    for _ = 1, 500 do
-      first = pids_of(prog)[1]
-      if first then break end
-      H.sh("sleep 0.01")
-    end
-    assert(first, "the program did not start")
+    local first = H.wait_for(function() return pids_of(prog)[1] end,
+      "the program did not start")
     local ok, report = rm.update({ files = { prog } }, function() end,
       { restart_unregistered = true })
     assert.is_true(ok)
@@ -316,13 +288,8 @@ describe("programs that never registered #native", function()
     assert.equal("desktop", e.restart_via)
     assert.equal("restarted", e.restart_outcome, e.down_why)
     assert.is_true(H.gone(first))
-    local back
-    for _ = 1, 500 do
-      back = pids_of(prog)[1]
-      if back then break end
-      H.sh("sleep 0.01")
-    end
-    assert(back, "it did not come back")
+    local back = H.wait_for(function() return pids_of(prog)[1] end,
+      "it did not come back")
     assert.same({ prog, "410", "0.5" }, cmdline(back))
   end)
 
@@ -330,16 +297,19 @@ describe("programs that never registered #native", function()
     function()
       local fifo = fx.dir .. "/fifo"
       H.sh("mkfifo " .. H.q(fifo))
-      -- a program that registers, waits, unregisters, waits
+      -- a program that registers, waits, unregisters, waits: for a line of
+      -- the fifo each time, which it holds open for writing too (a reader
+      -- alone would take the end of the first writer for its second line)
       local child = fx.track(H.spawn(([[
         local rm = require "restartmanager"
+        local lines = assert(io.open(%q, "r+"))
         assert(rm.register_restart({ "one", "two words" }, { no_crash = true }))
         print("registered") io.stdout:flush()
-        io.open(%q):read("l")
+        lines:read("l")
         assert(rm.unregister_restart())
         print("unregistered") io.stdout:flush()
-        io.open(%q):read("l")
-      ]]):format(fifo, fifo)))
+        lines:read("l")
+      ]]):format(fifo)))
       child.wait_line("registered")
       local function restartable()
         local s <close> = assert(rm.start())
@@ -353,7 +323,8 @@ describe("programs that never registered #native", function()
       child.wait_line("unregistered")
       assert.is_false(restartable())
       assert.equal(0, select(2, H.sh("timeout 30 sh -c " .. H.q("echo > " .. H.q(fifo)))),
-        child.output and child.output())
+        child.output())
+      assert.is_true(H.gone(child.pid), "it did not take the second line")
       assert.has_error(function() rm.register_restart("x") end)
       assert.has_error(function() rm.register_restart({}, { no_such = true }) end)
       assert.has_error(function() rm.register_restart({}, "no_crash") end)
