@@ -11,13 +11,12 @@ local cmdline = H.cmdline
 
 -- Waits until exactly n processes run path; returns their pids.
 local function wait_running(path, n)
-  local now
-  for _ = 1, 500 do
-    now = pids_of(path)
-    if #now == n then return now end
-    H.sh("sleep 0.01")
-  end
-  error(("%d processes run %s, not %d"):format(#now, path, n))
+  return H.wait_for(function()
+    local now = pids_of(path)
+    return #now == n and now
+  end, function()
+    return ("%d processes to run %s (%d do)"):format(n, path, #pids_of(path))
+  end)
 end
 
 describe("bin/restartmanager and programs that never registered #native",
@@ -32,10 +31,7 @@ describe("bin/restartmanager and programs that never registered #native",
     end)
 
     after_each(function()
-      for _, pid in ipairs(pids_of(prog)) do
-        H.sh("kill -KILL " .. pid)
-        H.gone(pid)
-      end
+      for _, pid in ipairs(pids_of(prog)) do H.kill_now(pid) end
       fx.cleanup()
     end)
 

@@ -21,16 +21,16 @@ describe("examples", function()
   after_each(function() fx.cleanup() end)
 
   local function started(log, n)
-    for _ = 1, 500 do
+    return H.wait_for(function()
       local lines = {}
       for line in (H.read(log) or ""):gmatch("[^\n]+") do
         lines[#lines + 1] = { pid = tonumber(line:match("pid=(%d+)")),
           library = line:match("library=(.*)$") }
       end
-      if #lines >= n then return lines end
-      H.sh("sleep 0.02")
-    end
-    error("the app did not start " .. n .. " times: " .. (H.read(log) or ""))
+      return #lines >= n and lines
+    end, function()
+      return "the app to start " .. n .. " times: " .. (H.read(log) or "")
+    end)
   end
 
   local gone = H.gone
