@@ -121,7 +121,7 @@ describe("win32 engine under wine #wine", function()
       assert.equal(1, res.R.replaced)
       assert.same({ { pid = h.winpid, outcome = "forced" } }, res.R.outcomes)
       assert.equal("new", H.read(held))
-      assert.is_true(H.gone(h.pid, 10))
+      assert.is_true(H.gone(h.pid))
     end)
 
   it("closes a window application politely, without force", function()
@@ -148,7 +148,7 @@ describe("win32 engine under wine #wine", function()
     assert.is_true(res.R.ok[1], res.out)
     assert.equal("stopped", res.R.outcome)
     assert.equal("new", H.read(held))
-    assert.is_true(H.gone(h.pid, 10))
+    assert.is_true(H.gone(h.pid))
     -- what the window saw: the log-off sequence, then it closed itself
     assert.equal("queryendsession 1\nendsession 1\nclose\nexit\n", h.log())
   end)
@@ -220,12 +220,11 @@ describe("win32 engine under wine #wine", function()
         .. " 2>&1 & echo $!)")
       local app = { pid = assert(tonumber(pid:match("%d+"))) }
       function app.output() return H.read(fx.dir .. "/app.out") or "" end
-      function app.kill() H.sh("kill -KILL " .. app.pid .. " 2>/dev/null") end
+      local start = H.start_time(app.pid)
+      function app.kill() H.kill(app.pid, start) end
       fx.track(app)
-      for _ = 1, 1500 do
-        if (H.read(state) or ""):match("\n") then break end
-        H.sh("sleep 0.02")
-      end
+      H.wait_for(function() return (H.read(state) or ""):match("\n") end,
+        function() return "the app's first start: " .. app.output() end)
       assert.matches("start args=%-%-state|two words|è\n", H.read(state) or "",
         app.output())
       local res = run([[
@@ -247,13 +246,12 @@ describe("win32 engine under wine #wine", function()
       assert.equal("forced", res.R.outcome)
       assert.equal("restarted", res.R.restart_outcome)
       assert.equal("v2", H.read(held))
-      assert.is_true(H.gone(app.pid, 10))
+      assert.is_true(H.gone(app.pid))
       -- the new instance, with the same arguments
-      for _ = 1, 1500 do
+      H.wait_for(function()
         local _, n = (H.read(state) or ""):gsub("start args=", "")
-        if n >= 2 then break end
-        H.sh("sleep 0.02")
-      end
+        return n >= 2
+      end, function() return "the app's second start: " .. (H.read(state) or "") end)
       -- (the new console Wine gives the restarted instance has no input:
       -- it reads the end of it at once, says so and ends)
       local starts = {}
@@ -344,7 +342,7 @@ describe("win32 engine under wine #wine", function()
     assert.matches('"pid":%s*' .. h.winpid, res.R.list[2])
     -- run: the command's status; the holder was stopped for it
     assert.equal(4, res.R.run[1], res.R.run[3])
-    assert.is_true(H.gone(h.pid, 10))
+    assert.is_true(H.gone(h.pid))
     -- nobody holds it now: nothing to close
     assert.equal(0, res.R.close[1], res.R.close[3])
   end)
