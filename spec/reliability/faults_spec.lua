@@ -3,16 +3,6 @@
 -- a process out of file descriptors, a store on a full file system.
 local H = require "spec.helpers"
 
--- Waits until f() is true (polling), at most `seconds`.
-local function wait_for(f, seconds, what)
-  local deadline = os.time() + (seconds or 10)
-  repeat
-    if f() then return end
-    H.sh("sleep 0.01")
-  until os.time() > deadline
-  error("timed out waiting for " .. what)
-end
-
 -- The set of pids a list holds.
 local function pid_set(apps)
   local t = {}
@@ -73,15 +63,14 @@ describe("faults", function()
         -- kill it as soon as it reports the target batch: it is then in
         -- the middle of a later one
         local out
-        wait_for(function()
+        H.wait_for(function()
           out = child.output()
           local last = 0
           for d in out:gmatch("done (%d+)") do last = tonumber(d) end
           assert(not out:match("failed"), out)
           return last >= target
-        end, 60, "batch " .. target)
-        H.sh("kill -KILL " .. child.pid)
-        wait_for(function() return not child.alive() end, 10, "the kill")
+        end, "batch " .. target)
+        child.kill("KILL") -- and waits until it has ended
         out = child.output()
         local done = 0
         for d in out:gmatch("done (%d+)") do done = tonumber(d) end
@@ -127,9 +116,19 @@ describe("faults", function()
           wait
         done]]):format(H.q(exe), H.q(f), H.q(exe), H.q(f), H.q(exe), H.q(f))))
       H.finally(finally, function()
-        -- the loop first, then every holder it left (found by their file)
-        H.sh("kill -KILL " .. churn.pid .. "; sleep 0.05; pkill -KILL -f "
-          .. H.q(f))
+        -- the loop first, then every process it left: each names f on its
+        -- command line (the holders, and the loop's forks not yet holders)
+        churn.kill("KILL")
+        H.wait_for(function()
+          local left = 0
+          for _, pid in ipairs(H.running_with(f)) do
+            if pid ~= steady.pid then
+              left = left + 1
+              H.kill_now(pid)
+            end
+          end
+          return left == 0
+        end, "the end of the churn's holders")
       end)
       local s <close> = assert(core.start_session())
       assert.is_true(s:register_resources({ f }))
