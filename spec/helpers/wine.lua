@@ -10,11 +10,11 @@ W.WIN32 = H.BUILD .. "/win32"
 -- lua.exe, lua54.dll and the module beside the stand-in rstrtmgr.dll and
 -- wintool.exe
 W.STANDIN = H.BUILD .. "/win64-standin"
-W.STANDIN32 = H.BUILD .. "/win32-standin"
--- The locale every Windows program runs under: Wine decodes the command
--- line and file names by the Unix locale, and a bare environment (no
--- LANG, as in CI) means ASCII, which mangles every other character.
+-- Wine converts between Windows' UTF-16 and the Unix side's bytes with the
+-- locale's character set: every Windows program gets a UTF-8 one, whatever
+-- environment the specs run in (a minimal one has none: ASCII)
 W.LOCALE = "LC_ALL=C.UTF-8"
+W.STANDIN32 = H.BUILD .. "/win32-standin"
 
 -- The UTF-16 code units of a UTF-8 string as the stand-in writes and reads
 -- them: four lowercase hexadecimal digits each, "-" for the empty string.
