@@ -52,13 +52,13 @@ describe("recovery", function()
     return state, c
   end
 
-  -- Kills, at cleanup, what a state file names (restarted instances are
-  -- not the spec's children).
+  -- Kills, at cleanup, the instances of the app of a state file that
+  -- still run (restarted instances are not the spec's children): those
+  -- that have the state file on their command line, never a pid the file
+  -- names that another program has now.
   local function reap(state)
     fx.track({ kill = function()
-      for _, s in ipairs(H.app_starts(state)) do
-        H.sh("kill -KILL " .. s.pid .. " 2>/dev/null")
-      end
+      for _, pid in ipairs(H.running_with(state)) do H.kill_now(pid) end
     end })
   end
 
@@ -155,10 +155,7 @@ describe("recovery", function()
           print("not killed")
         ]]):format(data))
         assert.not_matches("not killed", out)
-        for _ = 1, 300 do
-          if running { s1, s2 } == 0 then break end
-          H.sh("sleep 0.01")
-        end
+        pcall(H.wait_for, function() return running { s1, s2 } == 0 end, "")
         assert.equal(0, running { s1, s2 }, "the shutdown did not stop them")
         -- the next session of that user finds the stale session
         local s = assert(core.start_session())
@@ -203,14 +200,13 @@ describe("recovery", function()
         -- each app runs: the first instance (never stopped) or a restart
         for _, state in ipairs { s1, s2 } do
           local up
-          for _ = 1, 500 do
+          pcall(H.wait_for, function()
             up = 0
             for _, st in ipairs(H.app_starts(state)) do
               if H.alive(st.pid) then up = up + 1 end
             end
-            if up > 0 then break end
-            H.sh("sleep 0.01")
-          end
+            return up > 0
+          end, "")
           assert.equal(1, up, ("round %d (%s): %s"):format(round, at,
             H.read(state) or ""))
         end
@@ -227,7 +223,7 @@ describe("recovery", function()
         { timeout = 0.3 })
       assert.is_nil(ok)
       assert.equal(351, code)
-      assert.is_true(H.gone(c.pid, 5))
+      assert.is_true(H.gone(c.pid))
       local starts = H.wait_app_starts(state, 2)
       assert.is_true(H.alive(starts[2].pid))
     end)
@@ -261,7 +257,8 @@ describe("recovery", function()
         io.open(trigger, "w"):close()
         c.wait_line("second %d+")
         c.wait_line("ready %d+")
-        fx.track({ kill = function() H.sh("kill -KILL " .. pid .. " 2>/dev/null") end })
+        local newcomer = H.start_time(pid)
+        fx.track({ kill = function() H.kill(pid, newcomer) end })
         local now = core.process(pid)
         if now and now.start_time == start then
           -- the same pid and start time: only the process's identity
@@ -289,7 +286,7 @@ describe("recovery", function()
       local h = fx.track(H.start(H.q(H.BUILD .. "/helpers/thread_exit") .. " " .. H.q(f)))
       h.wait_line("ready (%d+)")
       local ok, plan = rm.close({ files = { f } }, { force = true, timeout = 0.3 })
-      assert.is_true(H.gone(h.pid, 6), "it still runs")
+      assert.is_true(H.gone(h.pid), "it still runs")
       assert.is_true(ok, plan)
       assert.equal("forced", plan.apps[1].outcome)
     end)
