@@ -88,11 +88,10 @@ describe("security", function()
         if e.restart_outcome == "restarted" then
           -- it may only have run as the user who registered it
           local ran
-          for _ = 1, 500 do
+          pcall(H.wait_for, function()
             ran = H.read(out .. "/ran-as")
-            if ran and ran ~= "" then break end
-            H.sh("sleep 0.01")
-          end
+            return ran and ran ~= ""
+          end, "")
           assert.equal(NOBODY .. "\n", ran)
         else
           assert.is_nil(H.read(out .. "/ran-as"))
