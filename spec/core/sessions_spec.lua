@@ -8,6 +8,21 @@ describe("native sessions", function()
     core = require "restartmanager.core"
   end)
 
+  -- A primary in another process: it starts a session, prints its key and
+  -- waits (in the open of a fifo nobody writes: no child of its own to
+  -- outlive it) until it is killed.
+  local function primary()
+    local dir = H.tmpdir()
+    H.sh("mkfifo " .. H.q(dir .. "/never"))
+    H.finally(finally, function() H.sh("rm -rf " .. H.q(dir)) end)
+    return H.spawn(([[
+      local core = require "restartmanager.core"
+      local s, key = core.start_session()
+      io.write("key=", key, "\n") io.flush()
+      io.open(%q):read("l")
+    ]]):format(dir .. "/never"))
+  end
+
   it("lets a second OS process join by key and leave", function()
     local p, key = core.start_session()
     H.finally(finally, function() p:end_session() end)
@@ -105,16 +120,8 @@ describe("native sessions", function()
     end)
 
   it("cleans the session of a SIGKILLed primary on the next start", function()
-    local child = H.spawn([[
-      local core = require "restartmanager.core"
-      local s, key = core.start_session()
-      io.write("key=", key, "\n") io.flush()
-      os.execute("sleep 30")
-    ]])
-    H.finally(finally, function()
-      H.sh("pkill -KILL -P " .. child.pid .. "; kill -KILL " .. child.pid
-        .. " 2>/dev/null")
-    end)
+    local child = primary()
+    H.finally(finally, function() child.kill("KILL") end)
     local key = child.wait_line("key=(%x+)")
     assert.is_true(H.store_keys()[key])
     -- alive: joinable
@@ -135,15 +142,8 @@ describe("native sessions", function()
   end)
 
   it("cleans a stale session on join as well", function()
-    local child = H.spawn([[
-      local core = require "restartmanager.core"
-      local s, key = core.start_session()
-      io.write("key=", key, "\n") io.flush()
-      os.execute("sleep 30")
-    ]])
-    H.finally(finally, function()
-      H.sh("pkill -KILL -P " .. child.pid .. " 2>/dev/null")
-    end)
+    local child = primary()
+    H.finally(finally, function() child.kill("KILL") end)
     local key = child.wait_line("key=(%x+)")
     child.kill("KILL")
     local s, _, code = core.join_session(key)
