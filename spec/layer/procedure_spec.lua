@@ -201,7 +201,9 @@ describe("procedure", function()
         assert.equal(1223, code)
         assert.equal("ERROR_CANCELLED (1223): the deadline of 1 s passed "
           .. "before every application stopped", msg)
-        assert.is_true(os.time() - t0 <= 4, "the deadline did not bound the wait")
+        -- bounded by the deadline (1 s), not by the timeout (20 s): a
+        -- loaded machine may add a few seconds of listing and scanning
+        assert.is_true(os.time() - t0 <= 10, "the deadline did not bound the wait")
         assert.is_false(called)
         assert.is_true(untouched(h.pid), "killed after the deadline")
         assert.equal("not_stopped", report.apps[1].outcome)
