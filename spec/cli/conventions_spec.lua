@@ -216,12 +216,14 @@ describe("bin/restartmanager conventions", function()
       local typescript = fx.dir .. "/typescript"
       local _, rc = H.sh("script -qec " .. H.q("env " .. H.lua_env() .. " "
         .. H.LUA .. " " .. H.q(H.ROOT .. "/bin/restartmanager")
-        .. " close --timeout 2.5 " .. H.q(f)) .. " " .. H.q(typescript)
+        .. " close --timeout 4.5 " .. H.q(f)) .. " " .. H.q(typescript)
         .. " >/dev/null 2>&1")
       assert.equal(1, rc)
       local tty = H.read(typescript)
-      assert.matches("%]   0%% stopping, 3 s left\r", tty)
-      assert.matches("%]   0%% stopping, [12] s left", tty)
+      assert.matches("%]   0%% stopping, 5 s left\r", tty)
+      -- redrawn each second of the wait: a loaded machine may let one or
+      -- two of them pass late, not all four
+      assert.matches("%]   0%% stopping, [1-4] s left", tty)
       assert.matches("\nhint: %-%-force kills what has not stopped when the "
         .. "timeout passes", tty)
       assert.is_true(h.alive())
