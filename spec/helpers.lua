@@ -369,6 +369,14 @@ function H.pids_of(path)
   return pids
 end
 
+-- Waits until process pid runs the program at path (a shell or env before
+-- it that has not exec'd yet); returns pid.
+function H.wait_exe(pid, path)
+  return H.wait_for(function()
+    return H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) and pid
+  end, ("process %d to run %s"):format(pid, path))
+end
+
 -- The arguments of process pid (argv[0] first), from /proc/PID/cmdline.
 function H.cmdline(pid)
   local s = H.read("/proc/" .. pid .. "/cmdline") or ""

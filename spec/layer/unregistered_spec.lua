@@ -21,11 +21,7 @@ local function stat_field(pid, n)
   end
 end
 
-local function wait_exe(pid, path)
-  return H.wait_for(function()
-    return H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) and pid
-  end, ("process %d to run %s"):format(pid, path))
-end
+local wait_exe = H.wait_exe
 
 describe("programs that never registered #native", function()
   local rm, fx, prog

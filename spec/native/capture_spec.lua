@@ -51,12 +51,7 @@ local function instances(path, args)
   return out
 end
 
--- Waits until pid runs path (a shell or env before it has exec'd).
-local function wait_exe(pid, path)
-  return H.wait_for(function()
-    return H.sh("readlink /proc/" .. pid .. "/exe"):find(path, 1, true) and pid
-  end, ("process %d to run %s"):format(pid, path))
-end
+local wait_exe = H.wait_exe
 
 -- kills the process pid names now (one the spec has just seen)
 local kill = H.kill_now
