@@ -532,19 +532,20 @@ int rm_win_is_console(HANDLE h) {
 }
 
 /* The window type of pid's windows: main_window for a visible window
- * nobody owns, other_window for any other visible one, 0 for none. */
+ * nobody owns, other_window for any other top-level window, hidden ones
+ * included (a program in the notification area, one whose main window is
+ * hidden: Windows, too, asks them at log-off), 0 for none. */
 static int window_type(uint32_t pid) {
   HWND *w;
   size_t n, i;
   int type = 0;
   if (rm_win_windows_of(pid, &w, &n) != RM_OK) return 0;
   for (i = 0; i < n; i++) {
-    if (!IsWindowVisible(w[i])) continue;
-    if (GetWindow(w[i], GW_OWNER) == NULL) {
+    type = RM_APP_OTHER_WINDOW;
+    if (IsWindowVisible(w[i]) && GetWindow(w[i], GW_OWNER) == NULL) {
       type = RM_APP_MAIN_WINDOW;
       break;
     }
-    type = RM_APP_OTHER_WINDOW;
   }
   free(w);
   return type;
