@@ -119,8 +119,8 @@ describe("the native scenarios on the Windows build #wine", function()
   end
 
   -- cmd.exe running `pause` with its output redirected into the file:
-  -- cmd holds it (write access, read, write and delete shared) until a key
-  -- is pressed. Returns once the prompt is in the file.
+  -- cmd holds it open for writing until a key is pressed. Returns once the
+  -- prompt is in the file.
   local function cmd_holding(file)
     local before = H.read(file)
     local child = start(H.q(SYSTEM32 .. "cmd.exe") .. " /c "
