@@ -99,12 +99,13 @@ describe("the native scenarios on the Windows build #wine", function()
 
   -- Starts a Windows program (words already quoted) under Wine, its
   -- standard input a fifo nobody writes (it never ends), its output in a
-  -- file. Returns a child as H.start does (pid: the Linux pid of the
+  -- file, in the directory cwd (default: a directory of its own).
+  -- Returns a child as H.start does (pid: the Linux pid of the
   -- Windows process).
-  local function start(words)
+  local function start(words, cwd)
     local dir = H.tmpdir()
     H.sh("mkfifo " .. H.q(dir .. "/in"))
-    local pid = H.sh("(exec env " .. env_words() .. " wine " .. words
+    local pid = H.sh("(cd " .. H.q(cwd or dir) .. " && exec env " .. env_words() .. " wine " .. words
       .. " <>" .. H.q(dir .. "/in") .. " >" .. H.q(dir .. "/out")
       .. " 2>&1 & echo $!)")
     local child = { pid = assert(tonumber(pid:match("%d+"))) }
@@ -150,8 +151,8 @@ describe("the native scenarios on the Windows build #wine", function()
   end
 
   it("who_uses finds a redirection cmd.exe holds, a file open for reading "
-    .. "with every sharing, a running executable and a DLL's image",
-    function()
+    .. "with every sharing, a running executable, a DLL's image and a "
+    .. "program working in a directory", function()
       local redirected = fx.file("redirected.txt", "old")
       local shared = fx.file("shared.bin", "data")
       local doc = fx.file("doc.txt", "a document")
@@ -160,11 +161,16 @@ describe("the native scenarios on the Windows build #wine", function()
       local copy = fx.dir .. "/copy"
       H.sh("mkdir -p " .. H.q(copy) .. " && cp " .. H.q(W.WIN64 .. "/lua.exe")
         .. " " .. H.q(W.WIN64 .. "/lua54.dll") .. " " .. H.q(copy))
-      force_close_at_end({ SYSTEM32 .. "notepad.exe", win(copy .. "/lua54.dll") })
+      force_close_at_end({ SYSTEM32 .. "notepad.exe", win(copy .. "/lua54.dll"),
+        win(fx.dir .. "/work") })
       local c = cmd_holding(redirected)
       local r = holder("read", shared)
       local n = start(H.q(SYSTEM32 .. "notepad.exe") .. " " .. H.q(win(doc)))
       local l = start(H.q(copy .. "/lua.exe") .. " -e " .. H.q("io.read()"))
+      -- cmd.exe working in a directory (its current directory is a handle)
+      local workdir = fx.dir .. "/work"
+      H.sh("mkdir " .. H.q(workdir))
+      local w = start(H.q(SYSTEM32 .. "cmd.exe") .. " /c pause", workdir)
       local res = run([[
         local function who(path)
           local t = {}
@@ -176,6 +182,8 @@ describe("the native scenarios on the Windows build #wine", function()
         end
         wait_app(]] .. lit(SYSTEM32 .. "notepad.exe") .. [[, "main_window")
         wait_app(]] .. lit(win(copy .. "/lua54.dll")) .. [[)
+        R.workdir = who(wait_app(]] .. lit(win(workdir)) .. [[) and ]]
+          .. lit(win(workdir)) .. [[)
         R.redirected = who(]] .. lit(win(redirected)) .. [[)
         R.shared = who(]] .. lit(win(shared)) .. [[)
         R.doc = who(]] .. lit(win(doc)) .. [[)
@@ -202,7 +210,8 @@ describe("the native scenarios on the Windows build #wine", function()
       assert.same(res.R.dll, res.R.exe)
       assert.equal(1, res.R.self.n)
       assert.is_true(res.R.self.detected_self)
-      assert.is_true(c.alive() and n.alive() and l.alive())
+      assert.same(one(res.R.workdir, "cmd.exe", "console"), res.R.workdir)
+      assert.is_true(c.alive() and n.alive() and l.alive() and w.alive())
     end)
 
   it("plans with never-touch rules by name, type and path, and stops nothing",
