@@ -151,14 +151,19 @@ describe("the native scenarios on the Windows build #wine", function()
   end
 
   it("who_uses finds a redirection cmd.exe holds, a file open for reading "
-    .. "with every sharing, a running executable, a DLL's image and a "
-    .. "program working in a directory", function()
-      local redirected = fx.file("redirected.txt", "old")
+    .. "with every sharing, a running executable, a DLL's image, and what "
+    .. "uses a directory or a file beneath it", function()
+      -- a directory: a file beneath it cmd.exe holds, a program run from
+      -- it, and cmd.exe working in it (its current directory is a handle);
+      -- beside it a directory whose name starts the same
+      local workdir = fx.dir .. "/work"
+      H.sh("mkdir -p " .. H.q(workdir .. "/sub") .. " " .. H.q(fx.dir .. "/wor"))
+      local redirected = fx.file("work/sub/redirected.txt", "old")
       local shared = fx.file("shared.bin", "data")
       local doc = fx.file("doc.txt", "a document")
       -- a copy of the Windows Lua in a folder of its own: the process that
       -- runs it has that folder's lua54.dll as an image
-      local copy = fx.dir .. "/copy"
+      local copy = workdir .. "/bin"
       H.sh("mkdir -p " .. H.q(copy) .. " && cp " .. H.q(W.WIN64 .. "/lua.exe")
         .. " " .. H.q(W.WIN64 .. "/lua54.dll") .. " " .. H.q(copy))
       force_close_at_end({ SYSTEM32 .. "notepad.exe", win(copy .. "/lua54.dll"),
@@ -167,9 +172,6 @@ describe("the native scenarios on the Windows build #wine", function()
       local r = holder("read", shared)
       local n = start(H.q(SYSTEM32 .. "notepad.exe") .. " " .. H.q(win(doc)))
       local l = start(H.q(copy .. "/lua.exe") .. " -e " .. H.q("io.read()"))
-      -- cmd.exe working in a directory (its current directory is a handle)
-      local workdir = fx.dir .. "/work"
-      H.sh("mkdir " .. H.q(workdir))
       local w = start(H.q(SYSTEM32 .. "cmd.exe") .. " /c pause", workdir)
       local res = run([[
         local function who(path)
@@ -182,8 +184,20 @@ describe("the native scenarios on the Windows build #wine", function()
         end
         wait_app(]] .. lit(SYSTEM32 .. "notepad.exe") .. [[, "main_window")
         wait_app(]] .. lit(win(copy .. "/lua54.dll")) .. [[)
-        R.workdir = who(wait_app(]] .. lit(win(workdir)) .. [[) and ]]
-          .. lit(win(workdir)) .. [[)
+        -- until the three users are there
+        for _ = 1, 300 do
+          if #assert(rm.who_uses({ ]] .. lit(win(workdir)) .. [[ })) >= 3 then
+            break
+          end
+          nap(200)
+        end
+        R.workdir = {}
+        for _, a in ipairs(who(]] .. lit(win(workdir)) .. [[)) do
+          R.workdir[#R.workdir + 1] = a.name
+        end
+        table.sort(R.workdir)
+        R.wor = who(]] .. lit(win(fx.dir .. "/wor")) .. [[)
+        R.sub = who(]] .. lit(win(workdir .. "/sub")) .. [[)
         R.redirected = who(]] .. lit(win(redirected)) .. [[)
         R.shared = who(]] .. lit(win(shared)) .. [[)
         R.doc = who(]] .. lit(win(doc)) .. [[)
@@ -210,7 +224,9 @@ describe("the native scenarios on the Windows build #wine", function()
       assert.same(res.R.dll, res.R.exe)
       assert.equal(1, res.R.self.n)
       assert.is_true(res.R.self.detected_self)
-      assert.same(one(res.R.workdir, "cmd.exe", "console"), res.R.workdir)
+      assert.same({ "cmd.exe", "cmd.exe", "lua.exe" }, res.R.workdir)
+      assert.same({}, res.R.wor)
+      assert.same(res.R.redirected, res.R.sub)
       assert.is_true(c.alive() and n.alive() and l.alive() and w.alive())
     end)
 
