@@ -111,11 +111,14 @@ describe("the native scenarios on the Windows build #wine", function()
       .. " <>" .. H.q(dir .. "/in") .. " >" .. H.q(dir .. "/out")
       .. " 2>&1 & echo $!)")
     local child = { pid = assert(tonumber(pid:match("%d+"))) }
+    child.start_time = H.start_time(child.pid)
     function child.output() return H.read(dir .. "/out") or "" end
-    function child.alive() return H.alive(child.pid) end
+    function child.alive()
+      return H.alive(child.pid) and H.start_time(child.pid) == child.start_time
+    end
     function child.kill()
-      H.sh("kill -KILL " .. child.pid .. " 2>/dev/null")
-      H.gone(child.pid, 10)
+      -- only while its pid still names it (and until it has ended)
+      H.kill(child.pid, child.start_time)
       H.sh("rm -rf " .. H.q(dir))
     end
     return fx.track(child)
@@ -128,10 +131,8 @@ describe("the native scenarios on the Windows build #wine", function()
     local before = H.read(file)
     local child = start(H.q(SYSTEM32 .. "cmd.exe") .. " /c "
       .. H.q("pause > " .. win(file):gsub("/", "\\")))
-    for _ = 1, 1500 do
-      if H.read(file) ~= before or not child.alive() then break end
-      H.sh("sleep 0.02")
-    end
+    H.wait_for(function() return H.read(file) ~= before or not child.alive() end,
+      function() return "cmd.exe to open " .. file .. ": " .. child.output() end)
     assert(H.read(file) ~= before, "cmd.exe did not open " .. file .. ": "
       .. child.output())
     return child
@@ -460,11 +461,10 @@ describe("the native scenarios on the Windows build #wine", function()
         ]])
         -- until the application's nth instance holds the file
         local function started(n)
-          for _ = 1, 1500 do
+          pcall(H.wait_for, function()
             local _, k = (H.read(state) or ""):gsub("start", "")
-            if k >= n then break end
-            H.sh("sleep 0.02")
-          end
+            return k >= n
+          end, "")
           assert.equal(("start --resume\n"):rep(n), H.read(state))
         end
         start(H.q(W.WIN64 .. "/lua.exe") .. " " .. H.q(win(fx.dir .. "/app.lua"))
