@@ -283,6 +283,79 @@ describe("recovery", function()
     end)
   end)
 
+  describe("a listed process whose pid is taken between the list and the signal", function()
+    -- The installer lists a registered process, which then dies; another
+    -- process takes its pid within the same clock tick (same start time),
+    -- before the shutdown's signal. spec/helpers/pin_race.so, preloaded
+    -- into the installer, only times the race: at the second pidfd_open of
+    -- that pid (the shutdown opening it again after its list) or the first
+    -- signal through a pidfd on it, it lets reuse_pid kill the process and
+    -- start the newcomer at its pid, then the call goes on. The pidfs
+    -- inode the registration carries was checked by the list, when the
+    -- process still ran: only the pidfd the list kept tells them apart.
+    it("never signals the newcomer", function()
+      if not H.is_root() then
+        pending("needs root to choose a pid")
+        return
+      end
+      local asan = os.getenv("ASAN_OPTIONS")
+      local env = "LD_PRELOAD=" .. H.q(H.BUILD .. "/helpers/pin_race.so")
+        .. " ASAN_OPTIONS=" .. H.q((asan and asan .. ":" or "")
+          .. "verify_asan_link_order=0")
+      for round = 1, 20 do
+        local rdir = dir .. "/round" .. round
+        assert(H.sh("mkdir " .. H.q(rdir) .. " && echo ok"):find("ok"))
+        local c = fx.track(H.spawn(([[
+          local core = require "restartmanager.core"
+          local dir = %q
+          local s = assert(core.start_session())
+          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s stamp %%s idle >%%s 2>&1 &")
+            :format(%q, dir .. "/go", %q, dir .. "/stamp", dir .. "/out"))
+          local pid, start
+          repeat
+            local f = io.open(dir .. "/out")
+            local text = f and f:read("a") or ""
+            if f then f:close() end
+            pid, start = text:match("first (%%d+) (%%d+)")
+          until pid
+          pid, start = tonumber(pid), tonumber(start)
+          assert(s:register_resources(nil, { { pid = pid, start_time = start } }))
+          local f = assert(io.open(dir .. "/pid.tmp", "w"))
+          f:write(pid)
+          f:close()
+          assert(os.rename(dir .. "/pid.tmp", dir .. "/pid"))
+          local ok, msg, code = s:shutdown(core.shutdown.force, nil, 300)
+          print("shutdown", pid, start, ok, code, msg)
+          s:end_session()
+        ]]):format(rdir, H.BUILD .. "/helpers/reuse_pid", H.BUILD .. "/helpers/holder"),
+          { env = env .. " RM_RACE_DIR=" .. H.q(rdir) }))
+        c.wait_line("shutdown", 60)
+        local pid, start = c.output():match("shutdown%s+(%d+)%s+(%d+)")
+        local newcomer = H.read(rdir .. "/out"):match("second (%d+ %d+)")
+        assert.is_truthy(newcomer, H.read(rdir .. "/out"))
+        local npid, nstart = newcomer:match("(%d+) (%d+)")
+        assert.equal(pid, npid)
+        fx.track({ kill = function() H.sh("kill -KILL " .. pid .. " 2>/dev/null") end })
+        -- the race ran, at the shutdown's signal or its second look
+        local fired = H.read(rdir .. "/fired") or ""
+        assert.matches("fired", fired, c.output())
+        if nstart == start then
+          -- (the holder creates its stamp file at once, and writes it on
+          -- SIGTERM)
+          assert.is_true(H.alive(tonumber(pid)), "the newcomer was killed")
+          assert.is_true(H.read(rdir .. "/stamp") == nil or H.read(rdir .. "/stamp") == "",
+            "the newcomer got SIGTERM")
+          -- the shutdown went as far as its signal: through the pidfd its
+          -- list opened on the process, never opened again on the pid
+          assert.equal("fired signal\n", fired)
+          return
+        end
+        H.sh("kill -KILL " .. pid .. " 2>/dev/null")
+      end
+      pending("no round gave the newcomer the same start time")
+    end)
+  end)
+
   describe("a holder whose main thread has exited", function()
     it("is forced when it does not stop", function()
       local f = fx.file("held")

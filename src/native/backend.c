@@ -240,10 +240,24 @@ static void *describe_range(void *arg) {
   return NULL;
 }
 
+/* Closes the pidfds of a list. */
+static void close_pins(int *pins, size_t n) {
+  size_t i;
+  if (!pins) return;
+  for (i = 0; i < n; i++)
+    if (pins[i] >= 0) close(pins[i]);
+  free(pins);
+}
+
 /* Who uses the session's resources now: a malloc'd array of apps (by
- * pid), described and with the session's filters and shutdown applied. */
+ * pid), described and with the session's filters and shutdown applied.
+ * pins: NULL, or where to put a malloc'd array of a pidfd for each app (-1
+ * where there is none), opened by the scan before it read the process: a
+ * shutdown signals through them. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
-                          uint32_t *reasons, rm_pid_list *uninspected) {
+                          uint32_t *reasons, rm_pid_list *uninspected,
+                          int **pins) {
+  int *fds = NULL;
   rm_native_hit *hits = NULL;
   size_t n = 0;
   char *buf = NULL;
@@ -253,6 +267,7 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   *apps = NULL;
   *napps = 0;
   *reasons = 0;
+  if (pins) *pins = NULL;
   uninspected->pids = NULL;
   uninspected->n = 0;
   if (!s->private_) rc = rm_native_records_load(s->dirfd, &buf, &len);
@@ -272,6 +287,17 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
     rc = rm_native_scan(procfd, buf, len, 0, &hits, &n, uninspected,
                         &s->missing, &s->nmissing);
   free(buf);
+  if (rc == RM_OK && n) {
+    size_t i;
+    /* the pidfds leave the hits at once: whatever happens, closed once */
+    if (pins && (fds = (int *)malloc(n * sizeof *fds)) == NULL)
+      rc = RM_E_OUTOFMEMORY;
+    for (i = 0; i < n; i++) {
+      if (fds) fds[i] = hits[i].pidfd;
+      else if (hits[i].pidfd >= 0) close(hits[i].pidfd);
+      hits[i].pidfd = -1;
+    }
+  }
   if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
     rc = RM_E_OUTOFMEMORY;
   if (rc == RM_OK && n) {
@@ -299,7 +325,10 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   if (rc == RM_OK) {
     if (s->control) rm_native_control_mark(s->control, *apps, n);
     *napps = n;
+    if (pins) *pins = fds;
+    fds = NULL;
   }
+  close_pins(fds, n);
   free(hits);
   close(procfd);
   if (rc != RM_OK) {
@@ -343,7 +372,7 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
     memset(&s->pending, 0, sizeof s->pending);
   } else {
     drop_pending(s);
-    rc = list_apps(s, &found, &n, &r, uninspected);
+    rc = list_apps(s, &found, &n, &r, uninspected, NULL);
     if (rc != RM_OK) return rc;
   }
   *needed = (unsigned)n;
@@ -373,6 +402,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
                              unsigned timeout_ms, rm_progress_fn fn,
                              void *ctx) {
   rm_app *apps = NULL;
+  int *pins = NULL;
   size_t n = 0;
   rm_pid_list uninspected;
   uint32_t reasons;
@@ -383,13 +413,16 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
     return RM_E_BAD_ARGUMENTS;
   rc = rm_native_control_begin(s->control);
   if (rc != RM_OK) return rc;
-  rc = list_apps(s, &apps, &n, &reasons, &uninspected);
+  /* the list's pidfds go to the signals: a process the list found is the
+   * one signalled, never one that took its pid since */
+  rc = list_apps(s, &apps, &n, &reasons, &uninspected, &pins);
   free(uninspected.pids);
   /* any reboot reason: shutting down cannot free every resource */
   if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
   if (rc == RM_OK)
-    rc = rm_native_control_shutdown(s->control, apps, n, flags, timeout_ms,
-                                    s->dirfd, fn, ctx);
+    rc = rm_native_control_shutdown(s->control, apps, pins, n, flags,
+                                    timeout_ms, s->dirfd, fn, ctx);
+  close_pins(pins, n);
   free(apps);
   rm_native_control_end(s->control);
   return rc;

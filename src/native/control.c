@@ -396,8 +396,9 @@ static void supersede(rm_native_control *c, size_t first, stopped *st) {
  * processes). An app gone since the list is marked stopped by someone
  * else. Out of descriptors or memory: nothing is kept and the code is
  * returned, before anything is signalled. */
-static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
-                          stopped **set, size_t *total, size_t *nunit) {
+static unsigned take_apps(rm_native_control *c, const rm_app *apps,
+                          int *pins, size_t n, stopped **set, size_t *total,
+                          size_t *nunit) {
   size_t i, first = c->napps, first_unit = c->nunits;
   int pass;
   for (pass = 0; pass < 2; pass++) {
@@ -423,7 +424,19 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
         continue;
       }
       errno = 0;
-      st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
+      if (pins && pins[i] >= 0) {
+        /* the list's own pidfd: the process it found, whatever runs at
+         * its pid now */
+        st->pidfd = pins[i];
+        pins[i] = -1;
+        if (rm_native_pidfd_exited(st->pidfd)) {
+          close(st->pidfd);
+          st->pidfd = -1;
+        }
+      } else {
+        st->pidfd =
+            open_checked(apps[i].process.pid, apps[i].process.start_time);
+      }
       if (st->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
         /* no pidfd_open (a kernel before 5.3, or a seccomp policy): a
          * process that cannot be signalled without a pid race is not
@@ -450,6 +463,18 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       if (rm_native_restart_find(apps[i].process.pid,
                                  apps[i].process.start_time, &st->reg) != 0)
         memset(&st->reg, 0, sizeof st->reg);
+      if (rm_native_pidfd_exited(st->pidfd)) {
+        /* gone while its ids were read: they may be a newcomer's */
+        rm_native_restart_free(&st->reg);
+        free(st->groups);
+        st->groups = NULL;
+        st->ngroups = 0;
+        close(st->pidfd);
+        st->pidfd = -1;
+        st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
+                         RM_STATUS_STOPPED_OTHER;
+        continue;
+      }
       supersede(c, first, st);
       /* another installer stopping it at the same time restarts it */
       if (st->reg.buf && rm_native_restart_claim(&st->reg) != 0)
@@ -649,7 +674,7 @@ static unsigned save_record(const rm_native_control *c, int recdir) {
 }
 
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
-                                    size_t n, uint32_t flags,
+                                    int *pins, size_t n, uint32_t flags,
                                     unsigned timeout_ms, int recdir,
                                     rm_progress_fn fn, void *ctx) {
   reporter rep;
@@ -674,7 +699,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     free(set);
     return RM_E_OUTOFMEMORY;
   }
-  rc = take_apps(c, apps, n, set, &total, &nunit);
+  rc = take_apps(c, apps, pins, n, set, &total, &nunit);
   /* recorded before the first signal: a primary that dies from here on
    * leaves what to bring back */
   if (rc == RM_OK) rc = save_record(c, recdir);
