@@ -39,11 +39,8 @@ local M = {
 
 -- The tunables live in the module that uses them; reading or setting them
 -- here reads or sets them there.
-local TUNABLES = { BATCH = session, LIST_TRIES = session,
+local TUNABLES = { LIST_TRIES = session,
   LIST_CAPACITY = session, SHUTDOWN_TIMEOUT = session }
-
---- How many resources one registration call carries at most (65536).
--- @field BATCH
 
 --- How many times `Session:list` calls RmGetList when the list keeps
 -- growing between calls (6).
