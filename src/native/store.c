@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,35 @@ static int own_dir(const char *path, uid_t uid) {
          (st.st_mode & 022) == 0;
 }
 
+/* The store in the home directory of uid (from the password database,
+ * never $HOME, so that a root installer looking for that user's restart
+ * registrations finds the same place): <home>/.restartmanager, when the
+ * home is a directory of uid that no one else may write into, so that no
+ * one else can create anything there. 0 on success. */
+static int home_store(uid_t uid, char *buf, size_t size) {
+  struct passwd pw, *res = NULL;
+  struct stat st;
+  char *pwbuf;
+  long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+  size_t cap = max > 0 ? (size_t)max : 16384;
+  int n = -1, err;
+  for (;;) {
+    pwbuf = (char *)malloc(cap);
+    if (!pwbuf) return -1;
+    err = getpwuid_r(uid, &pw, pwbuf, cap, &res);
+    if (err != ERANGE || cap >= 1 << 20) break;
+    free(pwbuf);
+    cap *= 2;
+  }
+  if (err == 0 && res && pw.pw_dir && pw.pw_dir[0] == '/' &&
+      stat(pw.pw_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+      (st.st_mode & 022) == 0)
+    n = snprintf(buf, size, "%s%s.restartmanager", pw.pw_dir,
+                 pw.pw_dir[strlen(pw.pw_dir) - 1] == '/' ? "" : "/");
+  free(pwbuf);
+  return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
 int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
                              size_t size) {
   char run[64];
@@ -41,7 +71,12 @@ int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
     n = snprintf(buf, size, "/run/restartmanager");
   else if (uid != 0 && own_dir(run, uid))
     n = snprintf(buf, size, "%s/restartmanager", run);
+  else if (home_store(uid, buf, size) == 0)
+    return 0;
   else
+    /* a user without a home of its own (nobody, most system users): the
+     * last resort, which someone else can take in advance; the store is
+     * then refused (5), never used */
     n = snprintf(buf, size, "/tmp/restartmanager-%lu", (unsigned long)uid);
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }

@@ -31,7 +31,11 @@
 int rm_native_store_path(char *buf, size_t size);
 
 /* The store directory's path of user uid whose XDG_RUNTIME_DIR is xdg (NULL
- * or relative: none), into buf. 0 on success. */
+ * or relative: none), into buf. 0 on success. In order: XDG_RUNTIME_DIR's
+ * restartmanager; for root, /run/restartmanager; /run/user/UID's when
+ * that directory is uid's; <home>/.restartmanager when the home directory
+ * the password database gives is uid's and no one else may write into it;
+ * else /tmp/restartmanager-UID. */
 int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
                              size_t size);
 
