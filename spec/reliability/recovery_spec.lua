@@ -169,6 +169,44 @@ describe("recovery", function()
       end)
   end)
 
+  describe("an explicit recovery", function()
+    it("restarts what a primary killed mid-shutdown stopped, and says what",
+      function()
+        local data = fx.file("data")
+        local s1, first = app(data)
+        reap(s1)
+        local out = H.lua(([[
+          local core = require "restartmanager.core"
+          local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
+          local s = assert(core.start_session())
+          assert(s:register_resources({ %q }))
+          s:shutdown(core.shutdown.force, function(p)
+            if p == 100 then os.execute("kill -KILL " .. me) end
+          end, 5000)
+          print("not killed")
+        ]]):format(data))
+        assert.not_matches("not killed", out)
+        assert.is_true(H.gone(first.pid, 10), "the shutdown did not stop it")
+        local json = H.cli("recover --json")
+        local doc = require("restartmanager.json").decode(json)
+        assert.is_true(doc.ok, json)
+        assert.equal("recover", doc.command)
+        assert.equal(1, #doc.recovered, json)
+        local e = doc.recovered[1]
+        assert.equal(first.pid, e.pid)
+        assert.is_true(e.started)
+        assert.matches("lua", e.exe)
+        local starts = H.wait_app_starts(s1, 2)
+        assert.is_true(H.alive(starts[2].pid))
+        if e.new_pid > 0 then assert.equal(starts[2].pid, e.new_pid) end
+        -- done once: the record is gone with the stale session
+        local text, _, rc = H.cli("recover")
+        assert.equal(0, rc)
+        assert.equal("nothing to recover\n", text)
+        assert.same({}, assert(rm.recover()))
+      end)
+  end)
+
   describe("primaries killed at each point of a shutdown", function()
     -- before any signal (0 %), after the first application stopped, after
     -- all did (100 %): three rounds of each

@@ -121,7 +121,8 @@ unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
    * for cancel, and nothing in the store */
   rc = s->private_ ? rm_native_new_key(s->key)
                    : rm_native_store_create(s->storefd, s->key, &s->dirfd,
-                                            &s->lockfd, rm_native_recovery_run);
+                                            &s->lockfd, rm_native_recovery_run,
+                                            NULL);
   if (rc != RM_OK) goto fail;
   primary_add(s);
   memcpy(key, s->key, RM_KEY_LEN + 1);
@@ -146,7 +147,7 @@ unsigned rm_backend_join(rm_session **out, const char *key) {
   s->storefd = rm_native_store_open(&rc);
   if (s->storefd >= 0)
     rc = rm_native_store_join(s->storefd, key, &s->dirfd,
-                              rm_native_recovery_run);
+                              rm_native_recovery_run, NULL);
   if (rc != RM_OK) {
     free_session(s);
     return rc;
@@ -498,6 +499,37 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
 /* ---------------------------------------------------------------------
  * Processes, restart registration, errors
  * ------------------------------------------------------------------- */
+
+void rm_native_recovered_free(rm_recovered *r, size_t n) {
+  size_t i;
+  if (!r) return;
+  for (i = 0; i < n; i++) {
+    free(r[i].service);
+    free(r[i].exe);
+  }
+  free(r);
+}
+
+unsigned rm_native_recover(rm_recovered **out, size_t *n) {
+  rm_native_recovery_log log;
+  unsigned rc;
+  int storefd = rm_native_store_open(&rc);
+  *out = NULL;
+  *n = 0;
+  if (storefd < 0) return rc;
+  memset(&log, 0, sizeof log);
+  rc = rm_native_store_sweep(storefd, rm_native_recovery_run, &log);
+  close(storefd);
+  /* what was started is started: a log short of memory says so */
+  if (rc == RM_OK && log.failed) rc = RM_E_OUTOFMEMORY;
+  if (rc != RM_OK) {
+    rm_native_recovered_free(log.items, log.n);
+    return rc;
+  }
+  *out = log.items;
+  *n = log.n;
+  return RM_OK;
+}
 
 unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
   uint64_t start;

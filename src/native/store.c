@@ -172,7 +172,8 @@ static int session_alive(int dirfd) {
 
 /* With the store locked: removes stale sessions (on_stale sees each
  * first), returns how many live. */
-static int sweep(int storefd, void (*on_stale)(int dirfd)) {
+static int sweep(int storefd, void (*on_stale)(int dirfd, void *ctx),
+                 void *ctx) {
   int dupfd = dup(storefd), live = 0;
   DIR *d;
   struct dirent *e;
@@ -206,7 +207,7 @@ static int sweep(int storefd, void (*on_stale)(int dirfd)) {
       int fd = openat(storefd, stale[i],
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0) {
-        on_stale(fd);
+        on_stale(fd, ctx);
         close(fd);
       }
     }
@@ -279,12 +280,13 @@ static unsigned create_session(int storefd, char *key, int *dirfd,
 
 unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
                                 int *dirfd, int *lockfd,
-                                void (*on_stale)(int dirfd)) {
+                                void (*on_stale)(int dirfd, void *ctx),
+                                void *ctx) {
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   int live;
   *dirfd = *lockfd = -1;
   if (rc != RM_OK) return rc;
-  live = sweep(storefd, on_stale);
+  live = sweep(storefd, on_stale, ctx);
   if (live < 0)
     rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   else if (live >= MAX_SESSIONS)
@@ -295,13 +297,25 @@ unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
   return rc;
 }
 
+unsigned rm_native_store_sweep(int storefd,
+                               void (*on_stale)(int dirfd, void *ctx),
+                               void *ctx) {
+  unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
+  if (rc != RM_OK) return rc;
+  if (sweep(storefd, on_stale, ctx) < 0)
+    rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  (void)flock(storefd, LOCK_UN);
+  return rc;
+}
+
 unsigned rm_native_store_join(int storefd, const char *key, int *dirfd,
-                              void (*on_stale)(int dirfd)) {
+                              void (*on_stale)(int dirfd, void *ctx),
+                              void *ctx) {
   struct stat st;
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   *dirfd = -1;
   if (rc != RM_OK) return rc;
-  (void)sweep(storefd, on_stale);
+  (void)sweep(storefd, on_stale, ctx);
   rc = RM_E_SESSION_CREDENTIAL_CONFLICT;
   *dirfd = openat(storefd, key,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
