@@ -340,7 +340,7 @@ describe("recovery", function()
       local env = "LD_PRELOAD=" .. H.q(H.BUILD .. "/helpers/pin_race.so")
         .. " ASAN_OPTIONS=" .. H.q((asan and asan .. ":" or "")
           .. "verify_asan_link_order=0")
-      for round = 1, 20 do
+      for round = 1, 100 do
         local rdir = dir .. "/round" .. round
         assert(H.sh("mkdir " .. H.q(rdir) .. " && echo ok"):find("ok"))
         local c = fx.track(H.spawn(([[
@@ -370,6 +370,10 @@ describe("recovery", function()
         c.wait_line("shutdown", 60)
         local pid, start = c.output():match("shutdown%s+(%d+)%s+(%d+)")
         local newcomer = H.read(rdir .. "/out"):match("second (%d+ %d+)")
+        if not newcomer and H.read(rdir .. "/out"):match("reuse_pid: pid") then
+          pending("a pid cannot be chosen here: " .. H.read(rdir .. "/out"))
+          return
+        end
         assert.is_truthy(newcomer, H.read(rdir .. "/out"))
         local npid, nstart = newcomer:match("(%d+) (%d+)")
         assert.equal(pid, npid)
