@@ -374,7 +374,8 @@ describe("recovery", function()
         assert.is_truthy(newcomer, H.read(rdir .. "/out"))
         local npid, nstart = newcomer:match("(%d+) (%d+)")
         assert.equal(pid, npid)
-        fx.track({ kill = function() H.sh("kill -KILL " .. pid .. " 2>/dev/null") end })
+        local since = H.start_time(pid)
+        fx.track({ kill = function() H.kill(pid, since) end })
         -- the race ran, at the shutdown's signal or its second look
         local fired = H.read(rdir .. "/fired") or ""
         assert.matches("fired", fired, c.output())
