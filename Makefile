@@ -41,7 +41,8 @@ WARN       := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow \
               -Wstrict-prototypes -Wmissing-prototypes -Wno-long-long
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR)
 
-# src/ in three layers: the Lua binding (src/*.c), the interfaces
+# src/ in three layers: the Lua binding and what every backend shares
+# (src/*.c: src/filters.c, a session's filter list), the interfaces
 # (src/*.h), one folder per backend (src/native/, src/windows/).
 HEADERS    := $(wildcard src/*.h src/native/*.h src/windows/*.h)
 BINDING    := $(wildcard src/*.c)

@@ -69,6 +69,7 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/filters.c",
             "src/lconsole.c",
             "src/lprocess.c",
             "src/lrestart.c",
@@ -104,6 +105,7 @@ build = {
         -- RestartManager.h
         ["restartmanager.core"] = {
           sources = {
+            "src/filters.c",
             "src/lconsole.c",
             "src/lprocess.c",
             "src/lrestart.c",

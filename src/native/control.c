@@ -744,7 +744,7 @@ static int to_restart(const stopped *st) {
  * or not their services registered for restart; sockets first), unless a
  * filter says no, and marks their processes. Returns non-zero when one did
  * not start. */
-static int restart_units(rm_native_control *c, const rm_native_filters *filters,
+static int restart_units(rm_native_control *c, const rm_filters *filters,
                          int procfd, reporter *rep, size_t *done,
                          size_t total) {
   rm_native_unit *todo;
@@ -777,7 +777,7 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
       if (st->unit != (long)i) continue;
       /* started already by a restart that was then interrupted */
       if (st->app.status & RM_STATUS_RESTARTED) masked = 1;
-      st->app.status |= rm_native_filters_mask(
+      st->app.status |= rm_filters_mask(
           rm_native_filters_action(filters, procfd, &st->app));
       if (st->app.status & RM_STATUS_RESTART_MASKED) masked = 1;
     }
@@ -810,7 +810,7 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
 }
 
 unsigned rm_native_control_restart(rm_native_control *c,
-                                   const rm_native_filters *filters,
+                                   const rm_filters *filters,
                                    int procfd, int recdir, rm_progress_fn fn,
                                    void *ctx) {
   reporter rep;
@@ -833,7 +833,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
     if (!to_restart(st)) continue;
     /* file filters were applied while the app ran; process and service
      * filters may have come since */
-    st->app.status |= rm_native_filters_mask(
+    st->app.status |= rm_filters_mask(
         rm_native_filters_action(filters, procfd, &st->app));
     if (st->app.status & RM_STATUS_RESTART_MASKED) continue;
     if (spawn(st) == 0) {
