@@ -42,8 +42,9 @@ WARN       := -std=c99 -pedantic -Wall -Wextra -Werror -Wshadow \
 ALL_CFLAGS  = $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Isrc -I$(LUA_INCDIR)
 
 # src/ in three layers: the Lua binding and what every backend shares
-# (src/*.c: src/filters.c, a session's filter list), the interfaces
-# (src/*.h), one folder per backend (src/native/, src/windows/).
+# (src/*.c: src/filters.c, a session's filter list; src/progress.c,
+# progress reports), the interfaces (src/*.h), one folder per backend
+# (src/native/, src/windows/).
 HEADERS    := $(wildcard src/*.h src/native/*.h src/windows/*.h)
 BINDING    := $(wildcard src/*.c)
 NATIVE_SRC := $(BINDING) $(wildcard src/native/*.c)

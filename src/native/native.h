@@ -35,9 +35,11 @@
  *
  * This header gathers them for backend.c; a layer includes only the
  * headers of the layers it uses. Code that is the same on every platform
- * lives beside the interfaces in src/ (src/filters.h: a session's filter
- * list, its rules and its layout) and calls nothing of a backend; the
- * layers here may call it.
+ * lives beside the interfaces in src/ and calls nothing of a backend; the
+ * layers here may call it:
+ *
+ *   src/filters.h   a session's filter list, its rules and its layout
+ *   src/progress.h  progress reports that never fall (control.c)
  */
 #ifndef RESTARTMANAGER_NATIVE_H
 #define RESTARTMANAGER_NATIVE_H

@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "../filters.h"
 #include "../process.h"
+#include "../progress.h"
 #include "w32.h"
 
 /* How long the stop of each message to one window may take, at most. */
@@ -420,19 +421,6 @@ static unsigned w_get_list(void *v, unsigned *needed, unsigned *count,
  * Shutdown
  * ------------------------------------------------------------------- */
 
-typedef struct reporter {
-  rm_progress_fn fn;
-  void *ctx;
-  int last;
-  int stop;
-} reporter;
-
-static void report(reporter *r, unsigned pct) {
-  if (r->stop || !r->fn || (int)pct <= r->last) return;
-  r->last = (int)pct;
-  if (r->fn(r->ctx, pct) != 0) r->stop = 1;
-}
-
 static int cancelled(w32s *s) {
   return WaitForSingleObject(s->cancel, 0) == WAIT_OBJECT_0;
 }
@@ -485,7 +473,7 @@ static void ask_service(const stopped *st) {
 }
 
 /* Marks the set's processes that ended; returns how many still run. */
-static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
+static size_t sweep_exits(stopped **set, size_t n, rm_reporter *rep,
                           size_t *done, size_t total) {
   size_t i, left = 0;
   for (i = 0; i < n; i++) {
@@ -493,7 +481,7 @@ static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
     if (rm_win_process_ended(set[i]->h)) {
       set[i]->exited = 1;
       (*done)++;
-      report(rep, (unsigned)(*done * 100 / (total + 1)));
+      rm_reporter_report(rep, (unsigned)(*done * 100 / (total + 1)));
     } else {
       left++;
     }
@@ -504,7 +492,7 @@ static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
 /* Waits until every asked process of set ended, the deadline passed or the
  * session was cancelled; returns how many of them still run. */
 static size_t await_exits(w32s *s, stopped **set, size_t n, ULONGLONG until,
-                          reporter *rep, size_t *done, size_t total,
+                          rm_reporter *rep, size_t *done, size_t total,
                           int only_asked) {
   for (;;) {
     HANDLE hs[MAXIMUM_WAIT_OBJECTS];
@@ -579,7 +567,7 @@ static unsigned take_apps(w32s *s, rm_app *apps, size_t n, stopped **set,
 
 /* Sends the polite requests; console applications get none. */
 static void ask_all(w32s *s, stopped **set, size_t total, unsigned timeout_ms,
-                    reporter *rep) {
+                    rm_reporter *rep) {
   size_t i;
   for (i = 0; i < total && !rep->stop && !cancelled(s); i++) {
     stopped *st = set[i];
@@ -607,7 +595,7 @@ static void settle(stopped **set, size_t total) {
 }
 
 static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
-                             reporter *rep) {
+                             rm_reporter *rep) {
   rm_app *apps = NULL;
   stopped **set = NULL;
   size_t n = 0, i, total = 0, done = 0, left;
@@ -634,7 +622,7 @@ static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
     return rc;
   }
   s->shut_down = 1;
-  report(rep, 0);
+  rm_reporter_report(rep, 0);
   ask_all(s, set, total, timeout_ms, rep);
   left = await_exits(s, set, total, GetTickCount64() + timeout_ms, rep,
                      &done, total, 1);
@@ -650,16 +638,17 @@ static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
   free(set);
   if (cancelled(s) || rep->stop) return RM_E_CANCELLED;
   if (left) return RM_E_FAIL_SHUTDOWN;
-  report(rep, 100);
+  rm_reporter_report(rep, 100);
   return RM_OK;
 }
 
 static unsigned w_shutdown(void *v, uint32_t flags, unsigned timeout_ms,
                            rm_progress_fn fn, void *ctx) {
   w32s *s = (w32s *)v;
-  reporter rep = {fn, ctx, -1, 0};
+  rm_reporter rep;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
+  rm_reporter_init(&rep, fn, ctx);
   if (flags & ~(RM_SHUTDOWN_FORCE | RM_SHUTDOWN_ONLY_REGISTERED))
     return RM_E_BAD_ARGUMENTS;
   if (InterlockedCompareExchange(&s->busy, 1, 0) != 0) return RM_E_BUSY;
@@ -847,11 +836,12 @@ static int wants_restart(const stopped *st) {
 
 static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
   w32s *s = (w32s *)v;
-  reporter rep = {fn, ctx, -1, 0};
+  rm_reporter rep;
   size_t i, total = 0, done = 0;
   int failed = 0;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
+  rm_reporter_init(&rep, fn, ctx);
   if (InterlockedCompareExchange(&s->busy, 1, 0) != 0) return RM_E_BUSY;
   if (!s->shut_down) {
     InterlockedExchange(&s->busy, 0);
@@ -859,7 +849,7 @@ static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
   }
   ResetEvent(s->cancel);
   for (i = 0; i < s->napps; i++) total += wants_restart(&s->apps[i]);
-  report(&rep, 0);
+  rm_reporter_report(&rep, 0);
   /* the reverse of the stop order */
   for (i = s->napps; i-- > 0;) {
     stopped *st = &s->apps[i];
@@ -876,12 +866,12 @@ static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
       failed = 1;
     }
     done++;
-    report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
+    rm_reporter_report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
   }
   if (rep.stop || cancelled(s)) {
     rc = RM_E_CANCELLED;
   } else {
-    report(&rep, 100);
+    rm_reporter_report(&rep, 100);
     rc = failed ? RM_E_FAIL_RESTART : RM_OK;
     free_stopped(s);
     s->shut_down = 0;
