@@ -424,7 +424,7 @@ describe("register_resources and get_list", function()
 
   describe("many names of one directory (identified from its listing)",
     function()
-      -- 100 files, and among the names: a link to a file elsewhere, a
+      -- 300 files, and among the names: a link to a file elsewhere, a
       -- directory, a fifo, a name given twice and one that does not exist
       local names, held, outside
       local function setup_dir()
@@ -432,7 +432,7 @@ describe("register_resources and get_list", function()
         H.sh("mkdir " .. H.q(many) .. " " .. H.q(many .. "/sub")
           .. " && mkfifo " .. H.q(many .. "/fifo"))
         names = {}
-        for i = 1, 100 do
+        for i = 1, 300 do
           H.write(("%s/f%03d"):format(many, i), tostring(i))
           names[#names + 1] = ("%s/f%03d"):format(many, i)
         end
@@ -444,7 +444,7 @@ describe("register_resources and get_list", function()
         end
         held = {
           first = holder("open " .. H.q(names[1])),
-          last = holder("open " .. H.q(names[100])),
+          last = holder("open " .. H.q(names[300])),
           mapped = holder("mmap " .. H.q(names[77])),
           linked = holder("open " .. H.q(outside)),
           inner = holder("open " .. H.q(many .. "/sub/inner")),
@@ -465,8 +465,8 @@ describe("register_resources and get_list", function()
                 .. tostring(private) .. ")")
             end
             assert.is_nil(apps[bystander.pid])
-            -- "none", the 105th name, alone
-            assert.same({ 105 }, s:missing())
+            -- "none", the 305th name, alone
+            assert.same({ 305 }, s:missing())
             s:end_session()
           end
         end)
@@ -486,7 +486,7 @@ describe("register_resources and get_list", function()
         local out, rc = H.lua(([[
           local rm = require "restartmanager"
           local names = {}
-          for i = 1, 100 do names[i] = ("%s/f%%03d"):format(i) end
+          for i = 1, 300 do names[i] = ("%s/f%%03d"):format(i) end
           local apps = assert(rm.who_uses(names))
           for _, a in ipairs(apps) do io.write(a.pid, " ") end
         ]]):format(many), { prefix = "unshare -m --propagation private sh -c "

@@ -111,9 +111,10 @@ static void *stat_range(void *arg) {
 /* Names of one directory, one after the other in the list, from which on
  * the directory is listed. */
 #define LISTED_MIN 64
-/* A listing stops after this many entries for each name it looks for (a
- * stat costs several entries' worth). */
-#define LISTED_PER_NAME 8
+/* A stat costs about five entries of a listing: a directory is listed
+ * when it holds at most this many entries for each name looked for (and
+ * the listing stops after a few more, should its size mislead). */
+#define LISTED_PER_NAME 3
 
 /* A run of paths lo..hi in one directory (dirlen bytes of each path). */
 typedef struct listed_run {
@@ -129,18 +130,29 @@ typedef struct listed_job {
   size_t nmounts;
 } listed_job;
 
-/* File systems whose d_ino is the file's st_ino. */
-static int listing_fs(int fd) {
+/* How many entries the directory fd holds, about, from its size, on the
+ * file systems whose d_ino is the file's st_ino (0 on the others): namelen
+ * is the length of the names looked for, on average. */
+static size_t listing_size(int fd, const struct stat *st, size_t namelen) {
   struct statfs sf;
+  size_t size = (size_t)st->st_size, per;
   if (fstatfs(fd, &sf) != 0) return 0;
   switch ((unsigned long)sf.f_type) {
-  case 0xEF53UL:     /* ext2, ext3, ext4 */
-  case 0x01021994UL: /* tmpfs */
-  case 0x58465342UL: /* xfs */
-  case 0x9123683EUL: /* btrfs */
-    return 1;
+  case 0xEF53UL: /* ext2, ext3, ext4: 8 bytes and the name, by 4 */
+    per = (8 + namelen + 3) & ~(size_t)3;
+    break;
+  case 0x01021994UL: /* tmpfs: 20 an entry */
+    per = 20;
+    break;
+  case 0x58465342UL: /* xfs: 12 bytes and the name, by 8 */
+    per = (12 + namelen + 7) & ~(size_t)7;
+    break;
+  case 0x9123683EUL: /* btrfs: twice the names */
+    per = 2 * namelen;
+    break;
   default: return 0;
   }
+  return per ? size / per + 1 : 0;
 }
 
 /* Decodes the octal escapes (\040) of a mountinfo field in place. */
@@ -245,7 +257,7 @@ struct listed_dirent {
 static void list_run(const listed_job *j, const listed_run *r) {
   char dir[PATH_MAX], *real;
   const char *first = j->paths[r->lo];
-  size_t want = 0, i, cap = 16, seen = 0, limit;
+  size_t want = 0, i, cap = 16, seen = 0, limit, namelen = 0, entries = 0;
   size_t *slot = NULL;
   struct stat dst;
   int fd, ok;
@@ -258,7 +270,10 @@ static void list_run(const listed_job *j, const listed_run *r) {
   dir[r->dirlen] = '\0';
   fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
-  ok = listing_fs(fd) && fstat(fd, &dst) == 0;
+  for (i = r->lo; i < r->hi; i++) namelen += strlen(j->paths[i]);
+  namelen = namelen / (r->hi - r->lo) - r->dirlen - 1;
+  if (fstat(fd, &dst) == 0) entries = listing_size(fd, &dst, namelen);
+  ok = entries && entries <= (r->hi - r->lo) * LISTED_PER_NAME;
   if (ok) {
     real = realpath(dir, NULL);
     ok = real && !mount_inside(j, real);
@@ -277,7 +292,7 @@ static void list_run(const listed_job *j, const listed_run *r) {
       want++;
     } /* else a name given twice: the second is looked up by stat */
   }
-  limit = want * LISTED_PER_NAME + 64;
+  limit = want * (LISTED_PER_NAME + 1) + 256;
   while (ok && want && seen < limit) {
     long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof buf.bytes);
     long off;
