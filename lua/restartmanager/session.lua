@@ -174,7 +174,10 @@ function S.who_uses(resources, opts)
   -- a bare list of paths is the usual call here
   local list = true
   for k in pairs(resources) do
-    if math.type(k) ~= "integer" then list = false end
+    if math.type(k) ~= "integer" then
+      list = false
+      break
+    end
   end
   if list then resources = { files = resources } end
   check.resources(resources, "who_uses", 2)
@@ -265,6 +268,18 @@ function Session:register(resources)
       out[i] = v
     end
     return out
+  end
+  if np == 0 and nf <= S.BATCH and ns <= S.BATCH then
+    if nf + ns == 0 then return true end
+    -- files and services only, in one call, which checks every entry
+    -- before it registers any: they are checked here (for this function's
+    -- messages) only when it refuses them
+    local ok, r1, r2, r3 = pcall(self.handle.register_resources, self.handle,
+      given_files, nil, given_svcs)
+    if ok then return r1, r2, r3 end
+    names(given_files, nf, "files")
+    names(given_svcs, ns, "services")
+    error(r1, 0)
   end
   local files = names(given_files, nf, "files")
   local services = names(given_svcs, ns, "services")
