@@ -622,5 +622,21 @@ describe("restartmanager list helpers", function()
       "bad field 'files' (table expected, got string)")
     assert.has_error(function() rm.who_uses(5) end,
       "bad argument #1 to 'who_uses' (table expected, got number)")
+    -- a bad entry is named in the layer's words, and nothing is registered
+    local fx = H.scratch()
+    finally(fx.cleanup)
+    local f = fx.file("registered")
+    local h = fx.holder("open " .. H.q(f))
+    assert.has_error(function() s:register { files = { f, true } } end,
+      "bad field 'files' (string expected at index 2, got boolean)")
+    assert.has_error(function() s:register { files = { f, "a\0b" } } end,
+      "bad field 'files' (string at index 2 contains a zero byte)")
+    assert.has_error(function() s:register { services = { "a", 5 } } end,
+      "bad field 'services' (string expected at index 2, got number)")
+    assert.has_error(function() rm.who_uses { f, {} } end,
+      "bad field 'files' (string expected at index 2, got table)")
+    assert.same({}, (assert(s:list())))
+    assert.is_true(s:register { files = { f } })
+    assert.equal(h.pid, assert(s:list())[1].pid)
   end)
 end)
