@@ -32,55 +32,68 @@
  * A set of (device, inode) pairs, open addressing
  * ------------------------------------------------------------------- */
 
+typedef struct idslot {
+  uint64_t dev, ino; /* ino 0 marks a free slot (no file has inode 0) */
+} idslot;
+
+/* Placed by the inode alone, so that one set answers both "this device
+ * and inode" and "this inode on any device" (maps may show another
+ * device than stat). */
 typedef struct idset {
-  uint64_t *dev, *ino; /* ino 0 marks a free slot (no file has inode 0) */
+  idslot *slots; /* a pair in one place: one cache line a probe */
   size_t mask, count;
 } idset;
 
-static uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ b;
-  h ^= h >> 31;
-  h *= 0xBF58476D1CE4E5B9ull;
+static size_t ino_slot(const idset *s, uint64_t ino) {
+  uint64_t h = ino * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
-  return h;
+  return (size_t)h & s->mask;
 }
 
+/* Room for n pairs, the table at most two-thirds full. */
 static int idset_init(idset *s, size_t n) {
   size_t cap = 16;
-  while (cap < n * 2) cap <<= 1;
-  s->dev = (uint64_t *)calloc(cap, sizeof *s->dev);
-  s->ino = (uint64_t *)calloc(cap, sizeof *s->ino);
+  while (cap < n + n / 2) cap <<= 1;
+  s->slots = (idslot *)calloc(cap, sizeof *s->slots);
   s->mask = cap - 1;
   s->count = 0;
-  return s->dev && s->ino ? 0 : -1;
+  return s->slots ? 0 : -1;
 }
 
-static void idset_free(idset *s) {
-  free(s->dev);
-  free(s->ino);
-}
+static void idset_free(idset *s) { free(s->slots); }
 
 /* Adds (dev, ino); the set was sized for every insertion up front. */
 static void idset_add(idset *s, uint64_t dev, uint64_t ino) {
-  size_t i = (size_t)mix(dev, ino) & s->mask;
+  size_t i = ino_slot(s, ino);
   if (ino == 0) return;
-  while (s->ino[i]) {
-    if (s->ino[i] == ino && s->dev[i] == dev) return;
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino && s->slots[i].dev == dev) return;
     i = (i + 1) & s->mask;
   }
-  s->dev[i] = dev;
-  s->ino[i] = ino;
+  s->slots[i].dev = dev;
+  s->slots[i].ino = ino;
   s->count++;
 }
 
 static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
-  size_t i = (size_t)mix(dev, ino) & s->mask;
-  while (s->ino[i]) {
-    if (s->ino[i] == ino && s->dev[i] == dev) return 1;
+  size_t i = ino_slot(s, ino);
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino && s->slots[i].dev == dev) return 1;
     i = (i + 1) & s->mask;
   }
   return 0;
 }
+
+/* 1 when the set holds ino on some device. */
+static int idset_has_ino(const idset *s, uint64_t ino) {
+  size_t i = ino_slot(s, ino);
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino) return 1;
+    i = (i + 1) & s->mask;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------------
  * What the session registered
  * ------------------------------------------------------------------- */
@@ -96,7 +109,6 @@ typedef struct dirpath {
 
 typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
-  idset inodes; /* the same inodes with device 0: maps' devices may differ */
   rm_unique_process *procs;
   size_t nprocs, cprocs;
   char **svcs;
@@ -124,7 +136,6 @@ typedef struct targets {
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
   idset_add(&t->files, dev, ino);
-  idset_add(&t->inodes, 0, ino);
 }
 
 static void add_dev(targets *t, uint64_t dev) {
@@ -282,7 +293,6 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
 static void targets_free(targets *t) {
   size_t i;
   idset_free(&t->files);
-  idset_free(&t->inodes);
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
   for (i = 0; i < t->ndirs; i++) free(t->dirs[i].path);
   free(t->svcs);
@@ -324,9 +334,7 @@ static int cmp_place(const void *a, const void *b) {
 
 /* The sets, for n identities. */
 static int targets_sets(targets *t, size_t n) {
-  return idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0
-             ? -1
-             : 0;
+  return idset_init(&t->files, n);
 }
 
 /* The targets named by the records in buf (or, when payload is set, by the
@@ -556,7 +564,7 @@ static int map_matches(void *ctx, const char *line) {
     for (e = p; *e && *e != '\n'; e++) {}
     if (*p == '/' && beneath(t, p, (size_t)(e - p))) return 1;
   }
-  if (!t->files.count || !idset_has(&t->inodes, 0, ino)) return 0;
+  if (!t->files.count || !idset_has_ino(&t->files, ino)) return 0;
   if (idset_has(&t->files, dev, ino)) return 1;
   /* The inode is known but maps' device differs (overlayfs, btrfs
    * subvolumes report another one): ask the mapping itself. */
