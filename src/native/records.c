@@ -258,7 +258,7 @@ static void list_run(const listed_job *j, const listed_run *r) {
   char dir[PATH_MAX], *real;
   const char *first = j->paths[r->lo];
   size_t want = 0, i, cap = 16, seen = 0, limit, namelen = 0, entries = 0;
-  size_t *slot = NULL;
+  uint32_t *slot = NULL; /* place + 1 of a name looked for, 0: free */
   struct stat dst;
   int fd, ok;
   union {
@@ -279,16 +279,19 @@ static void list_run(const listed_job *j, const listed_run *r) {
     ok = real && !mount_inside(j, real);
     free(real);
   }
-  /* a table of the names looked for: place + 1 (0: free) */
+  /* a table of the names looked for (a list too long for 32-bit places
+   * is looked up by stat) */
   while (ok && cap < (r->hi - r->lo) * 2) cap <<= 1;
-  if (ok && !(slot = (size_t *)calloc(cap, sizeof *slot))) ok = 0;
+  if (ok && (r->hi >= UINT32_MAX ||
+             !(slot = (uint32_t *)calloc(cap, sizeof *slot))))
+    ok = 0;
   for (i = r->lo; ok && i < r->hi; i++) {
     const char *name = j->paths[i] + r->dirlen + 1;
     size_t k = (size_t)name_hash(name, strlen(name)) & (cap - 1);
     while (slot[k] && strcmp(j->paths[slot[k] - 1] + r->dirlen + 1, name))
       k = (k + 1) & (cap - 1);
     if (!slot[k]) {
-      slot[k] = i + 1;
+      slot[k] = (uint32_t)(i + 1);
       want++;
     } /* else a name given twice: the second is looked up by stat */
   }
