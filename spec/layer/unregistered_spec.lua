@@ -330,16 +330,21 @@ describe("programs that never registered #native", function()
     function()
       local fifo = fx.dir .. "/fifo"
       H.sh("mkfifo " .. H.q(fifo))
-      -- a program that registers, waits, unregisters, waits
+      -- a program that registers, waits, unregisters, waits. It holds the
+      -- fifo open for reading and writing from the start: each line written
+      -- waits there for its read, and no read ends early (opened for
+      -- reading only, a second open could meet the first line's writer
+      -- still closing and read its end of file instead of the next line)
       local child = fx.track(H.spawn(([[
         local rm = require "restartmanager"
+        local fifo = assert(io.open(%q, "r+"))
         assert(rm.register_restart({ "one", "two words" }, { no_crash = true }))
         print("registered") io.stdout:flush()
-        io.open(%q):read("l")
+        fifo:read("l")
         assert(rm.unregister_restart())
         print("unregistered") io.stdout:flush()
-        io.open(%q):read("l")
-      ]]):format(fifo, fifo)))
+        fifo:read("l")
+      ]]):format(fifo)))
       child.wait_line("registered")
       local function restartable()
         local s <close> = assert(rm.start())
