@@ -244,6 +244,10 @@ $(BUILD)/helpers/%: spec/helpers/%.c
 # busted is Debian's (installed for Lua 5.1's path); it runs here under
 # Lua 5.4 with the project's own modules first on the path.
 
+# LDoc and Wine expect a home directory: a minimal environment (env -i)
+# gets the build tree as one.
+export HOME ?= $(CURDIR)/$(BUILD)
+
 SPEC_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
            RM_BUILD="$(CURDIR)/$(BUILD)" RM_LUA="$(LUA)"

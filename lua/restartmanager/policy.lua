@@ -652,11 +652,6 @@ end
 
 local function yesno(b) return b and "yes" or "no" end
 
---- The plan as text: a heading, a table with one line per application
--- (pid, name, type, action, restart, why) and a verdict. After a run, the
--- action column shows the outcome.
--- @tparam Plan plan
--- @treturn string
 --- `s` made safe to show on a terminal: each byte that is not part of
 -- valid UTF-8 and each control character (C0, DEL, C1) but newline and tab
 -- becomes `\xNN` (process names and paths are chosen by whoever started
@@ -683,6 +678,11 @@ function P.printable(s)
   end))
 end
 
+--- The plan as text: a heading, a table with one line per application
+-- (pid, name, type, action, restart, why) and a verdict. After a run, the
+-- action column shows the outcome.
+-- @tparam Plan plan
+-- @treturn string
 function P.format(plan)
   local out = {}
   local pol = plan.policy or {}

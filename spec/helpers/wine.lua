@@ -10,6 +10,10 @@ W.WIN32 = H.BUILD .. "/win32"
 -- lua.exe, lua54.dll and the module beside the stand-in rstrtmgr.dll and
 -- wintool.exe
 W.STANDIN = H.BUILD .. "/win64-standin"
+-- Wine converts between Windows' UTF-16 and the Unix side's bytes with the
+-- locale's character set: every Windows program gets a UTF-8 one, whatever
+-- environment the specs run in (a minimal one has none: ASCII)
+W.LOCALE = "LC_ALL=C.UTF-8"
 W.STANDIN32 = H.BUILD .. "/win32-standin"
 
 -- The UTF-16 code units of a UTF-8 string as the stand-in writes and reads
@@ -120,7 +124,7 @@ function W.run(code, opts)
   H.write(dir .. "/main.lua", DUMP)
   H.write(dir .. "/scenario", opts.scenario or "")
   local env = {
-    "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"),
+    "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
     "WINEDEBUG=" .. H.q(opts.debug or "-all"),
     "LUA_CPATH=" .. H.q(W.winpath(exedir .. "/?.dll")),
     -- the project's modules, then Debian's pure-Lua ones (argparse, dkjson)
@@ -212,7 +216,8 @@ end
 
 -- The environment words every directly started Windows program gets.
 local function wine_words(opts)
-  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all" }
+  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
+    "WINEDEBUG=-all" }
   if opts.display then words[#words + 1] = "DISPLAY=" .. opts.display end
   return table.concat(words, " ")
 end
@@ -254,7 +259,7 @@ end
 function W.wintool(words)
   local dir = H.tmpdir()
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
-    .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all wine "
+    .. H.q(H.BUILD .. "/wine") .. " " .. W.LOCALE .. " WINEDEBUG=-all wine "
     .. H.q(W.STANDIN .. "/wintool.exe") .. " " .. words
     .. " >out 2>&1 </dev/null")
   local out = H.read(dir .. "/out") or ""

@@ -202,7 +202,8 @@ describe("embedding on Windows #wine", function()
     H.write(dir .. "/script.lua", script)
     H.write(dir .. "/scenario", scenario or "")
     local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
-      .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all LUA_PATH= LUA_CPATH= "
+      .. H.q(H.BUILD .. "/wine") .. " " .. W.LOCALE
+      .. " WINEDEBUG=-all LUA_PATH= LUA_CPATH= "
       .. (standin and "WINEDLLOVERRIDES=rstrtmgr=n RESTARTMANAGER_ENGINE=rstrtmgr " or "")
       .. "RM_STANDIN_SCENARIO=" .. H.q(W.winpath(dir .. "/scenario"))
       .. " RM_STANDIN_LOG=" .. H.q(W.winpath(dir .. "/log"))

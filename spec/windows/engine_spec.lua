@@ -209,7 +209,7 @@ describe("win32 engine under wine #wine", function()
         ]])
       end)
       local pid = H.sh("(exec env " .. table.concat({
-        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all",
+        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE, "WINEDEBUG=-all",
         "RESTARTMANAGER_ENGINE=win32",
         "LOCALAPPDATA=" .. H.q(win(store)),
         "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
@@ -356,7 +356,7 @@ describe("win32 engine under wine #wine", function()
       local dir = H.tmpdir()
       H.finally(finally, function() H.sh("rm -rf " .. H.q(dir)) end)
       local _, rc = H.sh("cd " .. H.q(dir) .. " && env " .. table.concat({
-        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), "WINEDEBUG=-all",
+        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE, "WINEDEBUG=-all",
         "RESTARTMANAGER_ENGINE=win32", "LOCALAPPDATA=" .. H.q(win(store)),
         "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
         "LUA_PATH=" .. H.q(win(H.ROOT .. "/lua/?.lua;") .. win(H.ROOT

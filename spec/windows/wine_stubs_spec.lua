@@ -16,7 +16,8 @@ local function wine_lua(code)
   local script = dir .. "/script.lua"
   H.write(script, code)
   local _, rc = H.sh("cd " .. H.q(dir) .. " && env WINEPREFIX="
-    .. H.q(H.BUILD .. "/wine") .. " WINEDEBUG=-all,fixme+rstrtmgr"
+    .. H.q(H.BUILD .. "/wine") .. " " .. W.LOCALE
+    .. " WINEDEBUG=-all,fixme+rstrtmgr"
     .. " RESTARTMANAGER_ENGINE=rstrtmgr"
     .. " LUA_CPATH=" .. H.q("Z:" .. WIN64 .. "/?.dll")
     .. " LUA_PATH=" .. H.q("Z:" .. H.ROOT .. "/lua/?.lua;Z:" .. H.ROOT
