@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -584,13 +585,94 @@ static int map_matches(void *ctx, const char *line) {
   return 0;
 }
 
+/* Asking the maps file for one mapping at a time (PROCMAP_QUERY, Linux
+ * 6.11): the mapping at or after an address, with its file's device and
+ * inode, and without its path, which the kernel would otherwise write out
+ * for every line of the text. The layout is the kernel's. */
+struct maps_query {
+  uint64_t size, query_flags, query_addr;
+  uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;
+  uint64_t inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+#define MAPS_QUERY _IOWR('f', 17, struct maps_query)
+#define MAPS_QUERY_COVERING_OR_NEXT 0x10u
+#define MAPS_QUERY_FILE_BACKED 0x20u
+
+/* Set once the kernel is known not to answer MAPS_QUERY. */
+static int maps_query_missing;
+
+/* 1 when a file mapping of pid is a registered file, 0 if none, -1 when
+ * the maps cannot be opened (errno), -2 when the kernel does not answer
+ * the query (the text is read then). */
+static int query_maps(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  uint64_t addr = 0;
+  int fd, found = 0, first = 1;
+  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
+  fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  for (;;) {
+    struct maps_query q;
+    uint64_t dev;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    q.query_flags = MAPS_QUERY_COVERING_OR_NEXT | MAPS_QUERY_FILE_BACKED;
+    q.query_addr = addr;
+    if (ioctl(fd, MAPS_QUERY, &q) != 0) {
+      /* ENOENT: no mapping after addr; ESRCH: no memory (gone, or a kernel
+       * thread), as an empty text */
+      if (errno != ENOENT && errno != ESRCH) {
+        if (first && (errno == ENOTTY || errno == EINVAL)) {
+          __atomic_store_n(&maps_query_missing, 1, __ATOMIC_RELAXED);
+          found = -2;
+        } else if (first) {
+          found = -2; /* whatever the text says */
+        }
+      }
+      break;
+    }
+    first = 0;
+    if (q.vma_end <= addr) break; /* never loops */
+    addr = q.vma_end;
+    if (!q.inode || !idset_has_ino(&t->files, q.inode)) continue;
+    dev = (uint64_t)makedev(q.dev_major, q.dev_minor);
+    if (idset_has(&t->files, dev, q.inode)) {
+      found = 1;
+      break;
+    }
+    /* the inode is known but the device differs (overlayfs, btrfs
+     * subvolumes): ask the mapping itself */
+    {
+      char mf[128];
+      uint64_t d2, i2;
+      snprintf(mf, sizeof mf, "%lu/map_files/%llx-%llx", (unsigned long)pid,
+               (unsigned long long)q.vma_start, (unsigned long long)q.vma_end);
+      if (stat_id(procfd, mf, &d2, &i2) == 0 && idset_has(&t->files, d2, i2)) {
+        found = 1;
+        break;
+      }
+    }
+  }
+  close(fd);
+  return found;
+}
+
 /* 1 when a mapping of pid is a registered file (or beneath a registered
- * directory), 0 if none, -1 unreadable (errno). The maps are parsed as they
- * are read, and reading stops at the first match. */
+ * directory), 0 if none, -1 unreadable (errno). Without registered
+ * directories the maps are queried one file mapping at a time; else, or
+ * where the kernel cannot, the text is parsed as it is read. Either stops
+ * at the first match. */
 static int scan_maps(const targets *t, int procfd, uint32_t pid,
                      rm_native_buf *buf) {
   map_ctx m;
   int stopped, err;
+  if (!t->ndirs &&
+      !__atomic_load_n(&maps_query_missing, __ATOMIC_RELAXED)) {
+    int r = query_maps(t, procfd, pid);
+    if (r != -2) return r;
+  }
   m.t = t;
   m.procfd = procfd;
   m.pid = pid;
