@@ -185,12 +185,16 @@ static int read_mounts(char ***out, size_t *n) {
   while (!failed && fgets(line, sizeof line, f)) {
     char *mp = line, *sp;
     int k;
+    if (!strchr(line, '\n') && !feof(f)) {
+      failed = 1; /* a line longer than the buffer */
+      break;
+    }
     for (k = 0; k < 4 && mp; k++) {
       mp = strchr(mp, ' ');
       if (mp) mp++;
     }
     if (!mp || !(sp = strchr(mp, ' '))) {
-      failed = 1; /* a line longer than the buffer, or not one */
+      failed = 1; /* not a mountinfo line */
       break;
     }
     *sp = '\0';
