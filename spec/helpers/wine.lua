@@ -231,7 +231,8 @@ function W.holder(mode, file, opts)
   opts = opts or {}
   local dir = H.tmpdir()
   local words = { mode, W.winpath(file), W.winpath(dir .. "/ready") }
-  if mode == "window" or mode == "refuse" then
+  if mode == "window" or mode == "refuse" or mode == "ignore"
+      or mode == "hidden" then
     words[#words + 1] = W.winpath(dir .. "/log")
   end
   for i, w in ipairs(words) do words[i] = H.q(w) end

@@ -16,6 +16,12 @@
  *   winholder refuse FILE READY LOG  the same window, but it answers FALSE
  *                                    to WM_QUERYENDSESSION and ignores
  *                                    WM_CLOSE
+ *   winholder ignore FILE READY LOG  the same window; it agrees to end the
+ *                                    session but ignores WM_CLOSE
+ *   winholder hidden FILE READY LOG  the window of "window", never shown
+ *                                    (a tray or background program)
+ *   winholder read FILE READY        holds FILE open for reading, sharing
+ *                                    read, write and delete
  *   winholder nap MS                 sleeps MS milliseconds and exits (for
  *                                    Lua programs, which cannot sleep)
  */
@@ -30,7 +36,9 @@
 #include <wchar.h>
 
 static const WCHAR *log_path;
-static int refuse;
+/* refuse: answers FALSE to WM_QUERYENDSESSION and ignores WM_CLOSE;
+ * ignore: ignores WM_CLOSE only */
+static int refuse, ignore;
 
 static void note(const char *text) {
   HANDLE f = CreateFileW(log_path, FILE_APPEND_DATA, FILE_SHARE_READ, NULL,
@@ -69,7 +77,7 @@ static LRESULT CALLBACK proc(HWND w, UINT m, WPARAM wp, LPARAM lp) {
     return 0;
   case WM_CLOSE:
     note("close\n");
-    if (!refuse) DestroyWindow(w);
+    if (!refuse && !ignore) DestroyWindow(w);
     return 0;
   case WM_DESTROY:
     PostQuitMessage(0);
@@ -79,7 +87,7 @@ static LRESULT CALLBACK proc(HWND w, UINT m, WPARAM wp, LPARAM lp) {
   }
 }
 
-static int window(void) {
+static int window(int show) {
   WNDCLASSW wc;
   HWND w;
   memset(&wc, 0, sizeof wc);
@@ -90,7 +98,7 @@ static int window(void) {
   w = CreateWindowExW(0, L"winholder", L"winholder", WS_OVERLAPPEDWINDOW,
                       0, 0, 200, 100, NULL, NULL, wc.hInstance, NULL);
   if (!w) return 3;
-  ShowWindow(w, SW_SHOW);
+  if (show) ShowWindow(w, SW_SHOW);
   return -1;
 }
 
@@ -104,12 +112,21 @@ int main(void) {
     return 0;
   }
   if (!argv || argc < 4) {
-    fprintf(stderr, "usage: winholder exclusive|map|window|refuse FILE READY [LOG]\n");
+    fprintf(stderr, "usage: winholder exclusive|read|map|window|refuse|ignore|"
+                    "hidden FILE READY [LOG]\n");
     return 2;
   }
   if (wcscmp(argv[1], L"exclusive") == 0) {
     f = CreateFileW(argv[2], GENERIC_READ | GENERIC_WRITE, 0, NULL,
                     OPEN_ALWAYS, 0, NULL);
+    if (f == INVALID_HANDLE_VALUE) return 3;
+    ready(argv[3]);
+    for (;;) Sleep(INFINITE);
+  }
+  if (wcscmp(argv[1], L"read") == 0) {
+    f = CreateFileW(argv[2], GENERIC_READ,
+                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, 0, NULL);
     if (f == INVALID_HANDLE_VALUE) return 3;
     ready(argv[3]);
     for (;;) Sleep(INFINITE);
@@ -129,15 +146,17 @@ int main(void) {
     ready(argv[3]);
     for (;;) Sleep(INFINITE);
   }
-  if ((wcscmp(argv[1], L"window") == 0 || wcscmp(argv[1], L"refuse") == 0) &&
+  if ((wcscmp(argv[1], L"window") == 0 || wcscmp(argv[1], L"refuse") == 0 ||
+       wcscmp(argv[1], L"ignore") == 0 || wcscmp(argv[1], L"hidden") == 0) &&
       argc >= 5) {
     refuse = wcscmp(argv[1], L"refuse") == 0;
+    ignore = wcscmp(argv[1], L"ignore") == 0;
     log_path = argv[4];
     f = CreateFileW(argv[2], GENERIC_READ,
                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                     NULL, OPEN_EXISTING, 0, NULL);
     if (f == INVALID_HANDLE_VALUE) return 3;
-    if (window() != -1) return 3;
+    if (window(wcscmp(argv[1], L"hidden") != 0) != -1) return 3;
     ready(argv[3]);
     while (GetMessageW(&msg, NULL, 0, 0) > 0) {
       TranslateMessage(&msg);

@@ -66,6 +66,8 @@ unsigned rm_win_reg_read(const rm_unique_process *p, char **data,
 typedef struct rm_win_targets {
   rm_win_fileid *ids; /* files, by identity */
   size_t nids;
+  WCHAR **dirs; /* registered directories, by their final path */
+  size_t ndirs;
   rm_unique_process *procs;
   size_t nprocs;
   char **svcs; /* service names, UTF-8 */
@@ -73,7 +75,8 @@ typedef struct rm_win_targets {
 } rm_win_targets;
 
 /* Reads the session's records into t (registered identities and the
- * identities the paths have now). */
+ * identities the paths have now; for a path that is a directory now, its
+ * final path, so that what is used beneath it is found too). */
 unsigned rm_win_targets_load(const char *key, rm_win_targets *t);
 void rm_win_targets_free(rm_win_targets *t);
 

@@ -10,6 +10,13 @@
  * and images come from walking each process's address space (VirtualQueryEx
  * + GetMappedFileNameW); the names found are opened once per scan for their
  * identity. The executable comes from QueryFullProcessImageNameW.
+ *
+ * A registered directory is used by whoever uses it (a process's current
+ * directory is a handle to it) or a file beneath it: the final path
+ * (GetFinalPathNameByHandleW) of each file handle, view and image is
+ * compared with the directory's, without regard to case, on a path
+ * boundary. Only when a directory is registered: it costs a look-up per
+ * handle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +67,65 @@ static int add_id(rm_win_targets *t, const rm_win_fileid *id) {
   return 1;
 }
 
+/* The final path of an open file or directory ("\\?\C:\dir\x"), a
+ * malloc'd string; NULL when it has none. */
+static WCHAR *final_path(HANDLE h) {
+  WCHAR *p = (WCHAR *)malloc(PATH_UNITS * sizeof *p);
+  DWORD n;
+  if (!p) return NULL;
+  n = GetFinalPathNameByHandleW(h, p, PATH_UNITS,
+                                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+  if (n == 0 || n >= PATH_UNITS) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Whether path is one of dirs or lies beneath one of them. */
+static int beneath(const WCHAR *path, WCHAR *const *dirs, size_t n) {
+  size_t i, len;
+  for (i = 0; i < n; i++) {
+    len = wcslen(dirs[i]);
+    if (_wcsnicmp(path, dirs[i], len) == 0 &&
+        (path[len] == L'\\' || path[len] == 0 ||
+         (len > 0 && dirs[i][len - 1] == L'\\')))
+      return 1;
+  }
+  return 0;
+}
+
+/* Adds the final path of w to t's directories when w is a directory now;
+ * 0 when out of memory. */
+static int add_dir(rm_win_targets *t, const WCHAR *w) {
+  DWORD a = GetFileAttributesW(w);
+  HANDLE h;
+  WCHAR *p, **grown;
+  size_t i;
+  if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY))
+    return 1;
+  h = CreateFileW(w, FILE_READ_ATTRIBUTES,
+                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                  NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+  if (h == INVALID_HANDLE_VALUE) return 1;
+  p = final_path(h);
+  CloseHandle(h);
+  if (!p) return 1;
+  for (i = 0; i < t->ndirs; i++)
+    if (_wcsicmp(t->dirs[i], p) == 0) {
+      free(p);
+      return 1;
+    }
+  grown = (WCHAR **)realloc(t->dirs, (t->ndirs + 1) * sizeof *grown);
+  if (!grown) {
+    free(p);
+    return 0;
+  }
+  t->dirs = grown;
+  t->dirs[t->ndirs++] = p;
+  return 1;
+}
+
 /* One line of a record (NUL-terminated, without its newline). */
 static int take_line(rm_win_targets *t, char *line) {
   if (line[0] == 'F' && line[1] == ' ') {
@@ -74,7 +140,8 @@ static int take_line(rm_win_targets *t, char *line) {
     /* the file the path names now, too */
     w = rm_win_to_wide(end + 1, &rc);
     if (w) {
-      if (rm_win_file_identity(w, &id) && !add_id(t, &id)) {
+      if ((rm_win_file_identity(w, &id) && !add_id(t, &id)) ||
+          !add_dir(t, w)) {
         free(w);
         return 0;
       }
@@ -143,6 +210,8 @@ void rm_win_targets_free(rm_win_targets *t) {
   size_t i;
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
   free(t->svcs);
+  for (i = 0; i < t->ndirs; i++) free(t->dirs[i]);
+  free(t->dirs);
   free(t->ids);
   free(t->procs);
   memset(t, 0, sizeof *t);
@@ -237,9 +306,27 @@ static USHORT file_type_index(const handle_table *t, HANDLE mine) {
   return 0xFFFF;
 }
 
-/* Adds every process holding a handle to one of ids. */
-static unsigned scan_handles(const rm_win_fileid *ids, size_t nids,
-                             pidset *out) {
+/* What a scan looks for: identities, and directories to look beneath. */
+typedef struct wanted {
+  const rm_win_fileid *ids;
+  size_t nids;
+  WCHAR *const *dirs;
+  size_t ndirs;
+} wanted;
+
+/* Whether the open file h is beneath one of the wanted directories. */
+static int handle_beneath(const wanted *w, HANDLE h) {
+  WCHAR *p;
+  int hit;
+  if (w->ndirs == 0) return 0;
+  p = final_path(h);
+  hit = p && beneath(p, w->dirs, w->ndirs);
+  free(p);
+  return hit;
+}
+
+/* Adds every process holding a handle to one of the wanted files. */
+static unsigned scan_handles(const wanted *w, pidset *out) {
   WCHAR self_path[MAX_PATH];
   HANDLE mine = INVALID_HANDLE_VALUE, owner = NULL;
   ULONG_PTR owner_pid = 0, i;
@@ -277,7 +364,8 @@ static unsigned scan_handles(const rm_win_fileid *ids, size_t nids,
         GetFileInformationByHandle(dup, &bi)) {
       id.volume = (uint32_t)bi.dwVolumeSerialNumber;
       id.index = ((uint64_t)bi.nFileIndexHigh << 32) | bi.nFileIndexLow;
-      if (is_target(ids, nids, &id)) pid_add(out, (uint32_t)e->pid);
+      if (is_target(w->ids, w->nids, &id) || handle_beneath(w, dup))
+        pid_add(out, (uint32_t)e->pid);
     }
     CloseHandle(dup);
   }
@@ -294,7 +382,7 @@ static unsigned scan_handles(const rm_win_fileid *ids, size_t nids,
 typedef struct name_cache {
   WCHAR **names;
   rm_win_fileid *ids;
-  int *has;
+  int *has; /* 1: has an identity; 2: also beneath a wanted directory */
   size_t n, cap;
 } name_cache;
 
@@ -320,9 +408,11 @@ static void openable(const WCHAR *name, WCHAR *buf, size_t cch) {
   buf[cch - 1] = 0;
 }
 
-/* The identity of the file called name, through the cache. */
-static int name_identity(name_cache *c, const WCHAR *name, rm_win_fileid *id,
-                         WCHAR *scratch) {
+/* The identity of the file called name, through the cache: 0 when it
+ * has none, 1 when it has one, 2 when it also lies beneath one of w's
+ * directories. */
+static int name_identity(name_cache *c, const wanted *w, const WCHAR *name,
+                         rm_win_fileid *id, WCHAR *scratch) {
   size_t i, len;
   int has;
   for (i = 0; i < c->n; i++)
@@ -332,6 +422,17 @@ static int name_identity(name_cache *c, const WCHAR *name, rm_win_fileid *id,
     }
   openable(name, scratch, PATH_UNITS);
   has = rm_win_file_identity(scratch, id);
+  if (has && w->ndirs > 0) {
+    HANDLE h = CreateFileW(scratch, FILE_READ_ATTRIBUTES,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE |
+                               FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS,
+                           NULL);
+    if (h != INVALID_HANDLE_VALUE) {
+      if (handle_beneath(w, h)) has = 2;
+      CloseHandle(h);
+    }
+  }
   if (c->n == c->cap) {
     size_t ncap = c->cap ? 2 * c->cap : 64;
     WCHAR **nn = (WCHAR **)realloc(c->names, ncap * sizeof *nn);
@@ -357,13 +458,19 @@ static int name_identity(name_cache *c, const WCHAR *name, rm_win_fileid *id,
   return has;
 }
 
-/* Whether process pid maps or runs one of ids. */
-static int uses_by_mapping(uint32_t pid, const rm_win_fileid *ids,
-                           size_t nids, name_cache *c, WCHAR *name,
-                           WCHAR *scratch) {
+/* Whether the name a process maps or runs is one of the wanted files. */
+static int wanted_name(const wanted *w, name_cache *c, const WCHAR *name,
+                       WCHAR *scratch) {
+  rm_win_fileid id;
+  int has = name_identity(c, w, name, &id, scratch);
+  return has == 2 || (has && is_target(w->ids, w->nids, &id));
+}
+
+/* Whether process pid maps or runs one of the wanted files. */
+static int uses_by_mapping(uint32_t pid, const wanted *w, name_cache *c,
+                           WCHAR *name, WCHAR *scratch) {
   MEMORY_BASIC_INFORMATION m;
   BYTE *at = NULL;
-  rm_win_fileid id;
   DWORD n = PATH_UNITS;
   int hit = 0;
   HANDLE h = OpenProcess(PROCESS_QUERY_INFORMATION | PROCESS_VM_READ, FALSE,
@@ -373,13 +480,13 @@ static int uses_by_mapping(uint32_t pid, const rm_win_fileid *ids,
     if (!h) return 0;
   }
   if (QueryFullProcessImageNameW(h, 0, name, &n) &&
-      name_identity(c, name, &id, scratch) && is_target(ids, nids, &id))
+      wanted_name(w, c, name, scratch))
     hit = 1;
   while (!hit && VirtualQueryEx(h, at, &m, sizeof m) == sizeof m) {
     if ((m.Type == MEM_MAPPED || m.Type == MEM_IMAGE) &&
         m.BaseAddress == m.AllocationBase &&
         GetMappedFileNameW(h, m.BaseAddress, name, PATH_UNITS) > 0 &&
-        name_identity(c, name, &id, scratch) && is_target(ids, nids, &id))
+        wanted_name(w, c, name, scratch))
       hit = 1;
     at = (BYTE *)m.BaseAddress + m.RegionSize;
     if (at <= (BYTE *)m.BaseAddress) break; /* the top of the space */
@@ -412,8 +519,7 @@ static unsigned all_pids(DWORD **pids, size_t *n) {
   return RM_OK;
 }
 
-static unsigned scan_mappings(const rm_win_fileid *ids, size_t nids,
-                              pidset *out) {
+static unsigned scan_mappings(const wanted *w, pidset *out) {
   DWORD *pids;
   size_t n, i;
   name_cache c;
@@ -429,7 +535,7 @@ static unsigned scan_mappings(const rm_win_fileid *ids, size_t nids,
   memset(&c, 0, sizeof c);
   for (i = 0; i < n; i++) {
     if (pids[i] == 0 || pid_in(out, pids[i])) continue;
-    if (uses_by_mapping(pids[i], ids, nids, &c, name, scratch))
+    if (uses_by_mapping(pids[i], w, &c, name, scratch))
       pid_add(out, pids[i]);
   }
   cache_free(&c);
@@ -438,15 +544,14 @@ static unsigned scan_mappings(const rm_win_fileid *ids, size_t nids,
   return out->failed ? RM_E_OUTOFMEMORY : RM_OK;
 }
 
-unsigned rm_win_users(const rm_win_fileid *ids, size_t nids, uint32_t **pids,
-                      size_t *n) {
+static unsigned users(const wanted *w, uint32_t **pids, size_t *n) {
   pidset s = {NULL, 0, 0, 0};
   unsigned rc = RM_OK;
   *pids = NULL;
   *n = 0;
-  if (nids == 0) return RM_OK;
-  rc = scan_handles(ids, nids, &s);
-  if (rc == RM_OK) rc = scan_mappings(ids, nids, &s);
+  if (w->nids == 0 && w->ndirs == 0) return RM_OK;
+  rc = scan_handles(w, &s);
+  if (rc == RM_OK) rc = scan_mappings(w, &s);
   if (rc != RM_OK) {
     free(s.v);
     return rc;
@@ -454,6 +559,16 @@ unsigned rm_win_users(const rm_win_fileid *ids, size_t nids, uint32_t **pids,
   *pids = s.v;
   *n = s.n;
   return RM_OK;
+}
+
+unsigned rm_win_users(const rm_win_fileid *ids, size_t nids, uint32_t **pids,
+                      size_t *n) {
+  wanted w;
+  w.ids = ids;
+  w.nids = nids;
+  w.dirs = NULL;
+  w.ndirs = 0;
+  return users(&w, pids, n);
 }
 
 /* ---------------------------------------------------------------------
@@ -532,19 +647,20 @@ int rm_win_is_console(HANDLE h) {
 }
 
 /* The window type of pid's windows: main_window for a visible window
- * nobody owns, other_window for any other visible one, 0 for none. */
+ * nobody owns, other_window for any other top-level window, hidden ones
+ * included (a program in the notification area, one whose main window is
+ * hidden: Windows, too, asks them at log-off), 0 for none. */
 static int window_type(uint32_t pid) {
   HWND *w;
   size_t n, i;
   int type = 0;
   if (rm_win_windows_of(pid, &w, &n) != RM_OK) return 0;
   for (i = 0; i < n; i++) {
-    if (!IsWindowVisible(w[i])) continue;
-    if (GetWindow(w[i], GW_OWNER) == NULL) {
+    type = RM_APP_OTHER_WINDOW;
+    if (IsWindowVisible(w[i]) && GetWindow(w[i], GW_OWNER) == NULL) {
       type = RM_APP_MAIN_WINDOW;
       break;
     }
-    type = RM_APP_OTHER_WINDOW;
   }
   free(w);
   return type;
@@ -650,7 +766,13 @@ unsigned rm_win_scan(const rm_win_targets *t, rm_app **apps_out, size_t *n,
   const char **svc_of;
   uint32_t *all;
   rm_app *apps;
-  unsigned rc = rm_win_users(t->ids, t->nids, &pids, &npids);
+  wanted w;
+  unsigned rc;
+  w.ids = t->ids;
+  w.nids = t->nids;
+  w.dirs = t->dirs;
+  w.ndirs = t->ndirs;
+  rc = users(&w, &pids, &npids);
   *apps_out = NULL;
   *n = 0;
   *reasons = 0;
