@@ -269,7 +269,7 @@ function Session:register(resources)
     end
     return out
   end
-  if np == 0 and nf <= S.BATCH and ns <= S.BATCH then
+  if np == 0 and math.max(nf, ns) <= (S.BATCH or math.huge) then
     if nf + ns == 0 then return true end
     -- files and services only, in one call, which checks every entry
     -- before it registers any: they are checked here (for this function's
