@@ -274,12 +274,12 @@ function Session:register(resources)
     -- files and services only, in one call, which checks every entry
     -- before it registers any: they are checked here (for this function's
     -- messages) only when it refuses them
-    local ok, r1, r2, r3 = pcall(self.handle.register_resources, self.handle,
-      given_files, nil, given_svcs)
-    if ok then return r1, r2, r3 end
+    local r = table.pack(pcall(self.handle.register_resources, self.handle,
+      given_files, nil, given_svcs))
+    if r[1] then return table.unpack(r, 2, r.n) end
     names(given_files, nf, "files")
     names(given_svcs, ns, "services")
-    error(r1, 0)
+    error(r[2], 0)
   end
   local files = names(given_files, nf, "files")
   local services = names(given_svcs, ns, "services")
