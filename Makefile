@@ -225,7 +225,8 @@ $(eval $(call windows_host,win32,$(WIN32)))
 HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
            $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
            $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
-           $(BUILD)/helpers/slow_exit $(BUILD)/helpers/unitd
+           $(BUILD)/helpers/slow_exit $(BUILD)/helpers/unitd \
+           $(BUILD)/helpers/pin_race.so
 
 # the helpers that embed Lua
 $(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec/helpers/%.c
@@ -235,6 +236,11 @@ $(BUILD)/helpers/two_states $(BUILD)/helpers/slow_exit: $(BUILD)/helpers/%: spec
 $(BUILD)/helpers/%: spec/helpers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -pthread -o $@ $<
+
+# preloaded into an installer by the specs (LD_PRELOAD)
+$(BUILD)/helpers/pin_race.so: spec/helpers/pin_race.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -pthread -o $@ $< -ldl
 
 # ---------------------------------------------------------------------------
 # Tests. Specs tagged #unfixed describe a known weakness the code does not

@@ -204,6 +204,24 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed, unsigned *count,
  * from 0 in the order registered; how many. Valid until the next call on
  * the session. The Restart Manager knows nothing of the kind. */
 size_t rm_native_missing(const rm_session *s, const size_t **places);
+
+/* Native backend: what an explicit recovery started again. */
+typedef struct rm_recovered {
+  char *service;   /* a service started again through systemd, else NULL */
+  char *exe;       /* an application: its registered executable */
+  rm_unique_process process; /* the application as it was (pid 0: a service) */
+  uint32_t uid;    /* the user it runs as */
+  uint32_t new_pid; /* the restarted application (0: not known) */
+  int started;     /* 1 started again, 0 the start failed */
+} rm_recovered;
+
+/* Native backend: sweeps the calling user's store, as every start and join
+ * does: what the shutdowns of primaries that died before their restart
+ * stopped (the stale sessions' records) is started again. *out gets a
+ * malloc'd array of *n entries (free it with rm_native_recovered_free).
+ * The Restart Manager keeps no such record. */
+unsigned rm_native_recover(rm_recovered **out, size_t *n);
+void rm_native_recovered_free(rm_recovered *r, size_t n);
 #endif
 
 /* Conductor only. timeout_ms bounds the wait for each polite stop (the

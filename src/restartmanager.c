@@ -1050,6 +1050,58 @@ static int l_process(lua_State *L) {
 }
 
 /***
+ * Brings back what primaries that died stopped: sweeps the calling user's
+ * session store as every start and join does, and starts again the
+ * applications (as their users) and the services (through systemd) that
+ * the shutdown of a primary that died before its restart stopped. Linux
+ * only (the Restart Manager keeps no such record): on Windows it fails
+ * with `ERROR_NOT_SUPPORTED` (50).
+ * @function recover
+ * @treturn[1] {table,...} what was started again, each `{exe=, pid=,
+ * start_time=, uid=, new_pid=, started=}` for an application (`pid` and
+ * `start_time` of the process it was, `new_pid` of the new one, 0 when not
+ * known) or `{service=, uid=, started=}` for a service; `started` false
+ * when its start failed
+ * @treturn[2] nil
+ * @treturn[2] string message
+ * @treturn[2] integer Win32 error code
+ */
+static int l_recover(lua_State *L) {
+#ifdef _WIN32
+  return push_failure(L, RM_E_NOT_SUPPORTED);
+#else
+  rm_recovered *r;
+  size_t n, i;
+  unsigned rc = rm_native_recover(&r, &n);
+  if (rc != RM_OK) return push_failure(L, rc);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    lua_createtable(L, 0, 6);
+    if (r[i].service) {
+      lua_pushstring(L, r[i].service);
+      lua_setfield(L, -2, "service");
+    } else {
+      lua_pushstring(L, r[i].exe);
+      lua_setfield(L, -2, "exe");
+      lua_pushinteger(L, (lua_Integer)r[i].process.pid);
+      lua_setfield(L, -2, "pid");
+      lua_pushinteger(L, (lua_Integer)r[i].process.start_time);
+      lua_setfield(L, -2, "start_time");
+      lua_pushinteger(L, (lua_Integer)r[i].new_pid);
+      lua_setfield(L, -2, "new_pid");
+    }
+    lua_pushinteger(L, (lua_Integer)r[i].uid);
+    lua_setfield(L, -2, "uid");
+    lua_pushboolean(L, r[i].started);
+    lua_setfield(L, -2, "started");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  rm_native_recovered_free(r, n);
+  return 1;
+#endif
+}
+
+/***
  * Records how to restart the calling process (RegisterApplicationRestart).
  * @function register_application_restart
  * @tparam[opt] {string,...} args arguments after the executable's name
@@ -1161,6 +1213,7 @@ static const luaL_Reg functions[] = {
   {"start_session", l_start_session},
   {"join_session", l_join_session},
   {"process", l_process},
+  {"recover", l_recover},
   {"cancel", l_cancel_key},
   {"register_application_restart", l_register_application_restart},
   {"unregister_application_restart", l_unregister_application_restart},

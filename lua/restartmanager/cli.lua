@@ -7,6 +7,7 @@
 --    restartmanager run --file PATH [--file PATH]... [POLICY] [--log FILE]
 --                       [--json] -- COMMAND...
 --    restartmanager launch [--chdir DIR] [--env NAME=VALUE]... -- COMMAND...
+--    restartmanager recover [--json]
 --    restartmanager help [COMMAND]
 --    restartmanager completion bash|zsh|fish
 --
@@ -26,6 +27,10 @@
 -- `launch` registers itself for restart as COMMAND (its pid and start
 -- time, its working directory and environment) and then becomes COMMAND
 -- (exec): the program is registered without a line of code of its own.
+--
+-- `recover` starts again what installers of the calling user that died
+-- (killed, crashed) stopped and never restarted, and says what (Linux;
+-- `rm.recover`). It exits 1 when something could not be started again.
 --
 -- Streams: the report (text, or with `--json` one JSON document) goes to
 -- standard output, except for `run`, whose command owns standard output:
@@ -371,6 +376,12 @@ function C.parser()
   launch:argument("cmd", "The command (after --), run without a shell.")
     :args("+")
   commands.launch = launch
+
+  local recover = p:command("recover", "Start again what installers that "
+    .. "died stopped and never restarted (Linux).")
+  recover:flag("--json", "Write the report as one JSON document (errors "
+    .. "too).")
+  commands.recover = recover
 
   p:add_help_command()
   p:add_complete_command()
@@ -771,6 +782,30 @@ function COMMANDS.launch(r)
   return r:fail(status, msg, code)
 end
 
+function COMMANDS.recover(r)
+  local done, msg, code = rm.recover()
+  if not done then return r:fail(C.EXIT.failed, msg, code) end
+  local failed = false
+  local lines = {}
+  for _, e in ipairs(done) do
+    if not e.started then failed = true end
+    if e.service then
+      lines[#lines + 1] = ("%s service %s"):format(
+        e.started and "started" or "could not start",
+        policy.printable(e.service))
+    else
+      lines[#lines + 1] = ("%s %s (was pid %d, user %d)%s"):format(
+        e.started and "restarted" or "could not restart",
+        policy.printable(e.exe), e.pid, e.uid,
+        (e.started and e.new_pid > 0) and (" as pid " .. e.new_pid) or "")
+    end
+  end
+  if #lines == 0 then lines[1] = "nothing to recover" end
+  local status = failed and C.EXIT.failed or C.EXIT.ok
+  return r:finish(status, { ok = not failed, text = table.concat(lines, "\n"),
+    fields = { recovered = done } })
+end
+
 -- A usage error: the subcommand's usage and the message (or a JSON
 -- document), exit status 2.
 local function usage_error(args, out, err, usage, msg, command)
@@ -807,7 +842,8 @@ function C.main(args, out, err)
   end
   local r = new_run(a, out, err)
   local opts = {}
-  if a.command ~= "list" and a.command ~= "launch" then
+  if a.command ~= "list" and a.command ~= "launch"
+      and a.command ~= "recover" then
     local perr
     opts, perr = policy_of(a)
     if not opts then

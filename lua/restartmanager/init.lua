@@ -52,11 +52,8 @@ local LAZY = {
 
 -- The tunables live in the module that uses them; reading or setting them
 -- here reads or sets them there.
-local TUNABLES = { BATCH = session, LIST_TRIES = session,
+local TUNABLES = { LIST_TRIES = session,
   LIST_CAPACITY = session, SHUTDOWN_TIMEOUT = session }
-
---- How many resources one registration call carries at most (65536).
--- @field BATCH
 
 --- How many times `Session:list` calls RmGetList when the list keeps
 -- growing between calls (6).
@@ -310,6 +307,27 @@ end
 -- @treturn[2] integer Win32 error code
 function M.unregister_restart()
   return core.unregister_application_restart()
+end
+
+--- Brings back what a primary installer that died stopped (Linux). A
+-- shutdown records what it stops before its first signal; when the
+-- primary dies before its restart, what it stopped stays down until a
+-- session of the same user sweeps the store (every `start` and `join`
+-- does, silently). This sweeps it now and says what it started again: the
+-- applications as their users, the services through systemd. It acts on
+-- the calling user's store only (root's for root). On Windows it fails
+-- with `ERROR_NOT_SUPPORTED` (50): the Restart Manager keeps no such
+-- record.
+-- @treturn[1] {table,...} what was started again, services first: `{exe=,
+-- pid=, start_time=, uid=, new_pid=, started=}` for an application (`pid`
+-- and `start_time` of the process that was stopped, `new_pid` of the new
+-- one, 0 when not known), `{service=, uid=, started=}` for a service;
+-- `started` is false when its start failed. Empty when nothing was down.
+-- @treturn[2] nil
+-- @treturn[2] string message
+-- @treturn[2] integer Win32 error code
+function M.recover()
+  return core.recover()
 end
 
 return M

@@ -18,10 +18,6 @@ local S = {
   --- Command-line option through which a primary installer may hand the
   -- key instead (`--restartmanager-key=KEY`).
   KEY_OPTION = "--restartmanager-key=",
-  --- How many resources one registration call carries at most: each call
-  -- is one write to the session store (one RmRegisterResources), so very
-  -- large lists go in batches of this size.
-  BATCH = 65536,
   --- How many times `Session:list` calls RmGetList when the list keeps
   -- growing between calls (`ERROR_MORE_DATA`).
   LIST_TRIES = 6,
@@ -40,10 +36,6 @@ S.Session = Session
 local function wrap(handle, key, primary)
   return setmetatable({ handle = handle, key = key, primary = primary },
     Session)
-end
-
-local function slice(t, i, j)
-  return table.move(t, i, math.min(j, #t), 1, {})
 end
 
 --- Whether `v` is a session of this module.
@@ -236,7 +228,9 @@ function Session:__tostring()
     self.primary and "primary" or "secondary", self.key)
 end
 
---- Registers resources with the session, in batches of `BATCH`.
+--- Registers resources with the session, all or nothing: one
+-- RmRegisterResources call, which the native store writes as one record
+-- under its lock and cuts back off whole when it fails (a full disk).
 -- @tparam table resources `files` (paths), `processes` (each a pid or a
 -- `{pid=, start_time=}` table; a bare pid is resolved to the live process
 -- now) and `services` (names), each optional; any other key raises (a bare
@@ -252,8 +246,8 @@ function Session:register(resources)
   local given_files, nf = check.opt_array(resources.files, "files", 2)
   local given_svcs, ns = check.opt_array(resources.services, "services", 2)
   local given, np = check.opt_array(resources.processes, "processes", 2)
-  -- every entry is checked before the first batch, so that a bad one
-  -- registers nothing and is named by its index in the whole array
+  -- every entry is checked before anything is registered, so that a bad
+  -- one registers nothing and is named by its index in the array
   local function names(t, n, field)
     local out = {}
     for i = 1, n do
@@ -269,11 +263,11 @@ function Session:register(resources)
     end
     return out
   end
-  if np == 0 and math.max(nf, ns) <= (S.BATCH or math.huge) then
+  if np == 0 then
     if nf + ns == 0 then return true end
-    -- files and services only, in one call, which checks every entry
-    -- before it registers any: they are checked here (for this function's
-    -- messages) only when it refuses them
+    -- files and services only: the one call checks every entry before it
+    -- registers any, so they are checked here (for this function's
+    -- messages) only when it refuses them, and not copied first
     local r = table.pack(pcall(self.handle.register_resources, self.handle,
       given_files, nil, given_svcs))
     if r[1] then return table.unpack(r, 2, r.n) end
@@ -298,18 +292,10 @@ function Session:register(resources)
         .. "index %d, got %s)"):format(i, type(p)), 2)
     end
   end
-  local n = math.max(nf, np, ns)
-  if n == 0 then return true end
-  if n <= S.BATCH then
-    return self.handle:register_resources(files, processes, services)
-  end
-  for i = 1, n, S.BATCH do
-    local j = i + S.BATCH - 1
-    local ok, msg, code = self.handle:register_resources(slice(files, i, j),
-      slice(processes, i, j), slice(services, i, j))
-    if not ok then return nil, msg, code end
-  end
-  return true
+  if math.max(nf, np, ns) == 0 then return true end
+  -- one call whatever the length: a list split over several calls would
+  -- stay half registered when a later call fails
+  return self.handle:register_resources(files, processes, services)
 end
 
 --- The applications and services that use the session's resources:

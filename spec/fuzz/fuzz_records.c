@@ -399,7 +399,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   setenv("XDG_RUNTIME_DIR", dir, 1);
   storefd = rm_native_store_open(&rc);
   if (storefd >= 0)
-    rc = rm_native_store_create(storefd, session_key, &sessionfd, &lockfd, NULL);
+    rc = rm_native_store_create(storefd, session_key, &sessionfd, &lockfd, NULL,
+                                NULL);
   if (rc != RM_OK) {
     fprintf(stderr, "cannot start a session: %u\n", rc);
     abort();

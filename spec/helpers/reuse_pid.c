@@ -3,14 +3,18 @@
  * the same clock tick, so that the newcomer has the same pid and the same
  * start time (in clock ticks) as the process it replaces.
  *
- *   reuse_pid TRIGGER PROGRAM [ARG...]
+ *   reuse_pid [-a] TRIGGER PROGRAM [ARG...]
  *
  * forks a first process that only waits and prints "first <pid> <start
  * time>" (the start time as /proc/PID/stat gives it); once the file TRIGGER
  * exists (looked for every 50 microseconds), kills the first process, reaps
  * it and at once starts PROGRAM with the same pid (clone3 with set_tid:
- * needs CAP_SYS_ADMIN over the pid namespace), and prints "second <pid>".
- * Then waits for PROGRAM. Exits 3 when the pid cannot be had.
+ * needs CAP_SYS_ADMIN over the pid namespace), and prints "second <pid>
+ * <start time>".
+ * Then waits for PROGRAM. Exits 3 when the pid cannot be had. With -a the
+ * first process is started at the beginning of a clock tick (of
+ * CLOCK_BOOTTIME, which start times count), so that what follows has
+ * nearly the whole tick.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,15 +47,33 @@ static unsigned long long start_time(pid_t pid) {
   return v;
 }
 
+/* Waits until a clock tick (1/CLK_TCK s of CLOCK_BOOTTIME) has just begun. */
+static void align_to_tick(void) {
+  long tick_ns = 1000000000L / sysconf(_SC_CLK_TCK), at, prev = -1;
+  struct timespec ts;
+  for (;;) {
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    at = ts.tv_nsec % tick_ns;
+    if (at < prev) return; /* wrapped: a new tick */
+    prev = at;
+  }
+}
+
 int main(int argc, char **argv) {
   struct clone_args args;
   struct timespec wait = {0, 50000};
   pid_t first, second;
-  int status;
+  int status, align = 0;
+  if (argc > 1 && strcmp(argv[1], "-a") == 0) {
+    align = 1;
+    argv++;
+    argc--;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: reuse_pid TRIGGER PROGRAM [ARG...]\n");
+    fprintf(stderr, "usage: reuse_pid [-a] TRIGGER PROGRAM [ARG...]\n");
     return 2;
   }
+  if (align) align_to_tick();
   first = fork();
   if (first < 0) return 1;
   if (first == 0) {
@@ -75,7 +97,7 @@ int main(int argc, char **argv) {
     execvp(argv[2], argv + 2);
     _exit(127);
   }
-  printf("second %ld\n", (long)second);
+  printf("second %ld %llu\n", (long)second, start_time(second));
   fflush(stdout);
   while (waitpid(second, &status, 0) < 0)
     if (errno != EINTR) return 1;

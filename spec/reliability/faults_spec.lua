@@ -331,6 +331,58 @@ describe("faults", function()
         end
       end)
 
+    it("Session:register registers nothing of a list the store cannot take whole",
+      function()
+        if not mnt then
+          pending("needs root to mount a small file system")
+          return
+        end
+        H.sh("mkdir " .. H.q(dir .. "/held"))
+        local first = holder("open " .. H.q(file("held/first")))
+        local last = holder("open " .. H.q(file("held/last")))
+        local later = holder("open " .. H.q(file("held/later")))
+        -- 131,074 paths of about 36 bytes each in the store: about 4.7 MB,
+        -- more than a 3 MB file system holds; the first 65,536 alone would
+        -- fit (2.4 MB)
+        local _, mrc = H.sh("mount -o remount,size=3m " .. H.q(mnt))
+        assert.equal(0, mrc)
+        local out, rc = H.lua(([[
+          local rm = require "restartmanager"
+          local dir = %q
+          local s = assert(rm.start())
+          local records = os.getenv("XDG_RUNTIME_DIR") .. "/restartmanager/"
+            .. s.key .. "/records"
+          local function size()
+            local f = io.open(records, "rb")
+            if not f then return 0 end
+            local n = f:seek("end") f:close() return n
+          end
+          local files = { dir .. "/held/first" }
+          for k = 1, 131072 do files[k + 1] = "/n/" .. string.rep("q", 20) .. k end
+          files[#files + 1] = dir .. "/held/last"
+          local before = size()
+          local ok, msg, code = s:register { files = files }
+          print("register", ok, code, size() - before, msg)
+          -- the store still takes a small one
+          print("small", s:register { files = { dir .. "/held/later" } })
+          local apps = assert(s:list())
+          local pids = {}
+          for _, a in ipairs(apps) do pids[#pids + 1] = a.pid end
+          print("listed", table.concat(pids, ","))
+          s:close()
+        ]]):format(dir), { env = "XDG_RUNTIME_DIR=" .. H.q(mnt) })
+        assert.equal(0, rc, out)
+        assert.matches("\nregister\tnil\t29\t0\t", "\n" .. out)
+        assert.matches("\nsmall\ttrue\n", out)
+        local listed = {}
+        for pid in out:match("listed\t([%d,]*)"):gmatch("%d+") do
+          listed[tonumber(pid)] = true
+        end
+        assert.is_nil(listed[first.pid], "the list's first entry was registered")
+        assert.is_nil(listed[last.pid], "the list's last entry was registered")
+        assert.is_true(listed[later.pid], out)
+      end)
+
     it("gives 29 when the store has no room at all, and lists nothing",
       function()
         if not mnt then

@@ -203,6 +203,87 @@ describe("security", function()
         end)
     end
 
+    -- What makes user nobody a user with a home of its own, in the mount
+    -- namespace of in_private_tmp: /tmp/home (nobody's, mode 0755) through
+    -- a password database bind-mounted over /etc/passwd; then another user
+    -- (daemon) takes /tmp/restartmanager-65534 in advance and tries to
+    -- create nobody's store in that home.
+    local HOME_SETUP = "chmod 1777 /tmp && mkdir -m 755 /tmp/home && chown 65534:65534 /tmp/home"
+      .. " && sed 's#^\\(nobody:[^:]*:[^:]*:[^:]*:[^:]*:\\)[^:]*:#\\1/tmp/home:#' /etc/passwd"
+      .. " > /tmp/passwd && mount --bind /tmp/passwd /etc/passwd"
+      .. " && setpriv --reuid=daemon --regid=daemon --clear-groups sh -c"
+      .. " 'mkdir -m 700 /tmp/restartmanager-65534; mkdir /tmp/home/.restartmanager 2>/dev/null"
+      .. " && echo took-home || echo home-refused'"
+
+    -- A copy of the module and Lua files that nobody can read, outside the
+    -- private /tmp (in the build directory), or nil (pending) where nobody
+    -- cannot reach the build directory.
+    local function nobody_copy()
+      local copy = H.BUILD .. "/nobody-copy"
+      H.sh("rm -rf " .. H.q(copy) .. " && mkdir -p " .. H.q(copy .. "/build")
+        .. " && cp -r " .. H.q(H.ROOT .. "/lua") .. " " .. H.q(copy .. "/lua")
+        .. " && cp -r " .. H.q(H.BUILD .. "/restartmanager") .. " " .. H.q(copy .. "/build/")
+        .. " && chmod -R a+rX " .. H.q(copy))
+      H.finally(finally, function() H.sh("rm -rf " .. H.q(copy)) end)
+      local lua = ns_lua()
+      if not lua:find("/", 1, true) then lua = (H.sh("command -v " .. lua):gsub("%s+$", "")) end
+      local _, rc = H.sh(H.NOBODY .. " test -r " .. H.q(copy .. "/build/restartmanager/core.so")
+        .. " -a -x " .. H.q(lua))
+      if rc ~= 0 then
+        pending("user nobody cannot reach the build directory")
+        return nil
+      end
+      return "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin " .. H.lua_env_at(copy) .. " " .. lua
+    end
+
+    it("of a user with a home is there, where no other user can take it", function()
+      if not need_root() or hidden() then return end
+      local nobody_lua = nobody_copy()
+      if not nobody_lua then return end
+      local out, rc = in_private_tmp(HOME_SETUP .. " && " .. H.NOBODY .. " "
+        .. nobody_lua .. " -e " .. H.q(USE)
+        .. " && stat -c 'store %u %a' /tmp/home/.restartmanager")
+      assert.equal(0, rc, out)
+      assert.matches("home%-refused", out)
+      assert.matches("start\ttrue", out)
+      assert.matches("register\ttrue\n", out)
+      assert.matches("unregister\ttrue\n", out)
+      assert.matches("store 65534 700\n", out)
+    end)
+
+    it("of a user with a home is where root finds its restart registration", function()
+      if not need_root() or hidden() then return end
+      local nobody_lua = nobody_copy()
+      if not nobody_lua then return end
+      -- nobody's application registers and holds a file; a root installer
+      -- lists it as restartable
+      local app = [[
+        local core = require "restartmanager.core"
+        print("app", core.register_application_restart({}) == true)
+        local held = io.open("/tmp/data")
+        io.open("/tmp/ready", "w"):close()
+        while not io.open("/tmp/stop") do os.execute("sleep 0.05") end
+        held:close()
+        core.unregister_application_restart()
+      ]]
+      local installer = [[
+        local core = require "restartmanager.core"
+        local s = assert(core.start_session())
+        assert(s:register_resources({ "/tmp/data" }))
+        local apps = assert(s:get_list(10))
+        print("restartable", apps[1] and apps[1].restartable)
+        s:end_session()
+      ]]
+      local out, rc = in_private_tmp(HOME_SETUP
+        .. " && echo data > /tmp/data && chmod 644 /tmp/data && { " .. H.NOBODY .. " "
+        .. nobody_lua .. " -e " .. H.q(app) .. " & } && app=$! && i=0"
+        .. " && while [ ! -e /tmp/ready ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+        .. " && " .. root_lua(installer) .. "; touch /tmp/stop; wait $app")
+      assert.equal(0, rc, out)
+      assert.matches("app\ttrue\n", out)
+      assert.matches("restartable\ttrue\n", out)
+    end)
+
     it("is found by root when it registered for restart", function()
       if not need_root() or hidden() then return end
       -- a root application without XDG_RUNTIME_DIR registers; a root

@@ -173,6 +173,87 @@ describe("services through a real systemd #systemd", function()
     assert.equal("v2", seen[2].version)
   end)
 
+  it("records the services a shutdown stopped: a primary that dies leaves them to the recovery",
+    function()
+      boot(function()
+        return { ["plain.service"] = service { file = "plain.txt", "Restart=no" } }
+      end)
+      file("plain.txt", "v1\n")
+      assert.equal(0, (select(2, m.systemctl("start plain.service"))))
+      -- the primary stops the service and is killed before its restart
+      local out = m.lua(([[
+        local core = require "restartmanager.core"
+        local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
+        local s = assert(core.start_session())
+        assert(s:register_resources({ %q }))
+        s:shutdown(0, function(p)
+          if p == 100 then os.execute("kill -KILL " .. me) end
+        end, 30000)
+        print("not killed")
+      ]]):format(m.dir .. "/plain.txt"))
+      assert.not_matches("not killed", out)
+      local r = inside [[
+        say("before", state("plain.service"))
+        local done = assert(rm.recover())
+        say("n", #done)
+        say("service", done[1] and done[1].service)
+        say("started", done[1] and done[1].started)
+        say("after", state("plain.service"))
+        say("again", #assert(rm.recover()))
+      ]]
+      assert.equal("inactive", r.before, "the shutdown did not stop it")
+      assert.equal("1", r.n)
+      assert.equal("plain.service", r.service)
+      assert.equal("true", r.started)
+      assert.equal("active", r.after)
+      assert.equal("0", r.again)
+      assert.equal(2, #runs("plain.txt.runs"))
+    end)
+
+  it("records the socket stopped with a service: the recovery starts both",
+    function()
+      boot(function()
+        return {
+          ["web.socket"] = unit { "[Socket]", "ListenStream=@DIR@/web.sock" },
+          ["web.service"] = service { file = "web.txt" },
+        }
+      end)
+      file("web.txt", "v1\n")
+      assert.equal(0, (select(2, m.systemctl("start web.socket"))))
+      local r = inside [[
+        say("first", ask(DIR .. "/web.sock"))  -- activates it
+      ]]
+      assert.equal("v1", r.first)
+      local out = m.lua(([[
+        local core = require "restartmanager.core"
+        local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
+        local s = assert(core.start_session())
+        assert(s:register_resources({ %q }))
+        s:shutdown(0, function(p)
+          if p == 100 then os.execute("kill -KILL " .. me) end
+        end, 30000)
+        print("not killed")
+      ]]):format(m.dir .. "/web.txt"))
+      assert.not_matches("not killed", out)
+      r = inside [[
+        say("socket_before", state("web.socket"))
+        local done = assert(rm.recover())
+        say("n", #done)
+        say("service", done[1] and done[1].service)
+        say("started", done[1] and done[1].started)
+        say("socket_after", state("web.socket"))
+        say("after", state("web.service"))
+        say("answer", ask(DIR .. "/web.sock"))
+      ]]
+      assert.equal("inactive", r.socket_before, "the socket was not stopped")
+      assert.equal("1", r.n)
+      assert.equal("web.service", r.service)
+      assert.equal("true", r.started)
+      assert.equal("active", r.socket_after)
+      assert.equal("active", r.after)
+      assert.equal("v1", r.answer)
+    end)
+
   it("stops a service that exits 143 on SIGTERM without a restart or a failure left",
     function()
       boot(function()

@@ -121,7 +121,8 @@ unsigned rm_backend_start(rm_session **out, char key[RM_KEY_LEN + 1],
    * for cancel, and nothing in the store */
   rc = s->private_ ? rm_native_new_key(s->key)
                    : rm_native_store_create(s->storefd, s->key, &s->dirfd,
-                                            &s->lockfd, rm_native_recovery_run);
+                                            &s->lockfd, rm_native_recovery_run,
+                                            NULL);
   if (rc != RM_OK) goto fail;
   primary_add(s);
   memcpy(key, s->key, RM_KEY_LEN + 1);
@@ -146,7 +147,7 @@ unsigned rm_backend_join(rm_session **out, const char *key) {
   s->storefd = rm_native_store_open(&rc);
   if (s->storefd >= 0)
     rc = rm_native_store_join(s->storefd, key, &s->dirfd,
-                              rm_native_recovery_run);
+                              rm_native_recovery_run, NULL);
   if (rc != RM_OK) {
     free_session(s);
     return rc;
@@ -240,10 +241,24 @@ static void *describe_range(void *arg) {
   return NULL;
 }
 
+/* Closes the pidfds of a list. */
+static void close_pins(int *pins, size_t n) {
+  size_t i;
+  if (!pins) return;
+  for (i = 0; i < n; i++)
+    if (pins[i] >= 0) close(pins[i]);
+  free(pins);
+}
+
 /* Who uses the session's resources now: a malloc'd array of apps (by
- * pid), described and with the session's filters and shutdown applied. */
+ * pid), described and with the session's filters and shutdown applied.
+ * pins: NULL, or where to put a malloc'd array of a pidfd for each app (-1
+ * where there is none), opened by the scan before it read the process: a
+ * shutdown signals through them. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
-                          uint32_t *reasons, rm_pid_list *uninspected) {
+                          uint32_t *reasons, rm_pid_list *uninspected,
+                          int **pins) {
+  int *fds = NULL;
   rm_native_hit *hits = NULL;
   size_t n = 0;
   char *buf = NULL;
@@ -253,6 +268,7 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   *apps = NULL;
   *napps = 0;
   *reasons = 0;
+  if (pins) *pins = NULL;
   uninspected->pids = NULL;
   uninspected->n = 0;
   if (!s->private_) rc = rm_native_records_load(s->dirfd, &buf, &len);
@@ -272,6 +288,17 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
     rc = rm_native_scan(procfd, buf, len, 0, &hits, &n, uninspected,
                         &s->missing, &s->nmissing);
   free(buf);
+  if (rc == RM_OK && n) {
+    size_t i;
+    /* the pidfds leave the hits at once: whatever happens, closed once */
+    if (pins && (fds = (int *)malloc(n * sizeof *fds)) == NULL)
+      rc = RM_E_OUTOFMEMORY;
+    for (i = 0; i < n; i++) {
+      if (fds) fds[i] = hits[i].pidfd;
+      else if (hits[i].pidfd >= 0) close(hits[i].pidfd);
+      hits[i].pidfd = -1;
+    }
+  }
   if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
     rc = RM_E_OUTOFMEMORY;
   if (rc == RM_OK && n) {
@@ -299,7 +326,10 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   if (rc == RM_OK) {
     if (s->control) rm_native_control_mark(s->control, *apps, n);
     *napps = n;
+    if (pins) *pins = fds;
+    fds = NULL;
   }
+  close_pins(fds, n);
   free(hits);
   close(procfd);
   if (rc != RM_OK) {
@@ -343,7 +373,7 @@ unsigned rm_backend_get_list(rm_session *s, unsigned *needed,
     memset(&s->pending, 0, sizeof s->pending);
   } else {
     drop_pending(s);
-    rc = list_apps(s, &found, &n, &r, uninspected);
+    rc = list_apps(s, &found, &n, &r, uninspected, NULL);
     if (rc != RM_OK) return rc;
   }
   *needed = (unsigned)n;
@@ -373,6 +403,7 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
                              unsigned timeout_ms, rm_progress_fn fn,
                              void *ctx) {
   rm_app *apps = NULL;
+  int *pins = NULL;
   size_t n = 0;
   rm_pid_list uninspected;
   uint32_t reasons;
@@ -383,13 +414,16 @@ unsigned rm_backend_shutdown(rm_session *s, uint32_t flags,
     return RM_E_BAD_ARGUMENTS;
   rc = rm_native_control_begin(s->control);
   if (rc != RM_OK) return rc;
-  rc = list_apps(s, &apps, &n, &reasons, &uninspected);
+  /* the list's pidfds go to the signals: a process the list found is the
+   * one signalled, never one that took its pid since */
+  rc = list_apps(s, &apps, &n, &reasons, &uninspected, &pins);
   free(uninspected.pids);
   /* any reboot reason: shutting down cannot free every resource */
   if (rc == RM_OK && reasons) rc = RM_E_FAIL_NOACTION_REBOOT;
   if (rc == RM_OK)
-    rc = rm_native_control_shutdown(s->control, apps, n, flags, timeout_ms,
-                                    s->dirfd, fn, ctx);
+    rc = rm_native_control_shutdown(s->control, apps, pins, n, flags,
+                                    timeout_ms, s->dirfd, fn, ctx);
+  close_pins(pins, n);
   free(apps);
   rm_native_control_end(s->control);
   return rc;
@@ -465,6 +499,37 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
 /* ---------------------------------------------------------------------
  * Processes, restart registration, errors
  * ------------------------------------------------------------------- */
+
+void rm_native_recovered_free(rm_recovered *r, size_t n) {
+  size_t i;
+  if (!r) return;
+  for (i = 0; i < n; i++) {
+    free(r[i].service);
+    free(r[i].exe);
+  }
+  free(r);
+}
+
+unsigned rm_native_recover(rm_recovered **out, size_t *n) {
+  rm_native_recovery_log log;
+  unsigned rc;
+  int storefd = rm_native_store_open(&rc);
+  *out = NULL;
+  *n = 0;
+  if (storefd < 0) return rc;
+  memset(&log, 0, sizeof log);
+  rc = rm_native_store_sweep(storefd, rm_native_recovery_run, &log);
+  close(storefd);
+  /* what was started is started: a log short of memory says so */
+  if (rc == RM_OK && log.failed) rc = RM_E_OUTOFMEMORY;
+  if (rc != RM_OK) {
+    rm_native_recovered_free(log.items, log.n);
+    return rc;
+  }
+  *out = log.items;
+  *n = log.n;
+  return RM_OK;
+}
 
 unsigned rm_backend_process(uint32_t pid, rm_unique_process *out) {
   uint64_t start;

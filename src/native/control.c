@@ -396,8 +396,9 @@ static void supersede(rm_native_control *c, size_t first, stopped *st) {
  * processes). An app gone since the list is marked stopped by someone
  * else. Out of descriptors or memory: nothing is kept and the code is
  * returned, before anything is signalled. */
-static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
-                          stopped **set, size_t *total, size_t *nunit) {
+static unsigned take_apps(rm_native_control *c, const rm_app *apps,
+                          int *pins, size_t n, stopped **set, size_t *total,
+                          size_t *nunit) {
   size_t i, first = c->napps, first_unit = c->nunits;
   int pass;
   for (pass = 0; pass < 2; pass++) {
@@ -423,7 +424,19 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
         continue;
       }
       errno = 0;
-      st->pidfd = open_checked(apps[i].process.pid, apps[i].process.start_time);
+      if (pins && pins[i] >= 0) {
+        /* the list's own pidfd: the process it found, whatever runs at
+         * its pid now */
+        st->pidfd = pins[i];
+        pins[i] = -1;
+        if (rm_native_pidfd_exited(st->pidfd)) {
+          close(st->pidfd);
+          st->pidfd = -1;
+        }
+      } else {
+        st->pidfd =
+            open_checked(apps[i].process.pid, apps[i].process.start_time);
+      }
       if (st->pidfd < 0 && (errno == ENOSYS || errno == EPERM)) {
         /* no pidfd_open (a kernel before 5.3, or a seccomp policy): a
          * process that cannot be signalled without a pid race is not
@@ -450,6 +463,18 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps, size_t n,
       if (rm_native_restart_find(apps[i].process.pid,
                                  apps[i].process.start_time, &st->reg) != 0)
         memset(&st->reg, 0, sizeof st->reg);
+      if (rm_native_pidfd_exited(st->pidfd)) {
+        /* gone while its ids were read: they may be a newcomer's */
+        rm_native_restart_free(&st->reg);
+        free(st->groups);
+        st->groups = NULL;
+        st->ngroups = 0;
+        close(st->pidfd);
+        st->pidfd = -1;
+        st->app.status = (st->app.status & ~RM_STATUS_RUNNING) |
+                         RM_STATUS_STOPPED_OTHER;
+        continue;
+      }
       supersede(c, first, st);
       /* another installer stopping it at the same time restarts it */
       if (st->reg.buf && rm_native_restart_claim(&st->reg) != 0)
@@ -621,14 +646,36 @@ static void await_late(rm_native_control *c) {
 }
 
 /* Writes what is to come back (stopped or about to be, registered, not
- * restarted yet) to the session's record (recovery.h). */
+ * restarted yet; and the units stopped or about to be through systemd, not
+ * started again yet) to the session's record (recovery.h). */
 static unsigned save_record(const rm_native_control *c, int recdir) {
   rm_native_recovery_app *r;
-  size_t i, n = 0;
+  rm_native_unit *u;
+  size_t i, k, n = 0, nu = 0;
   unsigned rc;
   if (recdir < 0) return RM_OK;
   r = (rm_native_recovery_app *)calloc(c->napps + 1, sizeof *r);
-  if (!r) return RM_E_OUTOFMEMORY;
+  u = (rm_native_unit *)calloc(c->nunits + 1, sizeof *u);
+  if (!r || !u) {
+    free(r);
+    free(u);
+    return RM_E_OUTOFMEMORY;
+  }
+  for (i = 0; i < c->nunits; i++) {
+    int again = 0, done = 0;
+    /* a stop that was refused stopped nothing */
+    if (c->units[i].state == RM_SD_JOB_FAILED) continue;
+    for (k = 0; k < c->napps; k++)
+      if (c->apps[k].unit == (long)i &&
+          (c->apps[k].app.status & RM_STATUS_RESTARTED))
+        done = 1;
+    /* a unit a later (forced) shutdown stopped again is recorded once */
+    for (k = 0; k < nu; k++)
+      if (u[k].unit.uid == c->units[i].unit.uid &&
+          strcmp(u[k].unit.name, c->units[i].unit.name) == 0)
+        again = 1;
+    if (!done && !again) u[nu++] = c->units[i]; /* shares its triggers */
+  }
   for (i = 0; i < c->napps; i++) {
     const stopped *st = &c->apps[i];
     if (!st->reg.buf || (st->reg.flags & RM_RESTART_NO_PATCH) ||
@@ -643,13 +690,14 @@ static unsigned save_record(const rm_native_control *c, int recdir) {
     r[n].reg = &st->reg;
     n++;
   }
-  rc = rm_native_recovery_save(recdir, r, n);
+  rc = rm_native_recovery_save(recdir, r, n, u, nu);
   free(r);
+  free(u);
   return rc;
 }
 
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
-                                    size_t n, uint32_t flags,
+                                    int *pins, size_t n, uint32_t flags,
                                     unsigned timeout_ms, int recdir,
                                     rm_progress_fn fn, void *ctx) {
   reporter rep;
@@ -674,7 +722,10 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     free(set);
     return RM_E_OUTOFMEMORY;
   }
-  rc = take_apps(c, apps, n, set, &total, &nunit);
+  rc = take_apps(c, apps, pins, n, set, &total, &nunit);
+  /* the units' triggers, stopped with them, are recorded with them */
+  if (rc == RM_OK && c->nunits > first_unit)
+    rm_native_units_triggers(c->units + first_unit, c->nunits - first_unit);
   /* recorded before the first signal: a primary that dies from here on
    * leaves what to bring back */
   if (rc == RM_OK) rc = save_record(c, recdir);
@@ -693,6 +744,8 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                   timeout_ms, &rep, &done, total + nunit ? total + nunit : 1);
   left += stop_units(c, first_unit, (flags & RM_SHUTDOWN_FORCE) != 0,
                      timeout_ms, &rep, &done, total + nunit);
+  /* again, without the units whose stop was refused */
+  if (c->nunits > first_unit) (void)save_record(c, recdir);
   settle(c, first, rep.stop || rm_native_control_cancelled(c));
   free(set);
   if (rm_native_control_cancelled(c) || rep.stop) return RM_E_CANCELLED;
@@ -850,7 +903,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
     return RM_E_CANCELLED;
   }
   report(&rep, 100);
-  if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0);
+  if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0, NULL, 0);
   drop_stopped(c, 0);
   drop_units(c, 0);
   c->shut_down = 0;

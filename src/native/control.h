@@ -2,7 +2,8 @@
  * Shutdown and restart (RmShutdown, RmRestart, RmCancelCurrentTask) of
  * the apps a list found, for one primary session.
  *
- * Processes are signalled only through a pidfd opened on the pid and then
+ * Processes are signalled only through a pidfd: the one the list opened
+ * on the process before reading it, else one opened on the pid and then
  * checked against the start time the list gave, so a pid reused by another
  * process is never signalled. Exits are awaited by polling the pidfds, with
  * an eventfd that a cancel writes to. Restarted applications run detached
@@ -54,9 +55,12 @@ void rm_native_control_mark(const rm_native_control *c, rm_app *apps,
  * stopped by their units (services.h), never signalled one by one. Within
  * a task. */
 /* recdir: the session's directory, where what is stopped is recorded
- * before the first signal (recovery.h); -1 for none. */
+ * before the first signal (recovery.h); -1 for none. pins: NULL, or for
+ * each app a pidfd the list opened on it (-1 for none): an app with one is
+ * signalled through it, the shutdown taking it over (set to -1); an app
+ * without is identified again by pid and start time. */
 unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
-                                    size_t n, uint32_t flags,
+                                    int *pins, size_t n, uint32_t flags,
                                     unsigned timeout_ms, int recdir,
                                     rm_progress_fn fn, void *ctx);
 

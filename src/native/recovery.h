@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "restartreg.h"
+#include "services.h"
 
 /* Hidden: a shared object built from these sources exports only the
  * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
@@ -35,10 +36,20 @@ typedef struct rm_native_recovery_app {
   const rm_native_restart_reg *reg;
 } rm_native_recovery_app;
 
-/* Replaces the record of the session directory dirfd with apps[0..n)
- * (none: removes it). RM_OK, or the code of the failed write. */
+/* Replaces the record of the session directory dirfd with apps[0..n) and
+ * the service units units[0..nunits) stopped through systemd, with what
+ * triggers them (none at all: removes it). RM_OK, or the code of the
+ * failed write. */
 unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
-                                 size_t n);
+                                 size_t n, const rm_native_unit *units,
+                                 size_t nunits);
+
+/* What a recovery started again (rm_native_recover). */
+typedef struct rm_native_recovery_log {
+  rm_recovered *items; /* malloc'd */
+  size_t n, cap;
+  int failed; /* out of memory: some were not logged */
+} rm_native_recovery_log;
 
 /* Notes in the session directory dirfd that the shutdown is about to
  * signal: an application recorded there that still runs then may be on its
@@ -46,9 +57,11 @@ unsigned rm_native_recovery_save(int dirfd, const rm_native_recovery_app *apps,
 void rm_native_recovery_mark(int dirfd);
 
 /* Starts again what the record of the stale session directory dirfd names
- * and is no longer running (or, after the mark, ends within 5 s), then
- * removes the record. */
-void rm_native_recovery_run(int dirfd);
+ * and is no longer running (or, after the mark, ends within 5 s): the
+ * applications as their owners, the units through their managers (an
+ * active unit is left as it is); then removes the record. log: an
+ * rm_native_recovery_log that gets what was started, or NULL. */
+void rm_native_recovery_run(int dirfd, void *log);
 
 #if defined(__GNUC__) && !defined(_WIN32)
 #pragma GCC visibility pop

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -399,10 +400,12 @@ typedef struct worker {
   rm_pid_list uninspected; /* pids, in the order met */
   size_t cuninspected;
   rm_native_buf buf; /* what was last read from /proc */
+  long *pins_left; /* how many more pidfds the scan may hold, shared */
   unsigned rc;
 } worker;
 
-static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
+static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st,
+                    int pin) {
   if (w->nhits == w->chits) {
     size_t n = w->chits ? w->chits * 2 : 64;
     rm_native_hit *h =
@@ -413,6 +416,7 @@ static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st) {
   }
   w->hits[w->nhits].pid = pid;
   w->hits[w->nhits].st = *st;
+  w->hits[w->nhits].pidfd = pin;
   w->nhits++;
   return 0;
 }
@@ -764,13 +768,16 @@ static int dirs_match(const targets *t, int procfd, uint32_t pid) {
   return link_beneath(t, procfd, name) == 1;
 }
 
+/* pin: a pidfd on the process at pid (opened before its stat was read),
+ * or -1. */
 static int registered_process(const targets *t, uint32_t pid,
-                              uint64_t start) {
+                              uint64_t start, int pin) {
   size_t i;
   for (i = 0; i < t->nprocs; i++)
     if (t->procs[i].pid == pid && t->procs[i].start_time == start &&
         (!t->proc_inos[i] ||
-         rm_native_pidfs_ino(pid, start) == t->proc_inos[i]))
+         (pin >= 0 ? rm_native_pidfd_ino(pin)
+                   : rm_native_pidfs_ino(pid, start)) == t->proc_inos[i]))
       return 1;
   return 0;
 }
@@ -795,8 +802,11 @@ static int out_of_resources(worker *w, int err) {
  * sorted into "gone", "not ours to read" and "out of resources". Its stat
  * is read only when needed: for registered processes and services, and
  * for a hit. The executable comes first among the files: one call, and
- * none is there for a kernel thread or a process that exited. */
-static void scan_one(worker *w, uint32_t pid) {
+ * none is there for a kernel thread or a process that exited. pin: a
+ * pidfd opened on pid before anything of it was read, or -1; a hit takes
+ * it (returns 1), once sure that everything read was of the process it
+ * names (that process still runs, so the pid was its all along). */
+static int look_at(worker *w, uint32_t pid, int pin) {
   const targets *t = w->t;
   rm_native_stat st;
   char dir[64];
@@ -805,11 +815,12 @@ static void scan_one(worker *w, uint32_t pid) {
     r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
     if (r != 0) {
       (void)out_of_resources(w, r); /* else it is gone */
-      return;
+      return 0;
     }
-    if (st.flags & PF_KTHREAD) return;
+    if (st.flags & PF_KTHREAD) return 0;
     have_stat = 1;
-    if (t->nprocs && registered_process(t, pid, st.start_time)) found = 1;
+    if (t->nprocs && registered_process(t, pid, st.start_time, pin))
+      found = 1;
   }
   if (!found && t->nsvcs) {
     char unit[256];
@@ -817,7 +828,7 @@ static void scan_one(worker *w, uint32_t pid) {
     if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
       if (service_registered(t, unit)) found = 1;
     } else if (out_of_resources(w, errno)) {
-      return;
+      return 0;
     }
   }
   if (!found && (t->files.count || t->ndirs)) {
@@ -827,30 +838,30 @@ static void scan_one(worker *w, uint32_t pid) {
     } else if (r < 0 && errno == ENOENT) {
       /* a kernel thread, a process gone, or one whose first thread
        * exited while others run on */
-      if (thread_count(w->procfd, pid) < 2) return;
+      if (thread_count(w->procfd, pid) < 2) return 0;
     } else if (r < 0 && errno == EACCES) {
       denied = 1;
     } else if (r < 0 && out_of_resources(w, errno)) {
-      return;
+      return 0;
     }
     if (!found) {
       snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
       r = scan_fds(t, w->procfd, dir);
       if (r == 1) found = 1;
       else if (r < 0 && errno == EACCES) denied = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return;
+      else if (r < 0 && out_of_resources(w, errno)) return 0;
     }
     if (!found) {
       r = scan_maps(t, w->procfd, pid, &w->buf);
       if (r == 1) found = 1;
       else if (r < 0 && errno == EACCES) denied = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return;
+      else if (r < 0 && out_of_resources(w, errno)) return 0;
     }
     if (!found && t->ndirs && dirs_match(t, w->procfd, pid)) found = 1;
     if (!found && !denied && thread_count(w->procfd, pid) > 1) {
       r = scan_threads(t, w->procfd, pid);
       if (r == 1) found = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return;
+      else if (r < 0 && out_of_resources(w, errno)) return 0;
     }
   }
   if (found) {
@@ -858,11 +869,17 @@ static void scan_one(worker *w, uint32_t pid) {
       r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
       if (r != 0) {
         (void)out_of_resources(w, r); /* else it is gone */
-        return;
+        return 0;
       }
-      if (st.flags & PF_KTHREAD) return;
+      if (st.flags & PF_KTHREAD) return 0;
     }
-    if (push_hit(w, pid, &st) != 0) w->rc = RM_E_OUTOFMEMORY;
+    /* exited meanwhile: what was read may be of a newcomer at its pid */
+    if (pin >= 0 && rm_native_pidfd_exited(pin)) return 0;
+    if (push_hit(w, pid, &st, pin) != 0) {
+      w->rc = RM_E_OUTOFMEMORY;
+      return 0;
+    }
+    return 1;
   } else if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
     if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
@@ -872,7 +889,7 @@ static void scan_one(worker *w, uint32_t pid) {
         uint32_t *p = (uint32_t *)realloc(u->pids, n * sizeof *p);
         if (!p) {
           w->rc = RM_E_OUTOFMEMORY;
-          return;
+          return 0;
         }
         u->pids = p;
         w->cuninspected = n;
@@ -880,6 +897,27 @@ static void scan_one(worker *w, uint32_t pid) {
       u->pids[u->n++] = pid;
     }
   }
+  return 0;
+}
+
+/* Looks at one process with a pidfd held on it from the start, while the
+ * scan may hold more (see pin_budget): the hit keeps it, so that the
+ * shutdown signals the very process the scan found, even one whose pid
+ * and start time a newcomer shares. Without a pidfd (none left, or no
+ * pidfd_open) the hit is identified by pid, start time and, where there
+ * is pidfs, the pidfs inode (control.c). */
+static void scan_one(worker *w, uint32_t pid) {
+  int pin = -1;
+  if (__atomic_sub_fetch(w->pins_left, 1, __ATOMIC_RELAXED) >= 0) {
+    pin = rm_native_pidfd_open(pid);
+    if (pin < 0 && errno == ESRCH) {
+      __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
+      return; /* gone */
+    }
+  }
+  if (look_at(w, pid, pin) == 1) return; /* the hit holds it */
+  if (pin >= 0) close(pin);
+  __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
 }
 
 /* A failed look into a process: 0 when the process is gone (it uses
@@ -985,7 +1023,8 @@ static int cmp_hit(const void *a, const void *b) {
  * long list) and gathers their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
                             size_t npids, rm_native_hit **hits,
-                            size_t *nhits, rm_pid_list *uninspected) {
+                            size_t *nhits, rm_pid_list *uninspected,
+                            long *pins_left) {
   worker w[MAX_THREADS];
   pthread_t th[MAX_THREADS];
   int started[MAX_THREADS];
@@ -998,6 +1037,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   }
   for (i = 0; i < nw; i++) {
     w[i].t = t;
+    w[i].pins_left = pins_left;
     w[i].procfd = procfd;
     w[i].pids = pids;
     w[i].npids = npids;
@@ -1048,11 +1088,37 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
     }
   }
   for (i = 0; i < nw; i++) {
+    if (rc != RM_OK) {
+      size_t k;
+      for (k = 0; k < w[i].nhits; k++)
+        if (w[i].hits[k].pidfd >= 0) close(w[i].hits[k].pidfd);
+    }
     free(w[i].hits);
     free(w[i].uninspected.pids);
     free(w[i].buf.p);
   }
   return rc;
+}
+
+/* How many pidfds a scan may hold at once: half of the descriptors left
+ * under the soft RLIMIT_NOFILE (the other half stays for the scan's own
+ * reads and the caller), at most MAX_PINS. The limit is not raised: it is
+ * the host program's. Hits beyond it carry no pidfd. */
+#define MAX_PINS 65536L
+static long pin_budget(void) {
+  struct rlimit rl;
+  long limit, used = 0, left;
+  DIR *d;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)(4 * MAX_PINS)
+              ? 4 * MAX_PINS
+              : (long)rl.rlim_cur;
+  d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  while (readdir(d)) used++;
+  closedir(d);
+  left = (limit - used) / 2 - 16;
+  return left < 0 ? 0 : left > MAX_PINS ? MAX_PINS : left;
 }
 
 unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
@@ -1062,6 +1128,7 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
   targets t;
   uint32_t *pids = NULL;
   size_t npids = 0;
+  long pins_left;
   unsigned rc = targets_load(buf, len, payload, &t);
   *hits = NULL;
   *nhits = 0;
@@ -1073,8 +1140,11 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
   /* nothing registered: nothing to look for */
   if (t.files.count || t.nprocs || t.nsvcs || t.ndirs)
     rc = list_pids(procfd, &pids, &npids);
-  if (rc == RM_OK && npids)
-    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected);
+  if (rc == RM_OK && npids) {
+    pins_left = pin_budget();
+    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected,
+                     &pins_left);
+  }
   if (rc != RM_OK) {
     free(uninspected->pids);
     uninspected->pids = NULL;

@@ -32,10 +32,14 @@
 #pragma GCC visibility push(hidden)
 #endif
 
-/* A process the scan found, with what its stat said then. */
+/* A process the scan found, with what its stat said then, and a pidfd
+ * on it opened before anything of it was read (-1 when the scan had no
+ * descriptors to spare, or where there is no pidfd_open): the caller's to
+ * close. */
 typedef struct rm_native_hit {
   uint32_t pid;
   rm_native_stat st;
+  int pidfd;
 } rm_native_hit;
 
 /* The processes that use what the records in buf[0..len) name (with

@@ -159,6 +159,24 @@ static rm_sd_job *make_jobs(rm_native_unit *units, size_t n, int start,
   return jobs;
 }
 
+/* Looks up the active triggers of the units that have none yet. */
+static void find_triggers(rm_sd_conn *conn, rm_native_unit *units, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (units[i].triggers) continue;
+    /* what could start it again while the files are replaced */
+    (void)rm_sd_active_triggers(conn, units[i].unit.uid, units[i].unit.name,
+                                &units[i].triggers);
+  }
+}
+
+void rm_native_units_triggers(rm_native_unit *units, size_t n) {
+  rm_sd_conn *conn = rm_sd_conn_new();
+  if (!conn) return;
+  find_triggers(conn, units, n);
+  rm_sd_conn_free(conn);
+}
+
 size_t rm_native_units_stop(rm_native_unit *units, size_t n, int force,
                             long deadline_ms, unsigned kill_ms,
                             const rm_sd_waiter *w) {
@@ -166,14 +184,8 @@ size_t rm_native_units_stop(rm_native_unit *units, size_t n, int force,
   rm_sd_job *jobs;
   size_t total = 0, first = 0, i, left = n;
   if (!conn) return n;
-  for (i = 0; i < n; i++) {
-    units[i].state = RM_SD_JOB_FAILED;
-    rm_sd_strv_free(units[i].triggers);
-    units[i].triggers = NULL;
-    /* what could start it again while the files are replaced */
-    (void)rm_sd_active_triggers(conn, units[i].unit.uid, units[i].unit.name,
-                                &units[i].triggers);
-  }
+  for (i = 0; i < n; i++) units[i].state = RM_SD_JOB_FAILED;
+  find_triggers(conn, units, n);
   jobs = make_jobs(units, n, 0, &total, &first);
   if (!jobs) {
     rm_sd_conn_free(conn);

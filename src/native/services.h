@@ -70,7 +70,13 @@ typedef struct rm_native_unit {
 
 void rm_native_units_free(rm_native_unit *u, size_t n);
 
-/* Stops units[0..n) through their managers: their triggers first, then the
+/* Looks up the active triggers (sockets, paths, timers) of the units of
+ * units[0..n) that have none yet: those rm_native_units_stop stops with
+ * them. */
+void rm_native_units_triggers(rm_native_unit *units, size_t n);
+
+/* Stops units[0..n) through their managers: their triggers first (looked
+ * up now for a unit that has none yet), then the
  * units, awaited together until deadline_ms; with force, what is still
  * running then is killed (KillUnit, SIGKILL) and stopped again, awaited for
  * kill_ms more. Each unit's state says how it ended. Returns how many are

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,35 @@ static int own_dir(const char *path, uid_t uid) {
          (st.st_mode & 022) == 0;
 }
 
+/* The store in the home directory of uid (from the password database,
+ * never $HOME, so that a root installer looking for that user's restart
+ * registrations finds the same place): <home>/.restartmanager, when the
+ * home is a directory of uid that no one else may write into, so that no
+ * one else can create anything there. 0 on success. */
+static int home_store(uid_t uid, char *buf, size_t size) {
+  struct passwd pw, *res = NULL;
+  struct stat st;
+  char *pwbuf;
+  long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+  size_t cap = max > 0 ? (size_t)max : 16384;
+  int n = -1, err;
+  for (;;) {
+    pwbuf = (char *)malloc(cap);
+    if (!pwbuf) return -1;
+    err = getpwuid_r(uid, &pw, pwbuf, cap, &res);
+    if (err != ERANGE || cap >= 1 << 20) break;
+    free(pwbuf);
+    cap *= 2;
+  }
+  if (err == 0 && res && pw.pw_dir && pw.pw_dir[0] == '/' &&
+      stat(pw.pw_dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+      (st.st_mode & 022) == 0)
+    n = snprintf(buf, size, "%s%s.restartmanager", pw.pw_dir,
+                 pw.pw_dir[strlen(pw.pw_dir) - 1] == '/' ? "" : "/");
+  free(pwbuf);
+  return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
 int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
                              size_t size) {
   char run[64];
@@ -41,7 +71,12 @@ int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
     n = snprintf(buf, size, "/run/restartmanager");
   else if (uid != 0 && own_dir(run, uid))
     n = snprintf(buf, size, "%s/restartmanager", run);
+  else if (home_store(uid, buf, size) == 0)
+    return 0;
   else
+    /* a user without a home of its own (nobody, most system users): the
+     * last resort, which someone else can take in advance; the store is
+     * then refused (5), never used */
     n = snprintf(buf, size, "/tmp/restartmanager-%lu", (unsigned long)uid);
   return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
@@ -137,7 +172,8 @@ static int session_alive(int dirfd) {
 
 /* With the store locked: removes stale sessions (on_stale sees each
  * first), returns how many live. */
-static int sweep(int storefd, void (*on_stale)(int dirfd)) {
+static int sweep(int storefd, void (*on_stale)(int dirfd, void *ctx),
+                 void *ctx) {
   int dupfd = dup(storefd), live = 0;
   DIR *d;
   struct dirent *e;
@@ -171,7 +207,7 @@ static int sweep(int storefd, void (*on_stale)(int dirfd)) {
       int fd = openat(storefd, stale[i],
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0) {
-        on_stale(fd);
+        on_stale(fd, ctx);
         close(fd);
       }
     }
@@ -244,12 +280,13 @@ static unsigned create_session(int storefd, char *key, int *dirfd,
 
 unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
                                 int *dirfd, int *lockfd,
-                                void (*on_stale)(int dirfd)) {
+                                void (*on_stale)(int dirfd, void *ctx),
+                                void *ctx) {
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   int live;
   *dirfd = *lockfd = -1;
   if (rc != RM_OK) return rc;
-  live = sweep(storefd, on_stale);
+  live = sweep(storefd, on_stale, ctx);
   if (live < 0)
     rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
   else if (live >= MAX_SESSIONS)
@@ -260,13 +297,25 @@ unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
   return rc;
 }
 
+unsigned rm_native_store_sweep(int storefd,
+                               void (*on_stale)(int dirfd, void *ctx),
+                               void *ctx) {
+  unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
+  if (rc != RM_OK) return rc;
+  if (sweep(storefd, on_stale, ctx) < 0)
+    rc = rm_native_errno_code(errno, RM_E_WRITE_FAULT);
+  (void)flock(storefd, LOCK_UN);
+  return rc;
+}
+
 unsigned rm_native_store_join(int storefd, const char *key, int *dirfd,
-                              void (*on_stale)(int dirfd)) {
+                              void (*on_stale)(int dirfd, void *ctx),
+                              void *ctx) {
   struct stat st;
   unsigned rc = rm_native_lock_within(storefd, STORE_LOCK_TIMEOUT_MS);
   *dirfd = -1;
   if (rc != RM_OK) return rc;
-  (void)sweep(storefd, on_stale);
+  (void)sweep(storefd, on_stale, ctx);
   rc = RM_E_SESSION_CREDENTIAL_CONFLICT;
   *dirfd = openat(storefd, key,
                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

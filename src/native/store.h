@@ -31,7 +31,11 @@
 int rm_native_store_path(char *buf, size_t size);
 
 /* The store directory's path of user uid whose XDG_RUNTIME_DIR is xdg (NULL
- * or relative: none), into buf. 0 on success. */
+ * or relative: none), into buf. 0 on success. In order: XDG_RUNTIME_DIR's
+ * restartmanager; for root, /run/restartmanager; /run/user/UID's when
+ * that directory is uid's; <home>/.restartmanager when the home directory
+ * the password database gives is uid's and no one else may write into it;
+ * else /tmp/restartmanager-UID. */
 int rm_native_store_path_for(uid_t uid, const char *xdg, char *buf,
                              size_t size);
 
@@ -49,20 +53,28 @@ int rm_native_valid_key(const char *key);
 unsigned rm_native_new_key(char key[RM_KEY_LEN + 1]);
 
 /* Both sweep the store: on_stale (may be NULL) sees each stale session's
- * directory before it is removed (recovery.h).
+ * directory, with ctx, before it is removed (recovery.h).
  * A new session in the store storefd: removes stale sessions, refuses when
  * the user has too many live ones, creates the session's directory with a
  * fresh random key and takes its lock. key, *dirfd and *lockfd (held for
  * the session's lifetime) on success. */
 unsigned rm_native_store_create(int storefd, char key[RM_KEY_LEN + 1],
                                 int *dirfd, int *lockfd,
-                                void (*on_stale)(int dirfd));
+                                void (*on_stale)(int dirfd, void *ctx),
+                                void *ctx);
 
 /* Opens the live session key of the store: *dirfd on success,
  * RM_E_SESSION_CREDENTIAL_CONFLICT when there is none (or it is stale, or
  * another user's). */
 unsigned rm_native_store_join(int storefd, const char *key, int *dirfd,
-                              void (*on_stale)(int dirfd));
+                              void (*on_stale)(int dirfd, void *ctx),
+                              void *ctx);
+
+/* Only sweeps the store storefd (as create and join do): on_stale sees
+ * each stale session's directory, with ctx, before it is removed. */
+unsigned rm_native_store_sweep(int storefd,
+                               void (*on_stale)(int dirfd, void *ctx),
+                               void *ctx);
 
 /* RM_OK while the session directory dirfd exists and has its primary,
  * RM_E_INVALID_HANDLE once it has ended or its primary died. */

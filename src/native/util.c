@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -145,6 +146,32 @@ static uint64_t start_of(uint32_t pid) {
   for (field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
   if (!p || sscanf(p + 1, "%llu", &v) != 1) return 0;
   return (uint64_t)v;
+}
+
+uint64_t rm_native_pidfd_ino(int pidfd) {
+  struct statfs fs;
+  struct stat st;
+  if (fstatfs(pidfd, &fs) == 0 && (unsigned long)fs.f_type == PIDFS_MAGIC &&
+      fstat(pidfd, &st) == 0)
+    return (uint64_t)st.st_ino;
+  return 0;
+}
+
+int rm_native_pidfd_open(uint32_t pid) {
+  /* pidfds are close-on-exec whatever the flags */
+  return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
+int rm_native_pidfd_exited(int pidfd) {
+  struct pollfd p;
+  int r;
+  p.fd = pidfd;
+  p.events = POLLIN;
+  p.revents = 0;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
 uint64_t rm_native_pidfs_ino(uint32_t pid, uint64_t start) {

@@ -57,6 +57,16 @@ int rm_native_gb_reserve(rm_native_buf *b, size_t n);
  * pid shares). 0 where there is no pidfs, or the process is gone or is
  * another. */
 uint64_t rm_native_pidfs_ino(uint32_t pid, uint64_t start);
+/* The pidfs inode number of the process a pidfd names, 0 where there is
+ * no pidfs. */
+uint64_t rm_native_pidfd_ino(int pidfd);
+
+/* A pidfd on pid (close-on-exec), or -1 with errno set (ESRCH: gone;
+ * ENOSYS, EPERM: no pidfd_open here). */
+int rm_native_pidfd_open(uint32_t pid);
+/* 1 when the process a pidfd names has exited (its pid may then name
+ * another process), 0 while it runs. */
+int rm_native_pidfd_exited(int pidfd);
 
 /* 1 when fd is a regular file (not a FIFO, device, socket or directory). */
 int rm_native_regular(int fd);
