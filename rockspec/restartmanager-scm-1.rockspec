@@ -69,9 +69,11 @@ build = {
       modules = {
         ["restartmanager.core"] = {
           sources = {
+            "src/filters.c",
             "src/lconsole.c",
             "src/lprocess.c",
             "src/lrestart.c",
+            "src/progress.c",
             "src/restartmanager.c",
             "src/native/apps.c",
             "src/native/backend.c",
@@ -104,9 +106,11 @@ build = {
         -- RestartManager.h
         ["restartmanager.core"] = {
           sources = {
+            "src/filters.c",
             "src/lconsole.c",
             "src/lprocess.c",
             "src/lrestart.c",
+            "src/progress.c",
             "src/restartmanager.c",
             "src/windows/backend.c",
             "src/windows/cmdline.c",

@@ -420,4 +420,59 @@ describe("win32 engine under wine #wine", function()
       assert.same({ 776 }, res.R.early)
       assert.same({ 6 }, res.R.ended)
     end)
+
+  it("keeps the filter list by the native backend's rules: replaced, "
+    .. "listed, removed, refused, applied to who holds a file", function()
+      local held = fx.file("filtered.bin", "x")
+      local h = holder("exclusive", held)
+      local res = run([[
+        local path = ]] .. lit(win(held)) .. [[
+        local s = assert(core.start_session())
+        local p = { pid = 1, start_time = 5 }
+        assert(s:add_filter("file", path, "no_restart"))
+        assert(s:add_filter("process", p, "no_shutdown"))
+        assert(s:add_filter("service", "Svc", "no_restart"))
+        -- the latest for a target replaces the earlier one
+        assert(s:add_filter("file", path, "no_shutdown"))
+        R.list = assert(s:get_filter_list())
+        table.sort(R.list, function(a, b) return a.kind < b.kind end)
+        R.removed = s:remove_filter("process", p)
+        R.again = { s:remove_filter("process", p) }
+        R.left = #assert(s:get_filter_list())
+        -- refused: an empty path; a filter that is not there
+        R.empty = { select(3, s:add_filter("file", "", "no_restart")) }
+        R.none = { select(3, s:remove_filter("file", path .. ".none")) }
+        R.left_after = #assert(s:get_filter_list())
+        -- the file filter applies to the program holding the file
+        assert(s:register_resources({ path }))
+        local apps = assert(s:get_list(8))
+        R.pid, R.shut = apps[1].pid, apps[1].status
+        assert(s:add_filter("file", path, "no_restart"))
+        R.restart = assert(s:get_list(8))[1].status
+        assert(s:remove_filter("file", path))
+        R.plain = assert(s:get_list(8))[1].status
+        s:end_session()
+      ]])
+      assert.same({
+        { kind = "file", target = win(held), action = "no_shutdown" },
+        { kind = "process", target = { pid = 1, start_time = 5 },
+          action = "no_shutdown" },
+        { kind = "service", target = "Svc", action = "no_restart" },
+      }, res.R.list, res.out)
+      assert.is_true(res.R.removed)
+      assert.is_nil(res.R.again[1])
+      assert.matches("^ERROR_FILE_NOT_FOUND %(2%)", res.R.again[2])
+      assert.equal(2, res.R.again[3])
+      assert.equal(2, res.R.left)
+      assert.same({ 160 }, res.R.empty)
+      assert.same({ 2 }, res.R.none)
+      assert.equal(2, res.R.left_after)
+      assert.equal(h.winpid, res.R.pid)
+      -- running; no_shutdown masks shutdown and restart, no_restart the
+      -- restart alone, and without the filter nothing is masked
+      assert.equal(0x1 | 0x40 | 0x80, res.R.shut)
+      assert.equal(0x1 | 0x80, res.R.restart)
+      assert.equal(0x1, res.R.plain)
+      assert.is_true(h.alive())
+    end)
 end)

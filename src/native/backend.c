@@ -38,7 +38,7 @@ struct rm_session {
   int lockfd;  /* primary: the lock file, held for the session's lifetime */
   char key[RM_KEY_LEN + 1];
   rm_native_control *control; /* primary only */
-  rm_native_filters filters;  /* primary only */
+  rm_filters filters;         /* primary only */
   struct rm_session *next_primary; /* this process's primaries (cancel) */
 };
 
@@ -92,7 +92,7 @@ static void free_session(rm_session *s) {
   free(s->mem.p);
   free(s->missing);
   if (s->control) rm_native_control_free(s->control);
-  rm_native_filters_free(&s->filters);
+  rm_filters_free(&s->filters);
   if (s->dirfd >= 0) close(s->dirfd);
   if (s->lockfd >= 0) close(s->lockfd);
   if (s->storefd >= 0) close(s->storefd);
@@ -210,7 +210,7 @@ typedef struct describer {
   size_t *next;
   int procfd, systemd;
   int failed; /* out of memory for its view of the services */
-  const rm_native_filters *filters;
+  const rm_filters *filters;
   uint32_t reasons;
 } describer;
 
@@ -232,7 +232,7 @@ static void *describe_range(void *arg) {
       rm_app *a = &d->apps[i];
       d->reasons |= rm_native_describe(d->procfd, &d->hits[i], sv, cache, a);
       if (d->filters->n)
-        a->status |= rm_native_filters_mask(
+        a->status |= rm_filters_mask(
             rm_native_filters_action(d->filters, d->procfd, a));
     }
   }
@@ -484,7 +484,7 @@ unsigned rm_backend_remove_filter(rm_session *s, const rm_filter *f) {
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
   drop_pending(s);
-  return rm_native_filters_remove(&s->filters, f);
+  return rm_filters_remove(&s->filters, f);
 }
 
 unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
@@ -493,7 +493,7 @@ unsigned rm_backend_get_filter_list(rm_session *s, void *buf, size_t size,
   *needed = 0;
   *count = 0;
   if (rc != RM_OK) return rc;
-  return rm_native_filters_layout(&s->filters, buf, size, needed, count);
+  return rm_filters_layout(&s->filters, buf, size, needed, count);
 }
 
 /* ---------------------------------------------------------------------

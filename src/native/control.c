@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "../progress.h"
 #include "capture.h"
 #include "launch.h"
 #include "procfs.h"
@@ -144,27 +145,9 @@ static long now_ms(void) {
   return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Progress: reports only rising values. Returns non-zero to stop. */
-typedef struct reporter {
-  rm_progress_fn fn;
-  void *ctx;
-  int last;
-  int stop;
-} reporter;
-
-static void report(reporter *r, unsigned pct) {
-  if (r->stop || !r->fn || (int)pct <= r->last) return;
-  r->last = (int)pct;
-  if (r->fn(r->ctx, pct)) r->stop = 1;
-}
-
-/* While the wait goes on, the last percentage again, so that the caller
- * can show the time passing (a countdown) and cancel on time. */
+/* While a wait goes on, the last percentage again about this often
+ * (rm_reporter_tick). */
 #define TICK_MS 1000
-static void tick(reporter *r) {
-  if (r->stop || !r->fn || r->last < 0) return;
-  if (r->fn(r->ctx, (unsigned)r->last)) r->stop = 1;
-}
 
 static int pidfd_open_(uint32_t pid) {
   return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
@@ -321,7 +304,7 @@ static long unit_index(rm_native_control *c, size_t first, const rm_app *a) {
  * passes, or the operation is cancelled or stopped by its progress
  * callback. Returns the number still running. */
 static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
-                          long deadline, reporter *rep, size_t *done,
+                          long deadline, rm_reporter *rep, size_t *done,
                           size_t total) {
   struct pollfd *pfd = (struct pollfd *)calloc(n + 1, sizeof *pfd);
   size_t running = 0, i;
@@ -348,13 +331,13 @@ static size_t await_exits(rm_native_control *c, stopped **set, size_t n,
     pfd[k].revents = 0;
     r = poll(pfd, k + 1, left > TICK_MS ? TICK_MS : (int)left);
     if (r < 0 && errno != EINTR) break;
-    if (r == 0 && left > TICK_MS) tick(rep);
+    if (r == 0 && left > TICK_MS) rm_reporter_tick(rep);
     for (i = 0, k = 0; i < n; i++) {
       if (set[i]->exited) continue;
       if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
         set[i]->exited = 1;
         (*done)++;
-        report(rep, (unsigned)(*done * 100 / total));
+        rm_reporter_report(rep, (unsigned)(*done * 100 / total));
       }
       k++;
     }
@@ -489,7 +472,7 @@ static unsigned take_apps(rm_native_control *c, const rm_app *apps,
  * SIGKILL and another wait. Marks what was never signalled (a stop or a
  * cancel came first) exited = -1. Returns how many still run. */
 static size_t stop_set(rm_native_control *c, stopped **set, size_t total,
-                       int force, unsigned timeout_ms, reporter *rep,
+                       int force, unsigned timeout_ms, rm_reporter *rep,
                        size_t *done, size_t denom) {
   size_t i, k, left;
   for (i = 0; i < total && !rep->stop && !rm_native_control_cancelled(c);
@@ -513,7 +496,7 @@ static size_t stop_set(rm_native_control *c, stopped **set, size_t total,
 /* What the waits on systemd's jobs report to: progress and cancel. */
 typedef struct unit_wait {
   rm_native_control *c;
-  reporter *rep;
+  rm_reporter *rep;
   size_t *done, total;
   size_t first; /* the units of this operation: c->units[first..] */
   long last_tick;
@@ -526,7 +509,7 @@ static int unit_wait_stop(void *ctx) {
   long now = now_ms();
   if (now - u->last_tick >= TICK_MS) {
     u->last_tick = now;
-    tick(u->rep);
+    rm_reporter_tick(u->rep);
   }
   return rm_native_control_cancelled(u->c) || u->rep->stop;
 }
@@ -541,12 +524,12 @@ static void unit_wait_finished(void *ctx, rm_sd_job *j) {
     /* every process of the unit is done with */
     for (k = 0; k < u->c->napps; k++)
       if (u->c->apps[k].unit == (long)i) (*u->done)++;
-    report(u->rep, (unsigned)(*u->done * 100 / (u->total ? u->total : 1)));
+    rm_reporter_report(u->rep, (unsigned)(*u->done * 100 / (u->total ? u->total : 1)));
   }
 }
 
 static void unit_waiter(rm_native_control *c, unit_wait *uw, rm_sd_waiter *w,
-                        reporter *rep, size_t *done, size_t total,
+                        rm_reporter *rep, size_t *done, size_t total,
                         size_t first) {
   uw->c = c;
   uw->rep = rep;
@@ -563,7 +546,7 @@ static void unit_waiter(rm_native_control *c, unit_wait *uw, rm_sd_waiter *w,
 /* Stops the units c->units[first..] through systemd, after the
  * applications. Returns how many did not stop. */
 static size_t stop_units(rm_native_control *c, size_t first, int force,
-                         unsigned timeout_ms, reporter *rep, size_t *done,
+                         unsigned timeout_ms, rm_reporter *rep, size_t *done,
                          size_t total) {
   unit_wait uw;
   rm_sd_waiter w;
@@ -618,11 +601,10 @@ static void settle(rm_native_control *c, size_t first, int stopped_early) {
  * that did count as stopped, and are restarted. */
 static void await_late(rm_native_control *c) {
   stopped **set = (stopped **)calloc(c->napps + 1, sizeof *set);
-  reporter quiet;
+  rm_reporter quiet;
   size_t i, n = 0, done = 0;
   if (!set) return;
-  memset(&quiet, 0, sizeof quiet);
-  quiet.last = -1;
+  rm_reporter_init(&quiet, NULL, NULL);
   for (i = 0; i < c->napps; i++) {
     stopped *st = &c->apps[i];
     if (st->pidfd >= 0 && (st->app.status & RM_STATUS_ERROR_ON_STOP)) {
@@ -700,15 +682,12 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
                                     int *pins, size_t n, uint32_t flags,
                                     unsigned timeout_ms, int recdir,
                                     rm_progress_fn fn, void *ctx) {
-  reporter rep;
+  rm_reporter rep;
   stopped *grown, **set;
   size_t i, first = c->napps, first_unit = c->nunits, total = 0, nunit = 0;
   size_t left, done = 0;
   unsigned rc;
-  rep.fn = fn;
-  rep.ctx = ctx;
-  rep.last = -1;
-  rep.stop = 0;
+  rm_reporter_init(&rep, fn, ctx);
   if (flags & RM_SHUTDOWN_ONLY_REGISTERED) {
     for (i = 0; i < n; i++)
       if (!(apps[i].status & RM_STATUS_SHUTDOWN_MASKED) &&
@@ -736,7 +715,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
     return rc;
   }
   c->shut_down = 1;
-  report(&rep, 0);
+  rm_reporter_report(&rep, 0);
   if (recdir >= 0 && total + nunit && !rep.stop)
     rm_native_recovery_mark(recdir);
   /* the applications, then the services through systemd */
@@ -750,7 +729,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
   free(set);
   if (rm_native_control_cancelled(c) || rep.stop) return RM_E_CANCELLED;
   if (left) return RM_E_FAIL_SHUTDOWN;
-  report(&rep, 100);
+  rm_reporter_report(&rep, 100);
   return RM_OK;
 }
 
@@ -797,8 +776,8 @@ static int to_restart(const stopped *st) {
  * or not their services registered for restart; sockets first), unless a
  * filter says no, and marks their processes. Returns non-zero when one did
  * not start. */
-static int restart_units(rm_native_control *c, const rm_native_filters *filters,
-                         int procfd, reporter *rep, size_t *done,
+static int restart_units(rm_native_control *c, const rm_filters *filters,
+                         int procfd, rm_reporter *rep, size_t *done,
                          size_t total) {
   rm_native_unit *todo;
   size_t *which, n = 0, i, k;
@@ -830,7 +809,7 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
       if (st->unit != (long)i) continue;
       /* started already by a restart that was then interrupted */
       if (st->app.status & RM_STATUS_RESTARTED) masked = 1;
-      st->app.status |= rm_native_filters_mask(
+      st->app.status |= rm_filters_mask(
           rm_native_filters_action(filters, procfd, &st->app));
       if (st->app.status & RM_STATUS_RESTART_MASKED) masked = 1;
     }
@@ -854,7 +833,7 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
             ok ? RM_STATUS_RESTARTED : RM_STATUS_ERROR_ON_RESTART;
         (*done)++;
       }
-      report(rep, (unsigned)(*done * 100 / (total ? total : 1)));
+      rm_reporter_report(rep, (unsigned)(*done * 100 / (total ? total : 1)));
     }
   }
   free(todo);
@@ -863,21 +842,18 @@ static int restart_units(rm_native_control *c, const rm_native_filters *filters,
 }
 
 unsigned rm_native_control_restart(rm_native_control *c,
-                                   const rm_native_filters *filters,
+                                   const rm_filters *filters,
                                    int procfd, int recdir, rm_progress_fn fn,
                                    void *ctx) {
-  reporter rep;
+  rm_reporter rep;
   size_t i, total = 0, done = 0;
   int failed = 0;
-  rep.fn = fn;
-  rep.ctx = ctx;
-  rep.last = -1;
-  rep.stop = 0;
+  rm_reporter_init(&rep, fn, ctx);
   if (!c->shut_down) return RM_E_REQUEST_OUT_OF_SEQUENCE;
   await_late(c);
   for (i = 0; i < c->napps; i++)
     if (to_restart(&c->apps[i]) || c->apps[i].unit >= 0) total++;
-  report(&rep, 0);
+  rm_reporter_report(&rep, 0);
   /* the reverse of the stop order: services first, then applications */
   failed = restart_units(c, filters, procfd, &rep, &done, total);
   for (i = c->napps; i-- > 0;) {
@@ -886,7 +862,7 @@ unsigned rm_native_control_restart(rm_native_control *c,
     if (!to_restart(st)) continue;
     /* file filters were applied while the app ran; process and service
      * filters may have come since */
-    st->app.status |= rm_native_filters_mask(
+    st->app.status |= rm_filters_mask(
         rm_native_filters_action(filters, procfd, &st->app));
     if (st->app.status & RM_STATUS_RESTART_MASKED) continue;
     if (spawn(st) == 0) {
@@ -896,13 +872,13 @@ unsigned rm_native_control_restart(rm_native_control *c,
       failed = 1;
     }
     done++;
-    report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
+    rm_reporter_report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
   }
   if (rep.stop || rm_native_control_cancelled(c)) {
     (void)save_record(c, recdir); /* what is still to come back */
     return RM_E_CANCELLED;
   }
-  report(&rep, 100);
+  rm_reporter_report(&rep, 100);
   if (recdir >= 0) (void)rm_native_recovery_save(recdir, NULL, 0, NULL, 0);
   drop_stopped(c, 0);
   drop_units(c, 0);

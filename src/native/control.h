@@ -70,7 +70,7 @@ unsigned rm_native_control_shutdown(rm_native_control *c, rm_app *apps,
  * (process and service filters may have come since) mask. procfd: a
  * descriptor of /proc. Within a task. */
 unsigned rm_native_control_restart(rm_native_control *c,
-                                   const rm_native_filters *filters,
+                                   const rm_filters *filters,
                                    int procfd, int recdir, rm_progress_fn fn,
                                    void *ctx);
 

@@ -8,7 +8,10 @@
  *   control.h     shutdown and restart of listed apps, cancel
  *   recovery.h    what a shutdown stopped, kept so that a primary that
  *                 dies before its restart loses no application
- *   filters.h     a session's filters and what they do to an app
+ *   filters.h     what a session's filters need of Linux: a file's
+ *                 identity, who uses it, which unit a service name names
+ *                 (the list and its rules: src/filters.h, shared with the
+ *                 win32 engine)
  *   apps.h        describing a process the scan found (name, type, ...)
  *   scan.h        who uses a set of files, processes and services
  *   services.h    services through systemd: which processes are services,
@@ -31,7 +34,12 @@
  *                 jobs; nothing of this backend
  *
  * This header gathers them for backend.c; a layer includes only the
- * headers of the layers it uses.
+ * headers of the layers it uses. Code that is the same on every platform
+ * lives beside the interfaces in src/ and calls nothing of a backend; the
+ * layers here may call it:
+ *
+ *   src/filters.h   a session's filter list, its rules and its layout
+ *   src/progress.h  progress reports that never fall (control.c)
  */
 #ifndef RESTARTMANAGER_NATIVE_H
 #define RESTARTMANAGER_NATIVE_H

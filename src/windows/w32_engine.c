@@ -30,7 +30,9 @@
 
 #include "cmdline.h"
 #include "engine.h"
+#include "../filters.h"
 #include "../process.h"
+#include "../progress.h"
 #include "w32.h"
 
 /* How long the stop of each message to one window may take, at most. */
@@ -47,20 +49,12 @@ typedef struct stopped {
   size_t reglen;
 } stopped;
 
-typedef struct filter {
-  rm_filter f;
-  char *name;
-  rm_win_fileid id; /* file filters: the identity when added */
-  int has_id;
-} filter;
-
 typedef struct w32s {
   int primary;
   char key[RM_KEY_LEN + 1];
   HANDLE token;  /* primary: the session's liveness token */
   HANDLE cancel; /* primary: manual-reset, set by cancel */
-  filter *filters;
-  size_t nfilters;
+  rm_filters filters; /* primary only */
   stopped *apps;
   size_t napps;
   int shut_down;
@@ -142,7 +136,6 @@ static void free_stopped(w32s *s) {
 
 static unsigned w_end(void *v) {
   w32s *s = (w32s *)v;
-  size_t i;
   if (s->primary) {
     primary_remove(s);
     rm_win_store_remove(s->key);
@@ -150,8 +143,7 @@ static unsigned w_end(void *v) {
     CloseHandle(s->cancel);
   }
   free_stopped(s);
-  for (i = 0; i < s->nfilters; i++) free(s->filters[i].name);
-  free(s->filters);
+  rm_filters_free(&s->filters);
   free(s);
   return RM_OK;
 }
@@ -265,104 +257,45 @@ static unsigned w_register(void *v, size_t nfiles, const char *const *files,
  * Filters
  * ------------------------------------------------------------------- */
 
-static int same_target(const rm_filter *a, const rm_filter *b) {
-  if (a->trigger != b->trigger) return 0;
-  if (a->trigger == RM_FILTER_TRIGGER_PROCESS)
-    return a->process.pid == b->process.pid &&
-           a->process.start_time == b->process.start_time;
-  return strcmp(a->name, b->name) == 0;
+/* A file filter's identity when it is added. */
+static unsigned identify(void *ctx, const char *path, rm_file_id *id,
+                         int *has_id) {
+  rm_win_fileid fid;
+  unsigned rc = RM_OK;
+  WCHAR *w = rm_win_to_wide(path, &rc);
+  (void)ctx;
+  if (!w) return rc;
+  if (rm_win_file_identity(w, &fid)) {
+    id->volume = fid.volume;
+    id->index = fid.index;
+    *has_id = 1;
+  }
+  free(w);
+  return RM_OK;
 }
 
 static unsigned w_add_filter(void *v, const rm_filter *f) {
   w32s *s = (w32s *)v;
-  filter nf, *grown;
   unsigned rc = conductor(s);
-  size_t i;
   if (rc != RM_OK) return rc;
-  if ((f->action != RM_FILTER_NO_RESTART &&
-       f->action != RM_FILTER_NO_SHUTDOWN) ||
-      (f->trigger != RM_FILTER_TRIGGER_PROCESS &&
-       f->trigger != RM_FILTER_TRIGGER_FILE &&
-       f->trigger != RM_FILTER_TRIGGER_SERVICE) ||
-      (f->trigger != RM_FILTER_TRIGGER_PROCESS && (!f->name || !f->name[0])))
-    return RM_E_BAD_ARGUMENTS;
-  memset(&nf, 0, sizeof nf);
-  nf.f = *f;
-  if (f->trigger != RM_FILTER_TRIGGER_PROCESS) {
-    nf.name = (char *)malloc(strlen(f->name) + 1);
-    if (!nf.name) return RM_E_OUTOFMEMORY;
-    strcpy(nf.name, f->name);
-    nf.f.name = nf.name;
-    if (f->trigger == RM_FILTER_TRIGGER_FILE) {
-      WCHAR *w = rm_win_to_wide(f->name, &rc);
-      if (!w) {
-        free(nf.name);
-        return rc;
-      }
-      nf.has_id = rm_win_file_identity(w, &nf.id);
-      free(w);
-    }
-  }
-  /* the latest filter for a target replaces earlier ones */
-  for (i = 0; i < s->nfilters; i++)
-    if (same_target(&s->filters[i].f, &nf.f)) {
-      free(s->filters[i].name);
-      s->filters[i] = nf;
-      return RM_OK;
-    }
-  grown = (filter *)realloc(s->filters, (s->nfilters + 1) * sizeof *grown);
-  if (!grown) {
-    free(nf.name);
-    return RM_E_OUTOFMEMORY;
-  }
-  s->filters = grown;
-  s->filters[s->nfilters++] = nf;
-  return RM_OK;
+  return rm_filters_add(&s->filters, f, identify, NULL);
 }
 
 static unsigned w_remove_filter(void *v, const rm_filter *f) {
   w32s *s = (w32s *)v;
   unsigned rc = conductor(s);
-  size_t i;
   if (rc != RM_OK) return rc;
-  if (f->trigger != RM_FILTER_TRIGGER_PROCESS && !f->name)
-    return RM_E_BAD_ARGUMENTS;
-  for (i = 0; i < s->nfilters; i++)
-    if (same_target(&s->filters[i].f, f)) {
-      free(s->filters[i].name);
-      s->filters[i] = s->filters[--s->nfilters];
-      return RM_OK;
-    }
-  return RM_E_FILE_NOT_FOUND;
+  return rm_filters_remove(&s->filters, f);
 }
 
 static unsigned w_get_filter_list(void *v, void *buf, size_t size,
                                   size_t *needed, unsigned *count) {
   w32s *s = (w32s *)v;
   unsigned rc = conductor(s);
-  size_t i, need, off;
-  rm_filter *out = (rm_filter *)buf;
   *needed = 0;
   *count = 0;
   if (rc != RM_OK) return rc;
-  need = s->nfilters * sizeof(rm_filter);
-  for (i = 0; i < s->nfilters; i++)
-    if (s->filters[i].name) need += strlen(s->filters[i].name) + 1;
-  *needed = need;
-  if (size < need || (need && !buf)) return RM_E_MORE_DATA;
-  off = s->nfilters * sizeof(rm_filter);
-  for (i = 0; i < s->nfilters; i++) {
-    out[i] = s->filters[i].f;
-    out[i].name = NULL;
-    if (s->filters[i].name) {
-      char *dst = (char *)buf + off;
-      strcpy(dst, s->filters[i].name);
-      out[i].name = dst;
-      off += strlen(dst) + 1;
-    }
-  }
-  *count = (unsigned)s->nfilters;
-  return RM_OK;
+  return rm_filters_layout(&s->filters, buf, size, needed, count);
 }
 
 static int pid_listed(const uint32_t *v, size_t n, uint32_t pid) {
@@ -372,14 +305,25 @@ static int pid_listed(const uint32_t *v, size_t n, uint32_t pid) {
   return 0;
 }
 
-/* The users of file filter f: by the identity it had when added and by the
+/* The users of each file filter, read once for a whole list. */
+typedef struct file_users {
+  uint32_t *pids;
+  size_t n;
+  int known; /* 0: they could not be read */
+} file_users;
+
+/* The users of file filter e: by the identity it had when added and by the
  * one its path has now. */
-static unsigned filter_users(const filter *f, uint32_t **pids, size_t *n) {
+static void read_users(const rm_filter_entry *e, file_users *u) {
   rm_win_fileid ids[2];
   size_t nids = 0;
   unsigned rc = RM_OK;
-  WCHAR *w = rm_win_to_wide(f->name, &rc);
-  if (f->has_id) ids[nids++] = f->id;
+  WCHAR *w = rm_win_to_wide(e->name, &rc);
+  if (e->has_id) {
+    ids[0].volume = (uint32_t)e->id.volume;
+    ids[0].index = e->id.index;
+    nids = 1;
+  }
   if (w) {
     rm_win_fileid now;
     if (rm_win_file_identity(w, &now) &&
@@ -387,41 +331,42 @@ static unsigned filter_users(const filter *f, uint32_t **pids, size_t *n) {
       ids[nids++] = now;
     free(w);
   }
-  return rm_win_users(ids, nids, pids, n);
+  u->known = rm_win_users(ids, nids, &u->pids, &u->n) == RM_OK;
 }
 
-static uint32_t mask_bits(int action) {
-  if (action == RM_FILTER_NO_SHUTDOWN)
-    return RM_STATUS_SHUTDOWN_MASKED | RM_STATUS_RESTART_MASKED;
-  if (action == RM_FILTER_NO_RESTART) return RM_STATUS_RESTART_MASKED;
-  return 0;
+/* ctx: the file_users of every filter (NULL: none could be read). */
+static int uses_file(void *ctx, size_t k, const rm_filter_entry *e,
+                     const rm_app *a) {
+  const file_users *u = (const file_users *)ctx;
+  (void)e;
+  if (!u || !u[k].known) return -1;
+  return pid_listed(u[k].pids, u[k].n, a->process.pid);
 }
 
-/* Applies the filters to apps[0..n): the strongest action that applies
- * wins. A file filter whose users cannot be read fails closed: it applies
- * to every application. */
+/* Service names are compared without regard to case, as Windows does. */
+static int names_service(void *ctx, const char *name, const char *service) {
+  (void)ctx;
+  return _stricmp(name, service) == 0;
+}
+
+/* Applies the filters to apps[0..n) (rm_filters_action): the strongest
+ * action that applies wins. */
 static void apply_filters(w32s *s, rm_app *apps, size_t n) {
+  file_users *users = NULL;
+  rm_filter_match m;
   size_t i, k;
-  for (k = 0; k < s->nfilters; k++) {
-    const filter *f = &s->filters[k];
-    uint32_t *users = NULL;
-    size_t nusers = 0;
-    int all = 0;
-    if (f->f.trigger == RM_FILTER_TRIGGER_FILE &&
-        filter_users(f, &users, &nusers) != RM_OK)
-      all = 1;
-    for (i = 0; i < n; i++) {
-      rm_app *a = &apps[i];
-      int hit = all;
-      if (f->f.trigger == RM_FILTER_TRIGGER_PROCESS)
-        hit = f->f.process.pid == a->process.pid &&
-              f->f.process.start_time == a->process.start_time;
-      else if (f->f.trigger == RM_FILTER_TRIGGER_SERVICE)
-        hit = a->service[0] && _stricmp(f->name, a->service) == 0;
-      else if (!all)
-        hit = pid_listed(users, nusers, a->process.pid);
-      if (hit) a->status |= mask_bits(f->f.action);
-    }
+  if (s->filters.n && n) {
+    users = (file_users *)calloc(s->filters.n, sizeof *users);
+    for (k = 0; users && k < s->filters.n; k++)
+      if (s->filters.v[k].f.trigger == RM_FILTER_TRIGGER_FILE)
+        read_users(&s->filters.v[k], &users[k]);
+    m.file = uses_file;
+    m.service = names_service;
+    m.ctx = users;
+    for (i = 0; i < n; i++)
+      apps[i].status |= rm_filters_mask(rm_filters_action(&s->filters, &m,
+                                                          &apps[i]));
+    for (k = 0; users && k < s->filters.n; k++) free(users[k].pids);
     free(users);
   }
   /* what this session's shutdown did to a process still running stays in
@@ -476,19 +421,6 @@ static unsigned w_get_list(void *v, unsigned *needed, unsigned *count,
  * Shutdown
  * ------------------------------------------------------------------- */
 
-typedef struct reporter {
-  rm_progress_fn fn;
-  void *ctx;
-  int last;
-  int stop;
-} reporter;
-
-static void report(reporter *r, unsigned pct) {
-  if (r->stop || !r->fn || (int)pct <= r->last) return;
-  r->last = (int)pct;
-  if (r->fn(r->ctx, pct) != 0) r->stop = 1;
-}
-
 static int cancelled(w32s *s) {
   return WaitForSingleObject(s->cancel, 0) == WAIT_OBJECT_0;
 }
@@ -541,7 +473,7 @@ static void ask_service(const stopped *st) {
 }
 
 /* Marks the set's processes that ended; returns how many still run. */
-static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
+static size_t sweep_exits(stopped **set, size_t n, rm_reporter *rep,
                           size_t *done, size_t total) {
   size_t i, left = 0;
   for (i = 0; i < n; i++) {
@@ -549,7 +481,7 @@ static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
     if (rm_win_process_ended(set[i]->h)) {
       set[i]->exited = 1;
       (*done)++;
-      report(rep, (unsigned)(*done * 100 / (total + 1)));
+      rm_reporter_report(rep, (unsigned)(*done * 100 / (total + 1)));
     } else {
       left++;
     }
@@ -560,7 +492,7 @@ static size_t sweep_exits(stopped **set, size_t n, reporter *rep,
 /* Waits until every asked process of set ended, the deadline passed or the
  * session was cancelled; returns how many of them still run. */
 static size_t await_exits(w32s *s, stopped **set, size_t n, ULONGLONG until,
-                          reporter *rep, size_t *done, size_t total,
+                          rm_reporter *rep, size_t *done, size_t total,
                           int only_asked) {
   for (;;) {
     HANDLE hs[MAXIMUM_WAIT_OBJECTS];
@@ -635,7 +567,7 @@ static unsigned take_apps(w32s *s, rm_app *apps, size_t n, stopped **set,
 
 /* Sends the polite requests; console applications get none. */
 static void ask_all(w32s *s, stopped **set, size_t total, unsigned timeout_ms,
-                    reporter *rep) {
+                    rm_reporter *rep) {
   size_t i;
   for (i = 0; i < total && !rep->stop && !cancelled(s); i++) {
     stopped *st = set[i];
@@ -663,7 +595,7 @@ static void settle(stopped **set, size_t total) {
 }
 
 static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
-                             reporter *rep) {
+                             rm_reporter *rep) {
   rm_app *apps = NULL;
   stopped **set = NULL;
   size_t n = 0, i, total = 0, done = 0, left;
@@ -690,7 +622,7 @@ static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
     return rc;
   }
   s->shut_down = 1;
-  report(rep, 0);
+  rm_reporter_report(rep, 0);
   ask_all(s, set, total, timeout_ms, rep);
   left = await_exits(s, set, total, GetTickCount64() + timeout_ms, rep,
                      &done, total, 1);
@@ -706,16 +638,17 @@ static unsigned run_shutdown(w32s *s, uint32_t flags, unsigned timeout_ms,
   free(set);
   if (cancelled(s) || rep->stop) return RM_E_CANCELLED;
   if (left) return RM_E_FAIL_SHUTDOWN;
-  report(rep, 100);
+  rm_reporter_report(rep, 100);
   return RM_OK;
 }
 
 static unsigned w_shutdown(void *v, uint32_t flags, unsigned timeout_ms,
                            rm_progress_fn fn, void *ctx) {
   w32s *s = (w32s *)v;
-  reporter rep = {fn, ctx, -1, 0};
+  rm_reporter rep;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
+  rm_reporter_init(&rep, fn, ctx);
   if (flags & ~(RM_SHUTDOWN_FORCE | RM_SHUTDOWN_ONLY_REGISTERED))
     return RM_E_BAD_ARGUMENTS;
   if (InterlockedCompareExchange(&s->busy, 1, 0) != 0) return RM_E_BUSY;
@@ -874,20 +807,24 @@ static int start_again(const stopped *st) {
   return ok;
 }
 
+/* At the restart, file filters no longer apply: they were applied while
+ * the app ran (a stopped app uses no file). */
+static int uses_no_file(void *ctx, size_t k, const rm_filter_entry *e,
+                        const rm_app *a) {
+  (void)ctx;
+  (void)k;
+  (void)e;
+  (void)a;
+  return 0;
+}
+
+/* The action of the process and service filters that apply to a. */
 static int restart_action(w32s *s, const rm_app *a) {
-  size_t k;
-  int action = 0;
-  for (k = 0; k < s->nfilters; k++) {
-    const filter *f = &s->filters[k];
-    int hit = 0;
-    if (f->f.trigger == RM_FILTER_TRIGGER_PROCESS)
-      hit = f->f.process.pid == a->process.pid &&
-            f->f.process.start_time == a->process.start_time;
-    else if (f->f.trigger == RM_FILTER_TRIGGER_SERVICE)
-      hit = a->service[0] && _stricmp(f->name, a->service) == 0;
-    if (hit && f->f.action > action) action = f->f.action;
-  }
-  return action;
+  rm_filter_match m;
+  m.file = uses_no_file;
+  m.service = names_service;
+  m.ctx = NULL;
+  return rm_filters_action(&s->filters, &m, a);
 }
 
 static int wants_restart(const stopped *st) {
@@ -899,11 +836,12 @@ static int wants_restart(const stopped *st) {
 
 static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
   w32s *s = (w32s *)v;
-  reporter rep = {fn, ctx, -1, 0};
+  rm_reporter rep;
   size_t i, total = 0, done = 0;
   int failed = 0;
   unsigned rc = conductor(s);
   if (rc != RM_OK) return rc;
+  rm_reporter_init(&rep, fn, ctx);
   if (InterlockedCompareExchange(&s->busy, 1, 0) != 0) return RM_E_BUSY;
   if (!s->shut_down) {
     InterlockedExchange(&s->busy, 0);
@@ -911,7 +849,7 @@ static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
   }
   ResetEvent(s->cancel);
   for (i = 0; i < s->napps; i++) total += wants_restart(&s->apps[i]);
-  report(&rep, 0);
+  rm_reporter_report(&rep, 0);
   /* the reverse of the stop order */
   for (i = s->napps; i-- > 0;) {
     stopped *st = &s->apps[i];
@@ -919,7 +857,7 @@ static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
     if (!wants_restart(st)) continue;
     /* file filters were applied while the app ran; process and service
      * filters may have come since */
-    st->app.status |= mask_bits(restart_action(s, &st->app));
+    st->app.status |= rm_filters_mask(restart_action(s, &st->app));
     if (st->app.status & RM_STATUS_RESTART_MASKED) continue;
     if (start_again(st)) {
       st->app.status |= RM_STATUS_RESTARTED;
@@ -928,12 +866,12 @@ static unsigned w_restart(void *v, rm_progress_fn fn, void *ctx) {
       failed = 1;
     }
     done++;
-    report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
+    rm_reporter_report(&rep, (unsigned)(done * 100 / (total ? total : 1)));
   }
   if (rep.stop || cancelled(s)) {
     rc = RM_E_CANCELLED;
   } else {
-    report(&rep, 100);
+    rm_reporter_report(&rep, 100);
     rc = failed ? RM_E_FAIL_RESTART : RM_OK;
     free_stopped(s);
     s->shut_down = 0;
