@@ -13,10 +13,6 @@
 -- @module restartmanager
 local core = require "restartmanager.core"
 local session = require "restartmanager.session"
-local procedure = require "restartmanager.procedure"
-local secondary = require "restartmanager.secondary"
-local policy = require "restartmanager.policy"
-local log = require "restartmanager.log"
 local errors = require "restartmanager.errors"
 
 local M = {
@@ -32,9 +28,26 @@ local M = {
   -- layer adds (see `restartmanager.errors`).
   error = errors.codes,
   Session = session.Session,
-  Process = secondary.Process,
-  policy = policy,
-  log = log,
+}
+
+-- The procedure (update, close, plan), the policy, the log and secondary
+-- installers are loaded on first use: a program that only lists (who_uses)
+-- does not pay for loading them. Each is then a plain field.
+local function from(module, field)
+  return function()
+    local m = require("restartmanager." .. module)
+    if field then return m[field] end
+    return m
+  end
+end
+local LAZY = {
+  Process = from("secondary", "Process"),
+  policy = from("policy"),
+  log = from("log"),
+  update = from("procedure", "update"),
+  close = from("procedure", "close"),
+  plan = from("procedure", "plan"),
+  spawn_secondary = from("secondary", "spawn"),
 }
 
 -- The tunables live in the module that uses them; reading or setting them
@@ -54,9 +67,15 @@ local TUNABLES = { LIST_TRIES = session,
 -- @field SHUTDOWN_TIMEOUT
 
 setmetatable(M, {
-  __index = function(_, k)
+  __index = function(t, k)
     local owner = TUNABLES[k]
     if owner then return owner[k] end
+    local load = LAZY[k]
+    if load then
+      local v = load()
+      rawset(t, k, v)
+      return v
+    end
   end,
   __newindex = function(t, k, v)
     local owner = TUNABLES[k]
@@ -190,7 +209,6 @@ M.who_uses = session.who_uses
 -- `fn` returned a failure)
 -- @treturn[2] restartmanager.policy.Plan the plan, as far as it went
 -- @function update
-M.update = procedure.update
 
 --- Closes the applications that use the resources and leaves them closed:
 -- the procedure of `update` without the update and without the restart.
@@ -204,7 +222,6 @@ M.update = procedure.update
 -- @treturn[2] integer Win32 error code
 -- @treturn[2] restartmanager.policy.Plan the plan, as far as it went
 -- @function close
-M.close = procedure.close
 
 --- The dry run: what `update` would do with these resources and this
 -- policy, and why, stopping nothing. `tostring(plan)` prints it.
@@ -216,7 +233,6 @@ M.close = procedure.close
 -- @treturn[2] string message
 -- @treturn[2] integer Win32 error code
 -- @function plan
-M.plan = procedure.plan
 
 --- Starts a secondary installer and hands it the session key, through the
 -- environment variable `RESTARTMANAGER_KEY` and the argument
@@ -243,7 +259,6 @@ M.plan = procedure.plan
 -- @treturn[3] string message
 -- @treturn[3] integer Win32 error code (2: the program was not found)
 -- @function spawn_secondary
-M.spawn_secondary = secondary.spawn
 
 --- Registers the calling program for restart: after an installer stopped
 -- it, it is started again with these arguments (after the executable's

@@ -166,7 +166,10 @@ function S.who_uses(resources, opts)
   -- a bare list of paths is the usual call here
   local list = true
   for k in pairs(resources) do
-    if math.type(k) ~= "integer" then list = false end
+    if math.type(k) ~= "integer" then
+      list = false
+      break
+    end
   end
   if list then resources = { files = resources } end
   check.resources(resources, "who_uses", 2)
@@ -259,6 +262,18 @@ function Session:register(resources)
       out[i] = v
     end
     return out
+  end
+  if np == 0 then
+    if nf + ns == 0 then return true end
+    -- files and services only: the one call checks every entry before it
+    -- registers any, so they are checked here (for this function's
+    -- messages) only when it refuses them, and not copied first
+    local r = table.pack(pcall(self.handle.register_resources, self.handle,
+      given_files, nil, given_svcs))
+    if r[1] then return table.unpack(r, 2, r.n) end
+    names(given_files, nf, "files")
+    names(given_svcs, ns, "services")
+    error(r[2], 0)
   end
   local files = names(given_files, nf, "files")
   local services = names(given_svcs, ns, "services")

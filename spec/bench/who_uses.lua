@@ -17,7 +17,9 @@
 -- turns round by round so that the load of a shared machine falls on all
 -- of them alike. Reported: the median over every run,
 -- and each ratio as the median of the rounds' ratios (the bare scanner's
--- time over who_uses' for "bare/rm", ...). The peak RSS of who_uses is its
+-- time over who_uses' for "bare/rm", ...); the same for the processor time
+-- (user and system, all threads: hyperfine's mean of a round's runs),
+-- which a loaded machine disturbs less. The peak RSS of who_uses is its
 -- VmHWM at the end of the call.
 local cjson = require "cjson"
 io.stdout:setvbuf("line")
@@ -209,9 +211,12 @@ local ok, err = xpcall(function()
     local f = assert(io.open(json))
     local data = cjson.decode(f:read("a"))
     f:close()
-    local times = {}
-    for i, r in ipairs(data.results) do times[i] = r.times end
-    return times
+    local times, cpu = {}, {}
+    for i, r in ipairs(data.results) do
+      times[i] = r.times
+      cpu[i] = (r.user + r.system) * 1000 -- ms, the mean of the runs
+    end
+    return times, cpu
   end
 
   -- times the workload's commands; returns medians (ms) and ratios. The
@@ -229,26 +234,32 @@ local ok, err = xpcall(function()
         keys[#keys + 1] = k
       end
     end
-    local all, ratios = {}, {}
-    for _, k in ipairs(keys) do all[k], ratios[k] = {}, {} end
+    local all, ratios, cpus, cpu_ratios = {}, {}, {}, {}
+    for _, k in ipairs(keys) do
+      all[k], ratios[k], cpus[k], cpu_ratios[k] = {}, {}, {}, {}
+    end
     for round = 1, ROUNDS do
-      local med = {}
+      local med, cpu = {}, {}
       for gi, g in ipairs(groups) do
         if #g.cmds > 0 and (gi == 1 or round <= SLOW_ROUNDS) then
-          local t = hyperfine(g.cmds, g.runs, g.warmup)
+          local t, c = hyperfine(g.cmds, g.runs, g.warmup)
           for i, k in ipairs(g.keys) do
             for _, v in ipairs(t[i]) do table.insert(all[k], v * 1000) end
             med[k] = median(t[i])
+            cpu[k] = c[i]
+            table.insert(cpus[k], c[i])
           end
         end
       end
       for _, k in ipairs(keys) do
         if med[k] then table.insert(ratios[k], med[k] / med.rm) end
+        if cpu[k] then table.insert(cpu_ratios[k], cpu[k] / cpu.rm) end
       end
     end
     local res = {}
     for _, k in ipairs(keys) do
-      res[k] = { ms = median(all[k]), ratio = median(ratios[k]) }
+      res[k] = { ms = median(all[k]), ratio = median(ratios[k]),
+        cpu = median(cpus[k]), cpu_ratio = median(cpu_ratios[k]) }
     end
     return res
   end
@@ -266,15 +277,17 @@ local ok, err = xpcall(function()
   local function report(w, n, tools, res)
     print(("\n%s: the same %d holders found by %s")
       :format(w.title, n, table.concat(tools, ", ")))
-    print(("  %-28s %10s  %s"):format("command", "median", "time / who_uses"))
+    print(("  %-28s %10s  %-16s %10s  %s"):format("command", "median",
+      "time / who_uses", "CPU", "CPU / who_uses"))
     for _, k in ipairs { "rm", "bare", "fuser", "lsof", "rmnames" } do
       if res[k] then
-        print(("  %-28s %7.1f ms  %6.2fx"):format(label[k], res[k].ms,
-          res[k].ratio))
+        print(("  %-28s %7.1f ms  %6.2fx %16.1f ms  %6.2fx"):format(label[k],
+          res[k].ms, res[k].ratio, res[k].cpu, res[k].cpu_ratio))
       end
     end
     if res.bare then
-      print(("  who_uses / bare scanner: %.2fx"):format(1 / res.bare.ratio))
+      print(("  who_uses / bare scanner: %.2fx (CPU: %.2fx)"):format(
+        1 / res.bare.ratio, 1 / res.bare.cpu_ratio))
     end
   end
 
@@ -315,7 +328,8 @@ local ok, err = xpcall(function()
   for _, s in ipairs(summary) do
     local r = s.res
     print(("  %-50s %s%s%s"):format(s.w.title,
-      r.bare and ("%.2fx bare  "):format(1 / r.bare.ratio) or "",
+      r.bare and ("%.2fx bare (CPU %.2fx)  "):format(1 / r.bare.ratio,
+        1 / r.bare.cpu_ratio) or "",
       r.fuser and ("fuser %.1fx  "):format(r.fuser.ratio) or "",
       r.lsof and ("lsof %.1fx"):format(r.lsof.ratio) or
       (r.rmnames and ("%.2fx the 10,000 names"):format(1 / r.rmnames.ratio)

@@ -422,6 +422,88 @@ describe("register_resources and get_list", function()
     end
   end)
 
+  describe("many names of one directory (identified from its listing)",
+    function()
+      -- 300 files, and among the names: a link to a file elsewhere, a
+      -- directory, a fifo, a name given twice and one that does not exist
+      local names, held, outside
+      local function setup_dir()
+        local many = dir .. "/many"
+        H.sh("mkdir " .. H.q(many) .. " " .. H.q(many .. "/sub")
+          .. " && mkfifo " .. H.q(many .. "/fifo"))
+        names = {}
+        for i = 1, 300 do
+          H.write(("%s/f%03d"):format(many, i), tostring(i))
+          names[#names + 1] = ("%s/f%03d"):format(many, i)
+        end
+        outside = file("outside")
+        H.sh("ln -s " .. H.q(outside) .. " " .. H.q(many .. "/link"))
+        H.write(many .. "/sub/inner", "inner")
+        for _, n in ipairs { "link", "sub", "fifo", "f050", "none" } do
+          names[#names + 1] = many .. "/" .. n
+        end
+        held = {
+          first = holder("open " .. H.q(names[1])),
+          last = holder("open " .. H.q(names[300])),
+          mapped = holder("mmap " .. H.q(names[77])),
+          linked = holder("open " .. H.q(outside)),
+          inner = holder("open " .. H.q(many .. "/sub/inner")),
+        }
+        return many
+      end
+
+      it("finds what a look-up of each name finds, private or not",
+        function()
+          setup_dir()
+          local bystander = holder("open " .. H.q(file("bystander")))
+          for _, private in ipairs { true, false } do
+            local s <close> = core.start_session { private = private }
+            assert.is_true(s:register_resources(names))
+            local apps = list(s)
+            for what, h in pairs(held) do
+              assert.is_table(apps[h.pid], what .. " not listed (private: "
+                .. tostring(private) .. ")")
+            end
+            assert.is_nil(apps[bystander.pid])
+            -- "none", the 305th name, alone
+            assert.same({ 305 }, s:missing())
+            s:end_session()
+          end
+        end)
+
+      it("looks up a name something is mounted on", function()
+        if not H.is_root() then
+          pending("needs root to mount")
+          return
+        end
+        local many = setup_dir()
+        -- in a mount namespace of its own, the outside file is mounted on
+        -- f050: its entry still carries the inode of the file beneath
+        local other = file("mounted")
+        local h = holder("open " .. H.q(other))
+        local mount = ("mount --bind %s %s && exec \"$@\"")
+          :format(H.q(other), H.q(many .. "/f050"))
+        local out, rc = H.lua(([[
+          local rm = require "restartmanager"
+          local names = {}
+          for i = 1, 300 do names[i] = ("%s/f%%03d"):format(i) end
+          local apps = assert(rm.who_uses(names))
+          for _, a in ipairs(apps) do io.write(a.pid, " ") end
+        ]]):format(many), { prefix = "unshare -m --propagation private sh -c "
+          .. H.q(mount) .. " sh" })
+        if rc ~= 0 and out:match("unshare") then
+          pending("no mount namespace here: " .. out)
+          return
+        end
+        assert.equal(0, rc, out)
+        local pids = {}
+        for pid in out:gmatch("%d+") do pids[tonumber(pid)] = true end
+        assert.is_true(pids[h.pid], "the user of the mounted file was not "
+          .. "listed: " .. out)
+        assert.is_true(pids[held.first.pid], out)
+      end)
+    end)
+
   it("tells which registered paths did not exist at the last list",
     function()
     local a, b = file("a"), file("b")
@@ -540,5 +622,22 @@ describe("restartmanager list helpers", function()
       "bad field 'files' (table expected, got string)")
     assert.has_error(function() rm.who_uses(5) end,
       "bad argument #1 to 'who_uses' (table expected, got number)")
+    -- a bad entry is named in the layer's words, and nothing is registered
+    local fx = H.scratch()
+    finally(fx.cleanup)
+    local f = fx.file("registered")
+    local h = fx.holder("open " .. H.q(f))
+    assert.has_error(function() s:register { files = { f, true } } end,
+      "bad field 'files' (string expected at index 2, got boolean)")
+    assert.has_error(function() s:register { files = { f, "a\0b" } } end,
+      "bad field 'files' (string at index 2 contains a zero byte)")
+    assert.has_error(function() s:register { services = { "a", 5 } } end,
+      "bad field 'services' (string expected at index 2, got number)")
+    assert.has_error(function() rm.who_uses { f, {} } end,
+      "bad field 'files' (string expected at index 2, got table)")
+    assert.same({}, (assert(s:list())))
+    -- true alone, as the core answers
+    assert.same({ n = 1, true }, table.pack(s:register { files = { f } }))
+    assert.equal(h.pid, assert(s:list())[1].pid)
   end)
 end)

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -39,6 +42,7 @@ typedef struct stat_job {
   size_t lo, hi;
 } stat_job;
 
+/* Looks up paths lo..hi that no listing identified (kind 0). */
 static void *stat_range(void *arg) {
   stat_job *j = (stat_job *)arg;
   size_t i, dirlen = 0;
@@ -49,6 +53,7 @@ static void *stat_range(void *arg) {
     file_id *id = &j->ids[i];
     const char *path = j->paths[i], *slash = strrchr(path, '/');
     int r;
+    if (id->kind) continue;
     /* Files of one directory come together in most lists: looking each up
      * from the directory, opened once, saves walking the whole path. */
     if (slash && slash != path && slash[1]) {
@@ -91,15 +96,329 @@ static void *stat_range(void *arg) {
   return NULL;
 }
 
+/* ---------------------------------------------------------------------
+ * Many files of one directory: identified from a listing of it
+ *
+ * A directory entry carries its file's inode number (d_ino) and type: on
+ * the file systems below, a regular file's d_ino is its st_ino, and its
+ * device the directory's, unless something is mounted on the entry. So
+ * the regular files among many names of one directory are identified by
+ * reading the directory once (a fraction of a stat an entry), when no
+ * mount point lies in that directory; every other name (a symbolic link,
+ * a directory, a name the listing did not show) is looked up by stat.
+ * ------------------------------------------------------------------- */
+
+/* Names of one directory, one after the other in the list, from which on
+ * the directory is listed. */
+#define LISTED_MIN 64
+/* A stat costs about five entries of a listing: a directory is listed
+ * when it holds at most this many entries for each name looked for (and
+ * the listing stops after a few more, should its size mislead). */
+#define LISTED_PER_NAME 3
+
+/* A run of paths lo..hi in one directory (dirlen bytes of each path). */
+typedef struct listed_run {
+  size_t lo, hi, dirlen;
+} listed_run;
+
+typedef struct listed_job {
+  const char *const *paths;
+  file_id *ids;
+  const listed_run *runs;
+  size_t nruns, first, step;
+  char *const *mounts; /* every mount point (NULL: unknown) */
+  size_t nmounts;
+} listed_job;
+
+/* How many entries the directory fd holds, about, from its size, on the
+ * file systems whose d_ino is the file's st_ino (0 on the others): namelen
+ * is the length of the names looked for, on average. */
+static size_t listing_size(int fd, const struct stat *st, size_t namelen) {
+  struct statfs sf;
+  size_t size = (size_t)st->st_size, per;
+  if (fstatfs(fd, &sf) != 0) return 0;
+  switch ((unsigned long)sf.f_type) {
+  case 0xEF53UL: /* ext2, ext3, ext4: 8 bytes and the name, by 4 */
+    per = (8 + namelen + 3) & ~(size_t)3;
+    break;
+  case 0x01021994UL: /* tmpfs: 20 an entry */
+    per = 20;
+    break;
+  case 0x58465342UL: /* xfs: 12 bytes and the name, by 8 */
+    per = (12 + namelen + 7) & ~(size_t)7;
+    break;
+  case 0x9123683EUL: /* btrfs: twice the names */
+    per = 2 * namelen;
+    break;
+  default: return 0;
+  }
+  return per ? size / per + 1 : 0;
+}
+
+/* Decodes the octal escapes (\040) of a mountinfo field in place. */
+static void mount_unescape(char *s) {
+  char *r = s, *w = s;
+  while (*r) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}
+
+/* Every mount point of this process's view, from /proc/self/mountinfo
+ * (its fifth field), into a malloc'd array of malloc'd strings; -1 when it
+ * cannot be read. */
+static int read_mounts(char ***out, size_t *n) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  char line[8192];
+  char **v = NULL;
+  size_t count = 0, cap = 0;
+  int failed = 0;
+  *out = NULL;
+  *n = 0;
+  if (!f) return -1;
+  while (!failed && fgets(line, sizeof line, f)) {
+    char *mp = line, *sp;
+    int k;
+    if (!strchr(line, '\n') && !feof(f)) {
+      failed = 1; /* a line longer than the buffer */
+      break;
+    }
+    for (k = 0; k < 4 && mp; k++) {
+      mp = strchr(mp, ' ');
+      if (mp) mp++;
+    }
+    if (!mp || !(sp = strchr(mp, ' '))) {
+      failed = 1; /* not a mountinfo line */
+      break;
+    }
+    *sp = '\0';
+    mount_unescape(mp);
+    if (count == cap) {
+      size_t c = cap ? cap * 2 : 64;
+      char **nv = (char **)realloc(v, c * sizeof *nv);
+      if (!nv) {
+        failed = 1;
+        break;
+      }
+      v = nv;
+      cap = c;
+    }
+    if (!(v[count] = strdup(mp))) failed = 1;
+    else count++;
+  }
+  if (ferror(f)) failed = 1;
+  fclose(f);
+  if (failed) {
+    while (count) free(v[--count]);
+    free(v);
+    return -1;
+  }
+  *out = v;
+  *n = count;
+  return 0;
+}
+
+/* 1 when a mount point is an entry of the directory real (canonical). */
+static int mount_inside(const listed_job *j, const char *real) {
+  size_t i, len = strlen(real);
+  for (i = 0; i < j->nmounts; i++) {
+    const char *m = j->mounts[i], *slash = strrchr(m, '/');
+    size_t plen;
+    if (!slash || !slash[1]) continue;
+    plen = slash == m ? 1 : (size_t)(slash - m);
+    if (plen == len && memcmp(m, real, len) == 0) return 1;
+  }
+  return 0;
+}
+
+static uint64_t name_hash(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h ^ (h >> 29);
+}
+
+struct listed_dirent {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+/* Identifies the regular files among the paths of run r from one listing
+ * of their directory; leaves the others (and all of them, when the
+ * directory cannot be listed or is not fit for it) to stat. */
+static void list_run(const listed_job *j, const listed_run *r) {
+  char dir[PATH_MAX], *real;
+  const char *first = j->paths[r->lo];
+  size_t want = 0, i, cap = 16, seen = 0, limit, namelen = 0, entries = 0;
+  uint32_t *slot = NULL; /* place + 1 of a name looked for, 0: free */
+  struct stat dst;
+  int fd, ok;
+  union {
+    char bytes[32768];
+    uint64_t align;
+  } buf;
+  if (r->dirlen >= sizeof dir || !j->mounts) return;
+  memcpy(dir, first, r->dirlen);
+  dir[r->dirlen] = '\0';
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  for (i = r->lo; i < r->hi; i++) namelen += strlen(j->paths[i]);
+  namelen = namelen / (r->hi - r->lo) - r->dirlen - 1;
+  if (fstat(fd, &dst) == 0) entries = listing_size(fd, &dst, namelen);
+  ok = entries && entries <= (r->hi - r->lo) * LISTED_PER_NAME;
+  if (ok) {
+    real = realpath(dir, NULL);
+    ok = real && !mount_inside(j, real);
+    free(real);
+  }
+  /* a table of the names looked for (a list too long for 32-bit places
+   * is looked up by stat) */
+  while (ok && cap < (r->hi - r->lo) * 2) cap <<= 1;
+  if (ok && (r->hi >= UINT32_MAX ||
+             !(slot = (uint32_t *)calloc(cap, sizeof *slot))))
+    ok = 0;
+  for (i = r->lo; ok && i < r->hi; i++) {
+    const char *name = j->paths[i] + r->dirlen + 1;
+    size_t k = (size_t)name_hash(name, strlen(name)) & (cap - 1);
+    while (slot[k] && strcmp(j->paths[slot[k] - 1] + r->dirlen + 1, name))
+      k = (k + 1) & (cap - 1);
+    if (!slot[k]) {
+      slot[k] = (uint32_t)(i + 1);
+      want++;
+    } /* else a name given twice: the second is looked up by stat */
+  }
+  limit = want * (LISTED_PER_NAME + 1) + 256;
+  while (ok && want && seen < limit) {
+    long n = syscall(SYS_getdents64, fd, buf.bytes, sizeof buf.bytes);
+    long off;
+    if (n <= 0) break;
+    for (off = 0; off < n && want; seen++) {
+      struct listed_dirent *e = (struct listed_dirent *)(buf.bytes + off);
+      size_t len = strlen(e->d_name), k;
+      off += e->d_reclen;
+      if (e->d_type != DT_REG || e->d_ino == 0) continue;
+      k = (size_t)name_hash(e->d_name, len) & (cap - 1);
+      while (slot[k] &&
+             strcmp(j->paths[slot[k] - 1] + r->dirlen + 1, e->d_name))
+        k = (k + 1) & (cap - 1);
+      if (slot[k]) {
+        file_id *id = &j->ids[slot[k] - 1];
+        if (!id->kind) {
+          id->kind = 'f';
+          id->missing = 0;
+          id->dev = (unsigned long long)dst.st_dev;
+          id->ino = (unsigned long long)e->d_ino;
+          want--;
+        }
+      }
+    }
+  }
+  free(slot);
+  close(fd);
+}
+
+static void *list_runs(void *arg) {
+  listed_job *j = (listed_job *)arg;
+  size_t i;
+  for (i = j->first; i < j->nruns; i += j->step) list_run(j, &j->runs[i]);
+  return NULL;
+}
+
+/* The runs of LISTED_MIN or more paths of one directory, one after the
+ * other, into a malloc'd array (NULL and 0 when none). */
+static size_t find_runs(const char *const *paths, size_t n,
+                        listed_run **out) {
+  size_t i = 0, count = 0, cap = 0;
+  listed_run *runs = NULL;
+  *out = NULL;
+  while (i < n) {
+    const char *slash = strrchr(paths[i], '/');
+    size_t len, k = i + 1;
+    if (!slash || slash == paths[i] || !slash[1]) {
+      i++;
+      continue;
+    }
+    len = (size_t)(slash - paths[i]);
+    while (k < n && strncmp(paths[k], paths[i], len) == 0 &&
+           paths[k][len] == '/' && paths[k][len + 1] &&
+           !strchr(paths[k] + len + 1, '/'))
+      k++;
+    if (k - i >= LISTED_MIN) {
+      if (count == cap) {
+        size_t c = cap ? cap * 2 : 8;
+        listed_run *nr = (listed_run *)realloc(runs, c * sizeof *nr);
+        if (!nr) break; /* the rest is looked up by stat */
+        runs = nr;
+        cap = c;
+      }
+      runs[count].lo = i;
+      runs[count].hi = k;
+      runs[count].dirlen = len;
+      count++;
+    }
+    i = k;
+  }
+  *out = runs;
+  return count;
+}
+
 void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
                         size_t n) {
   stat_job jobs[2];
   pthread_t th;
+  listed_run *runs;
+  size_t nruns, i, todo = 0;
+  for (i = 0; i < n; i++) ids[i].kind = 0;
+  nruns = find_runs(paths, n, &runs);
+  if (nruns) {
+    listed_job lj[2];
+    char **mounts = NULL;
+    size_t nmounts = 0;
+    int two;
+    if (read_mounts(&mounts, &nmounts) == 0) {
+      for (i = 0; i < 2; i++) {
+        lj[i].paths = paths;
+        lj[i].ids = ids;
+        lj[i].runs = runs;
+        lj[i].nruns = nruns;
+        lj[i].first = i;
+        lj[i].step = 2;
+        lj[i].mounts = mounts;
+        lj[i].nmounts = nmounts;
+      }
+      two = nruns > 1 && pthread_create(&th, NULL, list_runs, &lj[1]) == 0;
+      if (!two) lj[0].step = 1;
+      list_runs(&lj[0]);
+      if (two) pthread_join(th, NULL);
+      for (i = 0; i < nmounts; i++) free(mounts[i]);
+      free(mounts);
+    }
+    free(runs);
+  }
+  /* what is left is looked up by stat, half of it on each thread */
+  for (i = 0; i < n; i++) todo += !ids[i].kind;
   jobs[0].paths = jobs[1].paths = paths;
   jobs[0].ids = jobs[1].ids = ids;
   jobs[0].lo = 0;
-  jobs[0].hi = jobs[1].lo = n >= 1024 ? n / 2 : n;
+  jobs[0].hi = jobs[1].lo = n;
   jobs[1].hi = n;
+  if (todo >= 1024) {
+    size_t half = 0;
+    for (i = 0; i < n && half < todo / 2; i++) half += !ids[i].kind;
+    jobs[0].hi = jobs[1].lo = i;
+  }
   if (jobs[1].lo < n && pthread_create(&th, NULL, stat_range, &jobs[1]) == 0) {
     stat_range(&jobs[0]);
     pthread_join(th, NULL);

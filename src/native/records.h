@@ -75,8 +75,13 @@ typedef struct rm_native_file_id {
   unsigned long long dev, ino;
 } rm_native_file_id;
 
-/* Identifies every path (a stat each, from its directory opened once for
- * the files of one directory; on two threads for long lists). */
+/* Identifies every path: the regular files among many paths of one
+ * directory (64 or more one after the other, the directory holding at most
+ * three entries for each) from one listing of it, where the file system's
+ * entries carry the files' inodes (ext2/3/4, tmpfs, xfs, btrfs) and
+ * nothing is mounted on an entry of it; every other path by a stat, from
+ * its directory opened once for the files of one directory, on two
+ * threads for long lists. */
 void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
                         size_t n);
 

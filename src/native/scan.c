@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,55 +34,68 @@
  * A set of (device, inode) pairs, open addressing
  * ------------------------------------------------------------------- */
 
+typedef struct idslot {
+  uint64_t dev, ino; /* ino 0 marks a free slot (no file has inode 0) */
+} idslot;
+
+/* Placed by the inode alone, so that one set answers both "this device
+ * and inode" and "this inode on any device" (maps may show another
+ * device than stat). */
 typedef struct idset {
-  uint64_t *dev, *ino; /* ino 0 marks a free slot (no file has inode 0) */
+  idslot *slots; /* a pair in one place: one cache line a probe */
   size_t mask, count;
 } idset;
 
-static uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ b;
-  h ^= h >> 31;
-  h *= 0xBF58476D1CE4E5B9ull;
+static size_t ino_slot(const idset *s, uint64_t ino) {
+  uint64_t h = ino * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
-  return h;
+  return (size_t)h & s->mask;
 }
 
+/* Room for n pairs, the table at most two-thirds full. */
 static int idset_init(idset *s, size_t n) {
   size_t cap = 16;
-  while (cap < n * 2) cap <<= 1;
-  s->dev = (uint64_t *)calloc(cap, sizeof *s->dev);
-  s->ino = (uint64_t *)calloc(cap, sizeof *s->ino);
+  while (cap < n + n / 2) cap <<= 1;
+  s->slots = (idslot *)calloc(cap, sizeof *s->slots);
   s->mask = cap - 1;
   s->count = 0;
-  return s->dev && s->ino ? 0 : -1;
+  return s->slots ? 0 : -1;
 }
 
-static void idset_free(idset *s) {
-  free(s->dev);
-  free(s->ino);
-}
+static void idset_free(idset *s) { free(s->slots); }
 
 /* Adds (dev, ino); the set was sized for every insertion up front. */
 static void idset_add(idset *s, uint64_t dev, uint64_t ino) {
-  size_t i = (size_t)mix(dev, ino) & s->mask;
+  size_t i = ino_slot(s, ino);
   if (ino == 0) return;
-  while (s->ino[i]) {
-    if (s->ino[i] == ino && s->dev[i] == dev) return;
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino && s->slots[i].dev == dev) return;
     i = (i + 1) & s->mask;
   }
-  s->dev[i] = dev;
-  s->ino[i] = ino;
+  s->slots[i].dev = dev;
+  s->slots[i].ino = ino;
   s->count++;
 }
 
 static int idset_has(const idset *s, uint64_t dev, uint64_t ino) {
-  size_t i = (size_t)mix(dev, ino) & s->mask;
-  while (s->ino[i]) {
-    if (s->ino[i] == ino && s->dev[i] == dev) return 1;
+  size_t i = ino_slot(s, ino);
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino && s->slots[i].dev == dev) return 1;
     i = (i + 1) & s->mask;
   }
   return 0;
 }
+
+/* 1 when the set holds ino on some device. */
+static int idset_has_ino(const idset *s, uint64_t ino) {
+  size_t i = ino_slot(s, ino);
+  while (s->slots[i].ino) {
+    if (s->slots[i].ino == ino) return 1;
+    i = (i + 1) & s->mask;
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------------
  * What the session registered
  * ------------------------------------------------------------------- */
@@ -97,7 +111,6 @@ typedef struct dirpath {
 
 typedef struct targets {
   idset files;  /* (dev, ino) of every registered file, then and now */
-  idset inodes; /* the same inodes with device 0: maps' devices may differ */
   rm_unique_process *procs;
   size_t nprocs, cprocs;
   char **svcs;
@@ -125,7 +138,6 @@ typedef struct targets {
 
 static void add_file(targets *t, uint64_t dev, uint64_t ino) {
   idset_add(&t->files, dev, ino);
-  idset_add(&t->inodes, 0, ino);
 }
 
 static void add_dev(targets *t, uint64_t dev) {
@@ -283,7 +295,6 @@ static void collect_cb(void *ctx, int kind, const rm_native_entry *e) {
 static void targets_free(targets *t) {
   size_t i;
   idset_free(&t->files);
-  idset_free(&t->inodes);
   for (i = 0; i < t->nsvcs; i++) free(t->svcs[i]);
   for (i = 0; i < t->ndirs; i++) free(t->dirs[i].path);
   free(t->svcs);
@@ -325,9 +336,7 @@ static int cmp_place(const void *a, const void *b) {
 
 /* The sets, for n identities. */
 static int targets_sets(targets *t, size_t n) {
-  return idset_init(&t->files, n) != 0 || idset_init(&t->inodes, n) != 0
-             ? -1
-             : 0;
+  return idset_init(&t->files, n);
 }
 
 /* The targets named by the records in buf (or, when payload is set, by the
@@ -560,7 +569,7 @@ static int map_matches(void *ctx, const char *line) {
     for (e = p; *e && *e != '\n'; e++) {}
     if (*p == '/' && beneath(t, p, (size_t)(e - p))) return 1;
   }
-  if (!t->files.count || !idset_has(&t->inodes, 0, ino)) return 0;
+  if (!t->files.count || !idset_has_ino(&t->files, ino)) return 0;
   if (idset_has(&t->files, dev, ino)) return 1;
   /* The inode is known but maps' device differs (overlayfs, btrfs
    * subvolumes report another one): ask the mapping itself. */
@@ -580,13 +589,94 @@ static int map_matches(void *ctx, const char *line) {
   return 0;
 }
 
+/* Asking the maps file for one mapping at a time (PROCMAP_QUERY, Linux
+ * 6.11): the mapping at or after an address, with its file's device and
+ * inode, and without its path, which the kernel would otherwise write out
+ * for every line of the text. The layout is the kernel's. */
+struct maps_query {
+  uint64_t size, query_flags, query_addr;
+  uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;
+  uint64_t inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+#define MAPS_QUERY _IOWR('f', 17, struct maps_query)
+#define MAPS_QUERY_COVERING_OR_NEXT 0x10u
+#define MAPS_QUERY_FILE_BACKED 0x20u
+
+/* Set once the kernel is known not to answer MAPS_QUERY. */
+static int maps_query_missing;
+
+/* 1 when a file mapping of pid is a registered file, 0 if none, -1 when
+ * the maps cannot be opened (errno), -2 when the kernel does not answer
+ * the query (the text is read then). */
+static int query_maps(const targets *t, int procfd, uint32_t pid) {
+  char name[64];
+  uint64_t addr = 0;
+  int fd, found = 0, first = 1;
+  snprintf(name, sizeof name, "%lu/maps", (unsigned long)pid);
+  fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  for (;;) {
+    struct maps_query q;
+    uint64_t dev;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    q.query_flags = MAPS_QUERY_COVERING_OR_NEXT | MAPS_QUERY_FILE_BACKED;
+    q.query_addr = addr;
+    if (ioctl(fd, MAPS_QUERY, &q) != 0) {
+      /* ENOENT: no mapping after addr; ESRCH: no memory (gone, or a kernel
+       * thread), as an empty text */
+      if (errno != ENOENT && errno != ESRCH) {
+        if (first && (errno == ENOTTY || errno == EINVAL)) {
+          __atomic_store_n(&maps_query_missing, 1, __ATOMIC_RELAXED);
+          found = -2;
+        } else if (first) {
+          found = -2; /* whatever the text says */
+        }
+      }
+      break;
+    }
+    first = 0;
+    if (q.vma_end <= addr) break; /* never loops */
+    addr = q.vma_end;
+    if (!q.inode || !idset_has_ino(&t->files, q.inode)) continue;
+    dev = (uint64_t)makedev(q.dev_major, q.dev_minor);
+    if (idset_has(&t->files, dev, q.inode)) {
+      found = 1;
+      break;
+    }
+    /* the inode is known but the device differs (overlayfs, btrfs
+     * subvolumes): ask the mapping itself */
+    {
+      char mf[128];
+      uint64_t d2, i2;
+      snprintf(mf, sizeof mf, "%lu/map_files/%llx-%llx", (unsigned long)pid,
+               (unsigned long long)q.vma_start, (unsigned long long)q.vma_end);
+      if (stat_id(procfd, mf, &d2, &i2) == 0 && idset_has(&t->files, d2, i2)) {
+        found = 1;
+        break;
+      }
+    }
+  }
+  close(fd);
+  return found;
+}
+
 /* 1 when a mapping of pid is a registered file (or beneath a registered
- * directory), 0 if none, -1 unreadable (errno). The maps are parsed as they
- * are read, and reading stops at the first match. */
+ * directory), 0 if none, -1 unreadable (errno). Without registered
+ * directories the maps are queried one file mapping at a time; else, or
+ * where the kernel cannot, the text is parsed as it is read. Either stops
+ * at the first match. */
 static int scan_maps(const targets *t, int procfd, uint32_t pid,
                      rm_native_buf *buf) {
   map_ctx m;
   int stopped, err;
+  if (!t->ndirs &&
+      !__atomic_load_n(&maps_query_missing, __ATOMIC_RELAXED)) {
+    int r = query_maps(t, procfd, pid);
+    if (r != -2) return r;
+  }
   m.t = t;
   m.procfd = procfd;
   m.pid = pid;
