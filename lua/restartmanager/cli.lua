@@ -70,15 +70,7 @@ local C = {}
 C.EXIT = { ok = 0, failed = 1, usage = 2, refused = 3, uninspected = 4,
   down = 5, run_failed = 125, cannot_run = 126, not_found = 127 }
 
-local monotime
-do
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and system.monotime then
-    monotime = system.monotime
-  else
-    monotime = os.time
-  end
-end
+local monotime = policy.monotime
 
 local function isatty(f)
   local ok, term = pcall(require, "term")

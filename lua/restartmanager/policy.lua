@@ -359,11 +359,28 @@ local function capture_restart(e, by_pid)
     .. "line"
 end
 
-local function sorted_names(set)
+--- The keys of a set, sorted.
+-- @tparam table set
+-- @treturn {string,...}
+function P.sorted_names(set)
   local names = {}
   for name in pairs(set) do names[#names + 1] = name end
   table.sort(names)
   return names
+end
+local sorted_names = P.sorted_names
+
+--- A monotonic clock in seconds, for deadlines: luasystem's when installed
+-- (Debian: lua-system), else `os.time` (whole seconds).
+-- @function monotime
+-- @treturn number
+do
+  local ok, system = pcall(require, "system")
+  if ok and type(system) == "table" and system.monotime then
+    P.monotime = system.monotime
+  else
+    P.monotime = os.time
+  end
 end
 
 local error_text = errors.message

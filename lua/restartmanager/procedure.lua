@@ -65,17 +65,7 @@ local R = {}
 R.OPTIONS = { progress = true, log = true, dry_run = true, on_step = true,
   ask = true }
 
--- A monotonic clock for deadlines: luasystem's when installed (Debian:
--- lua-system), else os.time (whole seconds).
-local monotime
-do
-  local ok, system = pcall(require, "system")
-  if ok and type(system) == "table" and system.monotime then
-    monotime = system.monotime
-  else
-    monotime = os.time
-  end
-end
+local monotime = policy.monotime
 
 -- Whether the process a plan entry names still runs (`core.running`: the
 -- same pid and start time, and not a zombie). When that cannot be told, it
@@ -95,12 +85,6 @@ local function app_record(step, e, extra)
   return rec
 end
 
-local function sorted_set(set)
-  local names = {}
-  for name in pairs(set) do names[#names + 1] = name end
-  table.sort(names)
-  return names
-end
 
 local function count(t) return type(t) == "table" and #t or 0 end
 
@@ -278,7 +262,7 @@ function step.plan(st)
   end
   emit(st, { step = "planned", stop = plan.stop, spare = plan.spare,
     restart = plan.restart,
-    reboot_reasons = sorted_set(plan.reboot_reasons),
+    reboot_reasons = policy.sorted_names(plan.reboot_reasons),
     uninspected = plan.uninspected, uninspected_pids = plan.uninspected_pids,
     missing = #plan.missing > 0 and plan.missing or nil,
     dry_run = plan.dry_run, refused = plan.refused })
