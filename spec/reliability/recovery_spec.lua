@@ -323,15 +323,19 @@ describe("recovery", function()
 
   describe("a listed process whose pid is taken between the list and the signal", function()
     -- The installer lists a registered process, which then dies; another
-    -- process takes its pid within the same clock tick (same start time),
-    -- before the shutdown's signal. spec/helpers/pin_race.so, preloaded
-    -- into the installer, only times the race: at the second pidfd_open of
-    -- that pid (the shutdown opening it again after its list) or the first
-    -- signal through a pidfd on it, it lets reuse_pid kill the process and
-    -- start the newcomer at its pid, then the call goes on. The pidfs
-    -- inode the registration carries was checked by the list, when the
-    -- process still ran: only the pidfd the list kept tells them apart.
-    it("never signals the newcomer", function()
+    -- process takes its pid within the same clock tick (same start time).
+    -- spec/helpers/pin_race.so, preloaded into the installer, only times
+    -- the race: it lets reuse_pid kill the process and start the newcomer
+    -- at its pid, then the call goes on. At "signal": at the second
+    -- pidfd_open of that pid (the shutdown opening it again after its
+    -- list) or the first signal through a pidfd on it; the pidfs inode the
+    -- registration carries was checked by the list, when the process still
+    -- ran: only the pidfd the list kept tells them apart. At "open": at the
+    -- first pidfd_open of that pid, when the scan, having found the
+    -- process without a pidfd, opens one on the hit: the pidfd then names
+    -- the newcomer, and only the scan's second look through it, after the
+    -- open, tells that it is not the process found.
+    local function race(at)
       if not H.is_root() then
         pending("needs root to choose a pid")
         return
@@ -340,8 +344,9 @@ describe("recovery", function()
       local env = "LD_PRELOAD=" .. H.q(H.BUILD .. "/helpers/pin_race.so")
         .. " ASAN_OPTIONS=" .. H.q((asan and asan .. ":" or "")
           .. "verify_asan_link_order=0")
+        .. (at == "open" and " RM_RACE_AT=open" or "")
       for round = 1, 100 do
-        local rdir = dir .. "/round" .. round
+        local rdir = dir .. "/" .. at .. "round" .. round
         assert(H.sh("mkdir " .. H.q(rdir) .. " && echo ok"):find("ok"))
         local c = fx.track(H.spawn(([[
           local core = require "restartmanager.core"
@@ -368,7 +373,7 @@ describe("recovery", function()
         ]]):format(rdir, H.BUILD .. "/helpers/reuse_pid", H.BUILD .. "/helpers/holder"),
           { env = env .. " RM_RACE_DIR=" .. H.q(rdir) }))
         c.wait_line("shutdown", 60)
-        local pid, start = c.output():match("shutdown%s+(%d+)%s+(%d+)")
+        local pid, start, ok = c.output():match("shutdown%s+(%d+)%s+(%d+)%s+(%S+)")
         local newcomer = H.read(rdir .. "/out"):match("second (%d+ %d+)")
         if not newcomer and H.read(rdir .. "/out"):match("reuse_pid: pid") then
           pending("a pid cannot be chosen here: " .. H.read(rdir .. "/out"))
@@ -387,15 +392,27 @@ describe("recovery", function()
           assert.is_true(H.alive(tonumber(pid)), "the newcomer was killed")
           assert.is_true(H.read(rdir .. "/stamp") == nil or H.read(rdir .. "/stamp") == "",
             "the newcomer got SIGTERM")
-          -- the shutdown went as far as its signal: through the pidfd its
-          -- list opened on the process, never opened again on the pid
-          assert.equal("fired signal\n", fired)
+          if at == "open" then
+            -- the pidfd was opened once, on the newcomer, which the list
+            -- left out: nothing to shut down
+            assert.equal("fired open\n", fired)
+            assert.equal("true", ok, c.output())
+          else
+            -- the shutdown went as far as its signal: through the pidfd its
+            -- list opened on the process, never opened again on the pid
+            assert.equal("fired signal\n", fired)
+          end
           return
         end
         H.sh("kill -KILL " .. pid .. " 2>/dev/null")
       end
       pending("no round gave the newcomer the same start time")
-    end)
+    end
+
+    it("never signals the newcomer", function() race("signal") end)
+
+    it("never lists a newcomer that takes the pid as the scan opens its pidfd",
+      function() race("open") end)
   end)
 
   describe("a holder whose main thread has exited", function()
