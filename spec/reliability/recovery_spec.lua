@@ -334,8 +334,11 @@ describe("recovery", function()
     -- first pidfd_open of that pid, when the scan, having found the
     -- process without a pidfd, opens one on the hit: the pidfd then names
     -- the newcomer, and only the scan's second look through it, after the
-    -- open, tells that it is not the process found.
-    local function race(at)
+    -- open, tells that it is not the process found. With held set, the
+    -- process is found by a file it holds open (reuse_pid -f), which the
+    -- newcomer does not: only the second look at that descriptor, after
+    -- the open, tells them apart.
+    local function race(at, held)
       if not H.is_root() then
         pending("needs root to choose a pid")
         return
@@ -346,14 +349,17 @@ describe("recovery", function()
           .. "verify_asan_link_order=0")
         .. (at == "open" and " RM_RACE_AT=open" or "")
       for round = 1, 100 do
-        local rdir = dir .. "/" .. at .. "round" .. round
+        local rdir = dir .. "/" .. at .. (held and "held" or "") .. "round" .. round
         assert(H.sh("mkdir " .. H.q(rdir) .. " && echo ok"):find("ok"))
         local c = fx.track(H.spawn(([[
           local core = require "restartmanager.core"
           local dir = %q
+          local held = %s
           local s = assert(core.start_session())
-          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s stamp %%s idle >%%s 2>&1 &")
-            :format(%q, dir .. "/go", %q, dir .. "/stamp", dir .. "/out"))
+          if held then assert(io.open(dir .. "/held", "w")):close() end
+          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s %%s stamp %%s idle >%%s 2>&1 &")
+            :format(%q, held and "-f " .. dir .. "/held" or "", dir .. "/go", %q,
+              dir .. "/stamp", dir .. "/out"))
           local pid, start
           repeat
             local f = io.open(dir .. "/out")
@@ -362,7 +368,11 @@ describe("recovery", function()
             pid, start = text:match("first (%%d+) (%%d+)")
           until pid
           pid, start = tonumber(pid), tonumber(start)
-          assert(s:register_resources(nil, { { pid = pid, start_time = start } }))
+          if held then
+            assert(s:register_resources({ dir .. "/held" }))
+          else
+            assert(s:register_resources(nil, { { pid = pid, start_time = start } }))
+          end
           local f = assert(io.open(dir .. "/pid.tmp", "w"))
           f:write(pid)
           f:close()
@@ -370,7 +380,8 @@ describe("recovery", function()
           local ok, msg, code = s:shutdown(core.shutdown.force, nil, 300)
           print("shutdown", pid, start, ok, code, msg)
           s:end_session()
-        ]]):format(rdir, H.BUILD .. "/helpers/reuse_pid", H.BUILD .. "/helpers/holder"),
+        ]]):format(rdir, tostring(held or false), H.BUILD .. "/helpers/reuse_pid",
+          H.BUILD .. "/helpers/holder"),
           { env = env .. " RM_RACE_DIR=" .. H.q(rdir) }))
         c.wait_line("shutdown", 60)
         local pid, start, ok = c.output():match("shutdown%s+(%d+)%s+(%d+)%s+(%S+)")
@@ -413,6 +424,9 @@ describe("recovery", function()
 
     it("never lists a newcomer that takes the pid as the scan opens its pidfd",
       function() race("open") end)
+
+    it("never lists a newcomer that takes the pid of a file's holder as the scan opens its pidfd",
+      function() race("open", true) end)
   end)
 
   describe("a holder whose main thread has exited", function()
