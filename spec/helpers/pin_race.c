@@ -12,7 +12,9 @@
  * then kills the process and starts another at its pid) and waits until
  * reuse_pid's output, the file out there, says "second"; then writes
  * "fired open" or "fired signal" to the file fired there and lets the
- * call go on.
+ * call go on. With RM_RACE_AT=open it does so at the first pidfd_open of
+ * that pid already: the moment a scan that found the process opens its
+ * pidfd on it.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -29,7 +31,7 @@
 typedef long (*syscall_fn)(long, ...);
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int opened, fired;
+static int opened, fired, at_first_open;
 static int fds[64];
 static int nfds;
 
@@ -53,6 +55,8 @@ static int armed(long *pid) {
     buf[n] = '\0';
     strcpy(dir, d);
     target = atol(buf);
+    d = getenv("RM_RACE_AT");
+    at_first_open = d && strcmp(d, "open") == 0;
   }
   *pid = target;
   return 1;
@@ -110,7 +114,7 @@ long syscall(long nr, ...) {
       return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
     if (nr == SYS_pidfd_open && a[0] == pid) {
-      if (opened && !fired) fire("open");
+      if ((opened || at_first_open) && !fired) fire("open");
       opened = 1;
       pthread_mutex_unlock(&lock);
       r = real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

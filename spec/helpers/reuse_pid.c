@@ -3,7 +3,7 @@
  * the same clock tick, so that the newcomer has the same pid and the same
  * start time (in clock ticks) as the process it replaces.
  *
- *   reuse_pid [-a] TRIGGER PROGRAM [ARG...]
+ *   reuse_pid [-a] [-f FILE] TRIGGER PROGRAM [ARG...]
  *
  * forks a first process that only waits and prints "first <pid> <start
  * time>" (the start time as /proc/PID/stat gives it); once the file TRIGGER
@@ -14,10 +14,12 @@
  * Then waits for PROGRAM. Exits 3 when the pid cannot be had. With -a the
  * first process is started at the beginning of a clock tick (of
  * CLOCK_BOOTTIME, which start times count), so that what follows has
- * nearly the whole tick.
+ * nearly the whole tick. With -f FILE the first process holds FILE open
+ * (read-only), which neither reuse_pid nor the newcomer does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -64,21 +66,39 @@ int main(int argc, char **argv) {
   struct timespec wait = {0, 50000};
   pid_t first, second;
   int status, align = 0;
+  const char *hold = NULL;
+  int ready[2];
   if (argc > 1 && strcmp(argv[1], "-a") == 0) {
     align = 1;
     argv++;
     argc--;
   }
+  if (argc > 2 && strcmp(argv[1], "-f") == 0) {
+    hold = argv[2];
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: reuse_pid [-a] TRIGGER PROGRAM [ARG...]\n");
+    fprintf(stderr, "usage: reuse_pid [-a] [-f FILE] TRIGGER PROGRAM [ARG...]\n");
     return 2;
   }
   if (align) align_to_tick();
+  if (pipe(ready) != 0) return 1;
   first = fork();
   if (first < 0) return 1;
   if (first == 0) {
+    /* the file held before the first line is printed */
+    if (hold && open(hold, O_RDONLY) < 0) _exit(4);
+    close(ready[0]);
+    close(ready[1]);
     for (;;) pause();
   }
+  close(ready[1]);
+  {
+    char c;
+    while (read(ready[0], &c, 1) < 0 && errno == EINTR) {}
+  }
+  close(ready[0]);
   printf("first %ld %llu\n", (long)first, start_time(first));
   fflush(stdout);
   while (access(argv[1], F_OK) != 0) nanosleep(&wait, NULL);

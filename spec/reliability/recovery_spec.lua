@@ -320,15 +320,22 @@ describe("recovery", function()
 
   describe("a listed process whose pid is taken between the list and the signal", function()
     -- The installer lists a registered process, which then dies; another
-    -- process takes its pid within the same clock tick (same start time),
-    -- before the shutdown's signal. spec/helpers/pin_race.so, preloaded
-    -- into the installer, only times the race: at the second pidfd_open of
-    -- that pid (the shutdown opening it again after its list) or the first
-    -- signal through a pidfd on it, it lets reuse_pid kill the process and
-    -- start the newcomer at its pid, then the call goes on. The pidfs
-    -- inode the registration carries was checked by the list, when the
-    -- process still ran: only the pidfd the list kept tells them apart.
-    it("never signals the newcomer", function()
+    -- process takes its pid within the same clock tick (same start time).
+    -- spec/helpers/pin_race.so, preloaded into the installer, only times
+    -- the race: it lets reuse_pid kill the process and start the newcomer
+    -- at its pid, then the call goes on. At "signal": at the second
+    -- pidfd_open of that pid (the shutdown opening it again after its
+    -- list) or the first signal through a pidfd on it; the pidfs inode the
+    -- registration carries was checked by the list, when the process still
+    -- ran: only the pidfd the list kept tells them apart. At "open": at the
+    -- first pidfd_open of that pid, when the scan, having found the
+    -- process without a pidfd, opens one on the hit: the pidfd then names
+    -- the newcomer, and only the scan's second look through it, after the
+    -- open, tells that it is not the process found. With held set, the
+    -- process is found by a file it holds open (reuse_pid -f), which the
+    -- newcomer does not: only the second look at that descriptor, after
+    -- the open, tells them apart.
+    local function race(at, held)
       if not H.is_root() then
         pending("needs root to choose a pid")
         return
@@ -337,15 +344,19 @@ describe("recovery", function()
       local env = "LD_PRELOAD=" .. H.q(H.BUILD .. "/helpers/pin_race.so")
         .. " ASAN_OPTIONS=" .. H.q((asan and asan .. ":" or "")
           .. "verify_asan_link_order=0")
+        .. (at == "open" and " RM_RACE_AT=open" or "")
       for round = 1, 100 do
-        local rdir = dir .. "/round" .. round
+        local rdir = dir .. "/" .. at .. (held and "held" or "") .. "round" .. round
         assert(H.sh("mkdir " .. H.q(rdir) .. " && echo ok"):find("ok"))
         local c = fx.track(H.spawn(([[
           local core = require "restartmanager.core"
           local dir = %q
+          local held = %s
           local s = assert(core.start_session())
-          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s stamp %%s idle >%%s 2>&1 &")
-            :format(%q, dir .. "/go", %q, dir .. "/stamp", dir .. "/out"))
+          if held then assert(io.open(dir .. "/held", "w")):close() end
+          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s %%s stamp %%s idle >%%s 2>&1 &")
+            :format(%q, held and "-f " .. dir .. "/held" or "", dir .. "/go", %q,
+              dir .. "/stamp", dir .. "/out"))
           local pid, start
           repeat
             local f = io.open(dir .. "/out")
@@ -354,7 +365,11 @@ describe("recovery", function()
             pid, start = text:match("first (%%d+) (%%d+)")
           until pid
           pid, start = tonumber(pid), tonumber(start)
-          assert(s:register_resources(nil, { { pid = pid, start_time = start } }))
+          if held then
+            assert(s:register_resources({ dir .. "/held" }))
+          else
+            assert(s:register_resources(nil, { { pid = pid, start_time = start } }))
+          end
           local f = assert(io.open(dir .. "/pid.tmp", "w"))
           f:write(pid)
           f:close()
@@ -362,10 +377,11 @@ describe("recovery", function()
           local ok, msg, code = s:shutdown(core.shutdown.force, nil, 300)
           print("shutdown", pid, start, ok, code, msg)
           s:end_session()
-        ]]):format(rdir, H.BUILD .. "/helpers/reuse_pid", H.BUILD .. "/helpers/holder"),
+        ]]):format(rdir, tostring(held or false), H.BUILD .. "/helpers/reuse_pid",
+          H.BUILD .. "/helpers/holder"),
           { env = env .. " RM_RACE_DIR=" .. H.q(rdir) }))
         c.wait_line("shutdown", 60)
-        local pid, start = c.output():match("shutdown%s+(%d+)%s+(%d+)")
+        local pid, start, ok = c.output():match("shutdown%s+(%d+)%s+(%d+)%s+(%S+)")
         local newcomer = H.read(rdir .. "/out"):match("second (%d+ %d+)")
         if not newcomer and H.read(rdir .. "/out"):match("reuse_pid: pid") then
           pending("a pid cannot be chosen here: " .. H.read(rdir .. "/out"))
@@ -385,15 +401,30 @@ describe("recovery", function()
           assert.is_true(H.alive(tonumber(pid)), "the newcomer was killed")
           assert.is_true(H.read(rdir .. "/stamp") == nil or H.read(rdir .. "/stamp") == "",
             "the newcomer got SIGTERM")
-          -- the shutdown went as far as its signal: through the pidfd its
-          -- list opened on the process, never opened again on the pid
-          assert.equal("fired signal\n", fired)
+          if at == "open" then
+            -- the pidfd was opened once, on the newcomer, which the list
+            -- left out: nothing to shut down
+            assert.equal("fired open\n", fired)
+            assert.equal("true", ok, c.output())
+          else
+            -- the shutdown went as far as its signal: through the pidfd its
+            -- list opened on the process, never opened again on the pid
+            assert.equal("fired signal\n", fired)
+          end
           return
         end
         H.sh("kill -KILL " .. pid .. " 2>/dev/null")
       end
       pending("no round gave the newcomer the same start time")
-    end)
+    end
+
+    it("never signals the newcomer", function() race("signal") end)
+
+    it("never lists a newcomer that takes the pid as the scan opens its pidfd",
+      function() race("open") end)
+
+    it("never lists a newcomer that takes the pid of a file's holder as the scan opens its pidfd",
+      function() race("open", true) end)
   end)
 
   describe("a holder whose main thread has exited", function()

@@ -253,8 +253,8 @@ static void close_pins(int *pins, size_t n) {
 /* Who uses the session's resources now: a malloc'd array of apps (by
  * pid), described and with the session's filters and shutdown applied.
  * pins: NULL, or where to put a malloc'd array of a pidfd for each app (-1
- * where there is none), opened by the scan before it read the process: a
- * shutdown signals through them. */
+ * where there is none), on which the scan read the process again after it
+ * found it: a shutdown signals through them. */
 static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
                           uint32_t *reasons, rm_pid_list *uninspected,
                           int **pins) {

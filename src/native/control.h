@@ -3,7 +3,7 @@
  * the apps a list found, for one primary session.
  *
  * Processes are signalled only through a pidfd: the one the list opened
- * on the process before reading it, else one opened on the pid and then
+ * on the process and read it again through, else one opened on the pid and then
  * checked against the start time the list gave, so a pid reused by another
  * process is never signalled. Exits are awaited by polling the pidfds, with
  * an eventfd that a cancel writes to. Restarted applications run detached

@@ -471,8 +471,10 @@ struct linux_dirent64 {
  * when it cannot be read (errno). /proc builds an entry for every
  * descriptor it lists and the scan stops at the first match: the first
  * batch is small (the standard streams and a few more), the next ones
- * larger. */
-static int scan_fds(const targets *t, int procfd, const char *dir) {
+ * larger. hit: NULL, or where to put the matching descriptor's path
+ * relative to procfd ("dir/N", hitsz bytes at most). */
+static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
+                    size_t hitsz) {
   int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   union {
     char bytes[4096];
@@ -499,6 +501,7 @@ static int scan_fds(const targets *t, int procfd, const char *dir) {
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
       if (fd_matches(t, fd, e->d_name)) {
         found = 1;
+        if (hit) snprintf(hit, hitsz, "%s/%s", dir, e->d_name);
         break;
       }
     }
@@ -691,8 +694,9 @@ static int scan_maps(const targets *t, int procfd, uint32_t pid,
 
 /* Threads created without a shared file table have descriptors of their
  * own: 1 when one of them holds a registered file, -1 (errno set) when the
- * descriptors or memory ran out. */
-static int scan_threads(const targets *t, int procfd, uint32_t pid) {
+ * descriptors or memory ran out. hit as for scan_fds. */
+static int scan_threads(const targets *t, int procfd, uint32_t pid, char *hit,
+                        size_t hitsz) {
   char dir[64];
   int fd, found = 0, err = 0;
   DIR *d;
@@ -716,7 +720,7 @@ static int scan_threads(const targets *t, int procfd, uint32_t pid) {
     same = syscall(SYS_kcmp, (pid_t)pid, (pid_t)tid, KCMP_FILES, 0, 0);
     if (same == 0) continue; /* shares the process's table */
     snprintf(fddir, sizeof fddir, "%lu/task/%lu/fd", (unsigned long)pid, tid);
-    switch (scan_fds(t, procfd, fddir)) {
+    switch (scan_fds(t, procfd, fddir, hit, hitsz)) {
     case 1: found = 1; break;
     case -1:
       if (rm_native_errno_code(errno, 0)) {
@@ -768,14 +772,17 @@ static int dirs_match(const targets *t, int procfd, uint32_t pid) {
   return link_beneath(t, procfd, name) == 1;
 }
 
-/* pin: a pidfd on the process at pid (opened before its stat was read),
- * or -1. */
+/* 1 when the process at pid, started at start, is a registered one. Its
+ * pidfs inode, where the registration has one, is asked of pin (a pidfd
+ * opened on pid before start was read) or, without one (-1), of a pidfd
+ * opened on pid and start for the question. With any set, pid and start
+ * time suffice: what a scan without a pidfd yet calls a candidate. */
 static int registered_process(const targets *t, uint32_t pid,
-                              uint64_t start, int pin) {
+                              uint64_t start, int pin, int any) {
   size_t i;
   for (i = 0; i < t->nprocs; i++)
     if (t->procs[i].pid == pid && t->procs[i].start_time == start &&
-        (!t->proc_inos[i] ||
+        (any || !t->proc_inos[i] ||
          (pin >= 0 ? rm_native_pidfd_ino(pin)
                    : rm_native_pidfs_ino(pid, start)) == t->proc_inos[i]))
       return 1;
@@ -798,19 +805,30 @@ static int out_of_resources(worker *w, int err) {
   return code != RM_OK;
 }
 
+/* What made a process a hit, to be checked again once a pidfd is open on
+ * it: 'p' a registered process, 's' a registered service, 'e' its
+ * executable, 'f' the descriptor at path (relative to /proc), 'm' a
+ * mapping, 'd' its working or root directory. */
+typedef struct match {
+  char kind;
+  char path[128];
+} match;
+
 /* Looks at one process: checks in the order of their cost, each failure
- * sorted into "gone", "not ours to read" and "out of resources". Its stat
- * is read only when needed: for registered processes and services, and
- * for a hit. The executable comes first among the files: one call, and
- * none is there for a kernel thread or a process that exited. pin: a
- * pidfd opened on pid before anything of it was read, or -1; a hit takes
- * it (returns 1), once sure that everything read was of the process it
- * names (that process still runs, so the pid was its all along). */
-static int look_at(worker *w, uint32_t pid, int pin) {
+ * sorted into "gone", "not ours to read" and "out of resources"; 1 when it
+ * is a hit, with what matched in *m. Its stat is read only for registered
+ * processes and services. The executable comes first among the files:
+ * one call, and none is there for a kernel thread or a process that
+ * exited. pin: a pidfd opened on pid before anything of it was read, or
+ * -1; with prelim set (and no pidfd), a registered process matches by pid
+ * and start time alone, its pidfs inode left to the check once the pidfd
+ * is open (see scan_one). */
+static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
   const targets *t = w->t;
   rm_native_stat st;
   char dir[64];
-  int r, denied = 0, found = 0, have_stat = 0;
+  int r, denied = 0, found = 0;
+  m->kind = 0;
   if (t->nprocs || t->nsvcs) {
     r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
     if (r != 0) {
@@ -818,15 +836,19 @@ static int look_at(worker *w, uint32_t pid, int pin) {
       return 0;
     }
     if (st.flags & PF_KTHREAD) return 0;
-    have_stat = 1;
-    if (t->nprocs && registered_process(t, pid, st.start_time, pin))
+    if (t->nprocs && registered_process(t, pid, st.start_time, pin, prelim)) {
       found = 1;
+      m->kind = 'p';
+    }
   }
   if (!found && t->nsvcs) {
     char unit[256];
     errno = 0;
     if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0) {
-      if (service_registered(t, unit)) found = 1;
+      if (service_registered(t, unit)) {
+        found = 1;
+        m->kind = 's';
+      }
     } else if (out_of_resources(w, errno)) {
       return 0;
     }
@@ -835,6 +857,7 @@ static int look_at(worker *w, uint32_t pid, int pin) {
     r = exe_matches(t, w->procfd, pid);
     if (r == 1) {
       found = 1;
+      m->kind = 'e';
     } else if (r < 0 && errno == ENOENT) {
       /* a kernel thread, a process gone, or one whose first thread
        * exited while others run on */
@@ -846,41 +869,43 @@ static int look_at(worker *w, uint32_t pid, int pin) {
     }
     if (!found) {
       snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-      r = scan_fds(t, w->procfd, dir);
-      if (r == 1) found = 1;
-      else if (r < 0 && errno == EACCES) denied = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return 0;
+      r = scan_fds(t, w->procfd, dir, m->path, sizeof m->path);
+      if (r == 1) {
+        found = 1;
+        m->kind = 'f';
+      } else if (r < 0 && errno == EACCES) {
+        denied = 1;
+      } else if (r < 0 && out_of_resources(w, errno)) {
+        return 0;
+      }
     }
     if (!found) {
       r = scan_maps(t, w->procfd, pid, &w->buf);
-      if (r == 1) found = 1;
-      else if (r < 0 && errno == EACCES) denied = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return 0;
-    }
-    if (!found && t->ndirs && dirs_match(t, w->procfd, pid)) found = 1;
-    if (!found && !denied && thread_count(w->procfd, pid) > 1) {
-      r = scan_threads(t, w->procfd, pid);
-      if (r == 1) found = 1;
-      else if (r < 0 && out_of_resources(w, errno)) return 0;
-    }
-  }
-  if (found) {
-    if (!have_stat) {
-      r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
-      if (r != 0) {
-        (void)out_of_resources(w, r); /* else it is gone */
+      if (r == 1) {
+        found = 1;
+        m->kind = 'm';
+      } else if (r < 0 && errno == EACCES) {
+        denied = 1;
+      } else if (r < 0 && out_of_resources(w, errno)) {
         return 0;
       }
-      if (st.flags & PF_KTHREAD) return 0;
     }
-    /* exited meanwhile: what was read may be of a newcomer at its pid */
-    if (pin >= 0 && rm_native_pidfd_exited(pin)) return 0;
-    if (push_hit(w, pid, &st, pin) != 0) {
-      w->rc = RM_E_OUTOFMEMORY;
-      return 0;
+    if (!found && t->ndirs && dirs_match(t, w->procfd, pid)) {
+      found = 1;
+      m->kind = 'd';
     }
-    return 1;
-  } else if (denied) {
+    if (!found && !denied && thread_count(w->procfd, pid) > 1) {
+      r = scan_threads(t, w->procfd, pid, m->path, sizeof m->path);
+      if (r == 1) {
+        found = 1;
+        m->kind = 'f';
+      } else if (r < 0 && out_of_resources(w, errno)) {
+        return 0;
+      }
+    }
+  }
+  if (found) return 1;
+  if (denied) {
     /* exited in the meantime: not a process we failed to inspect */
     if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
       rm_pid_list *u = &w->uninspected;
@@ -900,23 +925,92 @@ static int look_at(worker *w, uint32_t pid, int pin) {
   return 0;
 }
 
-/* Looks at one process with a pidfd held on it from the start, while the
- * scan may hold more (see pin_budget): the hit keeps it, so that the
- * shutdown signals the very process the scan found, even one whose pid
- * and start time a newcomer shares. Without a pidfd (none left, or no
+/* With a pidfd open on pid, and st read after it: 1 when what made the
+ * process a hit (m) holds for it still, read again through /proc; 0 when
+ * not, -1 when the descriptors or memory ran out (w->rc set). */
+static int still_matches(worker *w, uint32_t pid, const match *m,
+                         const rm_native_stat *st, int pin) {
+  const targets *t = w->t;
+  int r;
+  switch (m->kind) {
+  case 'p':
+    return registered_process(t, pid, st->start_time, pin, 0);
+  case 's': {
+    char unit[256];
+    errno = 0;
+    if (rm_native_service_unit(w->procfd, pid, unit, sizeof unit) == 0)
+      return service_registered(t, unit);
+    return out_of_resources(w, errno) ? -1 : 0;
+  }
+  case 'e':
+    r = exe_matches(t, w->procfd, pid);
+    if (r < 0 && out_of_resources(w, errno)) return -1;
+    return r == 1;
+  case 'f':
+    return fd_matches(t, w->procfd, m->path);
+  case 'm':
+    r = scan_maps(t, w->procfd, pid, &w->buf);
+    if (r < 0 && out_of_resources(w, errno)) return -1;
+    return r == 1;
+  case 'd':
+    return dirs_match(t, w->procfd, pid);
+  default:
+    return 0;
+  }
+}
+
+/* A hit's stat into *st, read now: 0, or -1 when it is gone, a kernel
+ * thread, or the descriptors or memory ran out (w->rc set). */
+static int hit_stat(worker *w, uint32_t pid, rm_native_stat *st) {
+  int r = rm_native_proc_stat(w->procfd, pid, &w->buf, st);
+  if (r != 0) {
+    (void)out_of_resources(w, r); /* else it is gone */
+    return -1;
+  }
+  return (st->flags & PF_KTHREAD) ? -1 : 0;
+}
+
+/* Looks at one process. The look runs without a pidfd; a hit then gets
+ * one while the scan may hold more (see pin_budget), and what made it a
+ * hit is read again through /proc after the pidfd was opened, with the
+ * stat that describes it: when that process still runs after these reads,
+ * the pid was its all along, so the process the pidfd names is a holder,
+ * and the hit keeps the pidfd for the shutdown to signal the very process
+ * the scan found, even one whose pid and start time a newcomer shares.
+ * When the second reading differs from the first, the process at the pid
+ * is looked at again from the start, through the pidfd now held (a holder
+ * that exited is not listed; a newcomer at its pid is one only if it
+ * holds a registered resource itself). Without a pidfd (none left, or no
  * pidfd_open) the hit is identified by pid, start time and, where there
  * is pidfs, the pidfs inode (control.c). */
 static void scan_one(worker *w, uint32_t pid) {
-  int pin = -1;
-  if (__atomic_sub_fetch(w->pins_left, 1, __ATOMIC_RELAXED) >= 0) {
+  match m;
+  rm_native_stat st;
+  int pin = -1, r;
+  if (look_at(w, pid, -1, 1, &m) != 1) return;
+  if (__atomic_sub_fetch(w->pins_left, 1, __ATOMIC_RELAXED) >= 0)
     pin = rm_native_pidfd_open(pid);
-    if (pin < 0 && errno == ESRCH) {
-      __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
-      return; /* gone */
-    }
+  if (pin < 0) {
+    int err = errno;
+    __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
+    if (err == ESRCH) return; /* gone */
+    /* a registered process by pid and start time: its pidfs inode too */
+    if (m.kind == 'p' && look_at(w, pid, -1, 0, &m) != 1) return;
+    if (hit_stat(w, pid, &st) == 0 && push_hit(w, pid, &st, -1) != 0)
+      w->rc = RM_E_OUTOFMEMORY;
+    return;
   }
-  if (look_at(w, pid, pin) == 1) return; /* the hit holds it */
-  if (pin >= 0) close(pin);
+  r = hit_stat(w, pid, &st);
+  if (r == 0) r = still_matches(w, pid, &m, &st, pin);
+  if (r == 0 && w->rc == RM_OK && !rm_native_pidfd_exited(pin) &&
+      look_at(w, pid, pin, 0, &m) == 1)
+    r = hit_stat(w, pid, &st) == 0 ? 1 : -1;
+  /* exited after all: what was read may be of a newcomer at its pid */
+  if (r == 1 && w->rc == RM_OK && !rm_native_pidfd_exited(pin)) {
+    if (push_hit(w, pid, &st, pin) == 0) return; /* the hit holds it */
+    w->rc = RM_E_OUTOFMEMORY;
+  }
+  close(pin);
   __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
 }
 
@@ -937,12 +1031,12 @@ int rm_native_process_uses(int procfd, uint32_t pid, uint64_t dev,
   }
   add_file(&t, dev, ino);
   snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-  if ((r = scan_fds(&t, procfd, dir)) < 0) err = failure(errno);
+  if ((r = scan_fds(&t, procfd, dir, NULL, 0)) < 0) err = failure(errno);
   found = r == 1;
   if (!found && (r = scan_maps(&t, procfd, pid, &buf)) < 0 && !err)
     err = failure(errno);
   found = found || r == 1;
-  if (!found && !err && (r = scan_threads(&t, procfd, pid)) < 0)
+  if (!found && !err && (r = scan_threads(&t, procfd, pid, NULL, 0)) < 0)
     err = failure(errno);
   found = found || r == 1;
   if (!found && exe_matches(&t, procfd, pid) == 1) found = 1;

@@ -13,6 +13,8 @@
  * spans), or its working or root directory is there. Processes match by
  * pid and start time, services by their systemd unit. The threads (one a
  * core, at most four) take the processes a few at a time from one list.
+ * Only a process found gets a pidfd, and what made it a hit is read again
+ * after that open (scan.c: scan_one).
  *
  * Takes plain arguments: the registration records' bytes (records.h), a
  * descriptor of /proc (procfs.h).
@@ -33,9 +35,9 @@
 #endif
 
 /* A process the scan found, with what its stat said then, and a pidfd
- * on it opened before anything of it was read (-1 when the scan had no
- * descriptors to spare, or where there is no pidfd_open): the caller's to
- * close. */
+ * on it, opened once it was found and before what made it a hit and its
+ * stat were read again (-1 when the scan had no descriptors to spare, or
+ * where there is no pidfd_open): the caller's to close. */
 typedef struct rm_native_hit {
   uint32_t pid;
   rm_native_stat st;
