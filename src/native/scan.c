@@ -1113,6 +1113,24 @@ static int cmp_hit(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Grows the descriptor table, while this thread is the scan's only one, to
+ * hold n more descriptors above fd. The workers keep a pidfd for each hit:
+ * a table that grows while several threads share it waits each time for an
+ * RCU grace period (milliseconds), which serialised the scan at thousands
+ * of holders. Best effort: a table that cannot grow now grows later. */
+static void reserve_descriptors(int fd, size_t n) {
+  struct rlimit rl;
+  rlim_t want = (rlim_t)fd + (rlim_t)n + 1;
+  int hi;
+  if (n == 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur != RLIM_INFINITY && want >= rl.rlim_cur)
+    want = rl.rlim_cur - 1;
+  if (want > INT_MAX) want = INT_MAX;
+  if ((rlim_t)fd >= want) return;
+  hi = fcntl(fd, F_DUPFD_CLOEXEC, (int)want);
+  if (hi >= 0) close(hi);
+}
+
 /* Runs the workers over pids (a thread a core, at most MAX_THREADS, for a
  * long list) and gathers their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
@@ -1137,6 +1155,9 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
     w[i].npids = npids;
     w[i].next = &next;
   }
+  if (nw > 1 && *pins_left > 0)
+    reserve_descriptors(procfd, (size_t)*pins_left < npids ? (size_t)*pins_left
+                                                            : npids);
   for (i = 1; i < nw; i++)
     started[i] = pthread_create(&th[i], NULL, scan_range, &w[i]) == 0;
   scan_range(&w[0]); /* and what a thread that could not start left */
