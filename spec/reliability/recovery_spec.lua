@@ -354,9 +354,10 @@ describe("recovery", function()
           local held = %s
           local s = assert(core.start_session())
           if held then assert(io.open(dir .. "/held", "w")):close() end
-          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s %%s stamp %%s idle >%%s 2>&1 &")
+          os.execute(("env -u LD_PRELOAD %%s -a %%s %%s %%s stamp %%s idle >%%s 2>&1 & "
+            .. "echo $! >%%s")
             :format(%q, held and "-f " .. dir .. "/held" or "", dir .. "/go", %q,
-              dir .. "/stamp", dir .. "/out"))
+              dir .. "/stamp", dir .. "/out", dir .. "/reuse.pid"))
           local pid, start
           repeat
             local f = io.open(dir .. "/out")
@@ -380,6 +381,19 @@ describe("recovery", function()
         ]]):format(rdir, tostring(held or false), H.BUILD .. "/helpers/reuse_pid",
           H.BUILD .. "/helpers/holder"),
           { env = env .. " RM_RACE_DIR=" .. H.q(rdir) }))
+        -- reuse_pid and its first process, still there when a round
+        -- fails before the newcomer is tracked: ended by their pids, each
+        -- only while it still runs reuse_pid
+        fx.track({ kill = function()
+          local out = H.read(rdir .. "/out") or ""
+          for _, p in ipairs({ (H.read(rdir .. "/reuse.pid") or ""):match("%d+"),
+            out:match("first (%d+)") }) do
+            p = tonumber(p)
+            if p and H.cmdline(p)[1] == H.BUILD .. "/helpers/reuse_pid" then
+              H.kill_now(p)
+            end
+          end
+        end })
         c.wait_line("shutdown", 60)
         local pid, start, ok = c.output():match("shutdown%s+(%d+)%s+(%d+)%s+(%S+)")
         local newcomer = H.read(rdir .. "/out"):match("second (%d+ %d+)")
