@@ -155,20 +155,6 @@ static size_t listing_size(int fd, const struct stat *st, size_t namelen) {
   return per ? size / per + 1 : 0;
 }
 
-/* Decodes the octal escapes (\040) of a mountinfo field in place. */
-static void mount_unescape(char *s) {
-  char *r = s, *w = s;
-  while (*r) {
-    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
-        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-      r += 4;
-    } else {
-      *w++ = *r++;
-    }
-  }
-  *w = '\0';
-}
 
 /* Every mount point of this process's view, from /proc/self/mountinfo
  * (its fifth field), into a malloc'd array of malloc'd strings; -1 when it
@@ -198,7 +184,7 @@ static int read_mounts(char ***out, size_t *n) {
       break;
     }
     *sp = '\0';
-    mount_unescape(mp);
+    rm_native_mount_unescape(mp);
     if (count == cap) {
       size_t c = cap ? cap * 2 : 64;
       char **nv = (char **)realloc(v, c * sizeof *nv);

@@ -182,20 +182,6 @@ static int beneath(const targets *t, const char *path, size_t n) {
   return 0;
 }
 
-/* Decodes the octal escapes (\040) of a mountinfo field in place. */
-static void unescape(char *s) {
-  char *r = s, *w = s;
-  while (*r) {
-    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
-        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-      r += 4;
-    } else {
-      *w++ = *r++;
-    }
-  }
-  *w = '\0';
-}
 
 /* The devices of the mounts beneath the registered directories, from
  * /proc/self/mountinfo ("id parent major:minor root mountpoint ..."). */
@@ -219,7 +205,7 @@ static void add_mount_devs(targets *t) {
     if (!mp) continue;
     sp = strchr(mp, ' ');
     if (sp) *sp = '\0';
-    unescape(mp);
+    rm_native_mount_unescape(mp);
     if (beneath(t, mp, strlen(mp))) add_dev(t, (uint64_t)makedev(maj, min));
   }
   fclose(f);

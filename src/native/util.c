@@ -187,3 +187,17 @@ uint64_t rm_native_pidfs_ino(uint32_t pid, uint64_t start) {
   close(fd);
   return ino;
 }
+
+void rm_native_mount_unescape(char *s) {
+  char *r = s, *w = s;
+  while (*r) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 4;
+    } else {
+      *w++ = *r++;
+    }
+  }
+  *w = '\0';
+}

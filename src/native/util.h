@@ -71,6 +71,10 @@ int rm_native_pidfd_exited(int pidfd);
 /* 1 when fd is a regular file (not a FIFO, device, socket or directory). */
 int rm_native_regular(int fd);
 
+/* Decodes the octal escapes (\040) of a /proc/PID/mountinfo field in
+ * place. */
+void rm_native_mount_unescape(char *s);
+
 /* An exclusive flock on fd, waiting at most timeout_ms: RM_OK,
  * RM_E_SEM_TIMEOUT, or RM_E_WRITE_FAULT when the file cannot be locked. */
 unsigned rm_native_lock_within(int fd, long timeout_ms);
