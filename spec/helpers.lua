@@ -306,18 +306,22 @@ function H.release(fifo)
   if f then f:close() end
 end
 
--- The pids of the running processes (not zombies) whose command line
--- contains word, sorted.
-function H.running_with(word)
-  local out = H.sh("grep -l -a -F -e " .. H.q(word)
-    .. " /proc/[0-9]*/cmdline 2>/dev/null")
+-- The pids pattern captures in text that still run (not zombies), sorted.
+local function live_sorted(text, pattern)
   local pids = {}
-  for pid in out:gmatch("/proc/(%d+)/cmdline") do
+  for pid in text:gmatch(pattern) do
     pid = tonumber(pid)
     if H.alive(pid) then pids[#pids + 1] = pid end
   end
   table.sort(pids)
   return pids
+end
+
+-- The pids of the running processes (not zombies) whose command line
+-- contains word, sorted.
+function H.running_with(word)
+  return live_sorted(H.sh("grep -l -a -F -e " .. H.q(word)
+    .. " /proc/[0-9]*/cmdline 2>/dev/null"), "/proc/(%d+)/cmdline")
 end
 
 -- Whether process pid runs and no signal has reached it: none pending, and
@@ -358,15 +362,8 @@ end
 -- path of a spec's own scratch directory: nothing else runs it), sorted;
 -- one look at /proc for all of them.
 function H.pids_of(path)
-  local out = H.sh("for d in /proc/[0-9]*; do [ \"$(readlink \"$d/exe\" 2>/dev/null)\" = "
-    .. H.q(path) .. " ] && echo \"${d#/proc/}\"; done")
-  local pids = {}
-  for pid in out:gmatch("%d+") do
-    pid = tonumber(pid)
-    if H.alive(pid) then pids[#pids + 1] = pid end
-  end
-  table.sort(pids)
-  return pids
+  return live_sorted(H.sh("for d in /proc/[0-9]*; do [ \"$(readlink \"$d/exe\" 2>/dev/null)\" = "
+    .. H.q(path) .. " ] && echo \"${d#/proc/}\"; done"), "%d+")
 end
 
 -- Waits until process pid runs the program at path (a shell or env before

@@ -173,6 +173,22 @@ describe("services through a real systemd #systemd", function()
     assert.equal("v2", seen[2].version)
   end)
 
+  -- A primary that registers name (a file of the test's directory), stops
+  -- what uses it and is killed with SIGKILL before it can restart anything.
+  local function die_after_stop(name)
+    local out = m.lua(([[
+      local core = require "restartmanager.core"
+      local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
+      local s = assert(core.start_session())
+      assert(s:register_resources({ %q }))
+      s:shutdown(0, function(p)
+        if p == 100 then os.execute("kill -KILL " .. me) end
+      end, 30000)
+      print("not killed")
+    ]]):format(m.dir .. "/" .. name))
+    assert.not_matches("not killed", out)
+  end
+
   it("records the services a shutdown stopped: a primary that dies leaves them to the recovery",
     function()
       boot(function()
@@ -181,17 +197,7 @@ describe("services through a real systemd #systemd", function()
       file("plain.txt", "v1\n")
       assert.equal(0, (select(2, m.systemctl("start plain.service"))))
       -- the primary stops the service and is killed before its restart
-      local out = m.lua(([[
-        local core = require "restartmanager.core"
-        local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
-        local s = assert(core.start_session())
-        assert(s:register_resources({ %q }))
-        s:shutdown(0, function(p)
-          if p == 100 then os.execute("kill -KILL " .. me) end
-        end, 30000)
-        print("not killed")
-      ]]):format(m.dir .. "/plain.txt"))
-      assert.not_matches("not killed", out)
+      die_after_stop("plain.txt")
       local r = inside [[
         say("before", state("plain.service"))
         local done = assert(rm.recover())
@@ -224,17 +230,7 @@ describe("services through a real systemd #systemd", function()
         say("first", ask(DIR .. "/web.sock"))  -- activates it
       ]]
       assert.equal("v1", r.first)
-      local out = m.lua(([[
-        local core = require "restartmanager.core"
-        local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
-        local s = assert(core.start_session())
-        assert(s:register_resources({ %q }))
-        s:shutdown(0, function(p)
-          if p == 100 then os.execute("kill -KILL " .. me) end
-        end, 30000)
-        print("not killed")
-      ]]):format(m.dir .. "/web.txt"))
-      assert.not_matches("not killed", out)
+      die_after_stop("web.txt")
       r = inside [[
         say("socket_before", state("web.socket"))
         local done = assert(rm.recover())

@@ -177,12 +177,27 @@ void rm_native_units_triggers(rm_native_unit *units, size_t n) {
   rm_sd_conn_free(conn);
 }
 
+/* Each unit's outcome from its job (jobs[first..]: the units' own, after
+ * their triggers'), then frees jobs and conn; returns how many did not
+ * reach their state. */
+static size_t finish_jobs(rm_native_unit *units, size_t n, rm_sd_job *jobs,
+                          size_t first, rm_sd_conn *conn) {
+  size_t i, left = 0;
+  for (i = 0; i < n; i++) {
+    units[i].state = jobs[first + i].state;
+    if (units[i].state != RM_SD_JOB_DONE) left++;
+  }
+  free(jobs);
+  rm_sd_conn_free(conn);
+  return left;
+}
+
 size_t rm_native_units_stop(rm_native_unit *units, size_t n, int force,
                             long deadline_ms, unsigned kill_ms,
                             const rm_sd_waiter *w) {
   rm_sd_conn *conn = rm_sd_conn_new();
   rm_sd_job *jobs;
-  size_t total = 0, first = 0, i, left = n;
+  size_t total = 0, first = 0, i;
   if (!conn) return n;
   for (i = 0; i < n; i++) units[i].state = RM_SD_JOB_FAILED;
   find_triggers(conn, units, n);
@@ -207,21 +222,14 @@ size_t rm_native_units_stop(rm_native_unit *units, size_t n, int force,
     if (again)
       rm_sd_job_wait(conn, jobs, total, rm_sd_now_ms() + (long)kill_ms, w);
   }
-  left = 0;
-  for (i = 0; i < n; i++) {
-    units[i].state = jobs[first + i].state;
-    if (units[i].state != RM_SD_JOB_DONE) left++;
-  }
-  free(jobs);
-  rm_sd_conn_free(conn);
-  return left;
+  return finish_jobs(units, n, jobs, first, conn);
 }
 
 size_t rm_native_units_start(rm_native_unit *units, size_t n,
                              const rm_sd_waiter *w) {
   rm_sd_conn *conn = rm_sd_conn_new();
   rm_sd_job *jobs;
-  size_t total = 0, first = 0, i, left = 0;
+  size_t total = 0, first = 0, i;
   if (!conn) return n;
   jobs = make_jobs(units, n, 1, &total, &first);
   if (!jobs) {
@@ -235,11 +243,5 @@ size_t rm_native_units_start(rm_native_unit *units, size_t n,
   /* a start ends when the unit is up or failed; its own TimeoutStartSec
    * bounds that, this bounds a manager that would never answer */
   rm_sd_job_wait(conn, jobs, total, rm_sd_now_ms() + 600000L, w);
-  for (i = 0; i < n; i++) {
-    units[i].state = jobs[first + i].state;
-    if (units[i].state != RM_SD_JOB_DONE) left++;
-  }
-  free(jobs);
-  rm_sd_conn_free(conn);
-  return left;
+  return finish_jobs(units, n, jobs, first, conn);
 }
