@@ -317,7 +317,7 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
       d[i].reasons = 0;
       d[i].failed = 0;
     }
-    if (two && pthread_create(&th, NULL, describe_range, &d[1]) != 0) two = 0;
+    if (two && rm_native_thread_start(&th, describe_range, &d[1], 1) != 0) two = 0;
     describe_range(&d[0]);
     if (two) pthread_join(th, NULL);
     *reasons = d[0].reasons | d[1].reasons;

@@ -384,7 +384,7 @@ void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
         lj[i].mounts = mounts;
         lj[i].nmounts = nmounts;
       }
-      two = nruns > 1 && pthread_create(&th, NULL, list_runs, &lj[1]) == 0;
+      two = nruns > 1 && rm_native_thread_start(&th, list_runs, &lj[1], 1) == 0;
       if (!two) lj[0].step = 1;
       list_runs(&lj[0]);
       if (two) pthread_join(th, NULL);
@@ -405,7 +405,7 @@ void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
     for (i = 0; i < n && half < todo / 2; i++) half += !ids[i].kind;
     jobs[0].hi = jobs[1].lo = i;
   }
-  if (jobs[1].lo < n && pthread_create(&th, NULL, stat_range, &jobs[1]) == 0) {
+  if (jobs[1].lo < n && rm_native_thread_start(&th, stat_range, &jobs[1], 1) == 0) {
     stat_range(&jobs[0]);
     pthread_join(th, NULL);
   } else {

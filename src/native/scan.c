@@ -1145,7 +1145,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
     reserve_descriptors(procfd, (size_t)*pins_left < npids ? (size_t)*pins_left
                                                             : npids);
   for (i = 1; i < nw; i++)
-    started[i] = pthread_create(&th[i], NULL, scan_range, &w[i]) == 0;
+    started[i] = rm_native_thread_start(&th[i], scan_range, &w[i], (unsigned)i) == 0;
   scan_range(&w[0]); /* and what a thread that could not start left */
   for (i = 1; i < nw; i++)
     if (started[i]) pthread_join(th[i], NULL);

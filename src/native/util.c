@@ -1,11 +1,14 @@
 /*
  * The native backend's bottom layer (util.h): the errno map, the growable
- * buffer, the " (deleted)" stripper, the lock with a timeout.
+ * buffer, the " (deleted)" stripper, the lock with a timeout, threads
+ * started where they can run at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -200,4 +203,64 @@ void rm_native_mount_unescape(char *s) {
     }
   }
   *w = '\0';
+}
+
+/* ---------------------------------------------------------------------
+ * Threads started where they can run at once
+ * ------------------------------------------------------------------- */
+
+typedef struct placed {
+  void *(*fn)(void *);
+  void *arg;
+  cpu_set_t allowed; /* the process's CPUs, given back once running */
+} placed;
+
+static void *placed_start(void *p) {
+  placed pl = *(placed *)p;
+  free(p);
+  (void)sched_setaffinity(0, sizeof pl.allowed, &pl.allowed);
+  return pl.fn(pl.arg);
+}
+
+int rm_native_thread_start(pthread_t *th, void *(*fn)(void *), void *arg,
+                           unsigned index) {
+  placed *pl;
+  pthread_attr_t attr;
+  cpu_set_t first;
+  int me = sched_getcpu(), rc, pick = -1, others, k, round;
+  if (index == 0 || me < 0 || me >= CPU_SETSIZE ||
+      !(pl = (placed *)malloc(sizeof *pl)))
+    return pthread_create(th, NULL, fn, arg);
+  if (sched_getaffinity(0, sizeof pl->allowed, &pl->allowed) != 0) {
+    free(pl);
+    return pthread_create(th, NULL, fn, arg);
+  }
+  others = CPU_COUNT(&pl->allowed) - (CPU_ISSET(me, &pl->allowed) ? 1 : 0);
+  if (others > 0) {
+    /* the index-th allowed CPU after the caller's, round the machine
+     * again when there are fewer than index */
+    round = (int)((index - 1) % (unsigned)others);
+    for (k = 1; k < CPU_SETSIZE && pick < 0; k++) {
+      int cpu = (me + k) % CPU_SETSIZE;
+      if (cpu != me && CPU_ISSET(cpu, &pl->allowed) && round-- == 0)
+        pick = cpu;
+    }
+  }
+  if (pick < 0 || pthread_attr_init(&attr) != 0) {
+    free(pl);
+    return pthread_create(th, NULL, fn, arg);
+  }
+  CPU_ZERO(&first);
+  CPU_SET(pick, &first);
+  pl->fn = fn;
+  pl->arg = arg;
+  rc = pthread_attr_setaffinity_np(&attr, sizeof first, &first) == 0
+           ? pthread_create(th, &attr, placed_start, pl)
+           : -1;
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    free(pl);
+    rc = pthread_create(th, NULL, fn, arg);
+  }
+  return rc;
 }

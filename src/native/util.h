@@ -5,11 +5,13 @@
  *   - the one map from errno values to Win32 codes;
  *   - the growable byte buffer;
  *   - the one " (deleted)" stripper for paths read from /proc;
- *   - a lock with a timeout.
+ *   - a lock with a timeout;
+ *   - threads started on another CPU than their creator's.
  */
 #ifndef RESTARTMANAGER_NATIVE_UTIL_H
 #define RESTARTMANAGER_NATIVE_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +76,16 @@ int rm_native_regular(int fd);
 /* Decodes the octal escapes (\040) of a /proc/PID/mountinfo field in
  * place. */
 void rm_native_mount_unescape(char *s);
+
+/* Starts fn(arg) on a new thread, as pthread_create (0 or an error
+ * number), first placed on the index-th (1, 2, ...) CPU this process may
+ * use other than the caller's, then free to move to any of them. A new
+ * thread otherwise starts on its creator's CPU, which is busy with the
+ * creator's share of the work, and waits for the load balancer to move it
+ * to an idle one: up to a scheduler tick (4 ms measured on a 2-core
+ * virtual machine), while the work it came for waits. */
+int rm_native_thread_start(pthread_t *th, void *(*fn)(void *), void *arg,
+                           unsigned index);
 
 /* An exclusive flock on fd, waiting at most timeout_ms: RM_OK,
  * RM_E_SEM_TIMEOUT, or RM_E_WRITE_FAULT when the file cannot be locked. */
