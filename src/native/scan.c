@@ -457,10 +457,11 @@ struct linux_dirent64 {
  * when it cannot be read (errno). /proc builds an entry for every
  * descriptor it lists and the scan stops at the first match: the first
  * batch is small (the standard streams and a few more), the next ones
- * larger. hit: NULL, or where to put the matching descriptor's path
- * relative to procfd ("dir/N", hitsz bytes at most). */
-static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
-                    size_t hitsz) {
+ * larger. Descriptors numbered below skip were looked at already. hit:
+ * NULL, or where to put the matching descriptor's path relative to procfd
+ * ("dir/N", hitsz bytes at most). */
+static int scan_fds_from(const targets *t, int procfd, const char *dir,
+                         int skip, char *hit, size_t hitsz) {
   int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   union {
     char bytes[4096];
@@ -485,6 +486,7 @@ static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
       struct linux_dirent64 *e = (struct linux_dirent64 *)(buf.bytes + off);
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      if (skip > 0 && !e->d_name[1] && e->d_name[0] - '0' < skip) continue;
       if (fd_matches(t, fd, e->d_name)) {
         found = 1;
         if (hit) snprintf(hit, hitsz, "%s/%s", dir, e->d_name);
@@ -496,6 +498,50 @@ static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
   }
   close(fd);
   return found;
+}
+
+static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
+                    size_t hitsz) {
+  return scan_fds_from(t, procfd, dir, 0, hit, hitsz);
+}
+
+/* How many of a process's first descriptors are looked up by number
+ * before its fd directory is listed: the standard streams and the first
+ * file it opened. */
+#define PROBED 4
+
+/* scan_fds for the fd directory of pid, its first PROBED descriptors
+ * looked up directly: /proc then builds the entries of those alone, and
+ * a process that holds a registered file among them (the first file a
+ * program opens gets descriptor 3) is found without listing its
+ * descriptors. */
+static int probe_fds(const targets *t, int procfd, uint32_t pid, char *hit,
+                     size_t hitsz) {
+  char name[64];
+  int k, r;
+  for (k = 0; k < PROBED; k++) {
+    uint64_t dev, ino;
+    snprintf(name, sizeof name, "%lu/fd/%d", (unsigned long)pid, k);
+    if (t->files.count) {
+      if (stat_id(procfd, name, &dev, &ino) != 0) {
+        if (errno == ENOENT) continue; /* not open */
+        break; /* the listing tells why */
+      }
+      if (idset_has(&t->files, dev, ino)) r = 1;
+      else if (!t->ndirs || !dir_dev(t, dev)) r = 0;
+      else r = link_beneath(t, procfd, name) == 1;
+    } else {
+      r = link_beneath(t, procfd, name);
+      if (r < 0 && errno == ENOENT) continue;
+      if (r < 0) break;
+    }
+    if (r == 1) {
+      if (hit) snprintf(hit, hitsz, "%s", name);
+      return 1;
+    }
+  }
+  snprintf(name, sizeof name, "%lu/fd", (unsigned long)pid);
+  return scan_fds_from(t, procfd, name, k, hit, hitsz);
 }
 
 int rm_native_parse_maps_line(const char *line, const char **range_end,
@@ -812,7 +858,6 @@ typedef struct match {
 static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
   const targets *t = w->t;
   rm_native_stat st;
-  char dir[64];
   int r, denied = 0, found = 0;
   m->kind = 0;
   if (t->nprocs || t->nsvcs) {
@@ -854,8 +899,7 @@ static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
       return 0;
     }
     if (!found) {
-      snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
-      r = scan_fds(t, w->procfd, dir, m->path, sizeof m->path);
+      r = probe_fds(t, w->procfd, pid, m->path, sizeof m->path);
       if (r == 1) {
         found = 1;
         m->kind = 'f';
