@@ -457,9 +457,9 @@ struct linux_dirent64 {
  * when it cannot be read (errno). /proc builds an entry for every
  * descriptor it lists and the scan stops at the first match: the first
  * batch is small (the standard streams and a few more), the next ones
- * larger. Descriptors numbered below skip were looked at already. hit:
- * NULL, or where to put the matching descriptor's path relative to procfd
- * ("dir/N", hitsz bytes at most). */
+ * larger. The descriptor numbered skip (unless -1) was looked at already.
+ * hit: NULL, or where to put the matching descriptor's path relative to
+ * procfd ("dir/N", hitsz bytes at most). */
 static int scan_fds_from(const targets *t, int procfd, const char *dir,
                          int skip, char *hit, size_t hitsz) {
   int fd = openat(procfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -486,7 +486,8 @@ static int scan_fds_from(const targets *t, int procfd, const char *dir,
       struct linux_dirent64 *e = (struct linux_dirent64 *)(buf.bytes + off);
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      if (skip > 0 && !e->d_name[1] && e->d_name[0] - '0' < skip) continue;
+      if (skip >= 0 && skip <= 9 && !e->d_name[1] && e->d_name[0] - '0' == skip)
+        continue;
       if (fd_matches(t, fd, e->d_name)) {
         found = 1;
         if (hit) snprintf(hit, hitsz, "%s/%s", dir, e->d_name);
@@ -502,46 +503,36 @@ static int scan_fds_from(const targets *t, int procfd, const char *dir,
 
 static int scan_fds(const targets *t, int procfd, const char *dir, char *hit,
                     size_t hitsz) {
-  return scan_fds_from(t, procfd, dir, 0, hit, hitsz);
+  return scan_fds_from(t, procfd, dir, -1, hit, hitsz);
 }
 
-/* How many of a process's first descriptors are looked up by number
- * before its fd directory is listed: the standard streams and the first
- * file it opened. */
-#define PROBED 4
+/* The descriptor looked up by number before anything else of a process:
+ * the first file a program opens gets descriptor 3 (0 to 2 are the
+ * standard streams it inherited). */
+#define FIRST_FD 3
 
-/* scan_fds for the fd directory of pid, its first PROBED descriptors
- * looked up directly: /proc then builds the entries of those alone, and
- * a process that holds a registered file among them (the first file a
- * program opens gets descriptor 3) is found without listing its
- * descriptors. */
-static int probe_fds(const targets *t, int procfd, uint32_t pid, char *hit,
-                     size_t hitsz) {
+/* 1 when pid's descriptor FIRST_FD is a registered file or beneath a
+ * registered directory, 0 when not, -1 (errno) when it cannot be looked
+ * at: ENOENT when it is not open (or the process is gone). /proc then
+ * builds the entry of that descriptor alone, and a holder of a registered
+ * file there is found with one call. */
+static int first_fd_matches(const targets *t, int procfd, uint32_t pid,
+                            char *hit, size_t hitsz) {
   char name[64];
-  int k, r;
-  for (k = 0; k < PROBED; k++) {
-    uint64_t dev, ino;
-    snprintf(name, sizeof name, "%lu/fd/%d", (unsigned long)pid, k);
-    if (t->files.count) {
-      if (stat_id(procfd, name, &dev, &ino) != 0) {
-        if (errno == ENOENT) continue; /* not open */
-        break; /* the listing tells why */
-      }
-      if (idset_has(&t->files, dev, ino)) r = 1;
-      else if (!t->ndirs || !dir_dev(t, dev)) r = 0;
-      else r = link_beneath(t, procfd, name) == 1;
-    } else {
-      r = link_beneath(t, procfd, name);
-      if (r < 0 && errno == ENOENT) continue;
-      if (r < 0) break;
-    }
-    if (r == 1) {
-      if (hit) snprintf(hit, hitsz, "%s", name);
-      return 1;
-    }
+  uint64_t dev, ino;
+  int r;
+  snprintf(name, sizeof name, "%lu/fd/%d", (unsigned long)pid, FIRST_FD);
+  if (t->files.count) {
+    if (stat_id(procfd, name, &dev, &ino) != 0) return -1;
+    if (idset_has(&t->files, dev, ino)) r = 1;
+    else if (!t->ndirs || !dir_dev(t, dev)) r = 0;
+    else r = link_beneath(t, procfd, name) == 1;
+  } else {
+    r = link_beneath(t, procfd, name);
+    if (r < 0) return -1;
   }
-  snprintf(name, sizeof name, "%lu/fd", (unsigned long)pid);
-  return scan_fds_from(t, procfd, name, k, hit, hitsz);
+  if (r == 1) snprintf(hit, hitsz, "%s", name);
+  return r;
 }
 
 int rm_native_parse_maps_line(const char *line, const char **range_end,
@@ -849,16 +840,18 @@ typedef struct match {
 /* Looks at one process: checks in the order of their cost, each failure
  * sorted into "gone", "not ours to read" and "out of resources"; 1 when it
  * is a hit, with what matched in *m. Its stat is read only for registered
- * processes and services. The executable comes first among the files:
- * one call, and none is there for a kernel thread or a process that
- * exited. pin: a pidfd opened on pid before anything of it was read, or
+ * processes and services. Among the files, descriptor FIRST_FD comes
+ * first (one call, where most holders hold what they hold), then the
+ * executable (one call, and none is there for a kernel thread or a
+ * process that exited, which ends the look), then the rest. pin: a pidfd opened on pid before anything of it was read, or
  * -1; with prelim set (and no pidfd), a registered process matches by pid
  * and start time alone, its pidfs inode left to the check once the pidfd
  * is open (see scan_one). */
 static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
   const targets *t = w->t;
   rm_native_stat st;
-  int r, denied = 0, found = 0;
+  char dir[64];
+  int r, denied = 0, found = 0, probed = 0;
   m->kind = 0;
   if (t->nprocs || t->nsvcs) {
     r = rm_native_proc_stat(w->procfd, pid, &w->buf, &st);
@@ -885,6 +878,15 @@ static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
     }
   }
   if (!found && (t->files.count || t->ndirs)) {
+    r = first_fd_matches(t, w->procfd, pid, m->path, sizeof m->path);
+    if (r == 1) {
+      found = 1;
+      m->kind = 'f';
+    }
+    /* looked at: not open, or not a match (else the listing tells why) */
+    probed = r == 0 || (r < 0 && errno == ENOENT);
+  }
+  if (!found && (t->files.count || t->ndirs)) {
     r = exe_matches(t, w->procfd, pid);
     if (r == 1) {
       found = 1;
@@ -899,7 +901,9 @@ static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
       return 0;
     }
     if (!found) {
-      r = probe_fds(t, w->procfd, pid, m->path, sizeof m->path);
+      snprintf(dir, sizeof dir, "%lu/fd", (unsigned long)pid);
+      r = scan_fds_from(t, w->procfd, dir, probed ? FIRST_FD : -1, m->path,
+                        sizeof m->path);
       if (r == 1) {
         found = 1;
         m->kind = 'f';
