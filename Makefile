@@ -225,7 +225,7 @@ $(eval $(call windows_host,win32,$(WIN32)))
 
 # Programs the specs start (spec/helpers/*.c).
 HELPERS := $(BUILD)/helpers/holder $(BUILD)/helpers/two_states $(BUILD)/helpers/same_pid \
-           $(BUILD)/helpers/no_pidfd $(BUILD)/helpers/euid_holder \
+           $(BUILD)/helpers/deny $(BUILD)/helpers/euid_holder \
            $(BUILD)/helpers/reuse_pid $(BUILD)/helpers/thread_exit \
            $(BUILD)/helpers/slow_exit $(BUILD)/helpers/unitd \
            $(BUILD)/helpers/pin_race.so

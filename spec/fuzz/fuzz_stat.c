@@ -88,6 +88,12 @@ static void structured(Reader *r) {
   CHECK(st.threads == f[20], "threads %lld read as %lld", f[20], st.threads);
   CHECK(st.start_time == (uint64_t)f[22], "start time %llu read as %llu",
         (unsigned long long)f[22], (unsigned long long)st.start_time);
+  if (strchr(line, '\n')) { /* whole: the environment's place too */
+    CHECK(st.env_start == (uint64_t)f[50], "env_start %llu read as %llu",
+          (unsigned long long)f[50], (unsigned long long)st.env_start);
+    CHECK(st.env_end == (uint64_t)f[51], "env_end %llu read as %llu",
+          (unsigned long long)f[51], (unsigned long long)st.env_end);
+  }
 }
 
 /* the first byte chooses: a structured case or raw bytes */

@@ -302,6 +302,26 @@ describe("shutdown and restart", function()
     assert.matches("\nGid:%s+65534%s+65534%s+65534%s+65534", status)
   end)
 
+  -- the app's store is named by its environment, read from its memory; an
+  -- installer the ptrace rules keep from that (process_vm_readv denied)
+  -- reads /proc/PID/environ instead, and finds the registration all the
+  -- same
+  for _, err in ipairs { "EPERM", "ENOSYS" } do
+    it("finds an app's registration when its memory cannot be read (" .. err
+      .. ")", function()
+      local _, data, first = app()
+      local out, rc = H.sh(H.q(H.BUILD .. "/helpers/deny")
+        .. " process_vm_readv " .. err .. " env " .. H.lua_env() .. " "
+        .. H.LUA .. " -e " .. H.q(([[
+        local rm = require "restartmanager"
+        local apps = assert(rm.who_uses({ %q }))
+        for _, a in ipairs(apps) do print(a.pid, a.restartable) end
+      ]]):format(data)) .. " 2>&1")
+      assert.equal(0, rc, out)
+      assert.equal(first.pid .. "\ttrue\n", out)
+    end)
+  end
+
   it("does not report an app registered with NO_PATCH as restartable",
     function()
       local state, data, first = app { flags = core.restart.no_patch }

@@ -68,7 +68,7 @@ describe("recovery", function()
         function()
           local f = fx.file("held")
           local h = fx.holder("open " .. H.q(f))
-          local out, rc = H.sh(H.q(H.BUILD .. "/helpers/no_pidfd") .. " " .. err
+          local out, rc = H.sh(H.q(H.BUILD .. "/helpers/deny") .. " pidfd_open " .. err
             .. " env " .. H.lua_env() .. " " .. H.LUA .. " -e " .. H.q(([[
             local core = require "restartmanager.core"
             local rm = require "restartmanager"

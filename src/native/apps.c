@@ -75,7 +75,7 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
     if (a->type != RM_APP_CRITICAL) a->session_id = login_session(procfd, h->pid);
     if (a->control != RM_CONTROL_SYSTEMD)
       a->restartable =
-          rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
+          rm_native_restartable_in(procfd, cache, h->pid, &h->st);
     return reasons;
   } else if (h->st.tty != 0) {
     a->type = RM_APP_CONSOLE;
@@ -88,7 +88,7 @@ uint32_t rm_native_describe(int procfd, const rm_native_hit *h,
   } else {
     a->session_id = login_session(procfd, h->pid);
     a->restartable =
-        rm_native_restartable_in(procfd, cache, h->pid, h->st.start_time);
+        rm_native_restartable_in(procfd, cache, h->pid, &h->st);
   }
   return reasons;
 }

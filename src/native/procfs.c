@@ -126,7 +126,8 @@ int rm_native_proc_link(int procfd, uint32_t pid, const char *name,
 
 int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
   /* pid (comm) state ppid pgrp session tty_nr tpgid flags ... field 20
-   * num_threads, field 22 starttime; comm may hold spaces and ')' */
+   * num_threads, field 22 starttime ... fields 50 and 51 env_start and
+   * env_end; comm may hold spaces and ')' */
   const char *open = strchr(buf, '('), *close = strrchr(buf, ')');
   const char *p;
   int field;
@@ -140,12 +141,15 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
   out->state = 0;
   out->session = out->tty = out->threads = out->nice = 0;
   out->flags = 0;
-  out->start_time = 0;
-  for (field = 3; field <= 22; field++) {
+  out->start_time = out->env_start = out->env_end = 0;
+  for (field = 3; field <= 51; field++) {
     char *end;
     unsigned long long v;
     while (*p == ' ') p++;
-    if (!*p) return -1;
+    if (!*p) {
+      if (field > 22) break; /* an older kernel: no environment fields */
+      return -1;
+    }
     if (field == 3) {
       out->state = *p;
       while (*p && *p != ' ') p++;
@@ -156,6 +160,7 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
     if (end == p) {
       /* negative numbers (tpgid -1) */
       long long sv = strtoll(p, &end, 10);
+      if (end == p && field > 22) break; /* what follows is not needed */
       if (end == p) return -1;
       v = (unsigned long long)sv;
     }
@@ -167,6 +172,8 @@ int rm_native_parse_stat(const char *buf, rm_native_stat *out) {
     case 19: out->nice = (long long)v; break;
     case 20: out->threads = (long long)v; break;
     case 22: out->start_time = (uint64_t)v; break;
+    case 50: out->env_start = (uint64_t)v; break;
+    case 51: out->env_end = (uint64_t)v; break;
     default: break;
     }
   }

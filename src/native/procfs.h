@@ -56,6 +56,9 @@ typedef struct rm_native_stat {
   long long nice; /* field 19: -20 to 19 */
   unsigned flags;
   uint64_t start_time; /* field 22: clock ticks after boot */
+  /* fields 50 and 51: where the environment lies in the process's memory
+   * (0 when /proc hides them, or the kernel has none) */
+  uint64_t env_start, env_end;
 } rm_native_stat;
 
 /* Parses a /proc/PID/stat line: 0, or -1 when it is malformed. */

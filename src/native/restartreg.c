@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "restartreg.h"
@@ -329,15 +330,47 @@ void rm_native_restart_unclaim(rm_native_restart_reg *r) {
   r->claimed = 0;
 }
 
-/* The value of XDG_RUNTIME_DIR in pid's environment, into buf. */
-static int process_runtime_dir(int procfd, uint32_t pid, char *buf,
+/* The largest environment read straight from a process's memory. */
+#define ENV_DIRECT_MAX 65536
+
+/* pid's environment into env, from its memory where st (its stat, or
+ * NULL) says where that lies and it may be read there (one call, where
+ * /proc/PID/environ costs an open, a read and a close, reading the same
+ * bytes), else from /proc/PID/environ. 0, or an errno value. */
+static int read_environ(int procfd, uint32_t pid, const rm_native_stat *st,
+                        rm_native_buf *env) {
+  if (st && st->env_start && st->env_end > st->env_start &&
+      st->env_end - st->env_start <= ENV_DIRECT_MAX &&
+      rm_native_gb_reserve(env, (size_t)(st->env_end - st->env_start) + 1) ==
+          0) {
+    struct iovec local, remote;
+    ssize_t n;
+    local.iov_base = env->p;
+    local.iov_len = remote.iov_len = (size_t)(st->env_end - st->env_start);
+    remote.iov_base = (void *)(uintptr_t)st->env_start;
+    n = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
+    if (n > 0) {
+      env->len = (size_t)n;
+      env->p[n] = '\0'; /* whatever the process left at the end */
+      return 0;
+    }
+    /* not allowed (ptrace rules stricter than /proc's, or no such
+     * call), or gone: /proc tells which */
+  }
+  return rm_native_proc_read(procfd, pid, "environ", env);
+}
+
+/* The value of XDG_RUNTIME_DIR in pid's environment, into buf. st: its
+ * stat, or NULL. */
+static int process_runtime_dir(int procfd, uint32_t pid,
+                               const rm_native_stat *st, char *buf,
                                size_t size) {
   static const char key[] = "XDG_RUNTIME_DIR=";
   const size_t klen = sizeof key - 1;
   rm_native_buf env = {0};
   const char *p;
   int found = -1;
-  if (rm_native_proc_read(procfd, pid, "environ", &env) == 0) {
+  if (read_environ(procfd, pid, st, &env) == 0) {
     for (p = env.p; p < env.p + env.len; p += strlen(p) + 1) {
       if (strncmp(p, key, klen) == 0 && p[klen] == '/' &&
           strlen(p + klen) + 1 < size) {
@@ -387,9 +420,20 @@ typedef struct cached_store {
   size_t len;
 } cached_store;
 
+/* The default store of a user: where a process of that uid without
+ * XDG_RUNTIME_DIR keeps its registrations (a stat or a password database
+ * look-up to find, the same for every process of the user). */
+typedef struct cached_home {
+  uid_t uid;
+  int ok; /* 0 when it could not be told */
+  char path[PATH_MAX];
+} cached_home;
+
 struct rm_native_restart_cache {
   cached_store *stores;
   size_t n, cap;
+  cached_home *homes;
+  size_t nhomes;
 };
 
 rm_native_restart_cache *rm_native_restart_cache_new(void) {
@@ -404,7 +448,39 @@ void rm_native_restart_cache_free(rm_native_restart_cache *c) {
     free(c->stores[i].names);
   }
   free(c->stores);
+  free(c->homes);
   free(c);
+}
+
+/* rm_native_store_path_for(uid, NULL, ...), told once a list for each uid
+ * (c NULL: every time). */
+static int default_store(rm_native_restart_cache *c, uid_t uid, char *buf,
+                         size_t size) {
+  cached_home *h;
+  size_t i;
+  if (c) {
+    for (i = 0; i < c->nhomes; i++) {
+      if (c->homes[i].uid != uid) continue;
+      if (!c->homes[i].ok || strlen(c->homes[i].path) >= size) return -1;
+      strcpy(buf, c->homes[i].path);
+      return 0;
+    }
+  }
+  if (rm_native_store_path_for(uid, NULL, buf, size) != 0) {
+    if (!c) return -1;
+    buf[0] = '\0';
+  }
+  if (!c || c->nhomes >= 64) return buf[0] ? 0 : -1;
+  if (c->nhomes % 4 == 0) {
+    h = (cached_home *)realloc(c->homes, (c->nhomes + 4) * sizeof *h);
+    if (!h) return buf[0] ? 0 : -1;
+    c->homes = h;
+  }
+  h = &c->homes[c->nhomes++];
+  h->uid = uid;
+  h->ok = buf[0] != '\0' && strlen(buf) < sizeof h->path;
+  if (h->ok) strcpy(h->path, buf);
+  return buf[0] ? 0 : -1;
 }
 
 /* The store at path, listed now if it was not yet; NULL when that failed
@@ -472,14 +548,15 @@ static int trusted_owner(int procfd, uint32_t pid, uid_t *uid) {
 }
 
 static int find_in(int procfd, rm_native_restart_cache *c, uint32_t pid,
-                   uint64_t start, rm_native_restart_reg *r) {
+                   uint64_t start, const rm_native_stat *st,
+                   rm_native_restart_reg *r) {
   char name[96], dir[PATH_MAX], store[PATH_MAX + 32];
   uid_t uid;
   int have_uid = 0;
   memset(r, 0, sizeof *r);
   reg_name(name, sizeof name, pid, start);
   /* the owner is checked only for a registration that is there */
-  if (process_runtime_dir(procfd, pid, dir, sizeof dir) == 0) {
+  if (process_runtime_dir(procfd, pid, st, dir, sizeof dir) == 0) {
     snprintf(store, sizeof store, "%s/restartmanager", dir);
     if (may_hold(c, store, name)) {
       if (trusted_owner(procfd, pid, &uid) != 0) return -1;
@@ -488,7 +565,7 @@ static int find_in(int procfd, rm_native_restart_cache *c, uint32_t pid,
     }
   }
   if (!have_uid && rm_native_proc_owner(procfd, pid, &uid) != 0) return -1;
-  if (rm_native_store_path_for(uid, NULL, store, sizeof store) != 0 ||
+  if (default_store(c, uid, store, sizeof store) != 0 ||
       !may_hold(c, store, name))
     return -1;
   if (!have_uid && trusted_owner(procfd, pid, &uid) != 0) return -1;
@@ -500,7 +577,7 @@ int rm_native_restart_find(uint32_t pid, uint64_t start,
   int procfd = rm_native_proc_open(), rc;
   memset(r, 0, sizeof *r);
   if (procfd < 0) return -1;
-  rc = find_in(procfd, NULL, pid, start, r);
+  rc = find_in(procfd, NULL, pid, start, NULL, r);
   if (rc == 0) {
     r->pid = pid;
     r->start = start;
@@ -510,10 +587,10 @@ int rm_native_restart_find(uint32_t pid, uint64_t start,
 }
 
 int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
-                             uint32_t pid, uint64_t start_time) {
+                             uint32_t pid, const rm_native_stat *st) {
   rm_native_restart_reg r;
   int ok;
-  if (find_in(procfd, c, pid, start_time, &r) != 0) return 0;
+  if (find_in(procfd, c, pid, st->start_time, st, &r) != 0) return 0;
   ok = !(r.flags & RM_RESTART_NO_PATCH);
   rm_native_restart_free(&r);
   return ok;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "procfs.h"
 
 /* Hidden: a shared object built from these sources exports only the
  * luaopen_* openers, also when built without -fvisibility=hidden (LuaRocks'
@@ -73,12 +74,13 @@ int rm_native_restartable(uint32_t pid, uint64_t start_time);
 /* The same for the many processes of one list: procfd a descriptor of
  * /proc, c a cache of the stores' listings (one a thread; NULL for none),
  * so that a store is listed once and a registration read only when it is
- * there. */
+ * there; st the process's stat (its start time, and where its environment
+ * lies, read from its memory where allowed). */
 typedef struct rm_native_restart_cache rm_native_restart_cache;
 rm_native_restart_cache *rm_native_restart_cache_new(void);
 void rm_native_restart_cache_free(rm_native_restart_cache *c);
 int rm_native_restartable_in(int procfd, rm_native_restart_cache *c,
-                             uint32_t pid, uint64_t start_time);
+                             uint32_t pid, const rm_native_stat *st);
 
 /* Parses a registration's bytes (exposed for the fuzz target): 0, and r's
  * strings point into buf; r->buf is left NULL. */

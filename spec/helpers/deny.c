@@ -1,13 +1,15 @@
 /*
- * A program the specs start to run another without pidfd_open, as on a
- * kernel older than 5.3 or under a container's seccomp policy.
+ * A program the specs start to run another without one system call, as on
+ * an older kernel, under a container's seccomp policy or under stricter
+ * ptrace rules (Yama's ptrace_scope 1 refuses process_vm_readv on any
+ * process but a descendant).
  *
- *   no_pidfd ENOSYS|EPERM PROGRAM [ARG...]
+ *   deny CALL ENOSYS|EPERM PROGRAM [ARG...]
  *
- * installs a seccomp filter under which pidfd_open(2) fails with that error
- * (every other system call is allowed), then runs PROGRAM. The filter is
- * inherited by everything PROGRAM starts. Exits 3 when the filter cannot be
- * installed.
+ * CALL: pidfd_open or process_vm_readv. Installs a seccomp filter under
+ * which CALL fails with that error (every other system call is allowed),
+ * then runs PROGRAM. The filter is inherited by everything PROGRAM starts.
+ * Exits 3 when the filter cannot be installed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,14 +37,23 @@
 
 int main(int argc, char **argv) {
   unsigned err;
-  if (argc < 3) {
-    fprintf(stderr, "usage: no_pidfd ENOSYS|EPERM PROGRAM [ARG...]\n");
+  long nr;
+  if (argc < 4) {
+    fprintf(stderr,
+            "usage: deny pidfd_open|process_vm_readv ENOSYS|EPERM PROGRAM "
+            "[ARG...]\n");
     return 2;
   }
-  if (strcmp(argv[1], "ENOSYS") == 0) err = ENOSYS;
-  else if (strcmp(argv[1], "EPERM") == 0) err = EPERM;
+  if (strcmp(argv[1], "pidfd_open") == 0) nr = SYS_pidfd_open;
+  else if (strcmp(argv[1], "process_vm_readv") == 0) nr = SYS_process_vm_readv;
   else {
-    fprintf(stderr, "no_pidfd: unknown error %s\n", argv[1]);
+    fprintf(stderr, "deny: unknown call %s\n", argv[1]);
+    return 2;
+  }
+  if (strcmp(argv[2], "ENOSYS") == 0) err = ENOSYS;
+  else if (strcmp(argv[2], "EPERM") == 0) err = EPERM;
+  else {
+    fprintf(stderr, "deny: unknown error %s\n", argv[2]);
     return 2;
   }
   {
@@ -53,7 +64,7 @@ int main(int argc, char **argv) {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 #endif
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
@@ -62,11 +73,11 @@ int main(int argc, char **argv) {
     prog.filter = code;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
-      fprintf(stderr, "no_pidfd: seccomp: %s\n", strerror(errno));
+      fprintf(stderr, "deny: seccomp: %s\n", strerror(errno));
       return 3;
     }
   }
-  execvp(argv[2], argv + 2);
-  fprintf(stderr, "no_pidfd: %s: %s\n", argv[2], strerror(errno));
+  execvp(argv[3], argv + 3);
+  fprintf(stderr, "deny: %s: %s\n", argv[3], strerror(errno));
   return 127;
 }
