@@ -163,10 +163,11 @@ function S.who_uses(resources, opts)
         .. ")", 2)
     end
   end
-  -- a bare list of paths is the usual call here
-  local list = true
+  -- a bare list of paths is the usual call here (tens of thousands of
+  -- keys: the loop looks up nothing)
+  local list, integer = true, math.type
   for k in pairs(resources) do
-    if math.type(k) ~= "integer" then
+    if integer(k) ~= "integer" then
       list = false
       break
     end
