@@ -201,44 +201,51 @@ unsigned rm_backend_register(rm_session *s, size_t nfiles,
  * The list
  * ------------------------------------------------------------------- */
 
-/* Describing the hits of a list, split between threads: each takes a
- * few hits at a time and has its own cache of restart registrations. */
-typedef struct describer {
-  const rm_native_hit *hits;
-  rm_app *apps;
-  size_t n;
-  size_t *next;
+/* Describing the hits of a list, on the scan's threads as they find them
+ * (rm_native_hit_fn): each thread has its own cache of restart
+ * registrations and its own connections to systemd's managers. */
+typedef struct describing {
   int procfd, systemd;
-  int failed; /* out of memory for its view of the services */
   const rm_filters *filters;
+  uint32_t reasons; /* every thread's, or'ed in as it ends */
+} describing;
+
+typedef struct describer {
+  describing *d;
+  rm_native_restart_cache *cache;
+  rm_native_services *sv;
   uint32_t reasons;
 } describer;
 
-static void *describe_range(void *arg) {
-  describer *d = (describer *)arg;
-  rm_native_restart_cache *cache = rm_native_restart_cache_new();
-  /* each thread asks systemd's managers through connections of its own */
-  rm_native_services *sv = d->systemd ? rm_native_services_new() : NULL;
-  if (d->systemd && !sv) {
-    d->failed = 1;
-    rm_native_restart_cache_free(cache);
+static void *describe_begin(void *ctx) {
+  describing *d = (describing *)ctx;
+  describer *t = (describer *)calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->d = d;
+  t->cache = rm_native_restart_cache_new();
+  if (d->systemd && !(t->sv = rm_native_services_new())) {
+    rm_native_restart_cache_free(t->cache);
+    free(t);
     return NULL;
   }
-  for (;;) {
-    size_t i = __atomic_fetch_add(d->next, 4, __ATOMIC_RELAXED), end;
-    if (i >= d->n) break;
-    end = i + 4 < d->n ? i + 4 : d->n;
-    for (; i < end; i++) {
-      rm_app *a = &d->apps[i];
-      d->reasons |= rm_native_describe(d->procfd, &d->hits[i], sv, cache, a);
-      if (d->filters->n)
-        a->status |= rm_filters_mask(
-            rm_native_filters_action(d->filters, d->procfd, a));
-    }
-  }
-  rm_native_restart_cache_free(cache);
-  rm_native_services_free(sv);
-  return NULL;
+  return t;
+}
+
+static void describe_one(void *state, const rm_native_hit *h, void *out) {
+  describer *t = (describer *)state;
+  rm_app *a = (rm_app *)out;
+  t->reasons |= rm_native_describe(t->d->procfd, h, t->sv, t->cache, a);
+  if (t->d->filters->n)
+    a->status |= rm_filters_mask(
+        rm_native_filters_action(t->d->filters, t->d->procfd, a));
+}
+
+static void describe_end(void *state) {
+  describer *t = (describer *)state;
+  __atomic_fetch_or(&t->d->reasons, t->reasons, __ATOMIC_RELAXED);
+  rm_native_restart_cache_free(t->cache);
+  rm_native_services_free(t->sv);
+  free(t);
 }
 
 /* Closes the pidfds of a list. */
@@ -260,6 +267,9 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
                           int **pins) {
   int *fds = NULL;
   rm_native_hit *hits = NULL;
+  void *described = NULL;
+  describing d;
+  rm_native_hit_fn fn;
   size_t n = 0;
   char *buf = NULL;
   size_t len = 0;
@@ -281,13 +291,27 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
   free(s->missing);
   s->missing = NULL;
   s->nmissing = 0;
+  d.procfd = procfd;
+  d.systemd = rm_native_systemd_running();
+  d.filters = &s->filters;
+  d.reasons = 0;
+  memset(&fn, 0, sizeof fn);
+  fn.size = sizeof(rm_app);
+  fn.keep_pins = pins != NULL;
+  fn.ctx = &d;
+  fn.begin = describe_begin;
+  fn.each = describe_one;
+  fn.end = describe_end;
   if (s->private_)
-    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, 1, &hits, &n,
-                        uninspected, &s->missing, &s->nmissing);
+    rc = rm_native_scan(procfd, s->mem.p, s->mem.len, 1, &fn, &hits,
+                        &described, &n, uninspected, &s->missing,
+                        &s->nmissing);
   else
-    rc = rm_native_scan(procfd, buf, len, 0, &hits, &n, uninspected,
-                        &s->missing, &s->nmissing);
+    rc = rm_native_scan(procfd, buf, len, 0, &fn, &hits, &described, &n,
+                        uninspected, &s->missing, &s->nmissing);
   free(buf);
+  *apps = (rm_app *)described;
+  *reasons = d.reasons;
   if (rc == RM_OK && n) {
     size_t i;
     /* the pidfds leave the hits at once: whatever happens, closed once */
@@ -298,30 +322,6 @@ static unsigned list_apps(rm_session *s, rm_app **apps, size_t *napps,
       else if (hits[i].pidfd >= 0) close(hits[i].pidfd);
       hits[i].pidfd = -1;
     }
-  }
-  if (rc == RM_OK && n && !(*apps = (rm_app *)calloc(n, sizeof **apps)))
-    rc = RM_E_OUTOFMEMORY;
-  if (rc == RM_OK && n) {
-    describer d[2];
-    pthread_t th;
-    size_t next = 0, i;
-    int two = n >= 16 && sysconf(_SC_NPROCESSORS_ONLN) > 1;
-    for (i = 0; i < 2; i++) {
-      d[i].hits = hits;
-      d[i].apps = *apps;
-      d[i].n = n;
-      d[i].next = &next;
-      d[i].procfd = procfd;
-      d[i].systemd = i == 0 ? rm_native_systemd_running() : d[0].systemd;
-      d[i].filters = &s->filters;
-      d[i].reasons = 0;
-      d[i].failed = 0;
-    }
-    if (two && rm_native_thread_start(&th, describe_range, &d[1], 1) != 0) two = 0;
-    describe_range(&d[0]);
-    if (two) pthread_join(th, NULL);
-    *reasons = d[0].reasons | d[1].reasons;
-    if (d[0].failed || d[1].failed) rc = RM_E_OUTOFMEMORY;
   }
   if (rc == RM_OK) {
     if (s->control) rm_native_control_mark(s->control, *apps, n);

@@ -387,23 +387,45 @@ typedef struct worker {
   size_t cuninspected;
   rm_native_buf buf; /* what was last read from /proc */
   long *pins_left; /* how many more pidfds the scan may hold, shared */
+  const rm_native_hit_fn *fn; /* or NULL */
+  void *fstate;               /* fn's state in this thread, once begun */
+  char *pay;                  /* the hits' payloads, fn->size bytes each */
   unsigned rc;
 } worker;
 
+/* Adds a hit holding pin (or -1), and hands it to w->fn: 0, or -1 when
+ * memory ran out (pin then left to the caller). */
 static int push_hit(worker *w, uint32_t pid, const rm_native_stat *st,
                     int pin) {
+  rm_native_hit *h;
   if (w->nhits == w->chits) {
     size_t n = w->chits ? w->chits * 2 : 64;
-    rm_native_hit *h =
-        (rm_native_hit *)realloc(w->hits, n * sizeof *h);
+    h = (rm_native_hit *)realloc(w->hits, n * sizeof *h);
     if (!h) return -1;
     w->hits = h;
+    if (w->fn) {
+      char *p = (char *)realloc(w->pay, n * w->fn->size);
+      if (!p) return -1;
+      w->pay = p;
+    }
     w->chits = n;
   }
-  w->hits[w->nhits].pid = pid;
-  w->hits[w->nhits].st = *st;
-  w->hits[w->nhits].pidfd = pin;
+  if (w->fn && !w->fstate && !(w->fstate = w->fn->begin(w->fn->ctx)))
+    return -1;
+  h = &w->hits[w->nhits];
+  h->pid = pid;
+  h->st = *st;
+  h->pidfd = pin;
+  h->slot = 0;
   w->nhits++;
+  if (w->fn) {
+    w->fn->each(w->fstate, h, w->pay + (w->nhits - 1) * w->fn->size);
+    if (!w->fn->keep_pins && pin >= 0) {
+      close(pin);
+      h->pidfd = -1;
+      __atomic_add_fetch(w->pins_left, 1, __ATOMIC_RELAXED);
+    }
+  }
   return 0;
 }
 
@@ -1091,6 +1113,8 @@ static void *scan_range(void *arg) {
     end = i + CHUNK < w->npids ? i + CHUNK : w->npids;
     for (; i < end && w->rc == RM_OK; i++) scan_one(w, w->pids[i]);
   }
+  if (w->fstate) w->fn->end(w->fstate);
+  w->fstate = NULL;
   return NULL;
 }
 
@@ -1168,7 +1192,8 @@ static void reserve_descriptors(int fd, size_t n) {
 /* Runs the workers over pids (a thread a core, at most MAX_THREADS, for a
  * long list) and gathers their hits, sorted by pid. */
 static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
-                            size_t npids, rm_native_hit **hits,
+                            size_t npids, const rm_native_hit_fn *fn,
+                            rm_native_hit **hits, void **payloads,
                             size_t *nhits, rm_pid_list *uninspected,
                             long *pins_left) {
   worker w[MAX_THREADS];
@@ -1188,6 +1213,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
     w[i].pids = pids;
     w[i].npids = npids;
     w[i].next = &next;
+    w[i].fn = fn;
   }
   if (nw > 1 && *pins_left > 0)
     reserve_descriptors(procfd, (size_t)*pins_left < npids ? (size_t)*pins_left
@@ -1221,19 +1247,52 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
   }
   if (rc == RM_OK && total) {
     rm_native_hit *all = (rm_native_hit *)malloc(total * sizeof *all);
-    if (!all) {
+    char *pay = fn ? (char *)malloc(total * fn->size) : NULL;
+    if (!all || (fn && !pay)) {
+      free(all);
+      free(pay);
       rc = RM_E_OUTOFMEMORY;
     } else {
-      size_t at = 0;
+      size_t at = 0, k;
       /* a worker that found nothing has no array at all (NULL) */
       for (i = 0; i < nw; i++) {
         if (w[i].nhits)
           memcpy(all + at, w[i].hits, w[i].nhits * sizeof *all);
+        for (k = 0; k < w[i].nhits; k++) all[at + k].slot = at + k;
         at += w[i].nhits;
       }
-      qsort(all, total, sizeof *all, cmp_hit);
-      *hits = all;
-      *nhits = total;
+      /* the payloads follow their hits, sorted by pid: a hit's slot is its
+       * place before the sort, in the workers' payloads put end to end */
+      if (fn) {
+        char *flat = (char *)malloc(total * fn->size);
+        if (!flat) {
+          rc = RM_E_OUTOFMEMORY;
+        } else {
+          for (i = 0, at = 0; i < nw; at += w[i].nhits, i++)
+            if (w[i].nhits)
+              memcpy(flat + at * fn->size, w[i].pay,
+                     w[i].nhits * fn->size);
+          qsort(all, total, sizeof *all, cmp_hit);
+          for (k = 0; k < total; k++)
+            memcpy(pay + k * fn->size, flat + all[k].slot * fn->size,
+                   fn->size);
+          free(flat);
+        }
+      } else {
+        qsort(all, total, sizeof *all, cmp_hit);
+      }
+      if (rc == RM_OK) {
+        *hits = all;
+        *payloads = pay;
+        *nhits = total;
+      } else {
+        for (k = 0; k < total; k++)
+          if (all[k].pidfd >= 0) close(all[k].pidfd);
+        free(all);
+        free(pay);
+        /* the workers' pidfds were closed with these */
+        for (i = 0; i < nw; i++) w[i].nhits = 0;
+      }
     }
   }
   for (i = 0; i < nw; i++) {
@@ -1243,6 +1302,7 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
         if (w[i].hits[k].pidfd >= 0) close(w[i].hits[k].pidfd);
     }
     free(w[i].hits);
+    free(w[i].pay);
     free(w[i].uninspected.pids);
     free(w[i].buf.p);
   }
@@ -1271,7 +1331,8 @@ static long pin_budget(void) {
 }
 
 unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
-                        rm_native_hit **hits, size_t *nhits,
+                        const rm_native_hit_fn *fn, rm_native_hit **hits,
+                        void **payloads, size_t *nhits,
                         rm_pid_list *uninspected, size_t **missing,
                         size_t *nmissing) {
   targets t;
@@ -1280,6 +1341,7 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
   long pins_left;
   unsigned rc = targets_load(buf, len, payload, &t);
   *hits = NULL;
+  *payloads = NULL;
   *nhits = 0;
   uninspected->pids = NULL;
   uninspected->n = 0;
@@ -1291,8 +1353,8 @@ unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
     rc = list_pids(procfd, &pids, &npids);
   if (rc == RM_OK && npids) {
     pins_left = pin_budget();
-    rc = run_workers(&t, procfd, pids, npids, hits, nhits, uninspected,
-                     &pins_left);
+    rc = run_workers(&t, procfd, pids, npids, fn, hits, payloads, nhits,
+                     uninspected, &pins_left);
   }
   if (rc != RM_OK) {
     free(uninspected->pids);

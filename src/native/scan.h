@@ -42,18 +42,37 @@ typedef struct rm_native_hit {
   uint32_t pid;
   rm_native_stat st;
   int pidfd;
+  size_t slot; /* the scan's own */
 } rm_native_hit;
+
+/* What the scan's threads do with each hit as they find it, while its
+ * /proc entries are fresh: each() fills size bytes for it (the hit's
+ * payload), with a state of the thread's own that begin() makes at the
+ * thread's first hit (NULL when it cannot: the scan then fails with 14)
+ * and end() frees. Without keep_pins, each hit's pidfd is closed once
+ * each() is done with it (and the hit has none). */
+typedef struct rm_native_hit_fn {
+  size_t size;
+  int keep_pins;
+  void *ctx;
+  void *(*begin)(void *ctx);
+  void (*each)(void *state, const rm_native_hit *h, void *payload);
+  void (*end)(void *state);
+} rm_native_hit_fn;
 
 /* The processes that use what the records in buf[0..len) name (with
  * payload set: the payloads of rm_native_records_add), into a
- * malloc'd array sorted by pid; *uninspected the processes that could not
+ * malloc'd array sorted by pid, and with fn (or NULL) their payloads into
+ * *payloads (a malloc'd array, in the same order; NULL when there is no
+ * hit); *uninspected the processes that could not
  * be looked into (another user's, for a caller that is not root), sorted
  * by pid, its array the caller's to free; *missing the places (from 0, in
  * the order registered) of the files whose path does not exist now, *nmissing
  * of them (a malloc'd array, NULL when none). 4 or 14 when descriptors or
  * memory ran out (never a process passed off as clean). */
 unsigned rm_native_scan(int procfd, const char *buf, size_t len, int payload,
-                        rm_native_hit **hits, size_t *nhits,
+                        const rm_native_hit_fn *fn, rm_native_hit **hits,
+                        void **payloads, size_t *nhits,
                         rm_pid_list *uninspected, size_t **missing,
                         size_t *nmissing);
 
