@@ -94,6 +94,38 @@ describe("register_resources and get_list", function()
     assert.is_nil(apps[on9.pid])
   end)
 
+  -- the list's threads start on another CPU than their creator's: an
+  -- installer allowed one CPU only (taskset) lists the same
+  it("finds every holder when the installer may use one CPU only", function()
+    if H.sh("command -v taskset") == "" then
+      pending("no taskset")
+      return
+    end
+    local names, holders = {}, {}
+    for i = 1, 70 do
+      names[i] = file("f" .. i)
+      holders[i] = holder("open " .. H.q(names[i]))
+    end
+    local list = dir .. "/list"
+    H.write(list, table.concat(names, "\n") .. "\n")
+    for _, cpu in ipairs { "0", "0-1" } do
+      local out, rc = H.sh("taskset -c " .. cpu .. " env " .. H.lua_env()
+        .. " " .. H.LUA .. " -e " .. H.q(([[
+        local rm = require "restartmanager"
+        local files = {}
+        for l in io.lines(%q) do files[#files + 1] = l end
+        local apps = assert(rm.who_uses(files))
+        for _, a in ipairs(apps) do print(a.pid) end
+      ]]):format(list)) .. " 2>&1")
+      assert.equal(0, rc, out)
+      local found = {}
+      for pid in out:gmatch("%d+") do found[tonumber(pid)] = true end
+      for i, h in ipairs(holders) do
+        assert.is_true(found[h.pid], ("CPUs %s: holder %d not found"):format(cpu, i))
+      end
+    end
+  end)
+
   it("finds a process that only maps the file (descriptor closed)", function()
     local f = file("mapped")
     local h = holder("mmap " .. H.q(f))
