@@ -106,8 +106,8 @@ describe("register_resources and get_list", function()
       names[i] = file("f" .. i)
       holders[i] = holder("open " .. H.q(names[i]))
     end
-    local list = dir .. "/list"
-    H.write(list, table.concat(names, "\n") .. "\n")
+    local listed = dir .. "/list"
+    H.write(listed, table.concat(names, "\n") .. "\n")
     for _, cpu in ipairs { "0", "0-1" } do
       local out, rc = H.sh("taskset -c " .. cpu .. " env " .. H.lua_env()
         .. " " .. H.LUA .. " -e " .. H.q(([[
@@ -116,7 +116,7 @@ describe("register_resources and get_list", function()
         for l in io.lines(%q) do files[#files + 1] = l end
         local apps = assert(rm.who_uses(files))
         for _, a in ipairs(apps) do print(a.pid) end
-      ]]):format(list)) .. " 2>&1")
+      ]]):format(listed)) .. " 2>&1")
       assert.equal(0, rc, out)
       local found = {}
       for pid in out:gmatch("%d+") do found[tonumber(pid)] = true end
