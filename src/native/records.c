@@ -405,7 +405,8 @@ void rm_native_identify(const char *const *paths, rm_native_file_id *ids,
     for (i = 0; i < n && half < todo / 2; i++) half += !ids[i].kind;
     jobs[0].hi = jobs[1].lo = i;
   }
-  if (jobs[1].lo < n && rm_native_thread_start(&th, stat_range, &jobs[1], 1) == 0) {
+  if (jobs[1].lo < n &&
+      rm_native_thread_start(&th, stat_range, &jobs[1], 1) == 0) {
     stat_range(&jobs[0]);
     pthread_join(th, NULL);
   } else {

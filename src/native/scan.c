@@ -865,10 +865,11 @@ typedef struct match {
  * processes and services. Among the files, descriptor FIRST_FD comes
  * first (one call, where most holders hold what they hold), then the
  * executable (one call, and none is there for a kernel thread or a
- * process that exited, which ends the look), then the rest. pin: a pidfd opened on pid before anything of it was read, or
- * -1; with prelim set (and no pidfd), a registered process matches by pid
- * and start time alone, its pidfs inode left to the check once the pidfd
- * is open (see scan_one). */
+ * process that exited, which ends the look), then the rest. pin: a pidfd
+ * opened on pid before anything of it was read, or -1; with prelim set
+ * (and no pidfd), a registered process matches by pid and start time
+ * alone, its pidfs inode left to the check once the pidfd is open (see
+ * scan_one). */
 static int look_at(worker *w, uint32_t pid, int pin, int prelim, match *m) {
   const targets *t = w->t;
   rm_native_stat st;
@@ -1219,7 +1220,8 @@ static unsigned run_workers(const targets *t, int procfd, const uint32_t *pids,
     reserve_descriptors(procfd, (size_t)*pins_left < npids ? (size_t)*pins_left
                                                             : npids);
   for (i = 1; i < nw; i++)
-    started[i] = rm_native_thread_start(&th[i], scan_range, &w[i], (unsigned)i) == 0;
+    started[i] =
+        rm_native_thread_start(&th[i], scan_range, &w[i], (unsigned)i) == 0;
   scan_range(&w[0]); /* and what a thread that could not start left */
   for (i = 1; i < nw; i++)
     if (started[i]) pthread_join(th[i], NULL);
