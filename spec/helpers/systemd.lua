@@ -5,9 +5,15 @@
 --
 --   local SD = require "spec.helpers.systemd"
 --   local m = SD.start { units = { ["web.service"] = "..." },
---                        user = 65534, user_units = { ... } }
+--                        user = 65534, user_units = { ... },
+--                        bind = { dir, ... } }
 --   local out = m.lua(code)      -- Lua code inside; its stdout
---   m.stop()                     -- in finally(): nothing is left
+--   local child = m.spawn(cmd)   -- a command inside, left running
+--   m.stop()                     -- in after_each: nothing is left
+--
+-- The manager's own directory (m.dir), the source and build trees and the
+-- `bind` directories are shared with it; the rest of /tmp, /var/tmp and
+-- /run is its own.
 --
 -- With `user`, a stand-in of user@.service runs that user's own manager
 -- (`systemd --user`, units from `user_units` only) in the layout of a real
@@ -52,6 +58,31 @@ local function cgroup_of(dir)
   return base .. "/restartmanager-spec-" .. dir:match("([^/]+)$")
 end
 
+-- The directories systemd.sh is to share with the manager, as shell words:
+-- the source and build trees (m.lua runs the project's modules from there;
+-- one inside another is shared once), then opts.bind.
+local function shared(opts)
+  local dirs = {}
+  local function inside_one(d)
+    for _, s in ipairs(dirs) do
+      if d == s or d:sub(1, #s + 1) == s .. "/" then return true end
+    end
+    return false
+  end
+  for _, d in ipairs { H.ROOT, H.BUILD } do
+    -- a relative tree (no RM_BUILD) cannot be named to it
+    if d:sub(1, 1) == "/" and not inside_one(d) then dirs[#dirs + 1] = d end
+  end
+  for _, d in ipairs(opts.bind or {}) do
+    assert(type(d) == "string" and d:sub(1, 1) == "/",
+      "bind: absolute paths only")
+    dirs[#dirs + 1] = d
+  end
+  local words = {}
+  for _, d in ipairs(dirs) do words[#words + 1] = H.q(d) end
+  return table.concat(words, " ")
+end
+
 function S.start(opts)
   opts = opts or {}
   local dir = H.tmpdir()
@@ -84,19 +115,22 @@ function S.start(opts)
     write_units(dir .. "/user-units", stand_ins, "644")
     write_units(dir .. "/user-units", opts.user_units, "644")
   end
-  local out, rc = H.sh(H.q(S.SCRIPT) .. " start " .. H.q(dir) .. " 2>&1")
+  local out, rc = H.sh(H.q(S.SCRIPT) .. " start " .. H.q(dir) .. " "
+    .. shared(opts) .. " 2>&1")
   local m = { dir = dir, user = opts.user, cgroup = cgroup_of(dir) }
 
   -- Stops the manager and everything it started; removes dir. Safe twice.
+  -- An error when something of it is left.
   function m.stop()
     if m.stopped then return end
     m.stopped = true
-    H.sh(H.q(S.SCRIPT) .. " stop " .. H.q(dir) .. " 2>&1")
+    local o, r = H.sh(H.q(S.SCRIPT) .. " stop " .. H.q(dir) .. " 2>&1")
     H.sh("rm -rf " .. H.q(dir))
+    if r ~= 0 then error("the test systemd did not stop: " .. o, 2) end
   end
 
   if rc ~= 0 then
-    m.stop()
+    pcall(m.stop)
     error("the test systemd did not start: " .. out)
   end
   m.pid = tonumber(out:match("(%d+)%s*$"))
@@ -108,6 +142,13 @@ function S.start(opts)
     return H.sh(H.q(S.SCRIPT) .. " run " .. H.q(dir)
       .. (o.hide_libsystemd and " --hide-libsystemd" or "")
       .. " sh -c " .. H.q(cmd) .. " 2>&1")
+  end
+
+  -- Starts a shell command inside and leaves it running (H.start): the
+  -- child object. It lives in the test's cgroup, so m.stop ends it too.
+  function m.spawn(cmd)
+    return H.start(H.q(S.SCRIPT) .. " run " .. H.q(dir) .. " sh -c "
+      .. H.q(cmd))
   end
 
   -- Lua code inside, with the project's modules and a session store of
@@ -131,7 +172,7 @@ function S.start(opts)
   if opts.user then
     local o, r = m.systemctl("start user@" .. opts.user .. ".service")
     if r ~= 0 then
-      m.stop()
+      pcall(m.stop)
       error("the user's manager did not start: " .. o)
     end
   end

@@ -15,7 +15,7 @@
 #       that loading it fails as on a system without it.
 #   systemd.sh stop DIR
 #       kills everything it started (cgroup.kill on the test's own cgroup),
-#       waits until the cgroup is empty and removes it.
+#       waits until the cgroup is empty and removes it. DIR stays.
 #
 # Safety: SYSTEMD_UNIT_PATH is DIR/units alone, with empty stand-ins for the
 # targets a boot needs, so no unit of the distribution (tmpfiles, udev,
@@ -90,6 +90,10 @@ rm -rf /run/.spec-keep
 touch "$dir/console"
 mount --bind "$dir/console" /dev/console
 export container=restartmanager-spec SYSTEMD_UNIT_PATH="$dir/units"
+# a manager that knows it runs in a container leaves the machine's hostname,
+# kernel modules and the like alone: never boot one that would not
+[ "$(systemd-detect-virt --container)" != none ] || {
+  echo "systemd would not see a container here" >&2; exit 1; }
 exec /lib/systemd/systemd --system --unit=default.target --show-status=no \
   --log-target=console --log-level=info
 EOF
@@ -145,7 +149,17 @@ stop)
     # kernels before 5.14: PID 1 of the namespace takes all of it along
     kill -KILL "$(cat "$dir/systemd.pid")" 2>/dev/null || true
   fi
-  while grep -q '^populated 1' "$cg/cgroup.events"; do sleep 0.01; done
+  # until the kernel says it is empty; 60 s at most (a machine under heavy
+  # load), then the cgroup is left and stop fails, saying so
+  waited=0
+  while grep -q '^populated 1' "$cg/cgroup.events"; do
+    if [ $waited -ge 6000 ]; then
+      echo "$cg still holds processes after 60 s" >&2
+      exit 1
+    fi
+    sleep 0.01
+    waited=$((waited + 1))
+  done
   find "$cg" -depth -type d -exec rmdir {} \;
   rm -f "$dir/systemd.pid" ;;
 *) usage ;;

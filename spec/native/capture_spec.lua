@@ -4,6 +4,7 @@
 -- a controlling terminal, and a real systemd user manager.
 local H = require "spec.helpers"
 
+local SD = require "spec.helpers.systemd"
 local core = require "restartmanager.core"
 
 -- The processes whose parent is pid.
@@ -473,46 +474,23 @@ describe("restart in the user's systemd manager #native #systemd", function()
 end)
 
 describe("an installer that runs as a systemd unit #native #systemd", function()
-  local fx, sm, prog
+  local fx, m, prog
 
   before_each(function()
     fx = H.scratch()
     prog = fx.dir .. "/copied-sleep"
     H.sh("cp /bin/sleep " .. H.q(prog))
-    sm = nil
+    m = nil
   end)
 
   after_each(function()
-    if sm then
-      H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh") .. " stop "
-        .. H.q(sm))
-    end
+    if m then m.stop() end
     fx.cleanup()
   end)
 
-  -- runs a command inside the private system manager's namespaces
-  local function inside(cmd)
-    return H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh") .. " run "
-      .. H.q(sm) .. " " .. cmd .. " 2>&1")
-  end
-
   it("leaves the restarted program running when its unit ends", function()
-    if not H.is_root() then pending("needs root") return end
-    if not H.read("/lib/systemd/systemd") then
-      pending("systemd is not installed") return
-    end
-    sm = H.tmpdir()
-    local out, rc = H.sh(H.q(H.ROOT .. "/spec/helpers/system_manager.sh")
-      .. " start " .. H.q(sm) .. " " .. H.q(H.ROOT) .. " " .. H.q(fx.dir)
-      .. " 2>&1")
-    assert.equal(0, rc, out)
-    -- the program, in a scope of its own (no service to restart it by)
-    fx.track(H.start(H.q(H.ROOT .. "/spec/helpers/system_manager.sh")
-      .. " run " .. H.q(sm) .. " systemd-run --scope --quiet "
-      .. "--unit=spec-program.scope " .. H.q(prog) .. " 316 0.5"))
-    local pid = H.wait_for(function()
-      return inside("pgrep -x -f " .. H.q(prog .. " 316 0.5")):match("%d+")
-    end, "the program to start in the container")
+    local why = SD.unavailable()
+    if why then pending(why) return end
     -- the installer: a oneshot service that updates and ends; systemd then
     -- kills whatever is left in its cgroup
     local result = fx.dir .. "/installer.out"
@@ -531,22 +509,29 @@ describe("an installer that runs as a systemd unit #native #systemd", function()
       end
       f:close()
     ]]):format(prog, result))
-    H.write(sm .. "/units/spec-installer.service", ([[
+    m = SD.start { bind = { fx.dir }, units = {
+      ["spec-installer.service"] = ([[
 [Service]
 Type=oneshot
 Environment="LUA_PATH=%s/lua/?.lua;%s/lua/?/init.lua;;" "LUA_CPATH=%s/?.so;;"
 ExecStart=%s %s/installer.lua
 ]]):format(H.ROOT, H.ROOT, H.BUILD, H.sh("command -v " .. H.LUA):match("%S+"),
-      fx.dir))
-    out, rc = inside("systemctl start spec-installer.service")
+        fx.dir) } }
+    -- the program, in a scope of its own (no service to restart it by)
+    fx.track(m.spawn("systemd-run --scope --quiet --unit=spec-program.scope "
+      .. H.q(prog) .. " 316 0.5"))
+    local pid = H.wait_for(function()
+      return m.sh("pgrep -x -f " .. H.q(prog .. " 316 0.5")):match("%d+")
+    end, "the program to start in the container")
+    local out, rc = m.systemctl("start spec-installer.service")
     local text = H.read(result) or ""
     assert.equal(0, rc, out .. text)
     assert.matches("ok=true", text)
     local new = text:match("pid=" .. pid .. " outcome=restarted new=(%d+) how=cgroup")
     assert(new, text)
     -- the installer's unit has ended, and took its cgroup's processes along
-    assert.matches("inactive", (inside("systemctl is-active spec-installer.service")))
-    out = (inside("cat /proc/" .. new .. "/cmdline /proc/" .. new .. "/cgroup"))
+    assert.matches("inactive", (m.systemctl("is-active spec-installer.service")))
+    out = m.sh("cat /proc/" .. new .. "/cmdline /proc/" .. new .. "/cgroup")
     assert.matches(prog:gsub("%p", "%%%0") .. "%z316%z0%.5%z", out)
     assert.matches("0::/system.slice/restartmanager%-restarted\n", out)
   end)
