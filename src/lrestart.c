@@ -1,14 +1,15 @@
 /***
  * Bringing programs back: `exec` (both platforms; it fails clearly on
- * Windows), and on Linux `capture` and `restart_captured`, of
- * `restartmanager.core`.
+ * Windows), `capture` and `restart_captured` (both platforms), and
+ * `running_again` (Linux), of `restartmanager.core`.
  *
  * `capture` reads, before a process is stopped, what restarting it needs
  * when it never registered for restart; `restart_captured` starts it again
- * from such a capture, as its own user, outside the caller (in the user's
- * systemd manager where there is one). The Lua layer decides which
- * applications qualify (`restart_unregistered`); these two refuse the
- * unsafe cases on their own as well.
+ * from such a capture, outside the caller: on Linux as its own user (in
+ * the user's systemd manager where there is one), on Windows with
+ * CreateProcessW, as the caller's user, which must be its own. The Lua
+ * layer decides which applications qualify (`restart_unregistered`); these
+ * two refuse the unsafe cases on their own as well.
  *
  * @module restartmanager.core
  */
@@ -27,6 +28,9 @@
 
 #include "native/capture.h"
 #include "native/restartreg.h"
+#else
+#include "windows/capture.h"
+#include "windows/wutil.h"
 #endif
 
 /* A Lua-owned, NULL-terminated array of the strings of the array at idx
@@ -47,7 +51,10 @@ static const char **string_array(lua_State *L, int idx, const char *what,
     if (strlen(s) != len)
       luaL_error(L, "bad field '%s' (no '\\0' allowed, at index %d)", what,
                  (int)(i + 1));
-    if (need_eq && (!strchr(s, '=') || s[0] == '='))
+    /* Windows keeps a drive's directory as "=C:=C:\\dir": a name may
+     * start with '=' there (need_eq 2) */
+    if (need_eq && (s[0] == '\0' || !strchr(s + 1, '=') ||
+                    (need_eq == 1 && s[0] == '=')))
       luaL_error(L, "bad field '%s' (\"NAME=value\" expected at index %d)",
                  what, (int)(i + 1));
     v[i] = s;
@@ -176,8 +183,6 @@ static int l_exec(lua_State *L) {
   return rm_push_failure(L, rc, msg);
 }
 
-#ifndef _WIN32
-
 static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_pushinteger(L, v);
   lua_setfield(L, -2, k);
@@ -202,6 +207,51 @@ static void set_strings(lua_State *L, const char *k, char **v, size_t n) {
   }
   lua_setfield(L, -2, k);
 }
+
+static const char *str_field(lua_State *L, int t, const char *k) {
+  const char *s;
+  size_t len;
+  lua_getfield(L, t, k);
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "bad field '%s' of the capture (string expected, got %s)",
+               k, luaL_typename(L, -1));
+  s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len)
+    luaL_error(L, "bad field '%s' of the capture (no '\\0' allowed)", k);
+  lua_pop(L, 1); /* still referenced by the table */
+  return s;
+}
+
+static int bool_field(lua_State *L, int t, const char *k) {
+  int v;
+  lua_getfield(L, t, k);
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* The process argument of capture: a pid, or {pid=, start_time=}. */
+static void process_arg(lua_State *L, rm_unique_process *p) {
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "pid");
+    lua_getfield(L, 1, "start_time");
+    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
+      luaL_argerror(L, 1, "{pid=, start_time=} expected");
+    p->pid = (uint32_t)lua_tointeger(L, -2);
+    p->start_time = (uint64_t)lua_tointeger(L, -1);
+    luaL_argcheck(L, lua_tointeger(L, -2) > 0 &&
+                     lua_tointeger(L, -2) <= (lua_Integer)UINT32_MAX,
+                  1, "pid must be a positive pid");
+    lua_pop(L, 2);
+  } else {
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, pid > 0 && pid <= (lua_Integer)UINT32_MAX, 1,
+                  "pid must be a positive pid");
+    p->pid = (uint32_t)pid;
+  }
+}
+
+#ifndef _WIN32
 
 /* A capture, with the malloc'd parts freed by __gc should a Lua error
  * interrupt the conversion. */
@@ -238,23 +288,7 @@ static int l_capture(lua_State *L) {
   char msg[RM_NATIVE_MSG_SIZE];
   unsigned rc;
   size_t i;
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "pid");
-    lua_getfield(L, 1, "start_time");
-    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
-      return luaL_argerror(L, 1, "{pid=, start_time=} expected");
-    p.pid = (uint32_t)lua_tointeger(L, -2);
-    p.start_time = (uint64_t)lua_tointeger(L, -1);
-    luaL_argcheck(L, lua_tointeger(L, -2) > 0 &&
-                     lua_tointeger(L, -2) <= (lua_Integer)UINT32_MAX,
-                  1, "pid must be a positive pid");
-    lua_pop(L, 2);
-  } else {
-    lua_Integer pid = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, pid > 0 && pid <= (lua_Integer)UINT32_MAX, 1,
-                  "pid must be a positive pid");
-    p.pid = (uint32_t)pid;
-  }
+  process_arg(L, &p);
   c = (rm_native_capture *)lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   lua_createtable(L, 0, 1);
@@ -303,28 +337,6 @@ static lua_Integer int_field(lua_State *L, int t, const char *k,
   lua_getfield(L, t, k);
   if (!lua_isinteger(L, -1) || (v = lua_tointeger(L, -1)) < lo || v > hi)
     luaL_error(L, "bad field '%s' of the capture (integer expected)", k);
-  lua_pop(L, 1);
-  return v;
-}
-
-static const char *str_field(lua_State *L, int t, const char *k) {
-  const char *s;
-  size_t len;
-  lua_getfield(L, t, k);
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "bad field '%s' of the capture (string expected, got %s)",
-               k, luaL_typename(L, -1));
-  s = lua_tolstring(L, -1, &len);
-  if (strlen(s) != len)
-    luaL_error(L, "bad field '%s' of the capture (no '\\0' allowed)", k);
-  lua_pop(L, 1); /* still referenced by the table */
-  return s;
-}
-
-static int bool_field(lua_State *L, int t, const char *k) {
-  int v;
-  lua_getfield(L, t, k);
-  v = lua_toboolean(L, -1);
   lua_pop(L, 1);
   return v;
 }
@@ -519,13 +531,164 @@ static int l_restart_captured(lua_State *L) {
   return 2;
 }
 
+#else /* _WIN32 */
+
+/* A capture, with the malloc'd parts freed by __gc should a Lua error
+ * interrupt the conversion. */
+static int capture_gc(lua_State *L) {
+  rm_win_capture_free((rm_win_capture *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/***
+ * What restarting a process needs, read now (Windows): before it is
+ * stopped. Read from the live process, checked to be the very process
+ * (its creation time), never guessed: a process whose memory this build
+ * cannot read (another bitness: a 32-bit program seen from the 64-bit
+ * module, or the reverse) is refused.
+ * @function capture
+ * @tparam integer|table process a pid, or `{pid=, start_time=}` (then
+ * only that very process)
+ * @treturn[1] table `pid`, `start_time`, `ppid` (the pid of the process
+ * that created it; Windows does not reparent, so it may name another
+ * process by now), `executable`, `cwd` (its current directory),
+ * `command_line` (one string, exactly as the process got it), `argv`
+ * (that line split as `CommandLineToArgvW` splits it), `env` (array of
+ * "NAME=value", in order, the hidden "=C:=C:\dir" ones included),
+ * `console` (its image is a console program), `user` (its user's SID),
+ * `elevated` (its token is elevated), `other_user` (its user is not the
+ * caller's), `would_elevate` (the caller is elevated and it was not)
+ * @treturn[2] nil
+ * @treturn[2] string message
+ * @treturn[2] integer Win32 error code (2: no such process, 5: not
+ * allowed to read it, 50: a process of another bitness)
+ */
+static int l_capture(lua_State *L) {
+  rm_unique_process p = {0, 0};
+  rm_win_capture *c;
+  char msg[RM_WIN_CAPTURE_MSG_SIZE];
+  unsigned rc;
+  process_arg(L, &p);
+  c = (rm_win_capture *)lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, capture_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  rc = rm_win_capture_take(&p, c, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+  lua_createtable(L, 0, 12);
+  set_int(L, "pid", (lua_Integer)c->process.pid);
+  set_int(L, "start_time", (lua_Integer)c->process.start_time);
+  set_int(L, "ppid", (lua_Integer)c->ppid);
+  set_str(L, "executable", c->exe);
+  set_str(L, "cwd", c->cwd);
+  set_str(L, "command_line", c->line);
+  set_strings(L, "argv", c->argv, c->argc);
+  set_strings(L, "env", c->envp, c->envc);
+  set_bool(L, "console", c->console);
+  set_str(L, "user", c->user);
+  set_bool(L, "elevated", c->elevated);
+  set_bool(L, "other_user", c->other_user);
+  set_bool(L, "would_elevate", c->would_elevate);
+  rm_win_capture_free(c);
+  return 1;
+}
+
+/***
+ * Starts a captured program again (Windows): `CreateProcessW` with the
+ * captured executable, command line (as is), current directory and
+ * environment; no handle of the caller's inherited; a console program in a
+ * console of its own; out of the caller's job when the caller runs in one
+ * that may be left, so that it does not end with the caller.
+ *
+ * Refused (code 5): a capture of another user than the caller's, or of a
+ * process that was not elevated when the caller is (it would get the
+ * caller's rights). Code 2 when the executable is gone.
+ * @function restart_captured
+ * @tparam table capture as `capture` gave it
+ * @tparam[opt] table opts `via`: only "command" on Windows
+ * @treturn[1] integer the pid of the program
+ * @treturn[1] string how: "detached"
+ * @treturn[1] string|nil why it stayed in the caller's job, when it did
+ * @treturn[2] nil
+ * @treturn[2] string message
+ * @treturn[2] integer Win32 error code (5: refused, 2: the executable is
+ * gone, else what CreateProcessW said)
+ */
+static int l_restart_captured(lua_State *L) {
+  static const char *const vias[] = {"command", NULL};
+  rm_win_relaunch l;
+  const char *user;
+  char *me = NULL;
+  char msg[RM_WIN_CAPTURE_MSG_SIZE], note[RM_WIN_CAPTURE_MSG_SIZE];
+  WCHAR *wexe;
+  DWORD attrs;
+  uint32_t pid = 0;
+  unsigned rc = RM_OK;
+  int me_elevated = 0, same;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "via");
+    luaL_checkoption(L, -1, "command", vias);
+    lua_getfield(L, 2, "command");
+    if (!lua_isnil(L, -1))
+      return luaL_argerror(L, 2, "bad field 'command' (not on Windows)");
+    lua_pop(L, 2);
+  }
+  lua_settop(L, 1);
+  memset(&l, 0, sizeof l);
+  l.exe = str_field(L, 1, "executable");
+  l.line = str_field(L, 1, "command_line");
+  l.cwd = str_field(L, 1, "cwd");
+  user = str_field(L, 1, "user");
+  l.console = bool_field(L, 1, "console");
+  lua_getfield(L, 1, "env");
+  l.envp = string_array(L, lua_gettop(L), "env", &l.envc, 2);
+  rc = rm_win_caller_user(&me, &me_elevated);
+  if (rc != RM_OK)
+    return rm_push_failure(L, rc, "cannot read the caller's own user");
+  same = strcmp(me, user) == 0;
+  free(me);
+  if (!same)
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
+                     "a process of another user is never restarted from a "
+                     "capture: it would run as the caller");
+  if (me_elevated && !bool_field(L, 1, "elevated"))
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
+                     "a process that was not elevated is never restarted "
+                     "from an elevated caller's capture: it would get the "
+                     "caller's rights");
+  wexe = rm_win_to_wide(l.exe, &rc);
+  if (!wexe)
+    return luaL_error(L, "bad field 'executable' of the capture (UTF-8 "
+                         "expected)");
+  attrs = GetFileAttributesW(wexe);
+  free(wexe);
+  if (attrs == INVALID_FILE_ATTRIBUTES ||
+      (attrs & FILE_ATTRIBUTE_DIRECTORY)) {
+    snprintf(msg, sizeof msg, "'%s' is gone", l.exe);
+    return rm_push_failure(L, RM_E_FILE_NOT_FOUND, msg);
+  }
+  rc = rm_win_relaunch_start(&l, &pid, note, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+  lua_pushinteger(L, (lua_Integer)pid);
+  lua_pushliteral(L, "detached");
+  if (note[0]) {
+    lua_pushstring(L, note);
+    return 3;
+  }
+  return 2;
+}
+
 #endif
 
 static const luaL_Reg restart_functions[] = {
   {"exec", l_exec},
-#ifndef _WIN32
   {"capture", l_capture},
   {"restart_captured", l_restart_captured},
+#ifndef _WIN32
   {"running_again", l_running_again},
 #endif
   {NULL, NULL}};
