@@ -111,8 +111,44 @@ describe("restart_unregistered under wine #wine", function()
         R.other = { core.capture({ pid = pid, start_time = p.start_time + 1 }) }
         R.none = { core.capture(4294967294) }
         R.bad = { pcall(core.capture, "x") }
-        R.listed = assert(rm.who_uses({ ]] .. lit(win(held)) .. [[ }))[1]
-        R.listed = R.listed and R.listed.restartable
+        local apps = assert(rm.who_uses({ ]] .. lit(win(held)) .. [[ }))
+        R.listed = apps[1] and apps[1].restartable
+        local function with(t, changes)
+          local copy = {}
+          for k, v in pairs(t) do copy[k] = v end
+          for k, v in pairs(changes) do copy[k] = v end
+          return copy
+        end
+        -- what the plan makes of the capture, and of captures it refuses
+        local policy = require "restartmanager.policy"
+        local pol = policy.new { restart_unregistered = true }
+        local function plan(changes, app_changes)
+          local app = with(apps[1], app_changes or {})
+          local p = policy.plan(pol, { app }, {}, 0,
+            { captures = { [app.pid] = with(R.c, changes) } })
+          local e = p.apps[1]
+          return { restart = e.restart, via = e.restart_via,
+            why = e.restart_why }
+        end
+        R.plans = {
+          plain = plan({}),
+          other_user = plan({ other_user = true }),
+          would_elevate = plan({ would_elevate = true }),
+          service = plan({}, { type = "service" }),
+        }
+        -- the restart's own refusals, before anything is started
+        R.refused = {
+          user = { core.restart_captured(with(R.c, { user = "S-1-5-18" })) },
+          -- (asked only of an elevated caller's capture: else it would start)
+          elevation = R.c.elevated
+            and { core.restart_captured(with(R.c, { elevated = false })) },
+          gone = { core.restart_captured(with(R.c,
+            { executable = "C:\\no such dir\\none.exe" })) },
+          env = { pcall(core.restart_captured, with(R.c, { env = { "NOEQUALS" } })) },
+          via = { pcall(core.restart_captured, R.c, { via = "unit" }) },
+          line = { pcall(core.restart_captured, with(R.c, { command_line = 1 })) },
+        }
+        R.still = #assert(rm.who_uses({ ]] .. lit(win(held)) .. [[ }))
       ]])
       local c = res.R.c
       assert.equal(r.pid, c.pid)
@@ -143,6 +179,40 @@ describe("restart_unregistered under wine #wine", function()
       assert.equal(2, res.R.none[3], res.R.none[2])
       assert.is_false(res.R.bad[1])
       assert.is_false(res.R.listed)
+      local plans = res.R.plans
+      assert.same({ restart = true, via = "command",
+        why = "not registered; restarted from its captured command line" },
+        plans.plain)
+      assert.same({ restart = false, why = "runs as another user: restarted "
+        .. "from a capture it would run as this one; stays down" },
+        plans.other_user)
+      assert.same({ restart = false, why = "was not elevated: restarted from "
+        .. "this elevated process it would be; stays down" },
+        plans.would_elevate)
+      assert.same({ restart = false, why = "a service: only the Service "
+        .. "Control Manager starts it, never a capture; stays down" },
+        plans.service)
+      local refused = res.R.refused
+      assert.is_nil(refused.user[1])
+      assert.equal(5, refused.user[3])
+      assert.matches("another user", refused.user[2])
+      -- Wine 8 gives its processes an elevated token: the caller's too
+      assert.is_true(c.elevated)
+      assert.is_nil(refused.elevation[1])
+      assert.equal(5, refused.elevation[3])
+      assert.matches("not elevated", refused.elevation[2])
+      assert.is_nil(refused.gone[1])
+      assert.equal(2, refused.gone[3])
+      assert.matches("is gone", refused.gone[2])
+      assert.is_false(refused.env[1])
+      assert.matches("NAME=value", refused.env[2])
+      assert.is_false(refused.via[1])
+      assert.matches("invalid option 'unit'", refused.via[2])
+      assert.is_false(refused.line[1])
+      assert.matches("command_line", refused.line[2])
+      -- nothing was started: one process holds the file, the first
+      assert.equal(1, res.R.still)
+      assert.equal(r.pid, report(h.ready).pid)
     end)
 
   it("stops a program that never registered, replaces its file and brings "
@@ -236,6 +306,37 @@ describe("restart_unregistered under wine #wine", function()
         restart_outcome = "not_restarted", restart_why = "not registered for restart: stays down" }, res.R.app)
       assert.equal(0, res.R.after)
       assert.equal(first.pid, report(h.ready).pid)
+    end)
+
+  it("brings it back through the command-line tool's run "
+    .. "--restart-unregistered", function()
+      local held = fx.file("held.bin", "old")
+      local h, first = start_holder(held, fx.dir)
+      local tool = win(H.ROOT .. "/bin/restartmanager")
+      local res = run([[
+        arg = { [0] = ]] .. lit(tool) .. [[, "run", "--file",
+          ]] .. lit(win(held)) .. [[, "--force", "--timeout", "1",
+          "--restart-unregistered", "--", "cmd.exe", "/c", "exit 0" }
+        local cli = require "restartmanager.cli"
+        local out, err = {}, {}
+        local sink = function(t) return { write = function(_, ...)
+          for _, s in ipairs { ... } do t[#t + 1] = s end end,
+          flush = function() end } end
+        R.rc = cli.main(arg, sink(out), sink(err))
+        R.out, R.err = table.concat(out), table.concat(err)
+      ]])
+      assert.equal(0, res.R.rc, res.R.err .. res.R.out)
+      assert.is_true(H.gone(h.pid))
+      local again = H.wait_for(function()
+        local r = report(h.ready)
+        return r and r.pid ~= first.pid and r
+      end, "the restarted winholder's report")
+      assert.matches("restarted pid " .. first.pid .. " %(winholder%.exe%) "
+        .. "from its capture %(its command line%): pid " .. again.pid .. "\n",
+        res.R.err .. res.R.out)
+      assert.equal(first.line, again.line)
+      assert.equal(first.cwd, again.cwd)
+      assert.equal(MARK, again.mark)
     end)
 
   it("brings back Wine's notepad, with its document, directory and "
