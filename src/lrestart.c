@@ -261,7 +261,16 @@ static int capture_gc(lua_State *L) {
 }
 
 /***
- * What restarting a process needs, read now (Linux): before it is stopped.
+ * What restarting a process needs, read now: before it is stopped. Linux:
+ * the fields below. Windows: read from the live process (its parameters,
+ * checked to be the very process), `pid`, `start_time`, `ppid` (its
+ * creator's pid, which Windows does not reparent), `executable`, `cwd`,
+ * `command_line` (one string, as the process has it), `argv` (that line as
+ * `CommandLineToArgvW` splits it), `env` (the "=C:=C:\dir" ones included),
+ * `console` (a console program), `user` (its SID), `elevated`,
+ * `other_user` (not the caller's user), `would_elevate` (the caller is
+ * elevated and it was not); a process of another bitness than the module
+ * is refused (50). See docs/windows.md.
  * @function capture
  * @tparam integer|table process a pid, or `{pid=, start_time=}` (then
  * only that very process)
@@ -405,7 +414,13 @@ static int l_running_again(lua_State *L) {
 }
 
 /***
- * Starts a captured program again (Linux), as the captured user, group and
+ * Starts a captured program again. On Windows: `CreateProcessW` with the
+ * captured executable, command line (as is), directory and environment, a
+ * console program in a console of its own, out of the caller's job when it
+ * may be left; refused (5) for another user's process or one that was not
+ * elevated when the caller is; `via` only "command", no `command`; the
+ * results: the pid, "detached", and why it stayed in the caller's job when
+ * it did. On Linux: as the captured user, group and
  * groups, with the captured arguments, environment and working directory,
  * never with the caller's privileges, and so that it outlives the caller:
  * as a transient service of the user's own systemd manager when its
@@ -540,29 +555,9 @@ static int capture_gc(lua_State *L) {
   return 0;
 }
 
-/***
- * What restarting a process needs, read now (Windows): before it is
- * stopped. Read from the live process, checked to be the very process
- * (its creation time), never guessed: a process whose memory this build
- * cannot read (another bitness: a 32-bit program seen from the 64-bit
- * module, or the reverse) is refused.
- * @function capture
- * @tparam integer|table process a pid, or `{pid=, start_time=}` (then
- * only that very process)
- * @treturn[1] table `pid`, `start_time`, `ppid` (the pid of the process
- * that created it; Windows does not reparent, so it may name another
- * process by now), `executable`, `cwd` (its current directory),
- * `command_line` (one string, exactly as the process got it), `argv`
- * (that line split as `CommandLineToArgvW` splits it), `env` (array of
- * "NAME=value", in order, the hidden "=C:=C:\dir" ones included),
- * `console` (its image is a console program), `user` (its user's SID),
- * `elevated` (its token is elevated), `other_user` (its user is not the
- * caller's), `would_elevate` (the caller is elevated and it was not)
- * @treturn[2] nil
- * @treturn[2] string message
- * @treturn[2] integer Win32 error code (2: no such process, 5: not
- * allowed to read it, 50: a process of another bitness)
- */
+/* capture on Windows (documented above): read from the live process by
+ * windows/capture.c, refused (nil, message, code) when it cannot be read
+ * whole: 2 no such process, 5 not allowed, 50 another bitness. */
 static int l_capture(lua_State *L) {
   rm_unique_process p = {0, 0};
   rm_win_capture *c;
@@ -595,27 +590,9 @@ static int l_capture(lua_State *L) {
   return 1;
 }
 
-/***
- * Starts a captured program again (Windows): `CreateProcessW` with the
- * captured executable, command line (as is), current directory and
- * environment; no handle of the caller's inherited; a console program in a
- * console of its own; out of the caller's job when the caller runs in one
- * that may be left, so that it does not end with the caller.
- *
- * Refused (code 5): a capture of another user than the caller's, or of a
- * process that was not elevated when the caller is (it would get the
- * caller's rights). Code 2 when the executable is gone.
- * @function restart_captured
- * @tparam table capture as `capture` gave it
- * @tparam[opt] table opts `via`: only "command" on Windows
- * @treturn[1] integer the pid of the program
- * @treturn[1] string how: "detached"
- * @treturn[1] string|nil why it stayed in the caller's job, when it did
- * @treturn[2] nil
- * @treturn[2] string message
- * @treturn[2] integer Win32 error code (5: refused, 2: the executable is
- * gone, else what CreateProcessW said)
- */
+/* restart_captured on Windows (documented above): CreateProcessW through
+ * windows/capture.c, after the refusals that keep the program from getting
+ * another user's or more rights than it had. */
 static int l_restart_captured(lua_State *L) {
   static const char *const vias[] = {"command", NULL};
   rm_win_relaunch l;
