@@ -1,7 +1,7 @@
 /***
  * Bringing programs back: `exec` (both platforms; it fails clearly on
- * Windows), `capture` and `restart_captured` (both platforms), and
- * `running_again` (Linux), of `restartmanager.core`.
+ * Windows), `capture`, `restart_captured` and `running_again` (both
+ * platforms), of `restartmanager.core`.
  *
  * `capture` reads, before a process is stopped, what restarting it needs
  * when it never registered for restart; `restart_captured` starts it again
@@ -393,7 +393,9 @@ static void launch_of(lua_State *L, int t, rm_native_relaunch *l) {
 /***
  * Whether a captured program runs again: a live process of the same user
  * running the same executable with the same arguments (the captured
- * process itself, when it was not stopped after all). Linux.
+ * process itself, when it was not stopped after all). On Windows: of the
+ * caller's user, the same executable (without regard to case) and the same
+ * command line, the caller excepted.
  * @function running_again
  * @tparam table capture as `capture` gave it
  * @treturn integer|nil its pid, or nil
@@ -417,7 +419,8 @@ static int l_running_again(lua_State *L) {
  * Starts a captured program again. On Windows: `CreateProcessW` with the
  * captured executable, command line (as is), directory and environment, a
  * console program in a console of its own, out of the caller's job when it
- * may be left; refused (5) for another user's process or one that was not
+ * may be left, unless it runs again (`running_again`: then its pid and
+ * "running"); refused (5) for another user's process or one that was not
  * elevated when the caller is; `via` only "command", no `command`; the
  * results: the pid, "detached", and why it stayed in the caller's job when
  * it did. On Linux: as the captured user, group and
@@ -648,6 +651,11 @@ static int l_restart_captured(lua_State *L) {
     snprintf(msg, sizeof msg, "'%s' is gone", l.exe);
     return rm_push_failure(L, RM_E_FILE_NOT_FOUND, msg);
   }
+  if (rm_win_find_running(l.exe, l.line, &pid) == RM_OK && pid != 0) {
+    lua_pushinteger(L, (lua_Integer)pid);
+    lua_pushliteral(L, "running");
+    return 2;
+  }
   rc = rm_win_relaunch_start(&l, &pid, note, msg);
   if (rc != RM_OK) return rm_push_failure(L, rc, msg);
   lua_pushinteger(L, (lua_Integer)pid);
@@ -659,15 +667,27 @@ static int l_restart_captured(lua_State *L) {
   return 2;
 }
 
+/* running_again on Windows (documented above). */
+static int l_running_again(lua_State *L) {
+  const char *exe, *line;
+  uint32_t pid = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  exe = str_field(L, 1, "executable");
+  line = str_field(L, 1, "command_line");
+  if (rm_win_find_running(exe, line, &pid) == RM_OK && pid != 0)
+    lua_pushinteger(L, (lua_Integer)pid);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 #endif
 
 static const luaL_Reg restart_functions[] = {
   {"exec", l_exec},
   {"capture", l_capture},
   {"restart_captured", l_restart_captured},
-#ifndef _WIN32
   {"running_again", l_running_again},
-#endif
   {NULL, NULL}};
 
 void rm_open_restart(lua_State *L) {

@@ -148,6 +148,11 @@ describe("restart_unregistered under wine #wine", function()
           via = { pcall(core.restart_captured, R.c, { via = "unit" }) },
           line = { pcall(core.restart_captured, with(R.c, { command_line = 1 })) },
         }
+        -- it runs: not started a second time
+        R.again = { core.restart_captured(R.c) }
+        R.running = core.running_again(R.c)
+        R.other_line = core.running_again(with(R.c,
+          { command_line = R.c.command_line .. " more" }))
         R.still = #assert(rm.who_uses({ ]] .. lit(win(held)) .. [[ }))
       ]])
       local c = res.R.c
@@ -210,6 +215,9 @@ describe("restart_unregistered under wine #wine", function()
       assert.matches("invalid option 'unit'", refused.via[2])
       assert.is_false(refused.line[1])
       assert.matches("command_line", refused.line[2])
+      assert.same({ r.pid, "running" }, res.R.again)
+      assert.equal(r.pid, res.R.running)
+      assert.is_nil(res.R.other_line)
       -- nothing was started: one process holds the file, the first
       assert.equal(1, res.R.still)
       assert.equal(r.pid, report(h.ready).pid)

@@ -14,8 +14,10 @@
  * seen from the 64-bit build, or the reverse) lays its parameters out
  * otherwise: refused, never read at the wrong offsets.
  *
- * The restart: CreateProcessW with the captured executable, command line
- * (as is), directory and environment block; nothing inherited; a console
+ * The restart: nothing when the program runs again (the same executable
+ * and command line, of the caller's user); else CreateProcessW with the
+ * captured executable, command line (as is), directory and environment
+ * block; nothing inherited; a console
  * program gets a console of its own; out of the caller's job when it is in
  * one that may be left, so that the program does not end with the
  * installer.
@@ -29,6 +31,7 @@
 #include <windows.h>
 #include <sddl.h>
 #include <shellapi.h>
+#include <tlhelp32.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +488,59 @@ done:
     if (!msg[0]) say(msg, rc, p->pid, "capture");
   }
   return rc;
+}
+
+/* Whether two paths (UTF-8) are equal without regard to case. */
+static int same_path(const char *a, const char *b) {
+  unsigned rc = RM_OK;
+  WCHAR *wa = rm_win_to_wide(a, &rc), *wb = rm_win_to_wide(b, &rc);
+  int same = wa && wb &&
+             rm_win_compare_nocase(wa, -1, wb, -1) == 0;
+  free(wa);
+  free(wb);
+  return same;
+}
+
+/* The file name part of a UTF-8 path. */
+static const char *base_name(const char *p) {
+  const char *b = p;
+  for (; *p; p++)
+    if (*p == '\\' || *p == '/') b = p + 1;
+  return b;
+}
+
+unsigned rm_win_find_running(const char *exe, const char *line,
+                             uint32_t *pid) {
+  PROCESSENTRY32W pe;
+  HANDLE snap;
+  DWORD self = GetCurrentProcessId();
+  *pid = 0;
+  snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE) return rm_win_last_error();
+  pe.dwSize = sizeof pe;
+  if (Process32FirstW(snap, &pe)) {
+    do {
+      rm_unique_process p;
+      rm_win_capture c;
+      char msg[RM_WIN_CAPTURE_MSG_SIZE], *name;
+      int same;
+      if (pe.th32ProcessID == 0 || pe.th32ProcessID == self) continue;
+      /* the file name first: most processes are never opened */
+      name = rm_win_utf8_dup(pe.szExeFile);
+      same = name && same_path(name, base_name(exe));
+      free(name);
+      if (!same) continue;
+      p.pid = (uint32_t)pe.th32ProcessID;
+      p.start_time = 0;
+      if (rm_win_capture_take(&p, &c, msg) != RM_OK) continue;
+      if (!c.other_user && same_path(c.exe, exe) &&
+          strcmp(c.line, line) == 0)
+        *pid = c.process.pid;
+      rm_win_capture_free(&c);
+    } while (*pid == 0 && Process32NextW(snap, &pe));
+  }
+  CloseHandle(snap);
+  return RM_OK;
 }
 
 /* The environment strings as one UTF-16 block, NULL (and *rc) on failure. */

@@ -59,6 +59,13 @@ void rm_win_capture_free(rm_win_capture *c);
 /* The caller's own user (SID as text, malloc'd) and elevation. */
 unsigned rm_win_caller_user(char **user, int *elevated);
 
+/* A live process, other than the caller, of the caller's user whose
+ * executable is exe (compared without regard to case) and whose command
+ * line is line: its pid into *pid (0 when none). For "is it running
+ * again". */
+unsigned rm_win_find_running(const char *exe, const char *line,
+                             uint32_t *pid);
+
 /* What to start. */
 typedef struct rm_win_relaunch {
   const char *exe;
