@@ -113,6 +113,7 @@ build = {
             "src/progress.c",
             "src/restartmanager.c",
             "src/windows/backend.c",
+            "src/windows/capture.c",
             "src/windows/cmdline.c",
             "src/windows/console.c",
             "src/windows/process.c",

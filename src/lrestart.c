@@ -1,14 +1,15 @@
 /***
  * Bringing programs back: `exec` (both platforms; it fails clearly on
- * Windows), and on Linux `capture` and `restart_captured`, of
- * `restartmanager.core`.
+ * Windows), `capture`, `restart_captured` and `running_again` (both
+ * platforms), of `restartmanager.core`.
  *
  * `capture` reads, before a process is stopped, what restarting it needs
  * when it never registered for restart; `restart_captured` starts it again
- * from such a capture, as its own user, outside the caller (in the user's
- * systemd manager where there is one). The Lua layer decides which
- * applications qualify (`restart_unregistered`); these two refuse the
- * unsafe cases on their own as well.
+ * from such a capture, outside the caller: on Linux as its own user (in
+ * the user's systemd manager where there is one), on Windows with
+ * CreateProcessW, as the caller's user, which must be its own. The Lua
+ * layer decides which applications qualify (`restart_unregistered`); these
+ * two refuse the unsafe cases on their own as well.
  *
  * @module restartmanager.core
  */
@@ -27,6 +28,9 @@
 
 #include "native/capture.h"
 #include "native/restartreg.h"
+#else
+#include "windows/capture.h"
+#include "windows/wutil.h"
 #endif
 
 /* A Lua-owned, NULL-terminated array of the strings of the array at idx
@@ -47,7 +51,10 @@ static const char **string_array(lua_State *L, int idx, const char *what,
     if (strlen(s) != len)
       luaL_error(L, "bad field '%s' (no '\\0' allowed, at index %d)", what,
                  (int)(i + 1));
-    if (need_eq && (!strchr(s, '=') || s[0] == '='))
+    /* Windows keeps a drive's directory as "=C:=C:\\dir": a name may
+     * start with '=' there (need_eq 2) */
+    if (need_eq && (s[0] == '\0' || !strchr(s + 1, '=') ||
+                    (need_eq == 1 && s[0] == '=')))
       luaL_error(L, "bad field '%s' (\"NAME=value\" expected at index %d)",
                  what, (int)(i + 1));
     v[i] = s;
@@ -176,8 +183,6 @@ static int l_exec(lua_State *L) {
   return rm_push_failure(L, rc, msg);
 }
 
-#ifndef _WIN32
-
 static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_pushinteger(L, v);
   lua_setfield(L, -2, k);
@@ -203,6 +208,51 @@ static void set_strings(lua_State *L, const char *k, char **v, size_t n) {
   lua_setfield(L, -2, k);
 }
 
+static const char *str_field(lua_State *L, int t, const char *k) {
+  const char *s;
+  size_t len;
+  lua_getfield(L, t, k);
+  if (lua_type(L, -1) != LUA_TSTRING)
+    luaL_error(L, "bad field '%s' of the capture (string expected, got %s)",
+               k, luaL_typename(L, -1));
+  s = lua_tolstring(L, -1, &len);
+  if (strlen(s) != len)
+    luaL_error(L, "bad field '%s' of the capture (no '\\0' allowed)", k);
+  lua_pop(L, 1); /* still referenced by the table */
+  return s;
+}
+
+static int bool_field(lua_State *L, int t, const char *k) {
+  int v;
+  lua_getfield(L, t, k);
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* The process argument of capture: a pid, or {pid=, start_time=}. */
+static void process_arg(lua_State *L, rm_unique_process *p) {
+  if (lua_istable(L, 1)) {
+    lua_getfield(L, 1, "pid");
+    lua_getfield(L, 1, "start_time");
+    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
+      luaL_argerror(L, 1, "{pid=, start_time=} expected");
+    p->pid = (uint32_t)lua_tointeger(L, -2);
+    p->start_time = (uint64_t)lua_tointeger(L, -1);
+    luaL_argcheck(L, lua_tointeger(L, -2) > 0 &&
+                     lua_tointeger(L, -2) <= (lua_Integer)UINT32_MAX,
+                  1, "pid must be a positive pid");
+    lua_pop(L, 2);
+  } else {
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, pid > 0 && pid <= (lua_Integer)UINT32_MAX, 1,
+                  "pid must be a positive pid");
+    p->pid = (uint32_t)pid;
+  }
+}
+
+#ifndef _WIN32
+
 /* A capture, with the malloc'd parts freed by __gc should a Lua error
  * interrupt the conversion. */
 static int capture_gc(lua_State *L) {
@@ -211,7 +261,16 @@ static int capture_gc(lua_State *L) {
 }
 
 /***
- * What restarting a process needs, read now (Linux): before it is stopped.
+ * What restarting a process needs, read now: before it is stopped. Linux:
+ * the fields below. Windows: read from the live process (its parameters,
+ * checked to be the very process), `pid`, `start_time`, `ppid` (its
+ * creator's pid, which Windows does not reparent), `executable`, `cwd`,
+ * `command_line` (one string, as the process has it), `argv` (that line as
+ * `CommandLineToArgvW` splits it), `env` (the "=C:=C:\dir" ones included),
+ * `console` (a console program), `user` (its SID), `elevated`,
+ * `other_user` (not the caller's user), `would_elevate` (the caller is
+ * elevated and it was not); a process of another bitness than the module
+ * is refused (50). See docs/windows.md.
  * @function capture
  * @tparam integer|table process a pid, or `{pid=, start_time=}` (then
  * only that very process)
@@ -238,23 +297,7 @@ static int l_capture(lua_State *L) {
   char msg[RM_NATIVE_MSG_SIZE];
   unsigned rc;
   size_t i;
-  if (lua_istable(L, 1)) {
-    lua_getfield(L, 1, "pid");
-    lua_getfield(L, 1, "start_time");
-    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
-      return luaL_argerror(L, 1, "{pid=, start_time=} expected");
-    p.pid = (uint32_t)lua_tointeger(L, -2);
-    p.start_time = (uint64_t)lua_tointeger(L, -1);
-    luaL_argcheck(L, lua_tointeger(L, -2) > 0 &&
-                     lua_tointeger(L, -2) <= (lua_Integer)UINT32_MAX,
-                  1, "pid must be a positive pid");
-    lua_pop(L, 2);
-  } else {
-    lua_Integer pid = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, pid > 0 && pid <= (lua_Integer)UINT32_MAX, 1,
-                  "pid must be a positive pid");
-    p.pid = (uint32_t)pid;
-  }
+  process_arg(L, &p);
   c = (rm_native_capture *)lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   lua_createtable(L, 0, 1);
@@ -307,28 +350,6 @@ static lua_Integer int_field(lua_State *L, int t, const char *k,
   return v;
 }
 
-static const char *str_field(lua_State *L, int t, const char *k) {
-  const char *s;
-  size_t len;
-  lua_getfield(L, t, k);
-  if (lua_type(L, -1) != LUA_TSTRING)
-    luaL_error(L, "bad field '%s' of the capture (string expected, got %s)",
-               k, luaL_typename(L, -1));
-  s = lua_tolstring(L, -1, &len);
-  if (strlen(s) != len)
-    luaL_error(L, "bad field '%s' of the capture (no '\\0' allowed)", k);
-  lua_pop(L, 1); /* still referenced by the table */
-  return s;
-}
-
-static int bool_field(lua_State *L, int t, const char *k) {
-  int v;
-  lua_getfield(L, t, k);
-  v = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 static const char *const via_names[] = {NULL, "user_manager", "cgroup",
                                         "detached"};
 
@@ -372,7 +393,9 @@ static void launch_of(lua_State *L, int t, rm_native_relaunch *l) {
 /***
  * Whether a captured program runs again: a live process of the same user
  * running the same executable with the same arguments (the captured
- * process itself, when it was not stopped after all). Linux.
+ * process itself, when it was not stopped after all). On Windows: of the
+ * caller's user, the same executable (without regard to case) and the same
+ * command line, the caller excepted.
  * @function running_again
  * @tparam table capture as `capture` gave it
  * @treturn integer|nil its pid, or nil
@@ -393,7 +416,14 @@ static int l_running_again(lua_State *L) {
 }
 
 /***
- * Starts a captured program again (Linux), as the captured user, group and
+ * Starts a captured program again. On Windows: `CreateProcessW` with the
+ * captured executable, command line (as is), directory and environment, a
+ * console program in a console of its own, out of the caller's job when it
+ * may be left, unless it runs again (`running_again`: then its pid and
+ * "running"); refused (5) for another user's process or one that was not
+ * elevated when the caller is; `via` only "command", no `command`; the
+ * results: the pid, "detached", and why it stayed in the caller's job when
+ * it did. On Linux: as the captured user, group and
  * groups, with the captured arguments, environment and working directory,
  * never with the caller's privileges, and so that it outlives the caller:
  * as a transient service of the user's own systemd manager when its
@@ -519,15 +549,145 @@ static int l_restart_captured(lua_State *L) {
   return 2;
 }
 
+#else /* _WIN32 */
+
+/* A capture, with the malloc'd parts freed by __gc should a Lua error
+ * interrupt the conversion. */
+static int capture_gc(lua_State *L) {
+  rm_win_capture_free((rm_win_capture *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* capture on Windows (documented above): read from the live process by
+ * windows/capture.c, refused (nil, message, code) when it cannot be read
+ * whole: 2 no such process, 5 not allowed, 50 another bitness. */
+static int l_capture(lua_State *L) {
+  rm_unique_process p = {0, 0};
+  rm_win_capture *c;
+  char msg[RM_WIN_CAPTURE_MSG_SIZE];
+  unsigned rc;
+  process_arg(L, &p);
+  c = (rm_win_capture *)lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, capture_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  rc = rm_win_capture_take(&p, c, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+  lua_createtable(L, 0, 12);
+  set_int(L, "pid", (lua_Integer)c->process.pid);
+  set_int(L, "start_time", (lua_Integer)c->process.start_time);
+  set_int(L, "ppid", (lua_Integer)c->ppid);
+  set_str(L, "executable", c->exe);
+  set_str(L, "cwd", c->cwd);
+  set_str(L, "command_line", c->line);
+  set_strings(L, "argv", c->argv, c->argc);
+  set_strings(L, "env", c->envp, c->envc);
+  set_bool(L, "console", c->console);
+  set_str(L, "user", c->user);
+  set_bool(L, "elevated", c->elevated);
+  set_bool(L, "other_user", c->other_user);
+  set_bool(L, "would_elevate", c->would_elevate);
+  rm_win_capture_free(c);
+  return 1;
+}
+
+/* restart_captured on Windows (documented above): CreateProcessW through
+ * windows/capture.c, after the refusals that keep the program from getting
+ * another user's or more rights than it had. */
+static int l_restart_captured(lua_State *L) {
+  static const char *const vias[] = {"command", NULL};
+  rm_win_relaunch l;
+  const char *user;
+  char *me = NULL;
+  char msg[RM_WIN_CAPTURE_MSG_SIZE], note[RM_WIN_CAPTURE_MSG_SIZE];
+  WCHAR *wexe;
+  DWORD attrs;
+  uint32_t pid = 0;
+  unsigned rc = RM_OK;
+  int me_elevated = 0, same;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "via");
+    luaL_checkoption(L, -1, "command", vias);
+    lua_getfield(L, 2, "command");
+    if (!lua_isnil(L, -1))
+      return luaL_argerror(L, 2, "bad field 'command' (not on Windows)");
+    lua_pop(L, 2);
+  }
+  lua_settop(L, 1);
+  memset(&l, 0, sizeof l);
+  l.exe = str_field(L, 1, "executable");
+  l.line = str_field(L, 1, "command_line");
+  l.cwd = str_field(L, 1, "cwd");
+  user = str_field(L, 1, "user");
+  l.console = bool_field(L, 1, "console");
+  lua_getfield(L, 1, "env");
+  l.envp = string_array(L, lua_gettop(L), "env", &l.envc, 2);
+  rc = rm_win_caller_user(&me, &me_elevated);
+  if (rc != RM_OK)
+    return rm_push_failure(L, rc, "cannot read the caller's own user");
+  same = strcmp(me, user) == 0;
+  free(me);
+  if (!same)
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
+                     "a process of another user is never restarted from a "
+                     "capture: it would run as the caller");
+  if (me_elevated && !bool_field(L, 1, "elevated"))
+    return rm_push_failure(L, RM_E_ACCESS_DENIED,
+                     "a process that was not elevated is never restarted "
+                     "from an elevated caller's capture: it would get the "
+                     "caller's rights");
+  wexe = rm_win_to_wide(l.exe, &rc);
+  if (!wexe)
+    return luaL_error(L, "bad field 'executable' of the capture (UTF-8 "
+                         "expected)");
+  attrs = GetFileAttributesW(wexe);
+  free(wexe);
+  if (attrs == INVALID_FILE_ATTRIBUTES ||
+      (attrs & FILE_ATTRIBUTE_DIRECTORY)) {
+    snprintf(msg, sizeof msg, "'%s' is gone", l.exe);
+    return rm_push_failure(L, RM_E_FILE_NOT_FOUND, msg);
+  }
+  if (rm_win_find_running(l.exe, l.line, &pid) == RM_OK && pid != 0) {
+    lua_pushinteger(L, (lua_Integer)pid);
+    lua_pushliteral(L, "running");
+    return 2;
+  }
+  rc = rm_win_relaunch_start(&l, &pid, note, msg);
+  if (rc != RM_OK) return rm_push_failure(L, rc, msg);
+  lua_pushinteger(L, (lua_Integer)pid);
+  lua_pushliteral(L, "detached");
+  if (note[0]) {
+    lua_pushstring(L, note);
+    return 3;
+  }
+  return 2;
+}
+
+/* running_again on Windows (documented above). */
+static int l_running_again(lua_State *L) {
+  const char *exe, *line;
+  uint32_t pid = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  exe = str_field(L, 1, "executable");
+  line = str_field(L, 1, "command_line");
+  if (rm_win_find_running(exe, line, &pid) == RM_OK && pid != 0)
+    lua_pushinteger(L, (lua_Integer)pid);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
 #endif
 
 static const luaL_Reg restart_functions[] = {
   {"exec", l_exec},
-#ifndef _WIN32
   {"capture", l_capture},
   {"restart_captured", l_restart_captured},
   {"running_again", l_running_again},
-#endif
   {NULL, NULL}};
 
 void rm_open_restart(lua_State *L) {

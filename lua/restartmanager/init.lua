@@ -170,12 +170,16 @@ M.who_uses = session.who_uses
 -- Without luasystem (Debian: lua-system) the clock counts whole seconds.
 --
 -- Programs that never registered for restart stay down unless
--- `restart_unregistered` covers them (Linux): they are then brought back
--- from what was captured before the stop, as their own user, detached from
+-- `restart_unregistered` covers them: they are then brought back from what
+-- was captured before the stop. On Linux as their own user, detached from
 -- the caller and outside its cgroup (in the user's systemd manager where
 -- there is one), never when they are set-ID programs, run in another PID
--- or mount namespace, or have a controlling terminal. What stayed down is
--- `plan.down` (each with `down_why`); the result is still true.
+-- or mount namespace, or have a controlling terminal. On Windows from their
+-- command line as captured, with their environment and current directory,
+-- outside the caller's job where it may be left, never when they are
+-- services, run as another user, or were not elevated while the caller is.
+-- What stayed down is `plan.down` (each with `down_why`); the result is
+-- still true.
 --
 -- Programs someone works in on a terminal (their standard input, output or
 -- error is their controlling terminal) are not stopped without asking:

@@ -36,15 +36,19 @@
 --    }
 --
 -- Programs that never registered for restart are brought back only with
--- `restart_unregistered`, from what was captured before they were stopped
--- (Linux): through their own systemd service unit when they run in one,
+-- `restart_unregistered`, from what was captured before they were stopped.
+-- On Linux: through their own systemd service unit when they run in one,
 -- else through their desktop application id (`gio launch` of its desktop
 -- file), else from their command line, as their own user with their
 -- environment and working directory. Never from a capture: a set-user-ID
 -- or set-group-ID program, a process of another PID or mount namespace
 -- (a container), a process with a controlling terminal (it cannot get its
--- terminal back). A process whose parent is stopped too and runs the same
--- program comes back with its parent, not on its own.
+-- terminal back). On Windows: from their command line, as captured, with
+-- their environment and current directory (a console program in a console
+-- of its own). Never from a capture there: a service, a process of another
+-- user than the caller's, a process that was not elevated when the caller
+-- is. A process whose parent is stopped too and runs the same program
+-- comes back with its parent, not on its own.
 --
 -- Applications a never-touch rule matches are spared: a `no_shutdown`
 -- process filter keeps them running (and therefore not restarted either),
@@ -308,9 +312,13 @@ end
 function P.captured(c)
   if type(c) ~= "table" then return nil end
   local names = {}
-  for i, e in ipairs(c.env or {}) do names[i] = e:match("^[^=]*") end
+  -- (Windows keeps a drive's directory as "=C:=C:\dir")
+  for i, e in ipairs(c.env or {}) do names[i] = e:match("^=?[^=]*") end
   table.sort(names)
   return { executable = c.executable, argv = c.argv, cwd = c.cwd,
+    command_line = c.command_line, console = c.console, user = c.user,
+    elevated = c.elevated, other_user = c.other_user,
+    would_elevate = c.would_elevate,
     uid = c.uid, gid = c.gid, groups = c.groups, ppid = c.ppid,
     unit = c.unit, user_unit = c.user_unit, app_id = c.app_id,
     setid = c.setid, other_pid_namespace = c.other_pid_namespace,
@@ -333,6 +341,18 @@ local function capture_restart(e, by_pid)
     return nil, "set-user-ID or set-group-ID program: never restarted from "
       .. "a capture; stays down"
   end
+  if windows and e.type == "service" then
+    return nil, "a service: only the Service Control Manager starts it, "
+      .. "never a capture; stays down"
+  end
+  if c.other_user then
+    return nil, "runs as another user: restarted from a capture it would "
+      .. "run as this one; stays down"
+  end
+  if c.would_elevate then
+    return nil, "was not elevated: restarted from this elevated process "
+      .. "it would be; stays down"
+  end
   local unit = c.unit and c.unit:match("%.service$") and not c.app_id
   if c.other_pid_namespace or (c.other_mount_namespace and not unit) then
     return nil, "runs in another PID or mount namespace (a container): "
@@ -342,9 +362,12 @@ local function capture_restart(e, by_pid)
     return nil, "has a controlling terminal: it cannot get it back; stays "
       .. "down"
   end
+  -- (Windows does not reparent: a pid of a creator that ended may name a
+  -- younger process by now)
   local parent = by_pid[c.ppid]
   if parent and parent.action == "stop" and parent.executable
-      and parent.executable == e.executable then
+      and parent.executable == e.executable
+      and (parent.start_time or 0) <= (c.start_time or 0) then
     return "parent", ("comes back with its parent, pid %d (the same "
       .. "program)"):format(c.ppid)
   end
@@ -430,7 +453,7 @@ Plan.__name = "restartmanager.plan"
 -- application without saying which)), `terminal` (someone may be working in
 -- it on a terminal), `ask`
 -- (it is stopped only when the call's `ask` function says yes), `capture`
--- (what was captured for a restart, Linux; the plan's data and the log
+-- (what was captured for a restart; the plan's data and the log
 -- show it without the environment's values), `restart_via` ("unit",
 -- "desktop" or "command" for a program brought back from its capture),
 -- `with_parent` (the pid of the stopped parent it comes back with),

@@ -11,7 +11,7 @@
 -- * `register`: register the resources
 -- * `list`: list who uses them
 -- * `capture`: read, before anything is stopped, what restarting each
---   application needs when it never registered (Linux; `core.capture`),
+--   application needs when it never registered (`core.capture`),
 --   and whether someone works in it on a terminal
 -- * `plan`: apply the policy; warn about processes that could not be
 --   inspected when that is no reason to refuse
@@ -31,7 +31,8 @@
 --   stop)
 -- * `restart_captured`: bring back, from their capture, the programs that
 --   never registered and that `restart_unregistered` covers: through their
---   systemd unit, their desktop application id or their command line
+--   systemd unit, their desktop application id or their command line (on
+--   Windows, their command line)
 -- * `tally`: what was stopped and did not come back (`plan.down`)
 --
 -- Then `report` ends the session and gives the result. Steps up to `spare`

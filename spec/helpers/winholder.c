@@ -22,6 +22,14 @@
  *                                    (a tray or background program)
  *   winholder read FILE READY        holds FILE open for reading, sharing
  *                                    read, write and delete
+ *   winholder report FILE READY ...  holds FILE open with no sharing, and
+ *                                    writes into READY, after its pid, what
+ *                                    it runs with, each as hexadecimal
+ *                                    UTF-8: "line" (its command line),
+ *                                    "cwd" (its current directory), "mark"
+ *                                    (its variable WINHOLDER_MARK; "none"
+ *                                    when unset); the words after READY
+ *                                    are only there to be reported
  *   winholder nap MS                 sleeps MS milliseconds and exits (for
  *                                    Lua programs, which cannot sleep)
  */
@@ -49,7 +57,23 @@ static void note(const char *text) {
   CloseHandle(f);
 }
 
-static void ready(const WCHAR *path) {
+/* " KEY HEX\n" for the UTF-8 of w (NULL: "none") at the end of buf. */
+static void report(char *buf, size_t size, const char *key, const WCHAR *w) {
+  char u[32768];
+  size_t at = strlen(buf), i;
+  int n = 0;
+  if (w)
+    n = WideCharToMultiByte(CP_UTF8, 0, w, -1, u, (int)sizeof u, NULL, NULL);
+  if (w && n <= 0) exit(3);
+  at += (size_t)snprintf(buf + at, size - at, "%s ", key);
+  if (!w) at += (size_t)snprintf(buf + at, size - at, "none");
+  else if (n == 1) at += (size_t)snprintf(buf + at, size - at, "-");
+  for (i = 0; w && i + 1 < (size_t)n && at + 3 < size; i++)
+    at += (size_t)snprintf(buf + at, size - at, "%02x", (unsigned char)u[i]);
+  snprintf(buf + at, size - at, "\n");
+}
+
+static void ready_with(const WCHAR *path, const char *more) {
   WCHAR tmp[MAX_PATH + 8];
   char text[64];
   DWORD n;
@@ -60,9 +84,12 @@ static void ready(const WCHAR *path) {
   f = CreateFileW(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
   if (f == INVALID_HANDLE_VALUE) exit(3);
   WriteFile(f, text, (DWORD)strlen(text), &n, NULL);
+  if (more) WriteFile(f, more, (DWORD)strlen(more), &n, NULL);
   CloseHandle(f);
   if (!MoveFileExW(tmp, path, MOVEFILE_REPLACE_EXISTING)) exit(3);
 }
+
+static void ready(const WCHAR *path) { ready_with(path, NULL); }
 
 static LRESULT CALLBACK proc(HWND w, UINT m, WPARAM wp, LPARAM lp) {
   char line[64];
@@ -113,7 +140,7 @@ int main(void) {
   }
   if (!argv || argc < 4) {
     fprintf(stderr, "usage: winholder exclusive|read|map|window|refuse|ignore|"
-                    "hidden FILE READY [LOG]\n");
+                    "hidden|report FILE READY [LOG]\n");
     return 2;
   }
   if (wcscmp(argv[1], L"exclusive") == 0) {
@@ -121,6 +148,25 @@ int main(void) {
                     OPEN_ALWAYS, 0, NULL);
     if (f == INVALID_HANDLE_VALUE) return 3;
     ready(argv[3]);
+    for (;;) Sleep(INFINITE);
+  }
+  if (wcscmp(argv[1], L"report") == 0) {
+    static char text[3 * 65536 + 256];
+    static WCHAR cwd[32768], mark[32768];
+    DWORD n;
+    f = CreateFileW(argv[2], GENERIC_READ | GENERIC_WRITE, 0, NULL,
+                    OPEN_ALWAYS, 0, NULL);
+    if (f == INVALID_HANDLE_VALUE) return 3;
+    if (!GetCurrentDirectoryW(32768, cwd)) return 3;
+    n = GetEnvironmentVariableW(L"WINHOLDER_MARK", mark, 32768);
+    text[0] = '\0';
+    report(text, sizeof text, "line", GetCommandLineW());
+    report(text, sizeof text, "cwd", cwd);
+    report(text, sizeof text, "mark", n > 0 || GetLastError() !=
+                                              ERROR_ENVVAR_NOT_FOUND
+                                          ? mark
+                                          : NULL);
+    ready_with(argv[3], text);
     for (;;) Sleep(INFINITE);
   }
   if (wcscmp(argv[1], L"read") == 0) {
