@@ -218,12 +218,51 @@ function W.quiet()
   assert(rc == 0, "the wineserver still runs: a Windows program was left")
 end
 
--- The environment words every directly started Windows program gets.
-local function wine_words(opts)
+-- The environment words (quoted, for `env`) of a Windows program started
+-- directly under Wine: the specs' prefix, W.LOCALE, no debug output. opts:
+--   display  the X display (W.xvfb) for programs with windows
+--   store    for the Windows Lua (lua.exe) with the project's modules and
+--            the x86_64 core: the win32 engine, its per-user store in this
+--            directory's restartmanager\ (LOCALAPPDATA)
+--   env      more "NAME=value" words (quoted)
+function W.words(opts)
+  opts = opts or {}
   local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
     "WINEDEBUG=-all" }
   if opts.display then words[#words + 1] = "DISPLAY=" .. opts.display end
+  if opts.store then
+    words[#words + 1] = "RESTARTMANAGER_ENGINE=win32"
+    words[#words + 1] = "LOCALAPPDATA=" .. H.q(W.winpath(opts.store))
+    words[#words + 1] = "LUA_CPATH=" .. H.q(W.winpath(W.WIN64 .. "/?.dll"))
+    words[#words + 1] = "LUA_PATH=" .. H.q(W.winpath(H.ROOT .. "/lua/?.lua;")
+      .. W.winpath(H.ROOT .. "/lua/?/init.lua;")
+      .. W.winpath("/usr/share/lua/5.4/?.lua"))
+  end
+  for _, e in ipairs(opts.env or {}) do words[#words + 1] = e end
   return table.concat(words, " ")
+end
+
+-- The set-up of a spec of the win32 engine: H.scratch's fixture with
+-- store, a directory for every Windows process of the test (the primary's
+-- and the secondaries'), and run(code, opts), W.run of code after
+-- `core` and `rm` are required, in that store, with the win32 engine
+-- unless opts.engine says otherwise; the run must end well.
+function W.scratch()
+  local fx = H.scratch()
+  fx.store = fx.dir .. "/appdata"
+  H.sh("mkdir -p " .. H.q(fx.store))
+  function fx.run(code, opts)
+    opts = opts or {}
+    opts.engine = opts.engine or "win32"
+    opts.store = fx.store
+    local res = W.run([[
+      local core = require "restartmanager.core"
+      local rm = require "restartmanager"
+    ]] .. code, opts)
+    assert(res.rc == 0, res.out)
+    return res
+  end
+  return fx
 end
 
 -- Starts winholder.exe (spec/helpers/winholder.c) in mode over the file at
@@ -240,7 +279,7 @@ function W.holder(mode, file, opts)
     words[#words + 1] = W.winpath(dir .. "/log")
   end
   for i, w in ipairs(words) do words[i] = H.q(w) end
-  local child = H.start("env " .. wine_words(opts) .. " wine "
+  local child = H.start("env " .. W.words(opts) .. " wine "
     .. H.q(W.WINHOLDER) .. " " .. table.concat(words, " "))
   H.wait_for(function()
     return H.read(dir .. "/ready") or not child.alive()

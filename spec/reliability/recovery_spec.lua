@@ -62,6 +62,27 @@ describe("recovery", function()
     end })
   end
 
+  -- A primary that registers data and is killed (SIGKILL) during its forced
+  -- shutdown, from its progress callback: at "first" (the first report),
+  -- "some" (once something was stopped) or "all" (everything stopped).
+  local function killed_mid_shutdown(data, at)
+    local out = H.lua(([[
+      local core = require "restartmanager.core"
+      local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
+      local s = assert(core.start_session())
+      assert(s:register_resources({ %q }))
+      local at = %q
+      s:shutdown(core.shutdown.force, function(p)
+        if (at == "first") or (at == "some" and p > 0)
+            or (at == "all" and p == 100) then
+          os.execute("kill -KILL " .. me)
+        end
+      end, 5000)
+      print("not killed")
+    ]]):format(data, at))
+    assert.not_matches("not killed", out)
+  end
+
   describe("without pidfd_open", function()
     for _, err in ipairs { "ENOSYS", "EPERM" } do
       it("(" .. err .. ") a shutdown never reports success while the holder runs",
@@ -144,17 +165,7 @@ describe("recovery", function()
         local s2 = app(data)
         reap(s1)
         reap(s2)
-        local out = H.lua(([[
-          local core = require "restartmanager.core"
-          local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
-          local s = assert(core.start_session())
-          assert(s:register_resources({ %q }))
-          s:shutdown(core.shutdown.force, function(p)
-            if p > 0 then os.execute("kill -KILL " .. me) end
-          end, 5000)
-          print("not killed")
-        ]]):format(data))
-        assert.not_matches("not killed", out)
+        killed_mid_shutdown(data, "some")
         pcall(H.wait_for, function() return running { s1, s2 } == 0 end, "")
         assert.equal(0, running { s1, s2 }, "the shutdown did not stop them")
         -- the next session of that user finds the stale session
@@ -172,17 +183,7 @@ describe("recovery", function()
         local data = fx.file("data")
         local s1, first = app(data)
         reap(s1)
-        local out = H.lua(([[
-          local core = require "restartmanager.core"
-          local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
-          local s = assert(core.start_session())
-          assert(s:register_resources({ %q }))
-          s:shutdown(core.shutdown.force, function(p)
-            if p == 100 then os.execute("kill -KILL " .. me) end
-          end, 5000)
-          print("not killed")
-        ]]):format(data))
-        assert.not_matches("not killed", out)
+        killed_mid_shutdown(data, "all")
         assert.is_true(H.gone(first.pid, 10), "the shutdown did not stop it")
         local json = H.cli("recover --json")
         local doc = require("restartmanager.json").decode(json)
@@ -218,21 +219,7 @@ describe("recovery", function()
         local s2 = app(data)
         reap(s1)
         reap(s2)
-        local out = H.lua(([[
-          local core = require "restartmanager.core"
-          local me = io.open("/proc/self/stat"):read("l"):match("^%%d+")
-          local s = assert(core.start_session())
-          assert(s:register_resources({ %q }))
-          local at = %q
-          s:shutdown(core.shutdown.force, function(p)
-            if (at == "first") or (at == "some" and p > 0)
-                or (at == "all" and p == 100) then
-              os.execute("kill -KILL " .. me)
-            end
-          end, 5000)
-          print("not killed")
-        ]]):format(data, at))
-        assert.not_matches("not killed", out)
+        killed_mid_shutdown(data, at)
         local s = assert(core.start_session())
         s:end_session()
         -- each app runs: the first instance (never stopped) or a restart

@@ -216,16 +216,22 @@ describe("services through a real systemd #systemd", function()
       assert.equal(2, #runs("plain.txt.runs"))
     end)
 
+  -- A manager with web.socket listening and its web.service (which serves
+  -- web.txt, "v1") not yet started.
+  local function boot_web()
+    boot(function()
+      return {
+        ["web.socket"] = unit { "[Socket]", "ListenStream=@DIR@/web.sock" },
+        ["web.service"] = service { file = "web.txt" },
+      }
+    end)
+    file("web.txt", "v1\n")
+    assert.equal(0, (select(2, m.systemctl("start web.socket"))))
+  end
+
   it("records the socket stopped with a service: the recovery starts both",
     function()
-      boot(function()
-        return {
-          ["web.socket"] = unit { "[Socket]", "ListenStream=@DIR@/web.sock" },
-          ["web.service"] = service { file = "web.txt" },
-        }
-      end)
-      file("web.txt", "v1\n")
-      assert.equal(0, (select(2, m.systemctl("start web.socket"))))
+      boot_web()
       local r = inside [[
         say("first", ask(DIR .. "/web.sock"))  -- activates it
       ]]
@@ -278,14 +284,7 @@ describe("services through a real systemd #systemd", function()
 
   it("keeps a socket-activated service down mid-update; its socket works afterwards",
     function()
-      boot(function()
-        return {
-          ["web.socket"] = unit { "[Socket]", "ListenStream=@DIR@/web.sock" },
-          ["web.service"] = service { file = "web.txt" },
-        }
-      end)
-      file("web.txt", "v1\n")
-      assert.equal(0, (select(2, m.systemctl("start web.socket"))))
+      boot_web()
       local r = inside [[
         say("first", ask(DIR .. "/web.sock"))  -- activates it
         say("before", state("web.service"))

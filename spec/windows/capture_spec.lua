@@ -30,38 +30,18 @@ local function report(path)
   return r
 end
 
--- The environment words of a Windows program started from Linux.
-local function wine_env(more)
-  local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
-    "WINEDEBUG=-all" }
-  for _, w in ipairs(more or {}) do words[#words + 1] = w end
-  return table.concat(words, " ")
-end
-
 describe("restart_unregistered under wine #wine", function()
-  local fx, store
+  local fx
 
   before_each(function()
-    fx = H.scratch()
-    store = fx.dir .. "/appdata"
-    H.sh("mkdir -p " .. H.q(store))
+    fx = W.scratch()
   end)
 
   after_each(function()
     fx.cleanup()
   end)
 
-  local function run(code, opts)
-    opts = opts or {}
-    opts.engine = "win32"
-    opts.store = store
-    local res = W.run([[
-      local core = require "restartmanager.core"
-      local rm = require "restartmanager"
-    ]] .. code, opts)
-    assert.equal(0, res.rc, res.out)
-    return res
-  end
+  local function run(code, opts) return fx.run(code, opts) end
 
   -- The arguments winholder gets after its mode, file and ready file: a
   -- space, quotes, a trailing backslash, a character outside ASCII.
@@ -85,7 +65,7 @@ describe("restart_unregistered under wine #wine", function()
       ]])
     end)
     local child = fx.track(H.start("env -C " .. H.q(cwd) .. " "
-      .. wine_env({ "WINHOLDER_MARK=" .. H.q(MARK) }) .. " wine "
+      .. W.words { env = { "WINHOLDER_MARK=" .. H.q(MARK) } } .. " wine "
       .. H.q(W.WINHOLDER) .. " " .. table.concat(words, " ")))
     local r = H.wait_for(function()
       return report(ready) or (not child.alive() and "gone")
@@ -376,8 +356,8 @@ describe("restart_unregistered under wine #wine", function()
         ]], { display = x.display })
       end)
       local child = fx.track(H.start("env -C " .. H.q(cwd) .. " "
-        .. wine_env({ "DISPLAY=" .. x.display,
-          "WINHOLDER_MARK=" .. H.q(MARK) }) .. " wine " .. H.q(exe) .. " "
+        .. W.words { display = x.display,
+          env = { "WINHOLDER_MARK=" .. H.q(MARK) } } .. " wine " .. H.q(exe) .. " "
         .. H.q(win(doc))))
       local res = run([[
         local path = ]] .. lit(win(exe)) .. [[

@@ -14,31 +14,17 @@ local function win(path) return W.winpath(path) end
 local function lit(s) return ("%q"):format(s) end
 
 describe("win32 engine under wine #wine", function()
-  local fx, store
+  local fx
 
   before_each(function()
-    fx = H.scratch()
-    -- one store for every Windows process of a test: the primary's and
-    -- the secondaries'
-    store = fx.dir .. "/appdata"
-    H.sh("mkdir -p " .. H.q(store))
+    fx = W.scratch()
   end)
 
   after_each(function()
     fx.cleanup()
   end)
 
-  local function run(code, opts)
-    opts = opts or {}
-    opts.engine = opts.engine or "win32"
-    opts.store = store
-    local res = W.run([[
-      local core = require "restartmanager.core"
-      local rm = require "restartmanager"
-    ]] .. code, opts)
-    assert.equal(0, res.rc, res.out)
-    return res
-  end
+  local function run(code, opts) return fx.run(code, opts) end
 
   local function holder(mode, file, opts)
     return fx.track(W.holder(mode, file, opts))
@@ -208,13 +194,8 @@ describe("win32 engine under wine #wine", function()
           assert(#assert(rm.who_uses({ ]] .. lit(win(held)) .. [[ })) == 0)
         ]])
       end)
-      local pid = H.sh("(exec env " .. table.concat({
-        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE, "WINEDEBUG=-all",
-        "RESTARTMANAGER_ENGINE=win32",
-        "LOCALAPPDATA=" .. H.q(win(store)),
-        "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
-        "LUA_PATH=" .. H.q(win(H.ROOT .. "/lua/?.lua")),
-      }, " ") .. " wine " .. H.q(W.WIN64 .. "/lua.exe") .. " "
+      local pid = H.sh("(exec env " .. W.words { store = fx.store }
+        .. " wine " .. H.q(W.WIN64 .. "/lua.exe") .. " "
         .. H.q(win(fx.dir .. "/app.lua")) .. " --state 'two words' è"
         .. " <>" .. H.q(fifo) .. " >" .. H.q(fx.dir .. "/app.out")
         .. " 2>&1 & echo $!)")
@@ -353,13 +334,9 @@ describe("win32 engine under wine #wine", function()
       local h = holder("exclusive", held)
       local dir = H.tmpdir()
       H.finally(finally, function() H.sh("rm -rf " .. H.q(dir)) end)
-      local _, rc = H.sh("cd " .. H.q(dir) .. " && env " .. table.concat({
-        "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE, "WINEDEBUG=-all",
-        "RESTARTMANAGER_ENGINE=win32", "LOCALAPPDATA=" .. H.q(win(store)),
-        "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
-        "LUA_PATH=" .. H.q(win(H.ROOT .. "/lua/?.lua;") .. win(H.ROOT
-          .. "/lua/?/init.lua;") .. win("/usr/share/lua/5.4/?.lua")),
-      }, " ") .. " wine " .. H.q(W.WIN64 .. "/lua.exe") .. " "
+      local _, rc = H.sh("cd " .. H.q(dir) .. " && env "
+        .. W.words { store = fx.store } .. " wine "
+        .. H.q(W.WIN64 .. "/lua.exe") .. " "
         .. H.q(win(H.ROOT .. "/bin/restartmanager")) .. " list --json "
         .. H.q(win(held)) .. " >out 2>err </dev/null")
       local out = (H.read(dir .. "/out") or ""):gsub("\r\n", "\n")

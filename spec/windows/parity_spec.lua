@@ -51,7 +51,7 @@ end
 ]]
 
 describe("the native scenarios on the Windows build #wine", function()
-  local fx, store, x
+  local fx, x
 
   setup(function()
     -- the wineserver the programs below share must start with the display
@@ -67,24 +67,15 @@ describe("the native scenarios on the Windows build #wine", function()
   end)
 
   before_each(function()
-    fx = H.scratch()
-    store = fx.dir .. "/appdata"
-    H.sh("mkdir -p " .. H.q(store))
+    fx = W.scratch()
   end)
 
   after_each(function()
     fx.cleanup()
   end)
 
-  local function env_words(extra)
-    local words = { "WINEPREFIX=" .. H.q(H.BUILD .. "/wine"), W.LOCALE,
-      "WINEDEBUG=-all", "DISPLAY=" .. x.display,
-      "RESTARTMANAGER_ENGINE=win32", "LOCALAPPDATA=" .. H.q(win(store)),
-      "LUA_CPATH=" .. H.q(win(W.WIN64 .. "/?.dll")),
-      "LUA_PATH=" .. H.q(win(H.ROOT .. "/lua/?.lua;") .. win(H.ROOT
-        .. "/lua/?/init.lua;") .. win("/usr/share/lua/5.4/?.lua")) }
-    for _, w in ipairs(extra or {}) do words[#words + 1] = w end
-    return table.concat(words, " ")
+  local function env_words()
+    return W.words { display = x.display, store = fx.store }
   end
 
   -- Runs a script in the Windows Lua (x86_64), win32 engine, this test's
@@ -92,11 +83,8 @@ describe("the native scenarios on the Windows build #wine", function()
   local function run(code, opts)
     opts = opts or {}
     opts.engine = "win32"
-    opts.store = store
     opts.display = x.display
-    local res = W.run(WAIT .. code, opts)
-    assert.equal(0, res.rc, res.out)
-    return res
+    return fx.run(WAIT .. code, opts)
   end
 
   -- Starts a Windows program (words already quoted) under Wine, its
