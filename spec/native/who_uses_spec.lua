@@ -94,6 +94,35 @@ describe("register_resources and get_list", function()
     assert.is_nil(apps[on9.pid])
   end)
 
+  -- the scan opens a pidfd on every hit: a list leaves none open, and a
+  -- shutdown none once it is done
+  it("leaves no descriptor open after lists and a shutdown", function()
+    local stat = assert(io.open("/proc/self/stat"))
+    local me = stat:read("l"):match("^%d+")
+    stat:close()
+    local function open_fds()
+      return tonumber((H.sh("ls -1 /proc/" .. me .. "/fd | wc -l")))
+    end
+    local f = file("held")
+    for _ = 1, 20 do holder("open " .. H.q(f)) end
+    local before = open_fds()
+    for _ = 1, 3 do
+      assert.equal(20, #assert(rm.who_uses({ f })))
+      local s <close> = core.start_session()
+      assert.is_true(s:register_resources({ f }))
+      local apps = list(s)
+      local n = 0
+      for _ in pairs(apps) do n = n + 1 end
+      assert.equal(20, n)
+    end
+    assert.equal(before, open_fds(), "lists left descriptors open")
+    local s <close> = core.start_session()
+    assert.is_true(s:register_resources({ f }))
+    assert.is_true(s:shutdown(core.shutdown.force, nil, 5000))
+    s:end_session()
+    assert.equal(before, open_fds(), "the shutdown left descriptors open")
+  end)
+
   -- the list's threads start on another CPU than their creator's: an
   -- installer allowed one CPU only (taskset) lists the same
   it("finds every holder when the installer may use one CPU only", function()
